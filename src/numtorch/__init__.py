@@ -1,0 +1,88 @@
+"""numtorch: PyTorch's API, computed by NumPy on the CPU and CuPy on NVIDIA GPUs.
+
+>>> import numtorch as torch
+>>> x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> y = (x @ x.T).relu().sum()
+>>> y.backward()
+>>> x.grad
+tensor([[ 8., 12.],
+        [ 8., 12.]])
+"""
+# The op library is imported first: ops, Tensor, Function and the engine refer to each other
+# by module (``import numtorch.ops as _ops``), and this order lets each module finish loading
+# before another uses its names.
+from numtorch import ops  # noqa: F401  (first: see above)
+from numtorch.ops import *  # noqa: F401,F403
+from numtorch.ops.elementwise import sigmoid, tanh, relu  # noqa: F401
+from numtorch.tensor import Tensor, Size  # noqa: F401
+from numtorch._backend import device  # noqa: F401
+from numtorch._dtypes import (  # noqa: F401
+    dtype, float16, float32, float64, complex64, complex128, uint8, int8, int16, int32, int64, bool_,
+    finfo, iinfo, get_default_dtype, set_default_dtype, promote_types as _promote_types)
+from numtorch.creation import (  # noqa: F401
+    tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full, zeros_like, ones_like, empty_like,
+    full_like, arange, linspace, logspace, eye, rand, randn, randint, randperm, rand_like, randn_like,
+    randint_like, bernoulli, multinomial, normal)
+from numtorch.random import Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: F401
+from numtorch.autograd import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled  # noqa: F401
+from numtorch import autograd, cuda  # noqa: F401
+from numtorch.ops.index import getitem as _getitem  # noqa: F401
+
+__version__ = "0.1.0"
+
+# PyTorch's dtype aliases
+half = float16
+float = float32  # noqa: A001
+double = float64
+cfloat = complex64
+cdouble = complex128
+short = int16
+int = int32  # noqa: A001
+long = int64
+bool = bool_  # noqa: A001
+uint8 = uint8
+
+strided = "strided"
+contiguous_format = preserve_format = channels_last = "contiguous_format"
+
+
+def is_grad_enabled_() -> bool:  # pragma: no cover - kept for symmetry with PyTorch internals
+    return is_grad_enabled()
+
+
+def result_type(tensor1, tensor2):
+    from numtorch._dtypes import from_numpy_dtype, promote_types
+    ops_ = [(t._data.dtype, t.ndim) if isinstance(t, Tensor) else t for t in (tensor1, tensor2)]
+    return from_numpy_dtype(promote_types(*ops_))
+
+
+def can_cast(from_, to) -> bool:
+    import numpy as _np
+    return _np.can_cast(from_.np, to.np, casting="same_kind")
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None,
+                     sci_mode=None) -> None:
+    """Accepted for compatibility; numtorch prints with PyTorch's default options."""
+
+
+def set_num_threads(n: int) -> None:
+    """BLAS threads are set by OMP_NUM_THREADS / OPENBLAS_NUM_THREADS before start-up; this uses
+    threadpoolctl when it is installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(n)
+    except ImportError:
+        pass
+
+
+def get_num_threads() -> int:
+    import os
+    return __builtins__["int"](os.environ.get("OMP_NUM_THREADS", "1")) if isinstance(__builtins__, dict) else 1
+
+
+def compile(model=None, **kwargs):
+    """No compiler here: returns the model (or a decorator) unchanged, so scripts that call it run."""
+    if model is None:
+        return lambda m: m
+    return model

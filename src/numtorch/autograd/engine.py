@@ -1,0 +1,265 @@
+"""The backward engine: walks the recorded graph from the outputs back to the leaves.
+
+1. Count, for every node and leaf reachable from the outputs, how many edges lead into it
+   (an explicit stack, never recursion: a 100,000-op chain is fine).
+2. Start from the outputs with their gradients; a node runs its ``backward`` once every edge
+   into it has delivered its gradient (the counts reach zero), so each node runs once with
+   the sum of what its users sent it.
+3. A leaf's gradient is summed the same way, passed through its hooks and added to ``.grad``.
+4. Unless ``retain_graph``, each node's saved tensors are freed once it has run.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numtorch.autograd.function as _function
+import numtorch.creation as _creation
+import numtorch.tensor as _tensor
+from numtorch.autograd.grad_mode import GradMode
+
+
+def _as_tuple(x) -> tuple:
+    if x is None:
+        return ()
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _root_grads(outputs, grad_outputs, create_graph) -> list:
+    grads = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if out.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs "
+                                   f"(got an output of shape {tuple(out.shape)}); pass `gradient`")
+            g = _creation.ones_like(out)
+        elif not isinstance(g, _tensor.Tensor):
+            g = _creation.tensor(g, dtype=out.dtype, device=out.device)
+        if tuple(g.shape) != tuple(out.shape):
+            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
+                               f"output[{i}] has a shape of {tuple(out.shape)}.")
+        grads.append(g)
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+    """Accumulates d(tensors)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    outputs = _as_tuple(tensors)
+    grads = _root_grads(outputs, _as_tuple(grad_tensors) or (None,) * len(outputs), create_graph)
+    keep = create_graph if retain_graph is None else retain_graph
+    targets = None if inputs is None else {_key(t): i for i, t in enumerate(_as_tuple(inputs))}
+    _run(outputs, grads, keep, create_graph, targets, capture=None)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False) -> tuple:
+    """Returns d(outputs)/d(inputs) without touching any ``.grad``."""
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    grads = _root_grads(outputs, _as_tuple(grad_outputs) or (None,) * len(outputs), create_graph)
+    keep = create_graph if retain_graph is None else retain_graph
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    targets = {_key(t): i for i, t in enumerate(inputs)}
+    captured = [None] * len(inputs)
+    _run(outputs, grads, keep, create_graph, targets, capture=captured)
+    allow_unused = allow_unused or materialize_grads
+    for i, g in enumerate(captured):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the "
+                                   "graph. Set allow_unused=True if this is the desired behavior.")
+            if materialize_grads:
+                captured[i] = _creation.zeros_like(inputs[i])
+    return tuple(captured)
+
+
+def _key(t):
+    """Where a tensor's gradient arrives: the leaf itself, or (grad_fn, output_nr)."""
+    return t if t.grad_fn is None else (t.grad_fn, t._output_nr)
+
+
+def _count_edges(roots) -> dict:
+    """Number of edges into each node and leaf reachable from ``roots`` (iterative DFS)."""
+    deps = {}
+    stack = list(roots)
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for e in node.next:
+            if e is None:
+                continue
+            child = e[0]
+            deps[child] = deps.get(child, 0) + 1
+            if child.__class__ is _function.Node and child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return deps
+
+
+def _needed(roots, deps, targets) -> set:
+    """The nodes whose backward leads to a target (only those run when targets are given)."""
+    order, left = [], dict(deps)
+    ready = [r for r in roots if left.get(r, 0) == 0]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for e in node.next:
+            if e is not None and e[0].__class__ is _function.Node:
+                left[e[0]] -= 1
+                if left[e[0]] == 0:
+                    ready.append(e[0])
+    needed = set()
+    for node in reversed(order):
+        for e in node.next:
+            if e is not None and (e[0] in needed or _key_of_edge(e) in targets):
+                needed.add(node)
+                break
+    return needed
+
+
+def _key_of_edge(e):
+    return e if e[0].__class__ is _function.Node else e[0]
+
+
+def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
+    Node = _function.Node
+    buffers = {}  # node -> list of gradients, one per output
+    leaf_grads = {}  # leaf -> summed gradient so far
+    roots = []
+    leaf_roots = []
+    for out, g in zip(outputs, grads):
+        if out.grad_fn is None:
+            leaf_roots.append((out, g))
+            continue
+        node = out.grad_fn
+        if node not in buffers:
+            buffers[node] = [None] * (len(node.out_meta) if node.out_meta else 1)
+            roots.append(node)
+        buf = buffers[node]
+        buf[out._output_nr] = g if buf[out._output_nr] is None else buf[out._output_nr] + g
+    deps = _count_edges(roots)
+    needed = _needed(roots, deps, targets) if targets is not None else None
+    claimed = {id(g._data) for g in grads}
+    ready = [r for r in roots if deps.get(r, 0) == 0]
+    prev = GradMode.enabled
+    GradMode.enabled = create_graph
+    try:
+        for leaf, g in leaf_roots:
+            _deliver_leaf(leaf, g, targets, capture, create_graph, claimed)
+        while ready:
+            node = ready.pop()
+            grads_in = buffers.pop(node)
+            if node.hooks:
+                _run_tensor_hooks(node, grads_in)
+            if targets is not None:
+                for nr, g in enumerate(grads_in):
+                    i = targets.get((node, nr))
+                    if i is not None and capture is not None:
+                        capture[i] = g
+                if node not in needed:
+                    continue
+            if node.out_meta:
+                grads_in = [_creation.zeros(s, dtype=d, device=dv) if g is None else g
+                            for g, (s, d, dv) in zip(grads_in, node.out_meta)]
+            gx = node.fn.backward(node, *grads_in)
+            if gx.__class__ is not tuple:
+                gx = (gx,)
+            if len(gx) < len(node.next):
+                raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
+                                   f"(expected {len(node.next)}, got {len(gx)})")
+            post = node.__dict__.get("_post_hooks")
+            if post:
+                for h in post:
+                    h(gx, grads_in)
+            if not keep_graph:
+                node.freed = True
+                node.saved = ()
+            for e, g in zip(node.next, gx):
+                if e is None or g is None:
+                    continue
+                child, nr = e
+                if not isinstance(g, _tensor.Tensor):
+                    g = _creation.tensor(g)
+                left = deps[child] - 1
+                deps[child] = left
+                if child.__class__ is Node:
+                    buf = buffers.get(child)
+                    if buf is None:
+                        buffers[child] = buf = [None] * (len(child.out_meta) if child.out_meta else 1)
+                    buf[nr] = g if buf[nr] is None else buf[nr] + g
+                    if left == 0:
+                        ready.append(child)
+                else:
+                    if child._data.shape != g._data.shape:
+                        raise RuntimeError(f"Function {node.name()} returned an invalid gradient - got "
+                                           f"{tuple(g.shape)} but expected shape {tuple(child.shape)}")
+                    s = leaf_grads.get(child)
+                    leaf_grads[child] = g if s is None else s + g
+                    if left == 0:
+                        _deliver_leaf(child, leaf_grads.pop(child), targets, capture, create_graph, claimed)
+    finally:
+        GradMode.enabled = prev
+
+
+def _run_tensor_hooks(node, grads_in) -> None:
+    for nr, hooks in node.hooks.items():
+        g = grads_in[nr]
+        if g is None:
+            continue
+        for h in hooks:
+            r = h(g)
+            if r is not None:
+                g = r
+        grads_in[nr] = g
+
+
+def _deliver_leaf(leaf, g, targets, capture, create_graph, claimed) -> None:
+    if leaf._hooks:
+        for h in leaf._hooks:
+            r = h(g)
+            if r is not None:
+                g = r
+    if targets is not None:
+        i = targets.get(leaf)
+        if i is None:
+            return
+        if capture is not None:
+            capture[i] = g
+            return
+    accumulate_grad(leaf, g, create_graph, claimed)
+
+
+def accumulate_grad(leaf, g, create_graph=False, claimed=None) -> None:
+    """``leaf.grad += g``; the first gradient is kept without a copy when nothing else holds it."""
+    if leaf.grad is None:
+        if create_graph:
+            leaf.grad = g
+            return
+        arr = g._data
+        if claimed is None or id(arr) in claimed or arr.base is not None or not arr.flags.writeable:
+            arr = arr.copy()
+        if claimed is not None:
+            claimed.add(id(arr))
+        leaf.grad = _tensor.make_tensor(arr)
+    elif create_graph or leaf.grad.requires_grad:
+        leaf.grad = leaf.grad + g
+    else:
+        leaf.grad._data += g._data
+
+
+def retain_grad_hook(t):
+    """A hook that stores the gradient flowing through non-leaf ``t`` in ``t.grad``."""
+    ref = weakref.ref(t)
+
+    def hook(g):
+        t = ref()
+        if t is not None:
+            if t.grad is None:
+                t.grad = _tensor.make_tensor(g._data.copy()) if not g.requires_grad else g
+            else:
+                t.grad = t.grad + g
+    hook.retains_grad = True
+    return hook

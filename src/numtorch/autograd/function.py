@@ -1,0 +1,236 @@
+"""The op contract: ``Function`` (forward on arrays, backward on Tensors) and ``Node`` (its ctx).
+
+An op is a subclass of ``Function``::
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):            # x: an ndarray (NumPy or CuPy)
+            y = xp_of(x).exp(x)
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, gy):          # gy: a Tensor
+            y, = ctx.saved_tensors
+            return gy * y               # d/dx exp(x) = exp(x)
+
+``Function.apply`` unwraps tensors, runs forward and wraps the result.  When grad mode is off or
+no input requires grad it records nothing (the fast path).  Otherwise it makes a ``Node`` -- the
+``ctx`` and the output's ``grad_fn`` -- that remembers where each input's gradient goes.
+Backward is written with numtorch ops on Tensors, so the engine can run it with grad mode on
+(``create_graph=True``) to get differentiable gradients for second-order methods.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from numtorch.autograd.grad_mode import GradMode
+from numtorch.tensor import Tensor, make_tensor
+from numtorch._backend import device_of
+
+_ndarray = np.ndarray
+
+
+class _NoGradCtx:
+    """The ctx of an unrecorded call: saving is a no-op, attributes are overwritten each call."""
+
+    needs_input_grad = ()
+
+    def save_for_backward(self, *arrays) -> None:
+        pass
+
+    def mark_non_differentiable(self, *arrays) -> None:
+        pass
+
+
+_NO_GRAD_CTX = _NoGradCtx()
+
+# kinds of saved entries
+_INPUT, _OUTPUT, _CONST = 0, 1, 2
+
+
+class Node:
+    """A recorded op: ``ctx`` in forward/backward and ``grad_fn`` of its outputs.
+
+    ``next[i]`` is where the gradient of input ``i`` goes: ``(node, output_nr)`` for a tensor made
+    by another op, ``(leaf, 0)`` for a leaf tensor that requires grad, ``None`` otherwise.
+    """
+
+    __slots__ = ("fn", "next", "needs_input_grad", "saved", "freed", "hooks", "out_meta",
+                 "non_differentiable", "__dict__", "__weakref__")
+
+    def __init__(self, fn, needs_input_grad) -> None:
+        self.fn = fn
+        self.needs_input_grad = needs_input_grad
+        self.saved = ()
+        self.freed = False
+        self.hooks = None
+        self.out_meta = None
+        self.non_differentiable = None
+
+    # ---- used inside forward ----
+    def save_for_backward(self, *arrays) -> None:
+        """Keeps inputs, outputs or other arrays for backward (read back as ``saved_tensors``)."""
+        self.saved = arrays
+
+    def mark_non_differentiable(self, *arrays) -> None:
+        self.non_differentiable = arrays
+
+    # ---- used inside backward ----
+    @property
+    def saved_tensors(self) -> tuple:
+        if self.freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved tensors "
+                "after they have already been freed). Saved intermediate values of the graph are freed "
+                "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+                "backward through the graph a second time or if you need to access saved tensors after "
+                "calling backward.")
+        return tuple(self._unpack(s) for s in self.saved)
+
+    def _unpack(self, entry):
+        kind, obj, extra = entry
+        if kind == _CONST:
+            return obj if obj.__class__ is not _ndarray and not hasattr(obj, "__cuda_array_interface__") \
+                else make_tensor(obj)
+        if kind == _INPUT:
+            tensor, version = obj, extra
+            if tensor._version != version:
+                raise _modified_error(self, tensor, version)
+            return tensor
+        array, (nr, box, version) = obj, extra
+        if box[0] != version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: output {nr} of {self.name()} is at version {box[0]}; expected version "
+                f"{version} instead.")
+        return make_tensor(array, True, self, nr)
+
+    # ---- introspection, as PyTorch's grad_fn offers ----
+    def name(self) -> str:
+        return self.fn.__name__ + "Backward0"
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((None, 0) if e is None else
+                     ((_AccumulateGrad(e[0]), 0) if e[0].__class__ is not Node else e) for e in self.next)
+
+    def register_hook(self, hook) -> None:
+        self.__dict__.setdefault("_post_hooks", []).append(hook)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class _AccumulateGrad:
+    """What ``next_functions`` shows for a leaf: the gradient accumulates into ``variable.grad``."""
+
+    def __init__(self, variable) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _modified_error(node, tensor, version) -> RuntimeError:
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{tensor.dtype} {list(tensor.shape)}] is at version {tensor._version}; expected "
+        f"version {version} instead (saved by {node.name()}). Hint: clone the tensor before changing "
+        f"it in place.")
+
+
+class Function:
+    """Base of every differentiable op; subclass it with ``forward`` and ``backward``."""
+
+    is_view = False  # True when the output shares memory with input 0 (and so its version counter)
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        arrays = []
+        record = False
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a._data)
+                if a.requires_grad:
+                    record = True
+            else:
+                arrays.append(a)
+        try:
+            if not (record and GradMode.enabled):
+                out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
+                if out.__class__ is tuple:
+                    outs = tuple(make_tensor(o) for o in out)
+                    if cls.is_view:
+                        outs[0]._vc = args[0]._version_counter()
+                    return outs
+                out = make_tensor(out)
+                if cls.is_view:
+                    out._vc = args[0]._version_counter()
+                return out
+            ctx = Node(cls, tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
+            out = cls.forward(ctx, *arrays, **kwargs)
+        except (ValueError, TypeError) as e:
+            raise _explain(cls, args, e) from e
+        return _record(cls, ctx, args, arrays, out)
+
+
+def _record(cls, ctx: Node, args, arrays, out):
+    """Wraps forward's output as tensors whose ``grad_fn`` is ``ctx`` and links ``ctx`` to inputs."""
+    ctx.next = tuple(((a.grad_fn, a._output_nr) if a.grad_fn is not None else (a, 0))
+                     if needs else None for a, needs in zip(args, ctx.needs_input_grad))
+    multi = out.__class__ is tuple
+    outs = out if multi else (out,)
+    nd = ctx.non_differentiable
+    tensors = []
+    for i, o in enumerate(outs):
+        if o.__class__ is not _ndarray:
+            o = o if hasattr(o, "__cuda_array_interface__") else np.asarray(o)
+        diff = o.dtype.kind in "fc" and not (nd and any(o is x for x in nd))
+        tensors.append(make_tensor(o, True, ctx, i) if diff else make_tensor(o))
+    if cls.is_view:
+        tensors[0]._vc = args[0]._version_counter()
+    if multi:
+        ctx.out_meta = tuple((t.shape, t.dtype, t.device) for t in tensors)
+    if ctx.saved:
+        ctx.saved = tuple(_resolve_saved(s, args, arrays, outs, tensors) for s in ctx.saved)
+    return tuple(tensors) if multi else tensors[0]
+
+
+def _resolve_saved(s, args, arrays, outs, tensors):
+    """Turns a saved array into an entry that knows whether it is an input, an output or neither."""
+    for a, arr in zip(args, arrays):
+        if s is arr and isinstance(a, Tensor):
+            return (_INPUT, a, a._version)
+    for i, o in enumerate(outs):
+        if s is o:
+            t = tensors[i]
+            box = t._version_counter()
+            return (_OUTPUT, t._data, (i, box, box[0]))
+    return (_CONST, s, None)
+
+
+def _explain(cls, args, e: Exception) -> Exception:
+    """Turns NumPy's (or CuPy's) complaint into PyTorch's exception naming the op and operands."""
+    name = cls.__name__.lower()
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    devices = {str(device_of(t._data)) for t in tensors}
+    if len(devices) > 1:
+        return RuntimeError(
+            f"{name}: expected all tensors to be on the same device, but found at least two devices, "
+            f"{' and '.join(sorted(devices))}! Move them first, e.g. with .to(\"{sorted(devices)[-1]}\")")
+    if isinstance(e, ValueError) and "broadcast" in str(e):
+        shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
+        return RuntimeError(f"{name}: the shapes {shapes} cannot be broadcast together")
+    return e

@@ -1,0 +1,295 @@
+"""Making tensors: ``tensor``, ``zeros``, ``arange``, ``randn`` ... with PyTorch's signatures.
+
+Python data follows PyTorch's dtype inference: floats become the default dtype (float32),
+ints int64, bools bool.  NumPy arrays keep their dtype.  ``device=`` picks the array module.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+import numtorch
+import numtorch.tensor as _tensor
+from numtorch import _dtypes
+from numtorch._backend import as_device, xp_for, to_device, device_context, CPU
+from numtorch.random import rng_of
+
+
+def _size(size) -> tuple:
+    """Accepts zeros(2, 3), zeros((2, 3)), zeros([2, 3]) and zeros(Size)."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    out = tuple(builtins.int(s) for s in size)
+    for s in out:
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(out)}")
+    return out
+
+
+def _finish(arr, device, requires_grad):
+    if device is not None:
+        arr = to_device(arr, as_device(device))
+    t = _tensor.make_tensor(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _infer_np(data):
+    """Converts Python data to a NumPy array with PyTorch's default dtypes."""
+    if isinstance(data, _tensor.Tensor):
+        return data._data
+    if isinstance(data, (np.ndarray, np.generic)):
+        return np.asarray(data)
+    if isinstance(data, (list, tuple)) and data and _holds_tensors(data):
+        return np.stack([np.asarray(_infer_np(d)) for d in data])
+    arr = np.asarray(data)
+    if arr.dtype == np.float64:
+        arr = arr.astype(_dtypes.get_default_dtype().np)
+    elif arr.dtype == np.complex128 and _dtypes.get_default_dtype() is not _dtypes.float64:
+        arr = arr.astype(np.complex64)
+    elif arr.dtype.kind in "iu":
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "fbc":
+        raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+    return arr
+
+
+def _holds_tensors(data) -> bool:
+    first = data[0]
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    return isinstance(first, _tensor.Tensor)
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False):
+    """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays or tensors)."""
+    src_device = data.device if isinstance(data, _tensor.Tensor) else None
+    arr = _infer_np(data)
+    if dtype is not None:
+        arr = arr.astype(_dtypes.np_dtype(dtype))
+    else:
+        arr = arr.copy()
+    return _finish(arr, device if device is not None else src_device, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like ``tensor`` but shares memory with ``data`` where it can."""
+    if isinstance(data, _tensor.Tensor):
+        return data.to(dtype=dtype, device=device) if (dtype or device) else data
+    arr = _infer_np(data)
+    if dtype is not None:
+        arr = arr.astype(_dtypes.np_dtype(dtype), copy=False)
+    return _finish(arr, device, False)
+
+
+asarray = as_tensor
+
+
+def from_numpy(a: np.ndarray):
+    """A tensor sharing memory with the NumPy array ``a``."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
+    _dtypes.from_numpy_dtype(a.dtype)
+    return _tensor.make_tensor(a)
+
+
+def _filled(fill, size, dtype, device, requires_grad, default=None):
+    d = _dtypes.np_dtype(dtype) if dtype is not None else (default or _dtypes.get_default_dtype().np)
+    dev = as_device(device)
+    xp = xp_for(dev)
+    with device_context(dev):
+        arr = xp.empty(size, dtype=d) if fill is None else xp.full(size, fill, dtype=d)
+    t = _tensor.make_tensor(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+    return _filled(0, _size(size), dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+    return _filled(1, _size(size), dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
+          memory_format=None):
+    return _filled(None, _size(size), dtype, device, requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+    if dtype is None:
+        default = _infer_np(fill_value).dtype
+        return _filled(fill_value, _size((size,)), None, device, requires_grad, default)
+    return _filled(fill_value, _size((size,)), dtype, device, requires_grad)
+
+
+def _like(t, dtype, device):
+    return (t.dtype if dtype is None else dtype), (t.device if device is None else device)
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None, layout=None):
+    d, dev = _like(input, dtype, device)
+    return _filled(0, tuple(input.shape), d, dev, requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None, layout=None):
+    d, dev = _like(input, dtype, device)
+    return _filled(1, tuple(input.shape), d, dev, requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None, layout=None):
+    d, dev = _like(input, dtype, device)
+    return _filled(None, tuple(input.shape), d, dev, requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    d, dev = _like(input, dtype, device)
+    return _filled(fill_value, tuple(input.shape), d, dev, requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, out=None):
+    """Values from ``start`` up to (not including) ``end``; int64 for integer arguments."""
+    if end is None:
+        start, end = 0, start
+    vals = [float(v) if isinstance(v, _tensor.Tensor) else v for v in (start, end, step)]
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if dtype is None:
+        is_int = all(isinstance(v, (builtins.int, np.integer)) for v in vals)
+        dtype = _dtypes.int64 if is_int else _dtypes.get_default_dtype()
+    n = builtins.max(0, math.ceil((vals[1] - vals[0]) / vals[2]))
+    arr = (vals[0] + np.arange(n, dtype=np.float64 if not _dtypes.to_dtype(dtype).is_floating_point
+                               else np.float64) * vals[2])
+    return _finish(arr.astype(_dtypes.np_dtype(dtype)), device, requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, out=None):
+    arr = np.linspace(float(start), float(end), int(steps))
+    return _finish(arr.astype(_dtypes.np_dtype(dtype or _dtypes.get_default_dtype())), device, requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    arr = np.logspace(float(start), float(end), int(steps), base=base)
+    return _finish(arr.astype(_dtypes.np_dtype(dtype or _dtypes.get_default_dtype())), device, requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, out=None):
+    arr = np.eye(n, n if m is None else m, dtype=_dtypes.np_dtype(dtype or _dtypes.get_default_dtype()))
+    return _finish(arr, device, requires_grad)
+
+
+# ---- random ------------------------------------------------------------------------
+
+def _float_np(dtype):
+    d = _dtypes.to_dtype(dtype) if dtype is not None else _dtypes.get_default_dtype()
+    if not d.is_floating_point:
+        raise RuntimeError(f"expected a floating point dtype for a random float tensor, got {d}")
+    return d.np
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+    """Uniform samples from [0, 1)."""
+    d = _float_np(dtype)
+    arr = rng_of(generator).random(_size(size), dtype=np.float64 if d != np.float32 else np.float32)
+    return _finish(arr.astype(d, copy=False), device, requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+    """Samples from the standard normal distribution."""
+    d = _float_np(dtype)
+    arr = rng_of(generator).standard_normal(_size(size), dtype=np.float64 if d != np.float32 else np.float32)
+    return _finish(arr.astype(d, copy=False), device, requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """Integers from ``low`` (inclusive) to ``high`` (exclusive); ``randint(high, size)`` too."""
+    if size is None:
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    arr = rng_of(generator).integers(low, high, size=_size((size,)))
+    return _finish(arr.astype(_dtypes.np_dtype(dtype or _dtypes.int64)), device, requires_grad)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    arr = rng_of(generator).permutation(n)
+    return _finish(arr.astype(_dtypes.np_dtype(dtype or _dtypes.int64)), device, requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    d, dev = _like(input, dtype, device)
+    return rand(*input.shape, generator=generator, dtype=d, device=dev, requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    d, dev = _like(input, dtype, device)
+    return randn(*input.shape, generator=generator, dtype=d, device=dev, requires_grad=requires_grad)
+
+
+def randint_like(input, low, high=None, *, dtype=None, device=None, generator=None):
+    d, dev = _like(input, dtype, device)
+    return randint(low, high, tuple(input.shape), generator=generator, dtype=d, device=dev)
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """1 with probability ``input`` (or ``p``), else 0, in ``input``'s dtype."""
+    probs = np.asarray(to_device(input._data, CPU)) if p is None else p
+    arr = (rng_of(generator).random(tuple(input.shape)) < probs).astype(input._data.dtype)
+    return _finish(arr, input.device, False)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """Indices drawn from the rows of ``input`` (non-negative weights)."""
+    rng = rng_of(generator)
+    probs = np.asarray(to_device(input.detach()._data, CPU), dtype=np.float64)
+    rows = probs.reshape(-1, probs.shape[-1])
+    if not replacement and num_samples > rows.shape[1]:
+        raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
+    out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
+    for i, r in enumerate(rows):
+        s = r.sum()
+        if s <= 0:
+            raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+        out[i] = rng.choice(r.size, size=num_samples, replace=replacement, p=r / s)
+    return _finish(out.reshape(probs.shape[:-1] + (num_samples,)), input.device, False)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """Samples of N(mean, std^2); ``mean`` and ``std`` may be tensors (broadcast)."""
+    m = mean._data if isinstance(mean, _tensor.Tensor) else mean
+    s = std._data if isinstance(std, _tensor.Tensor) else std
+    shape = _size((size,)) if size is not None else np.broadcast_shapes(np.shape(m), np.shape(s))
+    like = mean if isinstance(mean, _tensor.Tensor) else (std if isinstance(std, _tensor.Tensor) else None)
+    d = _dtypes.np_dtype(dtype) or (like._data.dtype if like is not None else _dtypes.get_default_dtype().np)
+    dev = device or (like.device if like is not None else None)
+    arr = rng_of(generator).standard_normal(shape) * to_device(np.asarray(s) if not hasattr(s, "get") else s, CPU) \
+        + to_device(np.asarray(m) if not hasattr(m, "get") else m, CPU)
+    return _finish(np.asarray(arr, dtype=d), dev, requires_grad)
+
+
+def fill_random(t, kind: str, a, b, generator):
+    """In-place random fill (``uniform_``, ``normal_``, ...): drawn on the CPU, copied in."""
+    rng = rng_of(generator)
+    shape = tuple(t.shape)
+    if kind == "uniform":
+        arr = rng.uniform(a, b, shape)
+    elif kind == "normal":
+        arr = rng.normal(a, b, shape)
+    elif kind == "bernoulli":
+        arr = rng.random(shape) < (to_device(a._data, CPU) if isinstance(a, _tensor.Tensor) else a)
+    elif kind == "exponential":
+        arr = rng.exponential(1.0 / a, shape)
+    else:
+        if b is None:
+            a, b = 0, a if a else 2 ** 24
+        arr = rng.integers(a, b, shape)
+    return numtorch.ops.fill_inplace(t, _tensor.make_tensor(to_device(arr.astype(t._data.dtype), t.device)))

@@ -1,0 +1,36 @@
+"""numtorch's op library: one module per family, each op a ``Function`` or a composite of them.
+
+``TENSOR_METHODS`` maps the names that are also ``Tensor`` methods (``x.exp()``, ``x.sum(1)``)
+to their functions; the first argument is the tensor.
+"""
+from numtorch.ops._util import wrap_dim, wrap_dims, sum_to  # noqa: F401
+from numtorch.ops.elementwise import *  # noqa: F401,F403
+from numtorch.ops.compare import *  # noqa: F401,F403
+from numtorch.ops.shape import *  # noqa: F401,F403
+from numtorch.ops.reduce import *  # noqa: F401,F403
+from numtorch.ops.linalg import *  # noqa: F401,F403
+from numtorch.ops.index import *  # noqa: F401,F403
+from numtorch.ops.misc import *  # noqa: F401,F403
+from numtorch.ops.convert import *  # noqa: F401,F403
+from numtorch.ops.inplace import *  # noqa: F401,F403
+from numtorch.ops.format import tensor_repr  # noqa: F401
+from numtorch.ops import elementwise, compare, shape, reduce, linalg, index, misc, convert
+
+_NOT_METHODS = {"cat", "concat", "concatenate", "stack", "hstack", "vstack", "broadcast_tensors",
+                "broadcast_shapes", "einsum", "is_tensor", "where", "getitem", "setitem", "apply_inplace",
+                "fill_inplace", "to_copy", "copy_from", "one_hot", "softplus_raw", "constant_pad",
+                "mode_values", "tensordot", "is_nonzero", "searchsorted"}
+
+TENSOR_METHODS = {
+    name: globals()[name]
+    for mod in (elementwise, compare, shape, reduce, linalg, index, misc)
+    for name in mod.__all__ if name not in _NOT_METHODS
+}
+TENSOR_METHODS.update({
+    "where": lambda self, condition, other: where(condition, self, other),  # noqa: F405
+    "masked_fill": masked_fill,  # noqa: F405
+    "is_nonzero": is_nonzero,  # noqa: F405
+    "absolute": abs,  # noqa: F405
+    "arctan2": atan2,  # noqa: F405
+    "true_divide": div,  # noqa: F405
+})

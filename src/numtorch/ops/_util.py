@@ -1,0 +1,97 @@
+"""Helpers shared by the op families: dims, broadcasting, promotion of operands."""
+from __future__ import annotations
+
+import numpy as np
+
+from numtorch import _dtypes
+from numtorch.tensor import Tensor, make_tensor
+
+_ndarray = np.ndarray
+_SCALARS = (int, float, bool, complex, np.number, np.bool_)
+
+
+def wrap_dim(dim: int, ndim: int, op: str = "op") -> int:
+    """A dim in ``[-ndim, ndim)`` as a non-negative index (0-d tensors accept 0 and -1)."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
+    return dim % n
+
+
+def wrap_dims(dim, ndim: int, op: str = "op") -> tuple:
+    """``dim`` (None, int or a sequence) as a sorted tuple of non-negative dims."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, (int, np.integer)):
+        return (wrap_dim(int(dim), ndim, op),) if ndim else ()
+    dims = tuple(sorted(wrap_dim(int(d), ndim, op) for d in dim))
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f"{op}: dim {list(dim)} appears multiple times in the list of dims")
+    return dims
+
+
+def as_tensor_operand(x):
+    """A NumPy array operand becomes a tensor; tensors and Python numbers pass through."""
+    if isinstance(x, Tensor) or isinstance(x, _SCALARS):
+        return x
+    if isinstance(x, (np.ndarray, list, tuple)) or hasattr(x, "__cuda_array_interface__"):
+        from numtorch.creation import as_tensor
+        return as_tensor(x)
+    raise TypeError(f"unsupported operand type {type(x).__name__} for a numtorch op")
+
+
+def promote(op: str, a, b, true_div: bool = False):
+    """Casts operands to PyTorch's result dtype (Python numbers never widen a tensor)."""
+    if a.__class__ is Tensor and b.__class__ is Tensor and a._data.dtype == b._data.dtype \
+            and not (true_div and a._data.dtype.kind in "iub"):
+        return a, b
+    a, b = as_tensor_operand(a), as_tensor_operand(b)
+    ops = [(x._data.dtype, x._data.ndim) if isinstance(x, Tensor) else x for x in (a, b)]
+    target = _dtypes.promote_types(*ops)
+    if true_div and target.kind in "iub":
+        target = _dtypes.get_default_dtype().np
+    return cast(a, target), cast(b, target)
+
+
+def cast(x, target):
+    """``x`` in NumPy dtype ``target`` (Python numbers stay Python numbers unless they must change kind)."""
+    if isinstance(x, Tensor):
+        if x._data.dtype == target:
+            return x
+        from numtorch.ops.convert import to_copy
+        return to_copy(x, _dtypes.from_numpy_dtype(target), None, False)
+    if target.kind == "f" and isinstance(x, complex):
+        raise RuntimeError(f"result type {target} can't hold a complex number")
+    if target.kind in "iu" and isinstance(x, float):
+        return x
+    return x
+
+
+def sum_to(g: Tensor, shape):
+    """Sums ``g`` down to ``shape``: the backward of broadcasting (``None`` shape: no gradient)."""
+    if shape is None:
+        return None
+    if tuple(g._data.shape) == shape:
+        return g
+    from numtorch.ops.shape import SumTo
+    return SumTo.apply(g, shape=shape)
+
+
+def shape_of(x):
+    """The array shape of an operand (``None`` for a Python number)."""
+    return x.shape if x.__class__ is _ndarray or hasattr(x, "shape") else None
+
+
+def ensure_tensor(x, like: Tensor | None = None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    from numtorch.creation import tensor
+    if like is not None and isinstance(x, _SCALARS):
+        return tensor(x, dtype=like.dtype, device=like.device)
+    return tensor(x)
+
+
+def out_tensor(arr) -> Tensor:
+    """Wraps an array made without autograd (comparisons, indices)."""
+    return make_tensor(arr)

@@ -1,0 +1,58 @@
+"""Copies and conversions: ``clone``, ``to(dtype / device)``; both differentiable."""
+from __future__ import annotations
+
+from numtorch import _dtypes
+from numtorch._backend import device_of, to_device
+from numtorch.autograd.function import Function
+from numtorch.tensor import Tensor
+
+__all__ = ["clone", "to_copy", "copy_from"]
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy
+
+
+def clone(input, *, memory_format=None) -> Tensor:
+    """A copy with its own memory (NumPy's ``copy()``); the gradient flows through."""
+    return Clone.apply(input)
+
+
+class ToCopy(Function):
+    @staticmethod
+    def forward(ctx, x, npd, dev):
+        ctx.src = (x.dtype, device_of(x))
+        y = x if dev is None else to_device(x, dev)
+        if npd is not None and y.dtype != npd:
+            y = y.astype(npd)
+        return y.copy() if y is x else y
+
+    @staticmethod
+    def backward(ctx, gy):
+        src_dtype, src_dev = ctx.src
+        return ToCopy.apply(gy, src_dtype, src_dev), None, None
+
+
+def to_copy(input: Tensor, dtype=None, device=None, copy: bool = False) -> Tensor:
+    """``input`` in ``dtype`` on ``device``; ``input`` itself when nothing changes and not ``copy``."""
+    npd = None if dtype is None else _dtypes.to_dtype(dtype).np
+    same_dtype = npd is None or input._data.dtype == npd
+    same_device = device is None or device_of(input._data) == device
+    if same_dtype and same_device and not copy:
+        return input
+    return ToCopy.apply(input, None if same_dtype else npd, None if same_device else device)
+
+
+def copy_from(input: Tensor, src) -> Tensor:
+    """The value ``input.copy_(src)`` writes: ``src`` cast and broadcast to ``input``."""
+    from numtorch.ops.shape import broadcast_to
+    from numtorch.ops._util import ensure_tensor
+    src = ensure_tensor(src, input)
+    src = to_copy(src, input.dtype, input.device)
+    return broadcast_to(src, tuple(input.shape))

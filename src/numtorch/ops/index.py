@@ -1,0 +1,390 @@
+"""Indexing: ``x[...]``, gather / scatter, index_select / index_add, masked_fill.
+
+Backward of reading some elements is writing the gradient back to where they came from and
+adding where an element was read twice.  Those sums use ``bincount`` over flat positions
+(one vectorised pass; no ``np.add.at`` on NumPy, no Python loop).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.ops._util import wrap_dim, ensure_tensor, promote
+from numtorch.tensor import Tensor, make_tensor
+
+__all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "index_add", "index_fill",
+           "masked_fill", "masked_select", "take_along_dim", "take", "nonzero", "argwhere"]
+
+
+def _index_array(t, xp):
+    """An index tensor/array/list as an integer or bool array, with PyTorch's dtype check."""
+    a = t._data if isinstance(t, Tensor) else xp.asarray(t)
+    if a.dtype.kind not in "iub":
+        raise IndexError("tensors used as indices must be long, int, byte or bool tensors "
+                         f"(got {a.dtype})")
+    if a.dtype == np.uint8 and isinstance(t, Tensor):
+        a = a.astype(bool)
+    return a
+
+
+def normalize_index(index, xp, shape=None):
+    """Converts a ``__getitem__`` key to NumPy's form; returns (key, is_basic)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    basic = True
+    for k in index:
+        if k is None or k is Ellipsis or isinstance(k, slice):
+            out.append(k)
+        elif isinstance(k, (bool, np.bool_)):
+            out.append(k)
+            basic = False
+        elif isinstance(k, (int, np.integer)):
+            out.append(int(k))
+        elif isinstance(k, Tensor) and k._data.ndim == 0 and k._data.dtype.kind in "iu":
+            out.append(int(k._data))
+        elif isinstance(k, (Tensor, list, np.ndarray)) or hasattr(k, "__cuda_array_interface__"):
+            a = _index_array(k, xp)
+            if a.dtype == bool:
+                out.extend(xp.nonzero(a)) if a.ndim else out.append(bool(a))
+            else:
+                out.append(a)
+            basic = False
+        else:
+            raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte "
+                             f"Variables are valid indices (got {type(k).__name__})")
+    return tuple(out), basic
+
+
+def _flat_positions(xp, shape, key):
+    """Flat positions of the elements ``x[key]`` reads (an index array shaped like the result)."""
+    return xp.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)[key]
+
+
+def scatter_sum(xp, positions, values, size: int, dtype):
+    """out[p] += v for each (p, v): one bincount over flat positions."""
+    p = positions.ravel()
+    v = values.ravel()
+    if xp is np and v.dtype.kind == "f":
+        return np.bincount(p, weights=v, minlength=size).astype(dtype, copy=False)
+    out = xp.zeros(size, dtype=dtype)
+    xp.add.at(out, p, v)
+    return out
+
+
+class BasicIndex(Function):
+    """x[ints, slices, None, ...]: a view; backward writes the gradient into zeros."""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, key):
+        ctx.args = (x.shape, key)
+        return x[key]
+
+    @staticmethod
+    def backward(ctx, gy):
+        shape, key = ctx.args
+        return IndexBackward.apply(gy, shape, key, False), None
+
+
+class AdvancedIndex(Function):
+    """x[index arrays or masks]: a copy; backward sums gradients of repeated elements."""
+
+    @staticmethod
+    def forward(ctx, x, key):
+        ctx.args = (x.shape, key)
+        return x[key]
+
+    @staticmethod
+    def backward(ctx, gy):
+        shape, key = ctx.args
+        return IndexBackward.apply(gy, shape, key, True), None
+
+
+class IndexBackward(Function):
+    """zeros(shape) with ``g`` added at ``key``; its own backward reads ``key`` again."""
+
+    @staticmethod
+    def forward(ctx, g, shape, key, accumulate):
+        ctx.args = (key, accumulate)
+        xp = xp_of(g)
+        if not accumulate:
+            out = xp.zeros(shape, dtype=g.dtype)
+            out[key] = g
+            return out
+        pos = _flat_positions(xp, shape, key)
+        size = int(np.prod(shape))
+        return scatter_sum(xp, pos, xp.broadcast_to(g, pos.shape), size, g.dtype).reshape(shape)
+
+    @staticmethod
+    def backward(ctx, gg):
+        key, accumulate = ctx.args
+        cls = AdvancedIndex if accumulate else BasicIndex
+        return cls.apply(gg, key), None, None, None
+
+
+def getitem(input: Tensor, index) -> Tensor:
+    """``x[index]`` with ints, slices, None, Ellipsis, integer tensors/arrays/lists and bool masks."""
+    xp = xp_of(input._data)
+    key, basic = normalize_index(index, xp)
+    try:
+        if basic:
+            return BasicIndex.apply(input, key)
+        return AdvancedIndex.apply(input, key)
+    except IndexError as e:
+        raise IndexError(f"index {index!r} is out of bounds for a tensor of shape {tuple(input.shape)}: {e}") \
+            from None
+
+
+# ---- gather / scatter along a dim -------------------------------------------------------------
+
+def _along(x_shape, index_shape, dim):
+    """Slices that cut ``x`` down to ``index``'s size in every dim but ``dim``."""
+    return tuple(slice(None) if d == dim else slice(0, s) for d, s in enumerate(index_shape))
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, x, index, dim):
+        ctx.args = (x.shape, dim)
+        ctx.save_for_backward(index)
+        return xp_of(x).take_along_axis(x[_along(x.shape, index.shape, dim)], index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, gy):
+        shape, dim = ctx.args
+        index, = ctx.saved_tensors
+        return GatherBackward.apply(gy, index, dim, shape), None, None
+
+
+class GatherBackward(Function):
+    """zeros(shape) with gy added at the gathered positions; its backward is gather again."""
+
+    @staticmethod
+    def forward(ctx, g, index, dim, shape):
+        ctx.save_for_backward(index)
+        ctx.dim = dim
+        xp = xp_of(g)
+        flat = xp.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+        pos = xp.take_along_axis(flat[_along(shape, index.shape, dim)], index, axis=dim)
+        return scatter_sum(xp, pos, g, flat.size, g.dtype).reshape(shape)
+
+    @staticmethod
+    def backward(ctx, gg):
+        index, = ctx.saved_tensors
+        return Gather.apply(gg, index, ctx.dim), None, None, None
+
+
+def _check_index(op, input, dim, index):
+    if index._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int64 for index (got {index.dtype})")
+    if index.ndim != input.ndim and not (index.ndim <= 1 and input.ndim <= 1):
+        raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as input tensor "
+                           f"(index {tuple(index.shape)}, input {tuple(input.shape)})")
+    n = input.shape[dim] if input.ndim else 1
+    idx = index._data
+    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+        raise RuntimeError(f"{op}(): index {int(idx.max()) if int(idx.max()) >= n else int(idx.min())} is out "
+                           f"of bounds for dimension {dim} with size {n}")
+
+
+def gather(input, dim: int, index, *, sparse_grad: bool = False) -> Tensor:
+    """out[i][j] = input[index[i][j]][j] (dim 0): picks along ``dim`` by ``index``."""
+    d = wrap_dim(dim, input.ndim, "gather")
+    _check_index("gather", input, d, index)
+    return Gather.apply(input, index._data, d)
+
+
+def take_along_dim(input, indices, dim=None) -> Tensor:
+    if dim is None:
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
+    d = wrap_dim(dim, input.ndim)
+    shp = list(np.broadcast_shapes(tuple(input.shape[:d]) + (1,) + tuple(input.shape[d + 1:]),
+                                   tuple(indices.shape[:d]) + (1,) + tuple(indices.shape[d + 1:])))
+    xs = list(shp)
+    xs[d] = input.shape[d]
+    ishp = list(shp)
+    ishp[d] = indices.shape[d]
+    return gather(input.expand(tuple(xs)), d, indices.expand(tuple(ishp)))
+
+
+class ScatterAdd(Function):
+    @staticmethod
+    def forward(ctx, x, index, src, dim):
+        ctx.save_for_backward(index)
+        ctx.args = (dim, src.shape)
+        xp = xp_of(x)
+        flat = xp.arange(x.size, dtype=np.int64).reshape(x.shape)
+        pos = xp.take_along_axis(flat[_along(x.shape, index.shape, dim)], index, axis=dim)
+        added = scatter_sum(xp, pos, src[tuple(slice(0, s) for s in index.shape)], x.size, x.dtype)
+        return x + added.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        index, = ctx.saved_tensors
+        dim, src_shape = ctx.args
+        gsrc = Gather.apply(gy, index, dim)
+        if tuple(gsrc.shape) != tuple(src_shape):
+            from numtorch.ops.shape import constant_pad
+            pad = []
+            for s, t in reversed(list(zip(gsrc.shape, src_shape))):
+                pad += [0, t - s]
+            gsrc = constant_pad(gsrc, pad)
+        return gy, None, gsrc, None
+
+
+def scatter_add(input, dim: int, index, src) -> Tensor:
+    """out = input, then out[index[i][j]][j] += src[i][j] (dim 0)."""
+    d = wrap_dim(dim, input.ndim, "scatter_add")
+    _check_index("scatter_add", input, d, index)
+    a, s = promote("scatter_add", input, src)
+    return ScatterAdd.apply(a, index._data, s, d)
+
+
+class Scatter(Function):
+    @staticmethod
+    def forward(ctx, x, index, src, dim):
+        ctx.save_for_backward(index)
+        ctx.args = (dim, getattr(src, "shape", None))
+        xp = xp_of(x)
+        out = x.copy()
+        if getattr(src, "ndim", 0):
+            vals = src[tuple(slice(0, s) for s in index.shape)]
+        else:
+            vals = xp.broadcast_to(xp.asarray(src, dtype=x.dtype), index.shape)
+        xp.put_along_axis(out[_along(x.shape, index.shape, dim)], index, vals, axis=dim)
+        return out
+
+    @staticmethod
+    def backward(ctx, gy):
+        index, = ctx.saved_tensors
+        dim, src_shape = ctx.args
+        gx = Scatter.apply(gy, index, 0.0, dim)
+        gsrc = None
+        if ctx.needs_input_grad[2]:
+            gsrc = Gather.apply(gy, index, dim)
+            if tuple(gsrc.shape) != tuple(src_shape):
+                from numtorch.ops.shape import constant_pad
+                pad = []
+                for s, t in reversed(list(zip(gsrc.shape, src_shape))):
+                    pad += [0, t - s]
+                gsrc = constant_pad(gsrc, pad)
+        return gx, None, gsrc, None
+
+
+def scatter(input, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:
+    """out = input, then out[index[i][j]][j] = src[i][j] (dim 0); ``value`` for a constant."""
+    d = wrap_dim(dim, input.ndim, "scatter")
+    _check_index("scatter", input, d, index)
+    if src is None:
+        src = value
+    if reduce == "add":
+        return scatter_add(input, dim, index, src if isinstance(src, Tensor) else
+                           ensure_tensor(src, input).expand(tuple(index.shape)))
+    if reduce is not None:
+        raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported")
+    if isinstance(src, Tensor):
+        input, src = promote("scatter", input, src)
+    return Scatter.apply(input, index._data, src, d)
+
+
+class IndexSelect(Function):
+    @staticmethod
+    def forward(ctx, x, index, dim):
+        ctx.args = (x.shape, dim)
+        ctx.save_for_backward(index)
+        return xp_of(x).take(x, index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, gy):
+        shape, dim = ctx.args
+        index, = ctx.saved_tensors
+        return IndexAddBackward.apply(gy, index, dim, shape), None, None
+
+
+class IndexAddBackward(Function):
+    """zeros(shape) with slices of g added at ``index`` along ``dim``."""
+
+    @staticmethod
+    def forward(ctx, g, index, dim, shape):
+        ctx.save_for_backward(index)
+        ctx.dim = dim
+        xp = xp_of(g)
+        flat = xp.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+        pos = xp.take(flat, index, axis=dim)
+        return scatter_sum(xp, pos, g, flat.size, g.dtype).reshape(shape)
+
+    @staticmethod
+    def backward(ctx, gg):
+        index, = ctx.saved_tensors
+        return IndexSelect.apply(gg, index, ctx.dim), None, None, None
+
+
+def index_select(input, dim: int, index) -> Tensor:
+    """The slices of ``input`` at positions ``index`` along ``dim`` (an embedding lookup on dim 0)."""
+    d = wrap_dim(dim, input.ndim, "index_select")
+    idx = _index_array(index, xp_of(input._data))
+    if idx.ndim > 1:
+        raise IndexError(f"index_select(): Index is supposed to be a vector, got {idx.ndim}-d")
+    n = input.shape[d] if input.ndim else 1
+    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+        raise IndexError(f"index_select(): index out of range in self (size {n} along dim {d})")
+    return IndexSelect.apply(input, idx, d)
+
+
+def index_add(input, dim: int, index, source, *, alpha=1) -> Tensor:
+    """out = input, then out[index[i]] += alpha * source[i] along ``dim``."""
+    d = wrap_dim(dim, input.ndim, "index_add")
+    src = source if alpha == 1 else source * alpha
+    idx = _index_array(index, xp_of(input._data))
+    return input + IndexAddBackward.apply(src, idx, d, tuple(input.shape))
+
+
+def index_fill(input, dim: int, index, value) -> Tensor:
+    from numtorch.ops.elementwise import where
+    d = wrap_dim(dim, input.ndim, "index_fill")
+    xp = xp_of(input._data)
+    mask = xp.zeros(input.shape[d], dtype=bool)
+    mask[_index_array(index, xp)] = True
+    shape = [1] * input.ndim
+    shape[d] = -1
+    return where(make_tensor(mask.reshape(shape)), value, input)
+
+
+def masked_fill(input, mask, value) -> Tensor:
+    """``value`` where ``mask`` is True (broadcast), ``input`` elsewhere."""
+    from numtorch.ops.elementwise import where
+    if mask._data.dtype.kind != "b":
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        value = value.to(input.dtype)
+    elif input._data.dtype.kind in "iub" and isinstance(value, float):
+        value = int(value) if input._data.dtype.kind != "b" else bool(value)
+    return where(mask, value, input).to(input.dtype)
+
+
+def masked_select(input, mask) -> Tensor:
+    from numtorch.ops.shape import broadcast_tensors
+    x, m = broadcast_tensors(input, mask)
+    return x[m]
+
+
+def take(input, index) -> Tensor:
+    return input.reshape(-1)[index]
+
+
+def nonzero(input, *, as_tuple: bool = False):
+    x = input._data
+    idx = xp_of(x).nonzero(x)
+    if as_tuple:
+        return tuple(make_tensor(i) for i in idx)
+    return make_tensor(xp_of(x).stack(idx, axis=1) if idx else xp_of(x).zeros((0, 0), dtype=np.int64))
+
+
+def argwhere(input) -> Tensor:
+    return nonzero(input)

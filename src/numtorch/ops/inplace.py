@@ -1,0 +1,141 @@
+"""In-place ops and assignment (``x.add_(y)``, ``x[i] = v``) with PyTorch's autograd rules.
+
+An in-place op computes the out-of-place result and writes it into the tensor's own memory,
+so views of the tensor see the change.  Each write bumps the tensor's version counter; a
+backward that needs the old value then raises instead of computing a wrong gradient.
+With grad recording on:
+- a leaf that requires grad may not be changed in place (PyTorch's error);
+- otherwise the result is computed from a snapshot (a differentiable clone) of the old value,
+  and the tensor takes over the result's place in the graph.
+"""
+from __future__ import annotations
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import GradMode
+from numtorch.ops._util import sum_to
+from numtorch.ops.convert import clone
+from numtorch.ops.index import normalize_index
+from numtorch.tensor import Tensor
+
+__all__ = ["apply_inplace", "fill_inplace", "setitem"]
+
+
+def _check_leaf(t: Tensor) -> None:
+    if t.grad_fn is None and t.requires_grad:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+
+
+def _write(t: Tensor, value_array, op: str) -> None:
+    dst = t._data
+    if value_array.dtype != dst.dtype:
+        if dst.dtype.kind in "iub" and value_array.dtype.kind in "fc":
+            raise RuntimeError(f"{op}: result type {value_array.dtype} can't be cast to the desired output "
+                               f"type {t.dtype}")
+        if dst.dtype.kind == "b" and value_array.dtype.kind != "b":
+            raise RuntimeError(f"{op}: result type {value_array.dtype} can't be cast to the desired output "
+                               f"type {t.dtype}")
+    if value_array.shape != dst.shape:
+        try:
+            xp_of(dst).broadcast_to(value_array, dst.shape)
+        except ValueError:
+            raise RuntimeError(f"{op}: output with shape {list(dst.shape)} doesn't match the broadcast shape "
+                               f"{list(value_array.shape)}") from None
+    if not dst.flags.writeable:
+        raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to tensor "
+                           "refers to a single memory location. Please clone() the tensor before performing "
+                           "the operation.")
+    dst[...] = value_array
+
+
+def _records(t: Tensor, args) -> bool:
+    if not GradMode.enabled:
+        return False
+    return t.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
+
+
+def _take_over(t: Tensor, out: Tensor, op: str) -> Tensor:
+    _write(t, out._data, op)
+    t.grad_fn, t._output_nr, t.requires_grad = out.grad_fn, out._output_nr, out.requires_grad
+    t._bump_version()
+    return t
+
+
+def apply_inplace(t: Tensor, fn, *args, **kwargs) -> Tensor:
+    """``t = fn(t, *args)`` written into ``t``'s memory."""
+    op = getattr(fn, "__name__", "op") + "_"
+    if not _records(t, args):
+        out = fn(t, *args, **kwargs)
+        _write(t, out._data, op)
+        t._bump_version()
+        return t
+    _check_leaf(t)
+    out = fn(clone(t) if t.requires_grad else t.detach(), *args, **kwargs)
+    return _take_over(t, out, op)
+
+
+def fill_inplace(t: Tensor, value) -> Tensor:
+    """``t.fill_(value)`` / ``t.zero_()``: every element set to ``value``."""
+    if isinstance(value, Tensor) and (value.requires_grad or value.ndim):
+        if value.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                               "dimensions.")
+        from numtorch.ops.convert import copy_from
+        return apply_inplace(t, copy_from, value)
+    if GradMode.enabled and t.requires_grad:
+        _check_leaf(t)
+    v = value._data if isinstance(value, Tensor) else value
+    t._data[...] = v
+    t._bump_version()
+    if GradMode.enabled and t.requires_grad:  # the old history no longer matters
+        t.grad_fn = None
+        t.requires_grad = False
+    return t
+
+
+class IndexPut(Function):
+    """y = x with y[key] = v; the gradient of x is zero where it was overwritten."""
+
+    @staticmethod
+    def forward(ctx, x, v, key):
+        ctx.args = (key, getattr(v, "shape", None))
+        y = x.copy()
+        y[key] = v
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        key, vshape = ctx.args
+        gx = IndexPut.apply(gy, 0.0, key) if ctx.needs_input_grad[0] else None
+        gv = None
+        if ctx.needs_input_grad[1]:
+            from numtorch.ops.index import AdvancedIndex, BasicIndex
+            _, basic = normalize_index(key, xp_of(gy._data))
+            gv = sum_to((BasicIndex if basic else AdvancedIndex).apply(gy, key), tuple(vshape))
+        return gx, gv, None
+
+
+def setitem(t: Tensor, index, value) -> None:
+    """``t[index] = value`` (a number, an array or a tensor, broadcast to the indexed shape)."""
+    xp = xp_of(t._data)
+    key, _ = normalize_index(index, xp)
+    if isinstance(value, Tensor) and value.device != t.device:
+        raise RuntimeError(f"setitem: expected value on {t.device}, got a tensor on {value.device}; "
+                           f"move it first with .to(\"{t.device}\")")
+    if not _records(t, (value,)):
+        v = value._data if isinstance(value, Tensor) else value
+        if getattr(v, "dtype", None) is not None and v.dtype.kind in "fc" and t._data.dtype.kind in "iub":
+            v = v.astype(t._data.dtype)
+        try:
+            t._data[key] = v
+        except (ValueError, IndexError) as e:
+            raise (IndexError if isinstance(e, IndexError) else RuntimeError)(
+                f"setitem: cannot assign a value of shape {tuple(getattr(v, 'shape', ()))} to index {index!r} "
+                f"of a tensor of shape {tuple(t.shape)}: {e}") from None
+        t._bump_version()
+        return
+    _check_leaf(t)
+    if isinstance(value, Tensor) and value._data.dtype != t._data.dtype:
+        value = value.to(t.dtype)
+    src = clone(t) if t.requires_grad else t.detach()
+    _take_over(t, IndexPut.apply(src, value, key), "setitem")

@@ -1,0 +1,241 @@
+"""Matrix products: matmul (``@``), mm, bmm, mv, dot, outer, einsum; BLAS does the work.
+
+For C = A @ B the gradients are dA = dC @ B^T and dB = A^T @ dC (batch dims summed back
+where they were broadcast).
+"""
+from __future__ import annotations
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.ops._util import sum_to, promote
+from numtorch.tensor import Tensor
+
+__all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "addmm",
+           "baddbmm", "addmv", "tensordot", "kron", "cross"]
+
+
+class Matmul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved_tensors
+        ga = gb = None
+        na, nb = a.ndim, b.ndim
+        if na == 1 and nb == 1:  # dot product
+            return (gy * b if ctx.needs_input_grad[0] else None), (gy * a if ctx.needs_input_grad[1] else None)
+        if ctx.needs_input_grad[0]:
+            if nb == 1:  # (..., m, k) @ (k,) -> (..., m)
+                ga = gy.unsqueeze(-1) * b
+            elif na == 1:  # (k,) @ (..., k, n) -> (..., n)
+                ga = sum_to(Matmul.apply(gy.unsqueeze(-2), b.mT).squeeze(-2), tuple(a.shape))
+            else:
+                ga = sum_to(Matmul.apply(gy, b.mT), tuple(a.shape))
+        if ctx.needs_input_grad[1]:
+            if na == 1:
+                gb = a.unsqueeze(-1) * gy.unsqueeze(-2)
+                gb = sum_to(gb, tuple(b.shape))
+            elif nb == 1:
+                gb = sum_to(Matmul.apply(a.mT, gy.unsqueeze(-1)).squeeze(-1), tuple(b.shape))
+            else:
+                gb = sum_to(Matmul.apply(a.mT, gy), tuple(b.shape))
+        return ga, gb
+
+
+def _check_matmul(op, a, b):
+    sa, sb = a._data.shape, b._data.shape
+    if len(sa) == 0 or len(sb) == 0:
+        raise RuntimeError(f"{op}: both arguments to matmul need to be at least 1D, but they are "
+                           f"{len(sa)}D and {len(sb)}D")
+    ka = sa[-1]
+    kb = sb[-2] if len(sb) >= 2 else sb[0]
+    if ka != kb:
+        if len(sa) <= 2 and len(sb) <= 2:
+            ra = sa if len(sa) == 2 else (1,) + sa
+            raise RuntimeError(f"{op}: mat1 and mat2 shapes cannot be multiplied ({ra[0]}x{ra[1]} and "
+                               f"{sb[0]}x{sb[1] if len(sb) == 2 else 1}): shapes {tuple(sa)} and {tuple(sb)} "
+                               f"({ka} != {kb})")
+        raise RuntimeError(f"{op}: shapes {tuple(sa)} and {tuple(sb)} cannot be multiplied ({ka} != {kb})")
+
+
+def matmul(input, other) -> Tensor:
+    """Matrix product with NumPy/PyTorch broadcasting of batch dims; 1-D operands are vectors."""
+    a, b = promote("matmul", input, other)
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError("matmul: both operands must be tensors (got a Python number)")
+    _check_matmul("matmul", a, b)
+    return Matmul.apply(a, b)
+
+
+def mm(input, mat2) -> Tensor:
+    """(n x k) @ (k x m): ``x.mm(y)`` is NumPy's ``x.dot(y)`` for matrices."""
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"mm: expected 2D tensors, got {input.ndim}D and {mat2.ndim}D "
+                           f"(shapes {tuple(input.shape)} and {tuple(mat2.shape)})")
+    _dtype_match("mm", input, mat2)
+    _check_matmul("mm", input, mat2)
+    return Matmul.apply(input, mat2)
+
+
+def bmm(input, mat2) -> Tensor:
+    if input.ndim != 3 or mat2.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3D tensors, got {input.ndim}D and {mat2.ndim}D")
+    if input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: {tuple(input.shape)} and {tuple(mat2.shape)}")
+    _dtype_match("bmm", input, mat2)
+    _check_matmul("bmm", input, mat2)
+    return Matmul.apply(input, mat2)
+
+
+def mv(input, vec) -> Tensor:
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"mv: expected a matrix and a vector, got {input.ndim}D and {vec.ndim}D")
+    _dtype_match("mv", input, vec)
+    _check_matmul("mv", input, vec)
+    return Matmul.apply(input, vec)
+
+
+def dot(input, other) -> Tensor:
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
+    if input.shape[0] != other.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
+                           f"[{other.shape[0]}] to have the same number of elements, but got "
+                           f"{input.shape[0]} and {other.shape[0]} elements respectively")
+    _dtype_match("dot", input, other)
+    return Matmul.apply(input, other)
+
+
+vdot = dot
+
+
+def _dtype_match(op, a, b):
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(f"{op}: expected both tensors to have the same dtype, but got {a.dtype} and {b.dtype}")
+
+
+def inner(input, other) -> Tensor:
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    return matmul(input, other.unsqueeze(-1).transpose(-1, -2).squeeze(-2).mT if other.ndim > 1 else other)
+
+
+def outer(input, vec2) -> Tensor:
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+ger = outer
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
+    """beta * input + alpha * (mat1 @ mat2)."""
+    p = mm(mat1, mat2)
+    return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
+    p = bmm(batch1, batch2)
+    return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
+    p = mv(mat, vec)
+    return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
+
+
+class Einsum(Function):
+    @staticmethod
+    def forward(ctx, *ops, spec):
+        ctx.spec = spec
+        ctx.save_for_backward(*ops)
+        return xp_of(ops[0]).einsum(spec, *ops, optimize=len(ops) > 2)
+
+    @staticmethod
+    def backward(ctx, gy):
+        # d/d op_i: contract the output gradient with every other operand back to op_i's indices
+        ins, out = ctx.spec.split("->")
+        subs = ins.split(",")
+        ops = ctx.saved_tensors
+        grads = []
+        for i, s in enumerate(subs):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            if len(set(s)) != len(s):
+                raise NotImplementedError(f"einsum backward: repeated index in operand '{s}' is not supported")
+            others = [o for j, o in enumerate(ops) if j != i]
+            other_subs = [x for j, x in enumerate(subs) if j != i]
+            avail = set(out).union(*other_subs) if other_subs else set(out)
+            target = "".join(c for c in s if c in avail)
+            g = einsum(",".join([out] + other_subs) + "->" + target, gy, *others)
+            if target != s:  # an index summed only in op_i: its gradient is broadcast
+                shape = [ops[i].shape[k] if c not in avail else -1 for k, c in enumerate(s)]
+                g = g.reshape(tuple(g.shape[target.index(c)] if c in target else 1 for c in s))
+                g = g.expand(tuple(ops[i].shape))
+            grads.append(g)
+        return tuple(grads)
+
+
+def _normalize_spec(spec: str, operands) -> str:
+    spec = spec.replace(" ", "")
+    if "..." in spec:
+        ins = spec.split("->")[0].split(",")
+        free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in spec]
+        nd = max(o.ndim - (len(s) - 3) for s, o in zip(ins, operands) if "..." in s)
+        ell = "".join(free[:nd])
+        new_ins = []
+        for s, o in zip(ins, operands):
+            if "..." in s:
+                k = o.ndim - (len(s) - 3)
+                s = s.replace("...", ell[nd - k:])
+            new_ins.append(s)
+        out = spec.split("->")[1].replace("...", ell) if "->" in spec else None
+        spec = ",".join(new_ins) + ("->" + out if out is not None else "")
+    if "->" not in spec:
+        ins = spec.split(",")
+        counts = {}
+        for s in ins:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        out = "".join(sorted(c for c, n in counts.items() if n == 1))
+        spec = spec + "->" + out
+    return spec
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)``."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    spec = _normalize_spec(equation, operands)
+    return Einsum.apply(*operands, spec=spec)
+
+
+def tensordot(a, b, dims=2) -> Tensor:
+    if isinstance(dims, int):
+        da = list(range(a.ndim - dims, a.ndim))
+        db = list(range(dims))
+    else:
+        da, db = [list(d) if isinstance(d, (list, tuple)) else [d] for d in dims]
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    sa = [next(letters) for _ in range(a.ndim)]
+    sb = [next(letters) for _ in range(b.ndim)]
+    for i, j in zip(da, db):
+        sb[j] = sa[i]
+    out = [c for k, c in enumerate(sa) if k not in da] + [c for k, c in enumerate(sb) if k not in db]
+    return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)
+
+
+def kron(input, other) -> Tensor:
+    a = input.reshape(tuple(v for s in input.shape for v in (s, 1)))
+    b = other.reshape(tuple(v for s in other.shape for v in (1, s)))
+    return (a * b).reshape(tuple(x * y for x, y in zip(input.shape, other.shape)))
+
+
+def cross(input, other, dim=-1) -> Tensor:
+    a0, a1, a2 = input.unbind(dim)
+    b0, b1, b2 = other.unbind(dim)
+    from numtorch.ops.shape import stack
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim)

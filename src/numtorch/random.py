@@ -1,0 +1,81 @@
+"""Random numbers: ``manual_seed`` and ``Generator``.
+
+All random numbers are drawn on the CPU with NumPy's PCG64 and then moved to the tensor's
+device, so one seed gives the same initial weights and dropout masks on every device.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Generator:
+    """A source of random numbers: ``g = numtorch.Generator().manual_seed(0)``."""
+
+    def __init__(self, device="cpu") -> None:
+        self.device = device
+        self._seed = 67280421310721
+        self.rng = np.random.Generator(np.random.PCG64(self._seed))
+
+    def manual_seed(self, seed: int) -> "Generator":
+        seed = int(seed)
+        if seed < 0:
+            seed &= (1 << 64) - 1
+        self._seed = seed
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        return self
+
+    def seed(self) -> int:
+        s = int(np.random.SeedSequence().entropy % (1 << 63))
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self):
+        """The generator's state as a uint8 tensor (40 bytes: PCG64 state, increment, buffer)."""
+        from numtorch.creation import tensor
+        st = self.rng.bit_generator.state
+        raw = (st["state"]["state"].to_bytes(16, "little") + st["state"]["inc"].to_bytes(16, "little")
+               + int(st["has_uint32"]).to_bytes(4, "little") + int(st["uinteger"]).to_bytes(4, "little"))
+        return tensor(np.frombuffer(raw, dtype=np.uint8).copy())
+
+    def set_state(self, new_state) -> "Generator":
+        raw = bytes(np.asarray(new_state, dtype=np.uint8).tobytes())
+        if len(raw) != 40:
+            raise RuntimeError(f"Generator.set_state: expected a 40-byte state, got {len(raw)} bytes")
+        self.rng.bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": int.from_bytes(raw[:16], "little"), "inc": int.from_bytes(raw[16:32], "little")},
+            "has_uint32": int.from_bytes(raw[32:36], "little"),
+            "uinteger": int.from_bytes(raw[36:40], "little"),
+        }
+        return self
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seeds the default generator (and so every random op that is not given its own)."""
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state) -> None:
+    default_generator.set_state(new_state)
+
+
+def rng_of(generator) -> np.random.Generator:
+    return (default_generator if generator is None else generator).rng
