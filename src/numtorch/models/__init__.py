@@ -1,0 +1,1 @@
+"""``numtorch.models``: plain ``Module``s, from the two-layer net to ResNet, DenseNet, GPT and a detector."""

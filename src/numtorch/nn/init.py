@@ -1,0 +1,1 @@
+"""Placeholder: ``numtorch.nn.init`` is written by the nn family."""

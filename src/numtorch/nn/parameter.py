@@ -1,0 +1,1 @@
+"""Placeholder: ``Parameter`` is written by the nn family."""

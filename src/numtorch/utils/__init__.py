@@ -1,0 +1,2 @@
+"""``numtorch.utils``."""
+from numtorch.utils import data  # noqa: F401

@@ -1,0 +1,1 @@
+"""``numtorch.vision``: data sets, transforms and box ops (the names of torchvision)."""
