@@ -1,0 +1,1 @@
+"""``numtorch.models.detection``: a single-stage detector."""
