@@ -1,2 +1,168 @@
-"""Placeholder: filled in by its family."""
-__all__ = []
+"""Attention: ``scaled_dot_product_attention`` and the fused, numerically stable softmax it uses.
+
+For queries Q (..., L, E), keys K (..., S, E) and values V (..., S, Ev)::
+
+    A = softmax(Q K^T * scale + M)      # (..., L, S), each row sums to 1
+    out = A V                           # (..., L, Ev)
+
+M is the additive mask: 0 where a query may attend to a key, -inf where it may not.  A boolean
+mask (True = attend) and ``is_causal`` (query i sees keys 0..i) are turned into that form.
+
+The softmax is one ``Function``: forward subtracts the row maximum before ``exp`` (so softmax of
+1e4 is fine), backward is the closed form ``gx = y * (gy - sum(gy * y, -1))``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import GradMode
+from numtorch.ops._util import wrap_dim
+from numtorch.ops.linalg import matmul
+from numtorch.tensor import Tensor, make_tensor
+
+__all__ = ["scaled_dot_product_attention"]
+
+
+class ScaledMaskedSoftmax(Function):
+    """y = softmax(x * scale + mask, dim): scale, additive mask and softmax in one pass.
+
+    ``mask`` is a constant array (no gradient) broadcastable to ``x`` or ``None``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, mask, scale=1.0, dim=-1):
+        xp = xp_of(x)
+        z = x * scale if scale != 1.0 else x.copy()
+        if mask is not None:
+            z += mask
+        z -= z.max(axis=dim, keepdims=True)   # stable: the largest exponent is 0
+        xp.exp(z, out=z)
+        z /= z.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(z)
+        ctx.args = (scale, dim)
+        return z
+
+    @staticmethod
+    def backward(ctx, gy):
+        # dy_i/dz_j = y_i (delta_ij - y_j)  =>  gz = y * (gy - sum_j gy_j y_j);  dz/dx = scale
+        y, = ctx.saved_tensors
+        scale, dim = ctx.args
+        if not GradMode.enabled:  # first-order: one fused pass on arrays
+            ya, g = y._data, gy._data
+            gz = g * ya
+            gz -= ya * gz.sum(axis=dim, keepdims=True)
+            if scale != 1.0:
+                gz *= scale
+            return make_tensor(gz), None
+        gz = y * (gy - (gy * y).sum(dim, keepdim=True))
+        return (gz * scale if scale != 1.0 else gz), None
+
+
+def softmax_fused(x: Tensor, dim: int = -1) -> Tensor:
+    """Softmax along ``dim`` through the fused Function (used by attention and the modules here)."""
+    return ScaledMaskedSoftmax.apply(x, None, scale=1.0, dim=wrap_dim(dim, x.ndim, "softmax"))
+
+
+def _additive_mask(attn_mask, is_causal: bool, L: int, S: int, ref: Tensor):
+    """The mask as (constant array or None, tensor that needs gradient or None), in ``ref``'s dtype."""
+    xp = xp_of(ref._data)
+    dtype = ref._data.dtype
+    if is_causal:
+        if attn_mask is not None:
+            raise RuntimeError("scaled_dot_product_attention: Explicit attn_mask should not be set when "
+                               "is_causal=True")
+        keep = xp.tril(xp.ones((L, S), dtype=bool))
+        return xp.where(keep, dtype.type(0), dtype.type(-np.inf)), None
+    if attn_mask is None:
+        return None, None
+    m = attn_mask._data if isinstance(attn_mask, Tensor) else xp.asarray(attn_mask)
+    if m.dtype == bool:
+        return xp.where(m, dtype.type(0), dtype.type(-np.inf)), None
+    if m.dtype.kind != "f":
+        raise RuntimeError(f"scaled_dot_product_attention: expected attn_mask dtype to be bool or float or to "
+                           f"match query dtype, got {m.dtype}")
+    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
+        return None, attn_mask if m.dtype == dtype else attn_mask.to(ref.dtype)
+    return m.astype(dtype, copy=False), None
+
+
+def _dropout_weights(w: Tensor, p: float) -> Tensor:
+    """Inverted dropout on attention weights: zero with probability p, scale the rest by 1/(1-p)."""
+    from numtorch.random import rng_of
+    from numtorch._backend import to_device
+    if p >= 1.0:
+        return w * 0.0
+    keep = rng_of(None).random(tuple(w.shape)) >= p
+    mask = to_device((keep / (1.0 - p)).astype(w._data.dtype), w.device)
+    return w * make_tensor(mask)
+
+
+def _check_qkv(query, key, value, enable_gqa):
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"scaled_dot_product_attention: {name} must be a Tensor, got {type(t).__name__}")
+        if t.ndim < 2:
+            raise RuntimeError(f"scaled_dot_product_attention: {name} must be at least 2-D, got shape "
+                               f"{tuple(t.shape)}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise RuntimeError(f"scaled_dot_product_attention: shapes query {tuple(query.shape)}, key "
+                           f"{tuple(key.shape)}, value {tuple(value.shape)} do not match (query and key need "
+                           f"the same last dim, key and value the same sequence length)")
+    if query.dtype != key.dtype or query.dtype != value.dtype:
+        raise RuntimeError(f"scaled_dot_product_attention: Expected query, key, and value to have the same dtype, "
+                           f"but got query.dtype: {query.dtype}, key.dtype: {key.dtype} and value.dtype: "
+                           f"{value.dtype} instead.")
+    if enable_gqa and query.ndim >= 3:
+        hq, hk = query.shape[-3], key.shape[-3]
+        if hq % hk:
+            raise RuntimeError(f"scaled_dot_product_attention: number of heads in key/value ({hk}) must divide "
+                               f"the number of heads in query ({hq}) with enable_gqa=True")
+        if hq != hk:
+            rep = hq // hk
+            key = key.repeat_interleave(rep, dim=-3)
+            value = value.repeat_interleave(rep, dim=-3)
+    return key, value
+
+
+def attention_with_weights(query: Tensor, key: Tensor, value: Tensor, attn_mask=None, dropout_p: float = 0.0,
+                           is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False):
+    """``scaled_dot_product_attention`` that also returns the attention weights (..., L, S)."""
+    key, value = _check_qkv(query, key, value, enable_gqa)
+    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
+    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    mask_arr, mask_t = _additive_mask(attn_mask, is_causal, L, S, query)
+    scores = matmul(query, key.transpose(-2, -1))           # (..., L, S)
+    if mask_t is not None:                                  # a float mask that itself learns
+        scores, scale = scores * scale + mask_t, 1.0
+    w = ScaledMaskedSoftmax.apply(scores, mask_arr, scale=scale, dim=scores.ndim - 1)
+    if dropout_p > 0.0:
+        w = _dropout_weights(w, dropout_p)
+    return matmul(w, value), w
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None,
+                                 dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+                                 enable_gqa: bool = False) -> Tensor:
+    """softmax(Q K^T * scale + mask) V, as ``torch.nn.functional.scaled_dot_product_attention``.
+
+    Args:
+        query: (..., L, E); key: (..., S, E); value: (..., S, Ev).
+        attn_mask: bool (True = may attend) or float (added to the scores), broadcastable to (..., L, S).
+        dropout_p: dropout probability on the attention weights (pass 0.0 in evaluation).
+        is_causal: query i attends to keys 0..i (top-left aligned when L != S); excludes ``attn_mask``.
+        scale: factor on Q K^T; default 1 / sqrt(E).
+        enable_gqa: key/value may have fewer heads (dim -3) than query; they are repeated to match.
+
+    Returns:
+        (..., L, Ev).
+
+    >>> import numtorch as torch
+    >>> q = k = v = torch.ones(1, 2, 3, 4)
+    >>> torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).shape
+    numtorch.Size([1, 2, 3, 4])
+    """
+    return attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)[0]

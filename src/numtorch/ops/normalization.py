@@ -1,2 +1,118 @@
-"""Placeholder: filled in by its family."""
-__all__ = []
+"""Normalization over the last dims of a tensor: ``layer_norm`` and ``rms_norm``.
+
+layer_norm: y = (x - mean) / sqrt(var + eps) * weight + bias, mean and (biased) variance taken
+over the trailing ``normalized_shape`` dims of each sample.
+
+Its backward is fused: with x_hat = (x - mean) * rstd and g = gy * weight (N = elements normalised)::
+
+    gx = rstd * (g - mean(g) - x_hat * mean(g * x_hat))
+    gweight = sum over the leading dims of gy * x_hat;   gbias = sum of gy
+"""
+from __future__ import annotations
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import GradMode
+from numtorch.tensor import Tensor, make_tensor
+
+__all__ = ["layer_norm", "rms_norm"]
+
+
+def _check_shape(op: str, input: Tensor, normalized_shape) -> tuple:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
+        raise RuntimeError(f"{op}: Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size {list(input.shape)}")
+    return shape
+
+
+class LayerNormFunction(Function):
+    """y = x_hat * w + b over the last ``k`` dims; one op forward and one fused backward."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, k, eps):
+        xp = xp_of(x)
+        axes = tuple(range(x.ndim - k, x.ndim))
+        xc = x - x.mean(axis=axes, keepdims=True)
+        var = (xc * xc).mean(axis=axes, keepdims=True)
+        rstd = 1.0 / xp.sqrt(var + eps)            # Python eps keeps float32 float32
+        xc *= rstd                                  # x_hat, in place
+        if w is not None:
+            y = xc * w
+            if b is not None:
+                y += b
+        else:
+            y = xc if b is None else xc + b
+        ctx.save_for_backward(x, w, xc, rstd)
+        ctx.args = (axes, eps)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w, xhat, rstd = ctx.saved_tensors
+        axes, eps = ctx.args
+        lead = tuple(range(gy.ndim - len(axes)))
+        if not GradMode.enabled:
+            return _layer_norm_backward_arrays(ctx, gy._data, None if w is None else w._data, xhat._data,
+                                               rstd._data, axes, lead)
+        # create_graph: the same formula on tensors recomputed from x, so it differentiates again
+        mu = x.mean(axes, keepdim=True)
+        xc = x - mu
+        rstd = ((xc * xc).mean(axes, keepdim=True) + eps).rsqrt()
+        xhat = xc * rstd
+        g = gy if w is None else gy * w
+        gx = rstd * (g - g.mean(axes, keepdim=True) - xhat * (g * xhat).mean(axes, keepdim=True))
+        gw = (gy * xhat).sum(lead) if ctx.needs_input_grad[1] else None
+        gb = gy.sum(lead) if ctx.needs_input_grad[2] else None
+        return gx, gw, gb, None, None
+
+
+def _layer_norm_backward_arrays(ctx, gy, w, xhat, rstd, axes, lead):
+    """First-order backward on raw arrays: fewer temporaries than the tensor form."""
+    need = ctx.needs_input_grad
+    gw = make_tensor((gy * xhat).sum(axis=lead)) if need[1] else None
+    gb = make_tensor(gy.sum(axis=lead)) if need[2] else None
+    gx = None
+    if need[0]:
+        g = gy if w is None else gy * w
+        gx = g - g.mean(axis=axes, keepdims=True)
+        gx -= xhat * (g * xhat).mean(axis=axes, keepdims=True)
+        gx *= rstd
+        gx = make_tensor(gx)
+    return gx, gw, gb, None, None
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Layer normalization over the trailing ``normalized_shape`` dims (``torch.nn.functional.layer_norm``).
+
+    Args:
+        input: (*, *normalized_shape).
+        normalized_shape: int or tuple: the trailing dims normalised together.
+        weight, bias: optional, of shape ``normalized_shape`` (elementwise scale and shift).
+        eps: added to the variance.
+
+    >>> import numtorch as torch
+    >>> torch.nn.functional.layer_norm(torch.tensor([[1.0, 3.0]]), (2,))
+    tensor([[-1.0000,  1.0000]])
+    """
+    shape = _check_shape("layer_norm", input, normalized_shape)
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != shape:
+            raise RuntimeError(f"layer_norm: expected {name} of shape {list(shape)}, but got {list(p.shape)}")
+    return LayerNormFunction.apply(input, weight, bias, len(shape), float(eps))
+
+
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
+    """y = x / sqrt(mean(x^2) + eps) * weight over the trailing dims (``torch.nn.functional.rms_norm``).
+
+    ``eps`` defaults to the machine epsilon of the input's dtype, as in PyTorch.
+    """
+    shape = _check_shape("rms_norm", input, normalized_shape)
+    if eps is None:
+        import numpy as np
+        eps = float(np.finfo(input._data.dtype).eps)
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return y if weight is None else y * weight
