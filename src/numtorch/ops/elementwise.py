@@ -194,7 +194,8 @@ class Pow(Function):
         ga = gb = None
         if ctx.needs_input_grad[0]:
             # d(a^b)/da = b * a^(b-1)
-            ga = sum_to(gy * (b * a ** (b - 1)) if isinstance(b, Tensor) else
+            # (0 where b == 0, as PyTorch: a^0 is constant even at a = 0, where a^-1 is inf)
+            ga = sum_to(gy * where(b == 0, 0.0, b * a ** (b - 1)) if isinstance(b, Tensor) else
                         (gy * (b * a ** (b - 1)) if b != 0 else gy * 0), shape_of(a))
         if ctx.needs_input_grad[1]:
             # d(a^b)/db = a^b * log(a); PyTorch's convention: 0 where a == 0 and b >= 0
@@ -235,7 +236,7 @@ class Abs(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return abs(x)
+        return xp_of(x).abs(x)  # not abs(x): the module's own abs() shadows the builtin
 
     @staticmethod
     def backward(ctx, gy):
@@ -475,7 +476,8 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        return gy * (y > 0)  # d relu/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch)
+        # d relu/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch); the mask is a constant
+        return Mul.apply(gy, y._data > 0)
 
 
 def _unary(cls, name):
@@ -678,15 +680,18 @@ class Clamp(Function):
         x, lo, hi = ctx.saved_tensors
         inside = None
         glo = ghi = None
+        # (when lo > hi the result is hi everywhere: only hi gets the gradient, as in PyTorch)
         if lo is not None:
             inside = x >= lo
             if ctx.needs_input_grad[1]:
-                glo = sum_to(gy * (x < lo), shape_of(lo))
+                chosen = (x < lo) if hi is None else (x < lo) & (lo < hi)
+                glo = sum_to(gy * chosen, shape_of(lo))
         if hi is not None:
             below = x <= hi
             inside = below if inside is None else inside & below
             if ctx.needs_input_grad[2]:
-                ghi = sum_to(gy * (x > hi) * (1 if lo is None else (x >= lo)), shape_of(hi))
+                chosen = (x > hi) if lo is None else (x > hi) | (hi < lo)
+                ghi = sum_to(gy * chosen, shape_of(hi))
         gx = gy * inside if inside is not None else gy
         return sum_to(gx, shape_of(x)), glo, ghi
 
