@@ -15,6 +15,7 @@ import weakref
 import numtorch.autograd.function as _function
 import numtorch.creation as _creation
 import numtorch.tensor as _tensor
+from numtorch._backend import xp_of
 from numtorch.autograd.grad_mode import GradMode
 
 
@@ -33,7 +34,8 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
             if out.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs "
                                    f"(got an output of shape {tuple(out.shape)}); pass `gradient`")
-            g = _creation.ones_like(out)
+            arr = out._data
+            g = _tensor.make_tensor(xp_of(arr).ones(arr.shape, arr.dtype))
         elif not isinstance(g, _tensor.Tensor):
             g = _creation.tensor(g, dtype=out.dtype, device=out.device)
         if tuple(g.shape) != tuple(out.shape):
@@ -83,19 +85,22 @@ def _key(t):
 
 def _count_edges(roots) -> dict:
     """Number of edges into each node and leaf reachable from ``roots`` (iterative DFS)."""
+    Node = _function.Node
     deps = {}
     stack = list(roots)
-    seen = set(stack)
+    root_set = set(roots) if len(roots) > 1 else ()
     while stack:
         node = stack.pop()
         for e in node.next:
             if e is None:
                 continue
             child = e[0]
-            deps[child] = deps.get(child, 0) + 1
-            if child.__class__ is _function.Node and child not in seen:
-                seen.add(child)
-                stack.append(child)
+            if child in deps:
+                deps[child] += 1
+            else:
+                deps[child] = 1
+                if child.__class__ is Node and child not in root_set:
+                    stack.append(child)
     return deps
 
 
@@ -131,19 +136,20 @@ def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
     roots = []
     leaf_roots = []
     for out, g in zip(outputs, grads):
-        if out.grad_fn is None:
+        node = out.grad_fn
+        if node is None:
             leaf_roots.append((out, g))
             continue
-        node = out.grad_fn
-        if node not in buffers:
-            buffers[node] = [None] * (len(node.out_meta) if node.out_meta else 1)
+        buf = buffers.get(node)
+        if buf is None:
+            buffers[node] = buf = [None] * (len(node.out_meta) if node.out_meta else 1)
             roots.append(node)
-        buf = buffers[node]
-        buf[out._output_nr] = g if buf[out._output_nr] is None else buf[out._output_nr] + g
+        nr = out._output_nr
+        buf[nr] = g if buf[nr] is None else buf[nr] + g
     deps = _count_edges(roots)
     needed = _needed(roots, deps, targets) if targets is not None else None
     claimed = {id(g._data) for g in grads}
-    ready = [r for r in roots if deps.get(r, 0) == 0]
+    ready = [r for r in roots if r not in deps]
     prev = GradMode.enabled
     GradMode.enabled = create_graph
     try:
@@ -170,9 +176,8 @@ def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
             if len(gx) < len(node.next):
                 raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
                                    f"(expected {len(node.next)}, got {len(gx)})")
-            post = node.__dict__.get("_post_hooks")
-            if post:
-                for h in post:
+            if node.post_hooks:
+                for h in node.post_hooks:
                     h(gx, grads_in)
             if not keep_graph:
                 node.freed = True
@@ -180,26 +185,33 @@ def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
             for e, g in zip(node.next, gx):
                 if e is None or g is None:
                     continue
-                child, nr = e
-                if not isinstance(g, _tensor.Tensor):
-                    g = _creation.tensor(g)
+                child = e[0]
                 left = deps[child] - 1
                 deps[child] = left
                 if child.__class__ is Node:
                     buf = buffers.get(child)
                     if buf is None:
-                        buffers[child] = buf = [None] * (len(child.out_meta) if child.out_meta else 1)
-                    buf[nr] = g if buf[nr] is None else buf[nr] + g
+                        if child.out_meta is None:
+                            buffers[child] = [g]
+                        else:
+                            buffers[child] = buf = [None] * len(child.out_meta)
+                            buf[e[1]] = g
+                    else:
+                        nr = e[1]
+                        buf[nr] = g if buf[nr] is None else buf[nr] + g
                     if left == 0:
                         ready.append(child)
                 else:
                     if child._data.shape != g._data.shape:
                         raise RuntimeError(f"Function {node.name()} returned an invalid gradient - got "
                                            f"{tuple(g.shape)} but expected shape {tuple(child.shape)}")
-                    s = leaf_grads.get(child)
-                    leaf_grads[child] = g if s is None else s + g
-                    if left == 0:
-                        _deliver_leaf(child, leaf_grads.pop(child), targets, capture, create_graph, claimed)
+                    if left == 0 and child not in leaf_grads:
+                        _deliver_leaf(child, g, targets, capture, create_graph, claimed)
+                    else:
+                        s = leaf_grads.get(child)
+                        leaf_grads[child] = g if s is None else s + g
+                        if left == 0:
+                            _deliver_leaf(child, leaf_grads.pop(child), targets, capture, create_graph, claimed)
     finally:
         GradMode.enabled = prev
 

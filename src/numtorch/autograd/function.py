@@ -54,19 +54,22 @@ class Node:
 
     ``next[i]`` is where the gradient of input ``i`` goes: ``(node, output_nr)`` for a tensor made
     by another op, ``(leaf, 0)`` for a leaf tensor that requires grad, ``None`` otherwise.
+    Rarely used fields (``hooks``, ``out_meta``, ...) are class defaults until an instance sets them,
+    which keeps recording an op cheap.
     """
 
-    __slots__ = ("fn", "next", "needs_input_grad", "saved", "freed", "hooks", "out_meta",
-                 "non_differentiable", "__dict__", "__weakref__")
+    __slots__ = ("fn", "next", "needs_input_grad", "saved", "__dict__", "__weakref__")
+
+    freed = False  # set once backward has released the saved tensors
+    hooks = None  # {output_nr: [hook, ...]} for tensor hooks on this node's outputs
+    out_meta = None  # ((shape, dtype, device), ...) for multi-output nodes
+    non_differentiable = None
+    post_hooks = None  # [hook(grad_inputs, grad_outputs), ...] run after this node's backward
 
     def __init__(self, fn, needs_input_grad) -> None:
         self.fn = fn
         self.needs_input_grad = needs_input_grad
         self.saved = ()
-        self.freed = False
-        self.hooks = None
-        self.out_meta = None
-        self.non_differentiable = None
 
     # ---- used inside forward ----
     def save_for_backward(self, *arrays) -> None:
@@ -116,7 +119,9 @@ class Node:
                      ((_AccumulateGrad(e[0]), 0) if e[0].__class__ is not Node else e) for e in self.next)
 
     def register_hook(self, hook) -> None:
-        self.__dict__.setdefault("_post_hooks", []).append(hook)
+        if self.post_hooks is None:
+            self.post_hooks = []
+        self.post_hooks.append(hook)
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {hex(id(self))}>"
@@ -168,44 +173,55 @@ class Function:
             else:
                 arrays.append(a)
         try:
-            if not (record and GradMode.enabled):
-                out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
-                if out.__class__ is tuple:
-                    outs = tuple(make_tensor(o) for o in out)
-                    if cls.is_view:
-                        outs[0]._vc = args[0]._version_counter()
-                    return outs
-                out = make_tensor(out)
-                if cls.is_view:
-                    out._vc = args[0]._version_counter()
-                return out
-            ctx = Node(cls, tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
-            out = cls.forward(ctx, *arrays, **kwargs)
+            if record and GradMode.enabled:
+                needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+                ctx = Node(cls, needs)
+                out = cls.forward(ctx, *arrays, **kwargs)
+                return _record(cls, ctx, args, arrays, out)
+            out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
         except (ValueError, TypeError) as e:
             raise _explain(cls, args, e) from e
-        return _record(cls, ctx, args, arrays, out)
+        if out.__class__ is tuple:
+            outs = tuple([make_tensor(o) for o in out])
+            if cls.is_view:
+                outs[0]._vc = args[0]._version_counter()
+            return outs
+        out = make_tensor(out)
+        if cls.is_view:
+            out._vc = args[0]._version_counter()
+        return out
 
 
 def _record(cls, ctx: Node, args, arrays, out):
     """Wraps forward's output as tensors whose ``grad_fn`` is ``ctx`` and links ``ctx`` to inputs."""
-    ctx.next = tuple(((a.grad_fn, a._output_nr) if a.grad_fn is not None else (a, 0))
-                     if needs else None for a, needs in zip(args, ctx.needs_input_grad))
-    multi = out.__class__ is tuple
-    outs = out if multi else (out,)
+    ctx.next = tuple([((a.grad_fn, a._output_nr) if a.grad_fn is not None else (a, 0)) if needs else None
+                      for a, needs in zip(args, ctx.needs_input_grad)])
+    if out.__class__ is not tuple:  # the common case: one output
+        if out.__class__ is not _ndarray:
+            out = out if hasattr(out, "__cuda_array_interface__") else np.asarray(out)
+        nd = ctx.non_differentiable
+        if out.dtype.kind in "fc" and not (nd and any(out is x for x in nd)):
+            t = make_tensor(out, True, ctx, 0)
+        else:
+            t = make_tensor(out)
+        if cls.is_view:
+            t._vc = args[0]._version_counter()
+        if ctx.saved:
+            ctx.saved = tuple([_resolve_saved(s, args, arrays, (out,), (t,)) for s in ctx.saved])
+        return t
     nd = ctx.non_differentiable
     tensors = []
-    for i, o in enumerate(outs):
+    for i, o in enumerate(out):
         if o.__class__ is not _ndarray:
             o = o if hasattr(o, "__cuda_array_interface__") else np.asarray(o)
         diff = o.dtype.kind in "fc" and not (nd and any(o is x for x in nd))
         tensors.append(make_tensor(o, True, ctx, i) if diff else make_tensor(o))
     if cls.is_view:
         tensors[0]._vc = args[0]._version_counter()
-    if multi:
-        ctx.out_meta = tuple((t.shape, t.dtype, t.device) for t in tensors)
+    ctx.out_meta = tuple((t.shape, t.dtype, t.device) for t in tensors)
     if ctx.saved:
-        ctx.saved = tuple(_resolve_saved(s, args, arrays, outs, tensors) for s in ctx.saved)
-    return tuple(tensors) if multi else tensors[0]
+        ctx.saved = tuple([_resolve_saved(s, args, arrays, out, tensors) for s in ctx.saved])
+    return tuple(tensors)
 
 
 def _resolve_saved(s, args, arrays, outs, tensors):

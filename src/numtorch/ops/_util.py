@@ -43,9 +43,18 @@ def as_tensor_operand(x):
 
 def promote(op: str, a, b, true_div: bool = False):
     """Casts operands to PyTorch's result dtype (Python numbers never widen a tensor)."""
-    if a.__class__ is Tensor and b.__class__ is Tensor and a._data.dtype == b._data.dtype \
-            and not (true_div and a._data.dtype.kind in "iub"):
-        return a, b
+    ca, cb = a.__class__, b.__class__
+    if ca is Tensor:  # fast paths: same dtypes, or a float tensor with a Python number
+        k = a._data.dtype.kind
+        if cb is Tensor:
+            if a._data.dtype == b._data.dtype and not (true_div and k in "iub"):
+                return a, b
+        elif (cb is float and k in "fc") or (cb is int and (k in "fc" or (k in "iu" and not true_div))):
+            return a, b
+    elif cb is Tensor and (ca is float or ca is int):
+        k = b._data.dtype.kind
+        if k in "fc" or (ca is int and k in "iu" and not true_div):
+            return a, b
     a, b = as_tensor_operand(a), as_tensor_operand(b)
     ops = [(x._data.dtype, x._data.ndim) if isinstance(x, Tensor) else x for x in (a, b)]
     target = _dtypes.promote_types(*ops)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops._util import sum_to, promote
+from numtorch.ops.shape import Permute
 from numtorch.tensor import Tensor
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "addmm",
@@ -27,22 +28,29 @@ class Matmul(Function):
         na, nb = a.ndim, b.ndim
         if na == 1 and nb == 1:  # dot product
             return (gy * b if ctx.needs_input_grad[0] else None), (gy * a if ctx.needs_input_grad[1] else None)
+        bT = Permute.apply(b, _swap_last(nb)) if nb > 1 and ctx.needs_input_grad[0] else b
+        aT = Permute.apply(a, _swap_last(na)) if na > 1 and ctx.needs_input_grad[1] else a
         if ctx.needs_input_grad[0]:
             if nb == 1:  # (..., m, k) @ (k,) -> (..., m)
                 ga = gy.unsqueeze(-1) * b
             elif na == 1:  # (k,) @ (..., k, n) -> (..., n)
-                ga = sum_to(Matmul.apply(gy.unsqueeze(-2), b.mT).squeeze(-2), tuple(a.shape))
+                ga = sum_to(Matmul.apply(gy.unsqueeze(-2), bT).squeeze(-2), tuple(a.shape))
             else:
-                ga = sum_to(Matmul.apply(gy, b.mT), tuple(a.shape))
+                ga = sum_to(Matmul.apply(gy, bT), a._data.shape)
         if ctx.needs_input_grad[1]:
             if na == 1:
                 gb = a.unsqueeze(-1) * gy.unsqueeze(-2)
                 gb = sum_to(gb, tuple(b.shape))
             elif nb == 1:
-                gb = sum_to(Matmul.apply(a.mT, gy.unsqueeze(-1)).squeeze(-1), tuple(b.shape))
+                gb = sum_to(Matmul.apply(aT, gy.unsqueeze(-1)).squeeze(-1), b._data.shape)
             else:
-                gb = sum_to(Matmul.apply(a.mT, gy), tuple(b.shape))
+                gb = sum_to(Matmul.apply(aT, gy), b._data.shape)
         return ga, gb
+
+
+def _swap_last(nd: int) -> tuple:
+    """The permutation that swaps the last two dims (the matrix transpose of a batch)."""
+    return tuple(range(nd - 2)) + (nd - 1, nd - 2)
 
 
 def _check_matmul(op, a, b):

@@ -11,7 +11,8 @@ from collections import namedtuple
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops._util import wrap_dim, wrap_dims
-from numtorch.ops.shape import broadcast_to, reshape
+from numtorch import _dtypes
+from numtorch.ops.shape import BroadcastTo, broadcast_to, reshape
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "aminmax", "argmax",
@@ -28,9 +29,9 @@ def _kept_shape(shape, dims) -> tuple:
 
 def _unreduce(gy: Tensor, in_shape, dims, keepdim) -> Tensor:
     """Gradient of a reduction: reshape to keepdim form, broadcast back to the input's shape."""
-    if not keepdim:
+    if not keepdim and gy._data.ndim:
         gy = reshape(gy, _kept_shape(in_shape, dims))
-    return broadcast_to(gy, in_shape)
+    return BroadcastTo.apply(gy, in_shape) if gy._data.shape != in_shape else gy
 
 
 class Sum(Function):
@@ -66,7 +67,6 @@ def _dims(input, dim, op):
 
 def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Sum over ``dim`` (all dims when None); integers and bools sum to int64."""
-    from numtorch import _dtypes
     npd = None if dtype is None else _dtypes.np_dtype(dtype)
     if npd is None and input._data.dtype.kind in "bui":
         npd = _dtypes.int64.np

@@ -1,0 +1,65 @@
+"""Shared benchmark harness: run each framework's workload in its own subprocess, A B A B.
+
+A worker prints one JSON line {"name": median_seconds, ...}; ``compare`` alternates the workers
+over a few rounds and takes, for each name, the median over all rounds.  One thread for both
+frameworks (set before NumPy or PyTorch is imported).
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def median_time(fn, iters: int, warmup: int = 5, repeat_inner: int = 1) -> float:
+    """Median seconds of ``fn()`` over ``iters`` timed calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        for _ in range(repeat_inner):
+            fn()
+        times.append((time.perf_counter() - t0) / repeat_inner)
+    return statistics.median(times)
+
+
+def run_worker(script: str, role: str, extra_args=()) -> dict:
+    env = dict(os.environ, **ONE_THREAD)
+    out = subprocess.run([sys.executable, script, "--worker", role, *extra_args], env=env,
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark worker {role} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(script: str, roles=("numtorch", "torch"), rounds: int = 3, extra_args=()) -> dict:
+    """{role: {name: median seconds}} from ``rounds`` alternating runs of each role's worker."""
+    samples = {r: {} for r in roles}
+    for _ in range(rounds):
+        for r in roles:
+            for name, v in run_worker(script, r, extra_args).items():
+                samples[r].setdefault(name, []).append(v)
+    return {r: {k: statistics.median(v) for k, v in d.items()} for r, d in samples.items()}
+
+
+def worker_role(argv=None):
+    argv = sys.argv if argv is None else argv
+    if "--worker" in argv:
+        return argv[argv.index("--worker") + 1]
+    return None
+
+
+def limit_torch_threads():
+    import torch
+    torch.set_num_threads(1)
+    return torch
+
+
+def emit(result: dict) -> None:
+    print(json.dumps(result), flush=True)
