@@ -294,6 +294,19 @@ class Tensor:
     def __reduce_ex__(self, protocol):
         raise TypeError("numtorch tensors are not pickled; use numtorch.save (safetensors + JSON)")
 
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        """``copy.deepcopy``: a leaf with its own copy of the data (and of ``grad``), as in PyTorch."""
+        if self.grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol at the moment.")
+        if id(self) not in memo:
+            t = make_tensor(self._data.copy(), self.requires_grad)
+            if self.grad is not None:
+                t.grad = self.grad.__deepcopy__(memo)
+            memo[id(self)] = t
+        return memo[id(self)]
+
+
     def __repr__(self) -> str:
         return numtorch.ops.tensor_repr(self)
 

@@ -11,7 +11,7 @@ import numpy as np
 import numtorch.creation as _creation
 import numtorch.tensor as _tensor
 from numtorch.autograd import engine
-from numtorch.autograd.grad_mode import no_grad
+from numtorch.autograd.grad_mode import no_grad, enable_grad
 
 
 def numerical_grad(f, *inputs, eps: float = 1e-6):
@@ -136,8 +136,9 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
 
     def first_grads(*args):
         xs, vs = args[:n_in], args[n_in:]
-        o = _outputs(func, xs)
-        gs = engine.grad(o, [xs[i] for i in diff_idx], vs, create_graph=True, allow_unused=True)
+        with enable_grad():  # the numerical pass calls this under no_grad; the first grads need a graph
+            o = _outputs(func, xs)
+            gs = engine.grad(o, [xs[i] for i in diff_idx], vs, create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
     return gradcheck(first_grads, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,

@@ -1,2 +1,566 @@
-"""Placeholder: filled in by its family."""
-__all__ = []
+"""The affine layer's op (``linear``) and the activation functions of ``torch.nn.functional``.
+
+Each op is a ``Function`` with its forward (on arrays) and backward (on Tensors) side by side, or a
+short composite of such ops.  The derivative is written next to each backward.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.ops import linalg as _linalg
+from numtorch.ops import reduce as _reduce
+from numtorch.ops import shape as _shape
+from numtorch.ops._util import wrap_dim
+from numtorch.ops.elementwise import (sigmoid, tanh, relu as _relu_op, exp, erf, where, abs as _abs, _erf,
+                                      softplus_raw as _softplus_raw)  # noqa: F401
+from numtorch.ops.inplace import apply_inplace
+from numtorch.tensor import Tensor
+
+__all__ = ["linear", "bilinear", "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu",
+           "selu_", "celu", "celu_", "gelu", "silu", "swish", "mish", "softplus", "hardtanh", "hardtanh_",
+           "hardsigmoid", "hardswish", "softsign", "tanhshrink", "logsigmoid", "softmax", "log_softmax",
+           "softmin", "prelu", "rrelu", "threshold", "threshold_", "hardshrink", "softshrink", "glu", "sigmoid",
+           "tanh", "normalize"]
+
+
+# ---- the affine layer -------------------------------------------------------------------------
+
+class Linear(Function):
+    """y = x W^T + b for x of shape (*, in), W (out, in), b (out,) or None."""
+
+    @staticmethod
+    def forward(ctx, x, W, b):
+        ctx.save_for_backward(x, W)
+        y = x @ W.T  # BLAS reads W transposed in place: no copy
+        if b is not None:
+            y += b  # y is a fresh array: adding in place saves one temporary
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        # dy/dx = W, dy/dW = x, dy/db = 1, summed over every leading (batch) dim
+        x, W = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = _linalg.matmul(gy, W) if need[0] else None
+        gW = gb = None
+        if need[1] or need[2]:
+            gy2 = gy if gy.ndim == 2 else _shape.reshape(gy, (-1, gy.shape[-1]))
+            if need[1]:
+                x2 = x if x.ndim == 2 else _shape.reshape(x, (-1, x.shape[-1]))
+                gW = _linalg.matmul(_shape.transpose(gy2, 0, 1), x2)
+            if need[2]:
+                gb = _reduce.sum(gy2, 0)
+        return gx, gW, gb
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """The affine transform ``input @ weight.T + bias`` (one fused op).
+
+    Args:
+        input: (*, in_features); weight: (out_features, in_features); bias: (out_features,) or None.
+    Returns:
+        (*, out_features)
+    """
+    x, W = input._data, weight._data
+    if x.shape[-1] != W.shape[-1] or W.ndim != 2:
+        rows = x.size // x.shape[-1] if x.ndim and x.shape[-1] else (1 if x.ndim == 1 else 0)
+        raise RuntimeError(f"linear: mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1] if x.ndim else 0} "
+                           f"and {'x'.join(str(s) for s in W.shape[::-1])})")
+    if x.dtype != W.dtype or (bias is not None and bias._data.dtype != W.dtype):
+        raise RuntimeError(f"linear: expected all inputs to have the same dtype, but got input {input.dtype}, "
+                           f"weight {weight.dtype}" + ("" if bias is None else f", bias {bias.dtype}"))
+    return Linear.apply(input, weight, bias)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_o = x1^T A_o x2 + b_o; weight (out, in1, in2)."""
+    from numtorch.ops.linalg import einsum
+    y = einsum("...i,oij,...j->...o", input1, weight, input2)
+    return y if bias is None else y + bias
+
+
+# ---- piecewise-linear activations: the slope is a constant of forward ---------------------------
+# For a piecewise-linear f the second derivative is 0, so backward gy * f'(x) with f'(x) saved as a
+# constant array is exact to every order (double backward included).
+
+class _PiecewiseLinear(Function):
+    """y = f(x) for a piecewise-linear f; subclasses give ``f(xp, x, **p)`` and ``slope(xp, x, **p)``."""
+
+    @staticmethod
+    def f(xp, x, **p):
+        raise NotImplementedError
+
+    @staticmethod
+    def slope(xp, x, **p):
+        raise NotImplementedError
+
+
+def _piecewise(name: str, f, slope) -> type:
+    def forward(ctx, x, **p):
+        xp = xp_of(x)
+        if ctx.needs_input_grad:  # only a recorded call pays for the slope
+            ctx.save_for_backward(slope(xp, x, **p).astype(x.dtype, copy=False))
+        return f(xp, x, **p)
+
+    def backward(ctx, gy):
+        d, = ctx.saved_tensors
+        return gy * d
+
+    return type(name, (_PiecewiseLinear,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
+                                            "f": staticmethod(f), "slope": staticmethod(slope)})
+
+
+LeakyRelu = _piecewise(
+    "LeakyRelu",
+    lambda xp, x, slope: xp.where(x > 0, x, x * x.dtype.type(slope)),
+    lambda xp, x, slope: xp.where(x > 0, 1.0, slope))  # slope 1 right of 0, negative_slope left
+Hardtanh = _piecewise(
+    "Hardtanh",
+    lambda xp, x, lo, hi: xp.clip(x, lo, hi).astype(x.dtype, copy=False),
+    lambda xp, x, lo, hi: (x > lo) & (x < hi))  # 1 strictly inside [lo, hi], 0 outside (and at the ends)
+Hardsigmoid = _piecewise(
+    "Hardsigmoid",
+    lambda xp, x: xp.clip(x * x.dtype.type(1 / 6) + x.dtype.type(0.5), 0, 1).astype(x.dtype, copy=False),
+    lambda xp, x: ((x > -3) & (x < 3)) * (1 / 6))  # 1/6 on (-3, 3), 0 elsewhere
+Threshold = _piecewise(
+    "Threshold",
+    lambda xp, x, threshold, value: xp.where(x > threshold, x, x.dtype.type(value)),
+    lambda xp, x, threshold, value: x > threshold)
+Hardshrink = _piecewise(
+    "Hardshrink",
+    lambda xp, x, lambd: xp.where(xp.abs(x) > lambd, x, x.dtype.type(0)),
+    lambda xp, x, lambd: xp.abs(x) > lambd)
+Softshrink = _piecewise(
+    "Softshrink",
+    lambda xp, x, lambd: xp.where(x > lambd, x - x.dtype.type(lambd),
+                                  xp.where(x < -lambd, x + x.dtype.type(lambd), x.dtype.type(0))),
+    lambda xp, x, lambd: xp.abs(x) > lambd)
+
+
+def _inplace(input: Tensor, fn, inplace: bool, **kwargs) -> Tensor:
+    """``fn(input)``, or written back into ``input`` when ``inplace`` (PyTorch's ``inplace=True``)."""
+    if inplace:
+        return apply_inplace(input, fn, **kwargs)
+    return fn(input, **kwargs)
+
+
+def _float(input: Tensor, op: str) -> None:
+    if input._data.dtype.kind not in "fc":
+        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
+
+
+# ---- ReLU family ------------------------------------------------------------------------------
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(0, x): passes positive inputs, zeroes the rest (the notes' ReLU layer)."""
+    return apply_inplace(input, _relu_op) if inplace else _relu_op(input)
+
+
+def relu_(input: Tensor) -> Tensor:
+    return apply_inplace(input, _relu_op)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise."""
+    return _inplace(input, _leaky, inplace, negative_slope=negative_slope)
+
+
+def _leaky(input, negative_slope=0.01):
+    return LeakyRelu.apply(input, slope=negative_slope)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, True)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clipped to [min_val, max_val]."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return _inplace(input, _hardtanh, inplace, lo=min_val, hi=max_val)
+
+
+def _hardtanh(input, lo, hi):
+    return Hardtanh.apply(input, lo=lo, hi=hi)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, True)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(0, x), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    return _inplace(input, _threshold, inplace, threshold=threshold, value=value)
+
+
+def _threshold(input, threshold, value):
+    return Threshold.apply(input, threshold=threshold, value=value)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return _inplace(input, _threshold, True, threshold=threshold, value=value)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    return Hardshrink.apply(input, lambd=lambd)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+    return Softshrink.apply(input, lambd=lambd)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """clip(x / 6 + 1/2, 0, 1): a piecewise-linear sigmoid."""
+    return _inplace(input, Hardsigmoid.apply, inplace)
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Randomised leaky ReLU: a random slope in [lower, upper] per element in training, the mean in eval."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    from numtorch._backend import to_device
+    from numtorch.random import rng_of
+    from numtorch.tensor import make_tensor
+    a = rng_of(None).uniform(lower, upper, tuple(input.shape)).astype(input._data.dtype)
+    slopes = make_tensor(to_device(a, input.device))
+    return where(input >= 0, input, input * slopes)
+
+
+# ---- smooth activations ----------------------------------------------------------------------
+
+class Elu(Function):
+    @staticmethod
+    def forward(ctx, x, alpha):
+        xp = xp_of(x)
+        y = xp.where(x > 0, x, x.dtype.type(alpha) * xp.expm1(xp.minimum(x, 0)))
+        ctx.save_for_backward(x, y)
+        ctx.alpha = alpha
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        # d/dx elu = 1 for x > 0, alpha e^x = y + alpha otherwise
+        x, y = ctx.saved_tensors
+        return gy * where(x > 0, 1.0, y + ctx.alpha), None
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^x - 1) otherwise."""
+    return apply_inplace(input, Elu.apply, alpha) if inplace else Elu.apply(input, alpha)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, True)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants of Klambauer et al. (2017)."""
+    fn = lambda x: Elu.apply(x, _SELU_ALPHA) * _SELU_SCALE  # noqa: E731
+    return apply_inplace(input, fn) if inplace else fn(input)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, True)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^(x / alpha) - 1) otherwise (= alpha * elu(x / alpha))."""
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: celu: alpha cannot be 0")
+    fn = (lambda x: Elu.apply(x, 1.0)) if alpha == 1.0 else (lambda x: Elu.apply(x / alpha, 1.0) * alpha)
+    return apply_inplace(input, fn) if inplace else fn(input)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, True)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+class Gelu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * (0.5 * (1.0 + _erf(x * x.dtype.type(1 / math.sqrt(2.0)))))
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y = x Phi(x):  dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
+        x, = ctx.saved_tensors
+        cdf = 0.5 * (1.0 + erf(x * (1 / math.sqrt(2.0))))
+        pdf = exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return gy * (cdf + x * pdf)
+
+
+class GeluTanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        c = x.dtype.type
+        return c(0.5) * x * (1 + xp_of(x).tanh(c(_SQRT_2_OVER_PI) * (x + c(0.044715) * x * x * x)))
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y = x/2 (1 + t), t = tanh(u), u = k (x + 0.044715 x^3):
+        # dy/dx = (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 * 0.044715 x^2)
+        x, = ctx.saved_tensors
+        x2 = x * x
+        t = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x2 * x))
+        return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x2))
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x) (Phi: the standard normal CDF, via erf); ``approximate="tanh"`` uses the tanh formula."""
+    if approximate == "none":
+        return Gelu.apply(input)
+    if approximate == "tanh":
+        return GeluTanh.apply(input)
+    raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
+
+
+def _stable_sigmoid(xp, x):
+    """1 / (1 + e^-x) through tanh: never overflows for large |x|."""
+    c = x.dtype.type(0.5)
+    return c * xp.tanh(c * x) + c
+
+
+class Silu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * _stable_sigmoid(xp_of(x), x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        # d/dx x s(x) = s (1 + x (1 - s)), s = sigmoid(x)
+        x, = ctx.saved_tensors
+        s = sigmoid(x)
+        return gy * (s * (1 + x * (1 - s)))
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (also called swish with beta = 1)."""
+    return apply_inplace(input, Silu.apply) if inplace else Silu.apply(input)
+
+
+def swish(input: Tensor, beta: "float | Tensor" = 1.0) -> Tensor:
+    """x * sigmoid(beta * x) (Ramachandran et al., 2017); ``beta`` may be a learnable tensor."""
+    if not isinstance(beta, Tensor) and beta == 1.0:
+        return Silu.apply(input)
+    return input * sigmoid(input * beta)
+
+
+class Softplus(Function):
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        xp = xp_of(x)
+        bx = x * x.dtype.type(beta) if beta != 1 else x
+        # log(1 + e^bx) = max(bx, 0) + log1p(e^-|bx|): no overflow; linear above the threshold
+        y = xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))
+        if beta != 1:
+            y /= x.dtype.type(beta)
+        y = xp.where(bx > threshold, x, y)
+        ctx.save_for_backward(x)
+        ctx.params = (beta, threshold)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        # d/dx softplus = sigmoid(beta x) (1 above the threshold)
+        x, = ctx.saved_tensors
+        beta, threshold = ctx.params
+        bx = x * beta if beta != 1 else x
+        return gy * where(bx > threshold, 1.0, sigmoid(bx)), None, None
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, computed stably; linear where beta x > threshold."""
+    return Softplus.apply(input, beta, threshold)
+
+
+class Mish(Function):
+    @staticmethod
+    def forward(ctx, x):
+        xp = xp_of(x)
+        sp = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        ctx.save_for_backward(x)
+        return x * xp.tanh(sp)
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y = x t, t = tanh(softplus(x)):  dy/dx = t + x (1 - t^2) sigmoid(x)
+        x, = ctx.saved_tensors
+        t = tanh(softplus(x))
+        return gy * (t + x * (1 - t * t) * sigmoid(x))
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)) (Misra, 2019)."""
+    return apply_inplace(input, Mish.apply) if inplace else Mish.apply(input)
+
+
+class Hardswish(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        c = x.dtype.type
+        return x * xp_of(x).clip(x + c(3), 0, 6).astype(x.dtype, copy=False) * c(1 / 6)
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y = x relu6(x + 3) / 6:  dy/dx = 0 below -3, x/3 + 1/2 on [-3, 3], 1 above 3 (PyTorch's ends)
+        x, = ctx.saved_tensors
+        return gy * where(x < -3, 0.0, where(x <= 3, x * (1 / 3) + 0.5, 1.0))
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6 (Howard et al., 2019)."""
+    return apply_inplace(input, Hardswish.apply) if inplace else Hardswish.apply(input)
+
+
+class LogSigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        xp = xp_of(x)
+        ctx.save_for_backward(x)
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))  # log(1/(1+e^-x)), no overflow
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return gy * sigmoid(-x)  # d/dx log sigmoid(x) = 1 - sigmoid(x) = sigmoid(-x)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)), stable for large |x|."""
+    return LogSigmoid.apply(input)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return input / (_abs(input) + 1)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return input - tanh(input)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a * sigmoid(b) where a, b are the two halves of ``input`` along ``dim``."""
+    if input.shape[dim] % 2:
+        raise RuntimeError(f"glu: Halving dimension must be even, but dimension {wrap_dim(dim, input.ndim)} is size "
+                           f"{input.shape[dim]}")
+    a, b = _shape.chunk(input, 2, dim)
+    return a * sigmoid(b)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x for x > 0, a * x otherwise, with a learnable slope ``weight`` per channel (dim 1) or shared."""
+    if weight.numel() != 1:
+        if input.ndim < 2 or input.shape[1] != weight.numel():
+            raise RuntimeError(f"prelu: mismatch of parameter numbers and input channel size. Found parameter "
+                               f"numbers = {weight.numel()} and channel size = "
+                               f"{input.shape[1] if input.ndim >= 2 else 1}.")
+        weight = _shape.reshape(weight, (-1,) + (1,) * (input.ndim - 2))
+    elif weight.ndim:
+        weight = _shape.reshape(weight, ())
+    return where(input > 0, input, weight * input)
+
+
+# ---- softmax family -------------------------------------------------------------------------
+
+def _softmax_dim(name: str, ndim: int) -> int:
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        xp = xp_of(x)
+        e = xp.exp(x - x.max(axis=dim, keepdims=True))  # subtracting the max: exp never overflows
+        e /= e.sum(axis=dim, keepdims=True)
+        ctx.dim = dim
+        ctx.save_for_backward(e)
+        return e
+
+    @staticmethod
+    def backward(ctx, gy):
+        # dy_i/dx_j = y_i (delta_ij - y_j):  gx = y * (gy - sum(gy * y))
+        y, = ctx.saved_tensors
+        return y * (gy - _reduce.sum(gy * y, ctx.dim, keepdim=True)), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        xp = xp_of(x)
+        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))  # x - logsumexp(x)
+        ctx.dim = dim
+        ctx.save_for_backward(shifted)
+        return shifted
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y = x - logsumexp(x):  gx = gy - softmax(x) * sum(gy), softmax = e^y
+        y, = ctx.saved_tensors
+        return gy - exp(y) * _reduce.sum(gy, ctx.dim, keepdim=True), None
+
+
+def _prepare(input: Tensor, dim, dtype, name: str):
+    if dtype is not None:
+        input = input.to(dtype)
+    elif input._data.dtype.kind not in "fc":
+        raise RuntimeError(f"{name}: expected a floating-point input, got {input.dtype}")
+    if dim is None:
+        dim = _softmax_dim(name, input.ndim)
+    return input, (wrap_dim(dim, input.ndim, name) if input.ndim else None)
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """exp(x_i) / sum_j exp(x_j) along ``dim`` (the max is subtracted first, so it never overflows).
+
+    >>> import numtorch as torch
+    >>> torch.softmax(torch.tensor([1000., 1001.]), dim=0)
+    tensor([0.2689, 0.7311])
+    """
+    input, dim = _prepare(input, dim, dtype, "softmax")
+    return Softmax.apply(input, dim)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """log(softmax(x)) = x - logsumexp(x), computed without forming softmax (stable, exact backward)."""
+    input, dim = _prepare(input, dim, dtype, "log_softmax")
+    return LogSoftmax.apply(input, dim)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-x)."""
+    input, dim = _prepare(input, dim, dtype, "softmin")
+    return Softmax.apply(-input, dim)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim``."""
+    from numtorch.ops.elementwise import clamp_min
+    norm = _reduce.norm(input, p, dim, keepdim=True)
+    return input / clamp_min(norm, eps)
