@@ -26,6 +26,10 @@ def _as_tuple(x) -> tuple:
 
 
 def _root_grads(outputs, grad_outputs, create_graph) -> list:
+    if len(outputs) == 1 and grad_outputs[0] is None and outputs[0].requires_grad \
+            and outputs[0]._data.size == 1:  # the common case: loss.backward()
+        arr = outputs[0]._data
+        return [_tensor.make_tensor(xp_of(arr).ones(arr.shape, arr.dtype))]
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:
@@ -167,6 +171,13 @@ def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
                         capture[i] = g
                 if node not in needed:
                     continue
+            if grads_in[0] is None and all(g is None for g in grads_in):
+                # reached only by edges that carried no gradient (a backward returned None for a
+                # needed input): nothing to compute, but its own inputs must stop waiting for it
+                for e in node.next:
+                    if e is not None:
+                        _release(e[0], deps, buffers, ready, leaf_grads, targets, capture, create_graph, claimed)
+                continue
             if node.out_meta:
                 grads_in = [_creation.zeros(s, dtype=d, device=dv) if g is None else g
                             for g, (s, d, dv) in zip(grads_in, node.out_meta)]
@@ -180,10 +191,12 @@ def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
                 for h in node.post_hooks:
                     h(gx, grads_in)
             if not keep_graph:
-                node.freed = True
-                node.saved = ()
+                node.saved = None  # frees the saved tensors; reading them again raises
             for e, g in zip(node.next, gx):
-                if e is None or g is None:
+                if e is None:
+                    continue
+                if g is None:  # no gradient along this edge; the child still stops waiting for it
+                    _release(e[0], deps, buffers, ready, leaf_grads, targets, capture, create_graph, claimed)
                     continue
                 child = e[0]
                 left = deps[child] - 1
@@ -214,6 +227,20 @@ def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
                             _deliver_leaf(child, leaf_grads.pop(child), targets, capture, create_graph, claimed)
     finally:
         GradMode.enabled = prev
+
+
+def _release(child, deps, buffers, ready, leaf_grads, targets, capture, create_graph, claimed) -> None:
+    """Counts an edge into ``child`` that delivered no gradient (so ``child`` never waits forever)."""
+    left = deps[child] - 1
+    deps[child] = left
+    if left:
+        return
+    if child.__class__ is _function.Node:
+        if child not in buffers:
+            buffers[child] = [None] * (len(child.out_meta) if child.out_meta else 1)
+        ready.append(child)
+    elif child in leaf_grads:
+        _deliver_leaf(child, leaf_grads.pop(child), targets, capture, create_graph, claimed)
 
 
 def _run_tensor_hooks(node, grads_in) -> None:

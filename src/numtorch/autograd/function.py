@@ -60,7 +60,6 @@ class Node:
 
     __slots__ = ("fn", "next", "needs_input_grad", "saved", "__dict__", "__weakref__")
 
-    freed = False  # set once backward has released the saved tensors
     hooks = None  # {output_nr: [hook, ...]} for tensor hooks on this node's outputs
     out_meta = None  # ((shape, dtype, device), ...) for multi-output nodes
     non_differentiable = None
@@ -81,8 +80,13 @@ class Node:
 
     # ---- used inside backward ----
     @property
+    def freed(self) -> bool:
+        """True once backward has released the saved tensors (``saved`` is then None)."""
+        return self.saved is None
+
+    @property
     def saved_tensors(self) -> tuple:
-        if self.freed:
+        if self.saved is None:
             raise RuntimeError(
                 "Trying to backward through the graph a second time (or directly access saved tensors "
                 "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -197,8 +201,10 @@ def _record(cls, ctx: Node, args, arrays, out):
     ctx.next = tuple([((a.grad_fn, a._output_nr) if a.grad_fn is not None else (a, 0)) if needs else None
                       for a, needs in zip(args, ctx.needs_input_grad)])
     if out.__class__ is not tuple:  # the common case: one output
-        if out.__class__ is not _ndarray:
-            out = out if hasattr(out, "__cuda_array_interface__") else np.asarray(out)
+        if out.__class__ is not _ndarray and not hasattr(out, "__cuda_array_interface__"):
+            scalar, out = out, np.asarray(out)  # a NumPy scalar (a full reduction) becomes a 0-d array
+            if ctx.saved:  # ... and so does forward's saved reference to it (it is the output)
+                ctx.saved = tuple([out if s is scalar else s for s in ctx.saved])
         nd = ctx.non_differentiable
         if out.dtype.kind in "fc" and not (nd and any(out is x for x in nd)):
             t = make_tensor(out, True, ctx, 0)

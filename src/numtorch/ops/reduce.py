@@ -62,6 +62,8 @@ class Mean(Function):
 
 
 def _dims(input, dim, op):
+    if dim == () or dim == []:  # PyTorch: an empty dim list reduces over every dim
+        dim = None
     return wrap_dims(dim, input.ndim, op)
 
 
@@ -358,10 +360,24 @@ class Cumprod(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        # dL/dx_i = sum_{j>=i} gy_j y_j / x_i  (exact for inputs without zeros)
+        # y_j = prod_{m<=j} x_m  =>  dL/dx_i = sum_{j>=i} gy_j y_j / x_i  (where x_i != 0)
+        from numtorch.ops.elementwise import where
         x, y = ctx.saved_tensors
         d = ctx.dim
-        return Cumsum.apply((gy * y).flip((d,)), d).flip((d,)) / x, None
+
+        def sum_from_i(t):  # sum over j >= i: a reversed cumulative sum
+            return Cumsum.apply(t.flip((d,)), d).flip((d,))
+
+        if not (x._data == 0).any():
+            return sum_from_i(gy * y) / x, None
+        # With zeros only x_i up to the first zero k along dim get a gradient; at k it is
+        # sum_{j>=k} gy_j prod_{m<=j, m!=k} x_m: the same sum over a cumprod with x_k set to 1.
+        is_zero = x == 0
+        before = Cumsum.apply(is_zero, d) == 0
+        first = is_zero & (Cumsum.apply(is_zero, d) == 1)
+        y_skip = Cumprod.apply(where(first, 1.0, x), d)
+        g_before = sum_from_i(gy * y) / where(before, x, 1.0)
+        return where(before, g_before, where(first, sum_from_i(gy * y_skip), 0.0)), None
 
 
 def cumprod(input, dim: int, *, dtype=None) -> Tensor:
