@@ -14,6 +14,7 @@ tensor([[ 8., 12.],
 from numtorch import ops  # noqa: F401  (first: see above)
 from numtorch.ops import *  # noqa: F401,F403
 from numtorch.ops.elementwise import sigmoid, tanh, relu  # noqa: F401
+from numtorch.ops.activation import softmax, log_softmax, selu, celu, prelu, rrelu, threshold, hardshrink  # noqa: F401,E501
 from numtorch.tensor import Tensor, Size  # noqa: F401
 from numtorch._backend import device  # noqa: F401
 from numtorch._dtypes import (  # noqa: F401

@@ -34,3 +34,6 @@ TENSOR_METHODS.update({
     "arctan2": atan2,  # noqa: F405
     "true_divide": div,  # noqa: F405
 })
+
+from numtorch.ops.activation import softmax as _softmax, log_softmax as _log_softmax  # noqa: E402
+TENSOR_METHODS.update({"softmax": _softmax, "log_softmax": _log_softmax})

@@ -1,2 +1,118 @@
-"""Placeholder: filled in by its family."""
-__all__ = []
+"""Dropout: zero random elements (or whole channels) while training, scaling the rest by 1 / (1 - p).
+
+The mask is drawn on the CPU from numtorch's default generator (``numtorch.manual_seed``) and then
+moved to the tensor's device, so one seed gives the same masks everywhere.  Scaling at training
+time ("inverted dropout") means evaluation needs no change: in eval mode dropout is the identity.
+The notes' Dropout multiplies by (1 - p) at test time instead; the expected outputs are the same.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from numtorch._backend import to_device
+from numtorch.autograd.function import Function
+from numtorch.ops.inplace import apply_inplace
+from numtorch.random import rng_of
+from numtorch.tensor import Tensor
+
+__all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
+
+
+class MaskedScale(Function):
+    """y = x * m + c for a constant mask ``m`` (and offset ``c``); dy/dx = m."""
+
+    @staticmethod
+    def forward(ctx, x, m, c):
+        ctx.save_for_backward(m)
+        y = x * m
+        if c is not None:
+            y += c
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        m, = ctx.saved_tensors
+        return gy * m, None, None
+
+
+def _check_p(p: float) -> None:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _keep_mask(input: Tensor, p: float, mask_shape: tuple) -> np.ndarray:
+    """A CPU array of shape ``mask_shape``: 1 / (1 - p) where kept (probability 1 - p), 0 where dropped."""
+    u = rng_of(None).random(mask_shape, dtype=np.float32)
+    dtype = input._data.dtype
+    if p == 1.0:
+        return np.zeros(mask_shape, dtype=dtype)
+    return np.where(u >= p, dtype.type(1.0 / (1.0 - p)), dtype.type(0)).astype(dtype, copy=False)
+
+
+def _apply_mask(input: Tensor, p: float, mask_shape: tuple, inplace: bool) -> Tensor:
+    m = to_device(_keep_mask(input, p, mask_shape), input.device)
+    fn = lambda x: MaskedScale.apply(x, m, None)  # noqa: E731
+    return apply_inplace(input, fn) if inplace else fn(input)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes each element with probability ``p`` while ``training``, scaling the others by 1 / (1 - p)."""
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    return _apply_mask(input, p, tuple(input.shape), inplace)
+
+
+def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, spatial: int, name: str) -> Tensor:
+    _check_p(p)
+    if input.dim() not in (spatial + 1, spatial + 2):
+        raise RuntimeError(f"{name}: Expected {spatial + 1}D or {spatial + 2}D input, but received a "
+                           f"{input.dim()}D input")
+    if not training or p == 0.0:
+        return input
+    mask_shape = tuple(input.shape[:-spatial]) + (1,) * spatial  # one draw per (sample, channel)
+    return _apply_mask(input, p, mask_shape, inplace)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes whole channels of a (N, C, L) or (C, L) input."""
+    return _feature_dropout(input, p, training, inplace, 1, "dropout1d")
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes whole channels (feature maps) of a (N, C, H, W) or (C, H, W) input."""
+    return _feature_dropout(input, p, training, inplace, 2, "dropout2d")
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes whole channels of a (N, C, D, H, W) or (C, D, H, W) input."""
+    return _feature_dropout(input, p, training, inplace, 3, "dropout3d")
+
+
+_SELU_NEG_SAT = -1.7580993408473766  # -scale * alpha of SELU: where SELU saturates for x -> -inf
+
+
+def _alpha(input: Tensor, p: float, training: bool, inplace: bool, mask_shape: tuple) -> Tensor:
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    dtype = input._data.dtype
+    keep = rng_of(None).random(mask_shape, dtype=np.float32) >= p
+    # dropped units are set to SELU's saturation value, then an affine map a x + b restores mean 0, var 1
+    a = ((1 - p) * (1 + p * _SELU_NEG_SAT ** 2)) ** -0.5
+    b = -a * _SELU_NEG_SAT * p
+    mul = to_device((keep * a).astype(dtype), input.device)
+    add = to_device((~keep * (a * _SELU_NEG_SAT) + b).astype(dtype), input.device)
+    fn = lambda x: MaskedScale.apply(x, mul, add)  # noqa: E731
+    return apply_inplace(input, fn) if inplace else fn(input)
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout for SELU networks: keeps mean 0 and variance 1 (Klambauer et al., 2017)."""
+    return _alpha(input, p, training, inplace, tuple(input.shape))
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Alpha dropout of whole channels (dim 1)."""
+    shape = tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
+    return _alpha(input, p, training, inplace, shape)
