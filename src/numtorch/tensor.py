@@ -306,7 +306,6 @@ class Tensor:
             memo[id(self)] = t
         return memo[id(self)]
 
-
     def __repr__(self) -> str:
         return numtorch.ops.tensor_repr(self)
 
@@ -473,6 +472,33 @@ class Tensor:
     def bernoulli_(self, p=0.5, *, generator=None): return numtorch.creation.fill_random(self, "bernoulli", p, None, generator)
     def exponential_(self, lambd=1.0, *, generator=None): return numtorch.creation.fill_random(self, "exponential", lambd, None, generator)
     def random_(self, low=0, high=None, *, generator=None): return numtorch.creation.fill_random(self, "integers", low, high, generator)
+
+    # ---- the most used methods, written out (the rest resolve through __getattr__) --------
+    def sum(self, dim=None, keepdim=False, *, dtype=None): return numtorch.ops.sum(self, dim, keepdim, dtype=dtype)
+    def mean(self, dim=None, keepdim=False, *, dtype=None): return numtorch.ops.mean(self, dim, keepdim, dtype=dtype)
+    def relu(self): return numtorch.ops.relu(self)
+    def sigmoid(self): return numtorch.ops.sigmoid(self)
+    def tanh(self): return numtorch.ops.tanh(self)
+    def exp(self): return numtorch.ops.exp(self)
+    def log(self): return numtorch.ops.log(self)
+    def sqrt(self): return numtorch.ops.sqrt(self)
+    def abs(self): return numtorch.ops.abs(self)
+    def pow(self, exponent): return numtorch.ops.pow(self, exponent)
+    def clamp(self, min=None, max=None): return numtorch.ops.clamp(self, min, max)
+    def matmul(self, other): return numtorch.ops.matmul(self, other)
+    def mm(self, mat2): return numtorch.ops.mm(self, mat2)
+    def reshape(self, *shape): return numtorch.ops.reshape(self, *shape)
+    def view(self, *shape): return numtorch.ops.view(self, *shape)
+    def t(self): return numtorch.ops.t(self)
+    def transpose(self, dim0, dim1): return numtorch.ops.transpose(self, dim0, dim1)
+    def permute(self, *dims): return numtorch.ops.permute(self, *dims)
+    def unsqueeze(self, dim): return numtorch.ops.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return numtorch.ops.squeeze(self, dim)
+    def flatten(self, start_dim=0, end_dim=-1): return numtorch.ops.flatten(self, start_dim, end_dim)
+    def expand(self, *sizes): return numtorch.ops.expand(self, *sizes)
+    def max(self, dim=None, keepdim=False): return numtorch.ops.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return numtorch.ops.min(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return numtorch.ops.argmax(self, dim, keepdim)
 
     def __dir__(self):
         return sorted(set(super().__dir__()) | set(numtorch.ops.TENSOR_METHODS))

@@ -27,7 +27,8 @@ __all__ = [
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (shape_of(a), shape_of(b))
+        if ctx.needs_input_grad:  # only a recorded call needs the shapes (to undo broadcasting)
+            ctx.shapes = (shape_of(a), shape_of(b))
         return a + b
 
     @staticmethod
@@ -39,7 +40,8 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (shape_of(a), shape_of(b))
+        if ctx.needs_input_grad:
+            ctx.shapes = (shape_of(a), shape_of(b))
         return a - b
 
     @staticmethod
