@@ -69,7 +69,11 @@ def scatter_sum(xp, positions, values, size: int, dtype):
     if xp is np and v.dtype.kind == "f":
         return np.bincount(p, weights=v, minlength=size).astype(dtype, copy=False)
     out = xp.zeros(size, dtype=dtype)
-    xp.add.at(out, p, v)
+    if xp is np:
+        np.add.at(out, p, v)  # integer or complex values (bincount weights are float64)
+    else:
+        import cupyx
+        cupyx.scatter_add(out, p, v)  # one atomic-add kernel on the GPU
     return out
 
 
