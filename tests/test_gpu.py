@@ -1,0 +1,142 @@
+"""GPU tests: every op family and model on "cuda" gives the CPU's results (float32 tolerances).
+
+They carry the ``gpu`` marker and skip cleanly where CuPy finds no GPU
+(``numtorch.cuda.is_available()`` is decided by ``cupy.cuda.is_available()``, not by the import).
+Run them on a GPU machine with ``python -m pytest -m gpu tests/test_gpu.py``.
+"""
+import numpy as np
+import pytest
+
+import numtorch
+import numtorch.nn.functional as F
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not numtorch.cuda.is_available(), reason="CUDA (CuPy with a GPU) not available")]
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def _pair(*shape, requires_grad=True, seed=0):
+    g = numtorch.Generator().manual_seed(seed)
+    cpu = numtorch.randn(*shape, generator=g, requires_grad=requires_grad)
+    gpu = cpu.detach().to("cuda").requires_grad_(requires_grad)
+    return cpu, gpu
+
+
+def _close(a, b, rtol=RTOL, atol=ATOL):
+    np.testing.assert_allclose(np.asarray(a.detach().cpu()), np.asarray(b.detach().cpu()), rtol=rtol, atol=atol)
+
+
+def _check(fn, *shapes):
+    pairs = [_pair(*s, seed=i) for i, s in enumerate(shapes)]
+    ycpu = fn(*[p[0] for p in pairs])
+    ygpu = fn(*[p[1] for p in pairs])
+    assert ygpu.device.type == "cuda"
+    _close(ycpu, ygpu)
+    ycpu.sum().backward()
+    ygpu.sum().backward()
+    for c, g in pairs:
+        _close(c.grad, g.grad)
+
+
+def test_moves_and_devices():
+    x = numtorch.arange(6.0).reshape(2, 3)
+    y = x.to("cuda:0")
+    assert y.device == numtorch.device("cuda", 0) and y.is_cuda
+    assert x.cuda().device.type == "cuda"
+    np.testing.assert_array_equal(np.asarray(y.cpu()), np.asarray(x))
+    z = numtorch.zeros(2, 3, device="cuda")
+    assert z.device.type == "cuda"
+    with pytest.raises(RuntimeError, match="cpu.*cuda|cuda.*cpu"):
+        x + y
+    with pytest.raises(TypeError, match="cpu"):
+        y.numpy()
+
+
+@pytest.mark.parametrize("fn,shapes", [
+    (lambda a, b: a + b * 2 - a / (b.abs() + 1), [(4, 5), (5,)]),
+    (lambda a: a.exp().log1p().tanh().sigmoid().relu().sqrt(), [(3, 4)]),
+    (lambda a: a.sum(1) + a.mean(0).sum() + a.amax(1), [(4, 6)]),
+    (lambda a, b: a @ b, [(3, 4, 5), (5, 2)]),
+    (lambda a: a[1:, [0, 2]].reshape(-1), [(4, 3)]),
+    (lambda a: a.softmax(-1) if hasattr(a, "softmax") else F.softmax(a, -1), [(3, 7)]),
+    (lambda a: a.logsumexp(1), [(3, 7)]),
+    (lambda a: a.var(0) + a.std(1).sum(), [(5, 4)]),
+])
+def test_ops_match_cpu(fn, shapes):
+    _check(fn, *shapes)
+
+
+def test_conv_pool_batchnorm_match_cpu():
+    _check(lambda x, w: F.max_pool2d(F.relu(F.conv2d(x, w, padding=1)), 2), (2, 3, 8, 8), (4, 3, 3, 3))
+    _check(lambda x: F.batch_norm(x, None, None, training=True), (4, 3, 5, 5))
+
+
+def test_cross_entropy_and_attention_match_cpu():
+    target = numtorch.tensor([1, 0, 3])
+    _check(lambda x: F.cross_entropy(x, target.to(x.device)), (3, 5))
+    _check(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), (2, 4, 6, 8), (2, 4, 6, 8),
+           (2, 4, 6, 8))
+
+
+def test_same_seed_same_weights_and_dropout_masks():
+    numtorch.manual_seed(3)
+    a = numtorch.nn.Linear(5, 4)
+    numtorch.manual_seed(3)
+    b = numtorch.nn.Linear(5, 4).to("cuda")
+    _close(a.weight, b.weight, 0, 0)
+    numtorch.manual_seed(4)
+    m1 = F.dropout(numtorch.ones(100), 0.5)
+    numtorch.manual_seed(4)
+    m2 = F.dropout(numtorch.ones(100, device="cuda"), 0.5)
+    _close(m1, m2, 0, 0)
+
+
+def _train_steps(model, x, t, device, steps=3):
+    model = model.to(device)
+    x, t = x.to(device), t.to(device)
+    opt = numtorch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), t)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    for p in model.parameters():
+        assert p.device.type == device and p.grad.device.type == device
+    return losses
+
+
+@pytest.mark.parametrize("name,shape", [("TwoLayerNet", (8, 784)), ("SimpleConvNet", (4, 1, 28, 28)),
+                                        ("resnet20", (2, 3, 32, 32))])
+def test_models_train_the_same_on_both_devices(name, shape):
+    ctor = getattr(numtorch.models, name, None)
+    if ctor is None:
+        pytest.skip(f"numtorch.models.{name} not available")
+    numtorch.manual_seed(0)
+    cpu_model = ctor()
+    gpu_model = ctor()
+    gpu_model.load_state_dict(cpu_model.state_dict())
+    x = numtorch.rand(*shape)
+    t = numtorch.randint(0, 10, (shape[0],))
+    np.testing.assert_allclose(_train_steps(cpu_model, x, t, "cpu"), _train_steps(gpu_model, x, t, "cuda"),
+                               rtol=1e-3, atol=1e-4)
+
+
+def test_checkpoint_saved_on_gpu_loads_on_cpu(tmp_path):
+    m = numtorch.nn.Linear(3, 2).to("cuda")
+    numtorch.save(m.state_dict(), tmp_path / "m.safetensors")
+    sd = numtorch.load(tmp_path / "m.safetensors", map_location="cpu")
+    assert sd["weight"].device.type == "cpu"
+    _close(sd["weight"], m.weight, 0, 0)
+
+
+def test_memory_functions():
+    numtorch.cuda.empty_cache()
+    before = numtorch.cuda.memory_allocated()
+    x = numtorch.zeros(1024, 1024, device="cuda")
+    assert numtorch.cuda.memory_allocated() >= before + x.numel() * 4
+    assert numtorch.cuda.max_memory_allocated() >= numtorch.cuda.memory_allocated()
+    numtorch.cuda.synchronize()
+    assert numtorch.cuda.device_count() >= 1
