@@ -20,6 +20,12 @@ except ImportError:  # the PyTorch oracle is optional
 _DOUBLE_NT = numtorch.float64
 
 
+def lib(t):
+    """The framework a tensor belongs to, for one-liners that call module functions:
+    ``check(lambda a, b: lib(a).cat([a, b]), (2, 3), (2, 3))``."""
+    return numtorch if isinstance(t, numtorch.Tensor) else _torch
+
+
 def make_inputs(shapes_or_arrays, low: float = -2.0, high: float = 2.0, seed: int = 0) -> list:
     """float64 arrays: a shape tuple becomes uniform(low, high) samples; arrays pass through."""
     rng = np.random.default_rng(seed)
