@@ -1,0 +1,82 @@
+"""SGD: stochastic gradient descent, with momentum, Nesterov momentum and weight decay.
+
+The update (PyTorch's, ``g`` the gradient, ``b`` the momentum buffer, ``mu`` the momentum)::
+
+    g <- -g if maximize                        (ascend instead of descend)
+    g <- g + weight_decay * p                  (L2 penalty)
+    b <- g                                     on the first step (no dampening)
+    b <- mu * b + (1 - dampening) * g          afterwards
+    g <- g + mu * b  if nesterov  else  b      (only when momentum != 0)
+    p <- p - lr * g
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from numtorch._backend import xp_of
+from numtorch.optim.optimizer import Optimizer, grad_for_update, check_nonnegative
+from numtorch.tensor import make_tensor
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent (optionally with momentum).
+
+    Args:
+        params: the tensors to optimize, or parameter groups (dicts).
+        lr: learning rate (default 1e-3).
+        momentum: momentum factor ``mu`` (default 0: plain gradient descent).
+        dampening: dampening of the gradient added to the momentum buffer (default 0).
+        weight_decay: L2 penalty (default 0).
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0).
+        maximize: maximize the objective instead of minimizing it.
+        foreach, differentiable, fused: accepted for compatibility; numtorch has one implementation.
+
+    >>> import numtorch as torch
+    >>> w = torch.tensor([1.0], requires_grad=True)
+    >>> opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+    """
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None:
+        check_nonnegative("lr", lr, "learning rate")
+        check_nonnegative("momentum", momentum, "momentum value")
+        check_nonnegative("weight_decay", weight_decay, "weight_decay value")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
+                        fused=fused)
+        super().__init__(params, defaults)
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """One SGD update of every parameter with a gradient; returns the closure's loss."""
+        loss = self._closure_loss(closure)
+        for group in self.param_groups:
+            for p in self._params_with_grad(group):
+                # the momentum buffer is the only state; plain SGD keeps none (as in PyTorch)
+                _sgd_update(p, self.state[p] if group["momentum"] != 0 else None, group)
+                p._bump_version()
+        return loss
+
+
+def _sgd_update(p, state: dict | None, group: dict) -> None:
+    lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
+    g = grad_for_update(p, group["maximize"], group["weight_decay"])
+    if mu != 0:
+        buf = state.get("momentum_buffer")
+        if buf is None:                              # first step: the buffer starts at g
+            buf = make_tensor(g.copy())
+            state["momentum_buffer"] = buf
+        else:
+            b = buf._data
+            b *= mu
+            if damp == 0:
+                b += g
+            else:
+                b += (1 - damp) * g
+        g = g + mu * buf._data if group["nesterov"] else buf._data
+    step = xp_of(g).multiply(g, -lr)                 # p <- p - lr * g
+    p._data += step
