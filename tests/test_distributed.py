@@ -1,0 +1,142 @@
+"""numtorch.distributed, DistributedDataParallel, SyncBatchNorm and DistributedSampler.
+
+Multi-process tests start their own ``mpiexec -n N`` on the scripts in ``tests/dist_scripts`` (with a
+timeout) and check the exit status and what the ranks print; each script asserts its results
+against closed forms or a single-process run.  They skip when no MPI library loads.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import numtorch
+import numtorch.distributed as dist
+
+SCRIPTS = Path(__file__).resolve().parent / "dist_scripts"
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _mpiexec() -> str | None:
+    """``mpiexec`` next to this Python (a venv with the ``mpich`` wheel), else on PATH."""
+    here = Path(sys.executable).parent / "mpiexec"
+    return str(here) if here.exists() else shutil.which("mpiexec")
+
+
+def _skip_reason() -> str | None:
+    if _mpiexec() is None:
+        return "no mpiexec next to sys.executable or on PATH (pip install numtorch[dist])"
+    probe = subprocess.run([sys.executable, "-c", "from mpi4py import MPI"], capture_output=True, text=True,
+                           timeout=60)
+    if probe.returncode != 0:
+        return f"mpi4py/MPI library does not load: {probe.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
+_REASON = _skip_reason()
+needs_mpi = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
+
+
+def mpirun(n: int, script: str, *args: str, timeout: float = 60, check: bool = True):
+    """Runs ``mpiexec -n n python tests/dist_scripts/<script> args``; returns (CompletedProcess, seconds)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    cmd = [_mpiexec(), "-n", str(n), sys.executable, str(SCRIPTS / script), *args]
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{' '.join(cmd)} did not finish within {timeout} s:\n{e.stdout}\n{e.stderr}")
+    took = time.monotonic() - t0
+    if check and p.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p, took
+
+
+# ---- collectives --------------------------------------------------------------------------------
+@needs_mpi
+@pytest.mark.parametrize("n", [2, 3])
+def test_collectives_against_closed_forms(n):
+    p, _ = mpirun(n, "collectives.py")
+    assert sorted(re.findall(r"ok rank (\d+)", p.stdout)) == [str(r) for r in range(n)], p.stdout
+
+
+def test_single_process_world_without_mpiexec():
+    """One process is a job of one: collectives are the identity, objects come back as JSON."""
+    if not dist.is_mpi_available():
+        pytest.skip("mpi4py/MPI library does not load")
+    code = ("import numtorch, numtorch.distributed as d\n"
+            "d.init_process_group('mpi'); t = numtorch.tensor([1.5, 2.0]); d.all_reduce(t)\n"
+            "o = [None]; d.all_gather_object(o, (1, 'a'))\n"
+            "print(d.get_rank(), d.get_world_size(), t.tolist(), o, d.is_main_process())\n"
+            "d.destroy_process_group()")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=str(SRC)))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[0] == "0 1 [1.5, 2.0] [[1, 'a']] True"
+
+
+def test_uninitialized_errors_and_reduce_op_names():
+    with pytest.raises(ValueError, match="init_process_group"):
+        dist.get_rank()
+    with pytest.raises(ValueError, match="Invalid backend"):
+        dist.Backend("carrier-pigeon")
+    assert dist.Backend("NCCL") == "nccl" and dist.Backend.MPI == "mpi"
+    assert {op.name for op in dist.ReduceOp} >= {"SUM", "AVG", "MAX", "MIN", "PRODUCT"}
+    assert dist.is_main_process() and dist.is_available()
+
+
+# ---- DistributedSampler -------------------------------------------------------------------------
+from numtorch.utils.data.distributed import DistributedSampler  # noqa: E402
+
+
+@pytest.mark.parametrize("n,replicas", [(10, 3), (12, 4), (2, 5), (7, 2), (1, 3)])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_distributed_sampler_matches_pytorch_without_shuffle(torch, n, replicas, drop_last):
+    from torch.utils.data.distributed import DistributedSampler as TorchSampler
+    data = list(range(n))
+    for rank in range(replicas):
+        ours = DistributedSampler(data, num_replicas=replicas, rank=rank, shuffle=False, drop_last=drop_last)
+        ref = TorchSampler(data, num_replicas=replicas, rank=rank, shuffle=False, drop_last=drop_last)
+        assert list(ours) == list(ref) and len(ours) == len(ref)
+
+
+@pytest.mark.parametrize("n,replicas,drop_last", [(10, 3, False), (10, 3, True), (2, 5, False), (9, 3, False)])
+def test_distributed_sampler_shuffle_structure(torch, n, replicas, drop_last):
+    """Shuffled: the same layout as PyTorch's (pad with the permutation's head, stride by rank), on
+    numtorch's own permutation (PyTorch's generator is not reproduced)."""
+    from torch.utils.data.distributed import DistributedSampler as TorchSampler
+    data = list(range(n))
+    shares = [list(DistributedSampler(data, replicas, r, shuffle=True, seed=3, drop_last=drop_last))
+              for r in range(replicas)]
+    ref_len = len(TorchSampler(data, replicas, 0, shuffle=True, drop_last=drop_last))
+    assert all(len(s) == ref_len for s in shares)
+    interleaved = [shares[r][i] for i in range(ref_len) for r in range(replicas)]  # the padded epoch list
+    head = interleaved[:n] if not drop_last else interleaved
+    assert len(set(head)) == len(head) and set(head) <= set(data)
+    if not drop_last:
+        assert sorted(head) == data
+        perm = head
+        assert interleaved == [perm[i % n] for i in range(len(interleaved))]  # padding repeats the start
+    again = list(DistributedSampler(data, replicas, 0, shuffle=True, seed=3, drop_last=drop_last))
+    assert again == shares[0]  # the same seed and epoch give the same order on every rank
+
+
+def test_distributed_sampler_epochs_and_errors():
+    s0, s1 = (DistributedSampler(range(100), num_replicas=2, rank=r, shuffle=True, seed=0) for r in (0, 1))
+    first = list(s1)
+    s0.set_epoch(1)
+    s1.set_epoch(1)
+    assert list(s1) != first and sorted(list(s0) + list(s1)) == list(range(100))
+    assert len(s1) == 50
+    with pytest.raises(ValueError, match="Invalid rank"):
+        DistributedSampler(range(4), num_replicas=2, rank=2)
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        DistributedSampler(range(4))
