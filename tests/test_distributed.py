@@ -140,3 +140,18 @@ def test_distributed_sampler_epochs_and_errors():
         DistributedSampler(range(4), num_replicas=2, rank=2)
     with pytest.raises(RuntimeError, match="init_process_group"):
         DistributedSampler(range(4))
+
+
+# ---- the engine hook DDP relies on ------------------------------------------------------------
+def test_post_accumulate_grad_hook_sees_accumulated_grad(torch):
+    """``register_post_accumulate_grad_hook`` runs after ``.grad`` holds the sum (as PyTorch's)."""
+    def run(lib):
+        w = lib.ones(3, requires_grad=True)
+        seen = []
+        w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+        (w * w * 2).sum().backward()  # d/dw 2w^2 = 4w
+        (w * 3).sum().backward()
+        return seen
+    assert run(numtorch) == run(torch) == [[4.0] * 3, [7.0] * 3]
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (numtorch.ones(2, requires_grad=True) * 2).register_post_accumulate_grad_hook(lambda t: None)

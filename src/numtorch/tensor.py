@@ -62,6 +62,7 @@ class Tensor:
                  "__weakref__", "__dict__")
     __array_priority__ = 1000
     __array_ufunc__ = None  # NumPy defers to our reflected operators (ndarray + Tensor -> Tensor)
+    _post_accumulate_grad_hooks = None  # [hook(tensor)] run after .grad is accumulated (leaves only)
 
     def __new__(cls, *args, **kwargs):
         return _new(cls)
@@ -218,6 +219,14 @@ class Tensor:
             if node.hooks is None:
                 node.hooks = {}
             hooks = node.hooks.setdefault(self._output_nr, [])
+        hooks.append(hook)
+        return _RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Calls ``hook(self)`` after backward has accumulated this leaf's gradient into ``.grad``."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        hooks = self.__dict__.setdefault("_post_accumulate_grad_hooks", [])
         hooks.append(hook)
         return _RemovableHandle(hooks, hook)
 

@@ -269,6 +269,10 @@ def _deliver_leaf(leaf, g, targets, capture, create_graph, claimed) -> None:
             capture[i] = g
             return
     accumulate_grad(leaf, g, create_graph, claimed)
+    post = leaf._post_accumulate_grad_hooks
+    if post:
+        for h in post:
+            h(leaf)
 
 
 def accumulate_grad(leaf, g, create_graph=False, claimed=None) -> None:
