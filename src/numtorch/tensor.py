@@ -297,8 +297,7 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return iter(numtorch.ops.unbind(self, 0))
 
-    def __hash__(self) -> int:
-        return id(self)
+    __hash__ = object.__hash__  # by identity (== is elementwise), at C speed for the engine's dicts
 
     def __reduce_ex__(self, protocol):
         raise TypeError("numtorch tensors are not pickled; use numtorch.save (safetensors + JSON)")

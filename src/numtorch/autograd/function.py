@@ -93,7 +93,7 @@ class Node:
                 "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
                 "backward through the graph a second time or if you need to access saved tensors after "
                 "calling backward.")
-        return tuple(self._unpack(s) for s in self.saved)
+        return tuple([self._unpack(s) for s in self.saved])
 
     def _unpack(self, entry):
         kind, obj, extra = entry

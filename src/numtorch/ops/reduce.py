@@ -29,9 +29,25 @@ def _kept_shape(shape, dims) -> tuple:
 
 def _unreduce(gy: Tensor, in_shape, dims, keepdim) -> Tensor:
     """Gradient of a reduction: reshape to keepdim form, broadcast back to the input's shape."""
-    if not keepdim and gy._data.ndim:
+    if gy._data.ndim == 0 and in_shape:
+        return ExpandScalar.apply(gy, in_shape)
+    if not keepdim:
         gy = reshape(gy, _kept_shape(in_shape, dims))
     return BroadcastTo.apply(gy, in_shape) if gy._data.shape != in_shape else gy
+
+
+class ExpandScalar(Function):
+    """A 0-d gradient copied into ``shape`` (a full reduction's backward; cheaper than a view)."""
+
+    @staticmethod
+    def forward(ctx, g, shape):
+        y = xp_of(g).empty(shape, g.dtype)
+        y[...] = g
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy.sum(), None
 
 
 class Sum(Function):
