@@ -53,14 +53,20 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # save only what backward reads: a is needed for b's gradient and b for a's (so that
+        # y[0] = y[0] * 3 does not hold the overwritten y[0], as in PyTorch)
+        needs = ctx.needs_input_grad
+        if needs:
+            ctx.save_for_backward(a if needs[1] else None, b if needs[0] else None)
+            ctx.shapes = (shape_of(a), shape_of(b))
         return a * b
 
     @staticmethod
     def backward(ctx, gy):
         a, b = ctx.saved_tensors
-        ga = sum_to(gy * b, shape_of(a)) if ctx.needs_input_grad[0] else None
-        gb = sum_to(gy * a, shape_of(b)) if ctx.needs_input_grad[1] else None
+        sa, sb = ctx.shapes
+        ga = sum_to(gy * b, sa) if ctx.needs_input_grad[0] else None
+        gb = sum_to(gy * a, sb) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 

@@ -24,6 +24,12 @@ __all__ = ["apply_inplace", "fill_inplace", "setitem"]
 def _check_leaf(t: Tensor) -> None:
     if t.grad_fn is None and t.requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    if t.grad_fn is not None and t.grad_fn.fn.is_view:
+        # PyTorch rewrites the base's history here (CopySlices); numtorch does not track bases yet,
+        # and the base's gradient would silently be wrong: refuse instead.
+        raise RuntimeError(f"an in-place operation on a view ({t.grad_fn.name()}) of a tensor that requires "
+                           "grad is not supported by numtorch; clone() the view or modify the base tensor "
+                           "(e.g. base[index] = value) instead.")
 
 
 def _write(t: Tensor, value_array, op: str) -> None:
@@ -82,15 +88,28 @@ def fill_inplace(t: Tensor, value) -> Tensor:
                                "dimensions.")
         from numtorch.ops.convert import copy_from
         return apply_inplace(t, copy_from, value)
-    if GradMode.enabled and t.requires_grad:
-        _check_leaf(t)
+    if GradMode.enabled and t.requires_grad:  # the old values get a zero gradient, as in PyTorch
+        return apply_inplace(t, _fill, value._data if isinstance(value, Tensor) else value)
     v = value._data if isinstance(value, Tensor) else value
     t._data[...] = v
     t._bump_version()
-    if GradMode.enabled and t.requires_grad:  # the old history no longer matters
-        t.grad_fn = None
-        t.requires_grad = False
     return t
+
+
+class Fill(Function):
+    """y = value everywhere; nothing of x survives, so its gradient is zero."""
+
+    @staticmethod
+    def forward(ctx, x, value):
+        return xp_of(x).full(x.shape, value, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy * 0, None
+
+
+def _fill(input: Tensor, value) -> Tensor:
+    return Fill.apply(input, value)
 
 
 class IndexPut(Function):
