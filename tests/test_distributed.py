@@ -155,3 +155,13 @@ def test_post_accumulate_grad_hook_sees_accumulated_grad(torch):
     assert run(numtorch) == run(torch) == [[4.0] * 3, [7.0] * 3]
     with pytest.raises(RuntimeError, match="non-leaf"):
         (numtorch.ones(2, requires_grad=True) * 2).register_post_accumulate_grad_hook(lambda t: None)
+
+
+# ---- DistributedDataParallel ------------------------------------------------------------------
+@needs_mpi
+def test_ddp_mlp_two_ranks_match_one_process():
+    """2 ranks x batch 50 under DDP == 1 process x batch 100 after 20 SGD steps (to 1e-5); also
+    4 buckets, no_sync accumulation (2 micro-batches per step), find_unused_parameters."""
+    p, _ = mpirun(2, "ddp_equivalence.py", "mlp", "20", timeout=90)
+    diffs = [float(d) for d in re.findall(r"ok rank \d max_diff (\S+)", p.stdout)]
+    assert len(diffs) == 2 and max(diffs) < 1e-5, p.stdout
