@@ -40,7 +40,7 @@ def _numerical_jacobian_vjp(scalar_f, inputs, eps):
                 continue
             a = t._data
             flat = a.reshape(-1)  # a view when contiguous
-            if not np.shares_memory(flat, a):
+            if a.size and not np.shares_memory(flat, a):
                 raise ValueError("numerical_grad needs contiguous inputs")
             g = np.zeros(a.size, dtype=np.float64)
             for i in range(a.size):
