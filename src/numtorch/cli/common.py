@@ -1,0 +1,273 @@
+"""What the subcommands of ``numtorch`` share: data sets in memory, models, optimizers, progress bars,
+checkpoints and the one-line error.
+
+Every data set is loaded once into two tensors -- images scaled to [0, 1] (float32, N x C x H x W)
+and int64 labels -- and batches are slices of them: the whole pipeline of the notes, with no
+per-sample Python work.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+import numpy as np
+
+import numtorch
+
+DEFAULT_DATA_DIR = "data"
+# data set -> (default epochs, default batch size, default learning rate) for the two-layer net
+DATA_DEFAULTS = {"digits": (30, 32, 0.1), "mnist": (5, 100, 0.1), "fashion-mnist": (5, 100, 0.1),
+                 "cifar10": (10, 100, 0.05)}
+MODELS = ("mlp", "simplecnn", "lenet5", "resnet20", "densenet_bc_100", "gpt", "detector")
+OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw")
+
+
+class CLIError(Exception):
+    """A user-facing error: ``main`` prints its message as one line and exits with status 1."""
+
+
+# ---- data -------------------------------------------------------------------------------
+
+@dataclass
+class Split:
+    """A data split in memory: ``x`` float32 (N, C, H, W) in [0, 1], ``y`` int64 (N,)."""
+
+    x: numtorch.Tensor
+    y: numtorch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class DataBundle:
+    """The training split, the held-out split, and what a model and ``predict`` need to know."""
+
+    name: str
+    train: Split
+    test: Split
+    classes: List[str]
+    note: str = ""
+
+    @property
+    def image_shape(self) -> tuple:
+        return tuple(self.train.x.shape[1:])
+
+
+def _split(data: numtorch.Tensor, targets: numtorch.Tensor) -> Split:
+    """uint8 images (N, H, W) or (N, H, W, C) -> float32 (N, C, H, W) in [0, 1]."""
+    a = data._data if isinstance(data, numtorch.Tensor) else np.asarray(data)
+    a = a[:, None] if a.ndim == 3 else a.transpose(0, 3, 1, 2)
+    x = np.ascontiguousarray(a, dtype=np.float32) / np.float32(255)
+    y = targets._data if isinstance(targets, numtorch.Tensor) else np.asarray(targets)
+    return Split(numtorch.from_numpy(x), numtorch.from_numpy(np.asarray(y, dtype=np.int64)))
+
+
+def load_data(name: str, data_dir: Optional[str]) -> DataBundle:
+    """The named data set's training and held-out splits.
+
+    For MNIST / Fashion-MNIST without the 60,000-image training files, the 10,000-image test
+    files are split as the project does: the first 8,000 images train, the last 2,000 are held out.
+    """
+    from numtorch.vision import datasets
+    root = data_dir or DEFAULT_DATA_DIR
+    if name == "digits":
+        train, test = datasets.Digits(train=True), datasets.Digits(train=False)
+        return DataBundle(name, _split(train.data, train.targets), _split(test.data, test.targets),
+                          list(train.classes))
+    if name in ("mnist", "fashion-mnist"):
+        cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+        try:
+            train, test = cls(root, train=True), cls(root, train=False)
+        except RuntimeError:
+            test = cls(root, train=False)  # still missing: its error names the files
+            x, y = test.data, test.targets
+            return DataBundle(name, _split(x[:8000], y[:8000]), _split(x[8000:], y[8000:]), list(test.classes),
+                              note="no training files: using the test files' first 8000 images to train, "
+                                   "the last 2000 held out")
+        return DataBundle(name, _split(train.data, train.targets), _split(test.data, test.targets),
+                          list(train.classes))
+    if name == "cifar10":
+        cls = getattr(datasets, "CIFAR10", None)
+        if cls is None:
+            raise CLIError("the CIFAR-10 data set is not available in this numtorch (vision.datasets.CIFAR10)")
+        train, test = cls(root, train=True), cls(root, train=False)
+        return DataBundle(name, _split(train.data, train.targets), _split(test.data, test.targets),
+                          list(train.classes))
+    raise CLIError(f"unknown data set {name!r}; choose digits, mnist, fashion-mnist or cifar10")
+
+
+def batches(split: Split, batch_size: int, shuffle: bool, generator=None) -> Iterable:
+    """``(x, y)`` mini-batches of a split, through ``utils.data.DataLoader`` over a ``TensorDataset``."""
+    from numtorch.utils.data import DataLoader, TensorDataset
+    return DataLoader(TensorDataset(split.x, split.y), batch_size=batch_size, shuffle=shuffle,
+                      generator=generator)
+
+
+def augment_batch(x: numtorch.Tensor, rng: np.random.Generator, flip: bool, pad: int = 2) -> numtorch.Tensor:
+    """Random shifts by up to ``pad`` pixels (zero padding) and, if ``flip``, random horizontal flips.
+
+    Vectorised over the batch: every sliding window of the padded batch is a view, and one fancy
+    index picks each sample's own window.
+    """
+    a = x._data
+    n, _, h, w = a.shape
+    padded = np.pad(a, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))  # (N, C, 2p+1, 2p+1, H, W)
+    dy, dx = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
+    out = windows[np.arange(n), :, dy, dx]  # (N, C, H, W)
+    if flip:
+        flipped = rng.random(n) < 0.5
+        out[flipped] = out[flipped, :, :, ::-1]
+    return numtorch.from_numpy(np.ascontiguousarray(out))
+
+
+# ---- models and optimizers ---------------------------------------------------------------
+
+def _call_with_accepted(factory, **kwargs):
+    """Calls ``factory`` with the keyword arguments its signature accepts."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return factory(**kwargs)
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return factory(**kwargs)
+    return factory(**{k: v for k, v in kwargs.items() if k in params})
+
+
+def build_model(config: dict):
+    """The model a config names: ``mlp`` is the two-layer net; others come from ``numtorch.models``."""
+    import numtorch.models as models
+    name = config["model"]
+    c, h, w = config["image_shape"]
+    if name == "mlp":
+        return models.TwoLayerNet(c * h * w, config["hidden"], len(config["classes"]))
+    factory = getattr(models, name, None)
+    if factory is None:
+        raise CLIError(f"model {name!r} is not available in this numtorch (numtorch.models.{name} is missing)")
+    return _call_with_accepted(factory, num_classes=len(config["classes"]), in_channels=c)
+
+
+def build_optimizer(name: str, params, lr: float, weight_decay: float):
+    """One of ``OPTIMIZERS``; ``momentum`` is SGD with momentum 0.9."""
+    from numtorch import optim
+    if name in ("sgd", "momentum"):
+        return optim.SGD(params, lr=lr, momentum=0.9 if name == "momentum" else 0.0, weight_decay=weight_decay)
+    classes = {"adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
+    if name not in classes:
+        raise CLIError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return getattr(optim, classes[name])(params, lr=lr, weight_decay=weight_decay)
+
+
+def evaluate(model, split: Split, batch_size: int = 1000, device=None) -> tuple:
+    """``(mean cross-entropy loss, accuracy)`` of ``model`` on a split, without recording a graph."""
+    import numtorch.nn.functional as F
+    model.eval()
+    total_loss, correct = 0.0, 0
+    with numtorch.no_grad():
+        for start in range(0, len(split), batch_size):
+            x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
+            if device is not None:
+                x, y = x.to(device), y.to(device)
+            logits = model(x)
+            total_loss += float(F.cross_entropy(logits, y, reduction="sum").item())
+            correct += int((logits.argmax(1) == y).sum().item())
+    n = max(len(split), 1)
+    return total_loss / n, correct / n
+
+
+# ---- checkpoints ---------------------------------------------------------------------------
+
+def load_checkpoint(path) -> dict:
+    """A checkpoint written by ``numtorch train``; any failure becomes one clear ``CLIError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"checkpoint not found: {path}")
+    try:
+        ckpt = numtorch.load(str(path))
+    except Exception as e:  # noqa: BLE001 - whatever the loader raises, the user gets one line
+        raise CLIError(f"cannot read checkpoint {path}: {e}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise CLIError(f"{path} is not a checkpoint written by `numtorch train` (no model/config entries)")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, device=None):
+    """The trained model of a checkpoint, in eval mode."""
+    config = dict(ckpt["config"])
+    config["image_shape"] = tuple(config["image_shape"])
+    model = build_model(config)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise CLIError(f"checkpoint does not fit model {config['model']!r}: {str(e).splitlines()[0]}") from None
+    if device is not None:
+        model.to(device)
+    return model.eval()
+
+
+# ---- progress --------------------------------------------------------------------------------
+
+class PlainBar:
+    """A one-line progress bar for terminals without tqdm: ``desc [#####.....] 12/30 loss=0.31``."""
+
+    def __init__(self, total: int, desc: str = "", stream=None, width: int = 30) -> None:
+        self.total, self.desc, self.width, self.n = total, desc, width, 0
+        self.stream = stream or sys.stderr
+        self.postfix = ""
+        self.start = time.perf_counter()
+        self._last = 0.0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.perf_counter()
+        if now - self._last > 0.1 or self.n >= self.total:
+            self._last = now
+            self._draw()
+
+    def set_postfix_str(self, s: str) -> None:
+        self.postfix = s
+
+    def _draw(self) -> None:
+        done = int(self.width * self.n / max(self.total, 1))
+        bar = "#" * done + "." * (self.width - done)
+        elapsed = time.perf_counter() - self.start
+        self.stream.write(f"\r{self.desc} [{bar}] {self.n}/{self.total} {elapsed:.1f}s {self.postfix}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self._draw()
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+class _NullBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True):
+    """tqdm when it is installed, else ``PlainBar``; ``enabled=False`` draws nothing."""
+    if not enabled:
+        return _NullBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return PlainBar(total, desc)
+    return tqdm(total=total, desc=desc, leave=True, dynamic_ncols=True, file=sys.stderr)
+
+
+def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A sample whose logarithm is uniform on [log lo, log hi] (the notes' 10 ** uniform(a, b))."""
+    return float(10 ** rng.uniform(math.log10(lo), math.log10(hi)))
