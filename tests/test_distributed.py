@@ -165,3 +165,45 @@ def test_ddp_mlp_two_ranks_match_one_process():
     p, _ = mpirun(2, "ddp_equivalence.py", "mlp", "20", timeout=90)
     diffs = [float(d) for d in re.findall(r"ok rank \d max_diff (\S+)", p.stdout)]
     assert len(diffs) == 2 and max(diffs) < 1e-5, p.stdout
+
+
+# ---- SyncBatchNorm ----------------------------------------------------------------------------
+@needs_mpi
+@pytest.mark.parametrize("n", [2, 3])
+def test_sync_batchnorm_uneven_shares_equal_whole_batch(n):
+    """Forward, input and parameter gradients, running stats: float64, to 1e-10 (closed-form fused BN)."""
+    p, _ = mpirun(n, "syncbn.py")
+    assert sorted(re.findall(r"ok rank (\d+)", p.stdout)) == [str(r) for r in range(n)], p.stdout
+
+
+def test_sync_batchnorm_alone_is_batchnorm(torch):
+    """Outside a job SyncBatchNorm computes BatchNorm2d: forward, gradients, running stats vs PyTorch."""
+    x = np.random.default_rng(1).standard_normal((6, 3, 4, 4)).astype(np.float32)
+    ours, ref = numtorch.nn.SyncBatchNorm(3, momentum=0.2), torch.nn.BatchNorm2d(3, momentum=0.2)
+    xo, xt = numtorch.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (ours(xo) ** 2).sum().backward()
+    (ref(xt) ** 2).sum().backward()
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.running_var.numpy(), ref.running_var.numpy(), rtol=1e-6)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    with pytest.raises(ValueError, match="2D"):
+        ours(numtorch.ones(3))
+
+
+def test_convert_sync_batchnorm_shares_parameters():
+    class BatchNorm2d(numtorch.nn.Module):  # stands in for nn.BatchNorm2d (converted by class name)
+        def __init__(self):
+            super().__init__()
+            self.num_features, self.eps, self.momentum, self.affine, self.track_running_stats = 2, 1e-3, 0.2, True, True
+            self.weight = numtorch.nn.Parameter(numtorch.tensor([2.0, 3.0]))
+            self.bias = numtorch.nn.Parameter(numtorch.zeros(2))
+            for k, v in (("running_mean", numtorch.ones(2)), ("running_var", numtorch.ones(2) * 4),
+                         ("num_batches_tracked", numtorch.tensor(7))):
+                self.register_buffer(k, v)
+    model = numtorch.nn.Sequential(numtorch.nn.Linear(2, 2), BatchNorm2d())
+    conv = numtorch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    bn = conv[1]
+    assert isinstance(bn, numtorch.nn.SyncBatchNorm) and bn.eps == 1e-3 and bn.momentum == 0.2
+    assert bn.weight is model[1].weight and bn.running_var is model[1].running_var
+    assert int(bn.num_batches_tracked) == 7 and isinstance(conv[0], numtorch.nn.Linear)

@@ -16,3 +16,4 @@ from numtorch.nn.modules.sparse import *  # noqa: F401,F403
 from numtorch.nn.modules.attention import *  # noqa: F401,F403
 from numtorch.nn.modules.transformer import *  # noqa: F401,F403
 from numtorch.nn.modules.rnn import *  # noqa: F401,F403
+from numtorch.nn.modules.syncbatchnorm import *  # noqa

@@ -1,0 +1,209 @@
+"""``SyncBatchNorm``: batch normalization whose statistics span every rank's share of the batch.
+
+Under data parallelism each rank sees ``N / world`` samples.  Plain BatchNorm would normalize with
+that small share's mean and variance; SyncBatchNorm all-reduces them, so the layer computes what
+one process would on the whole batch.  Per channel, with M = the number of values over all ranks::
+
+    forward:   mean = all_reduce(sum x) / M          var = all_reduce(sum (x - mean)^2) / M
+               xhat = (x - mean) / sqrt(var + eps)   y   = gamma * xhat + beta
+    backward:  dbeta = all_reduce(sum dy)            dgamma = all_reduce(sum dy * xhat)
+               dx = gamma / sqrt(var + eps) / M * (M dy - dbeta - xhat * dgamma)
+
+(two small all-reduces of C numbers in forward -- two passes, as precise as one process -- and
+one of 2C in backward).  ``weight.grad``/``bias.grad`` stay local: DistributedDataParallel averages
+them with the other gradients.  In eval mode, or outside a job of several ranks, it is BatchNorm.
+"""
+from __future__ import annotations
+
+from numtorch import _dtypes
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.nn.modules.module import Module
+from numtorch.nn.parameter import Parameter
+from numtorch.tensor import Tensor, make_tensor
+
+__all__ = ["SyncBatchNorm"]
+
+
+def _channel_shape(ndim: int) -> tuple:
+    return (1, -1) + (1,) * (ndim - 2)
+
+
+class SyncBatchNormFunction(Function):
+    """Training-mode batch norm over all ranks of ``pg``: returns (y, mean, biased var, count M), the
+    statistics over every rank (they carry no gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, eps, pg):
+        xp = xp_of(x)
+        axes, cs, c = (0,) + tuple(range(2, x.ndim)), _channel_shape(x.ndim), x.shape[1]
+        stats = xp.empty(c + 1, x.dtype)
+        x.sum(axis=axes, out=stats[:c])
+        stats[c] = x.size // c  # this rank's count per channel (ranks may hold different batch sizes)
+        pg.allreduce(stats)
+        m = int(round(float(stats[c])))
+        mean = stats[:c] / m
+        xhat = x - mean.reshape(cs)
+        sq = (xhat * xhat).sum(axis=axes)
+        pg.allreduce(sq)
+        var = sq / m
+        invstd = 1.0 / xp.sqrt(var + eps)
+        xhat *= invstd.reshape(cs)
+        y = xhat * gamma.reshape(cs) if gamma is not None else xhat.copy()
+        if beta is not None:
+            y += beta.reshape(cs)
+        ctx.axes, ctx.invstd, ctx.m, ctx.pg = axes, invstd, m, pg
+        ctx.save_for_backward(xhat, gamma)
+        count = stats[c:]
+        ctx.mark_non_differentiable(mean, var, count)
+        return y, mean, var, count
+
+    @staticmethod
+    def backward(ctx, gy, _gmean=None, _gvar=None, _gcount=None):
+        # dx = gamma * invstd / M * (M dy - sum_all(dy) - xhat * sum_all(dy xhat))
+        xhat, gamma = ctx.saved_tensors
+        xhat, g = xhat._data, gy._data
+        xp, axes, cs, c, m = xp_of(g), ctx.axes, _channel_shape(g.ndim), g.shape[1], ctx.m
+        local = xp.empty(2 * c, g.dtype)
+        g.sum(axis=axes, out=local[:c])
+        (g * xhat).sum(axis=axes, out=local[c:])
+        dbeta, dgamma = local[:c].copy(), local[c:].copy()  # this rank's parameter gradients
+        ctx.pg.allreduce(local)  # the sums over every rank, for the input gradient
+        gx = None
+        if ctx.needs_input_grad[0]:
+            scale = ctx.invstd if gamma is None else gamma._data * ctx.invstd
+            gx = xhat * (local[c:] / m).reshape(cs)
+            gx += (local[:c] / m).reshape(cs)
+            gx = g - gx
+            gx *= scale.reshape(cs)
+            gx = make_tensor(gx)
+        gg = make_tensor(dgamma) if ctx.needs_input_grad[1] else None
+        gb = make_tensor(dbeta) if ctx.needs_input_grad[2] else None
+        return gx, gg, gb, None, None
+
+
+def _update_running(running: Tensor, batch_stat, momentum: float) -> None:
+    """running <- (1 - momentum) * running + momentum * batch_stat, in place."""
+    r = running._data
+    r *= 1.0 - momentum
+    r += momentum * batch_stat.astype(r.dtype, copy=False)
+
+
+class SyncBatchNorm(Module):
+    """Batch normalization with statistics over every rank of ``process_group`` (see module docstring).
+
+    Args:
+        num_features: C of an input of shape (N, C, *).
+        eps: added to the variance.  momentum: of the running statistics (None: cumulative average).
+        affine: learn ``weight`` (ones) and ``bias`` (zeros).  track_running_stats: keep running stats.
+        process_group: ranks to synchronise over (default: all).
+
+    Shape: (N, C, *) -> same.  The state_dict keys are BatchNorm's.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, process_group=None, device=None, dtype=None) -> None:
+        super().__init__()
+        import numtorch
+        kw = {"device": device, "dtype": dtype or _dtypes.get_default_dtype()}
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.process_group = process_group
+        if affine:
+            self.weight = Parameter(numtorch.ones(num_features, **kw))
+            self.bias = Parameter(numtorch.zeros(num_features, **kw))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", numtorch.zeros(num_features, **kw))
+            self.register_buffer("running_var", numtorch.ones(num_features, **kw))
+            self.register_buffer("num_batches_tracked", numtorch.tensor(0, dtype=numtorch.int64, device=device))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            self.weight._data[...] = 1
+            self.bias._data[...] = 0
+
+    def _group(self):
+        """The process group to synchronise over, or None when there is nobody to talk to."""
+        import numtorch.distributed as dist
+        if not dist.is_initialized():
+            return None
+        from numtorch.distributed.world import resolve
+        pg = resolve(self.process_group)
+        return pg if pg is not None and pg.size_ > 1 else None
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim < 2:
+            raise ValueError(f"expected at least 2D input (got {input.ndim}D input)")
+        if input.shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm: expected {self.num_features} channels, got input of shape "
+                             f"{tuple(input.shape)}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked._data += 1
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked._data)
+        bn_training = self.training or (self.running_mean is None and self.running_var is None)
+        pg = self._group() if bn_training else None
+        if pg is None:
+            from numtorch.ops.batchnorm import batch_norm
+            track = not self.training or self.track_running_stats
+            return batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
+                              self.weight, self.bias, bn_training, factor, self.eps)
+        y, mean, var, count = SyncBatchNormFunction.apply(input, self.weight, self.bias, self.eps, pg)
+        if self.training and self.track_running_stats:
+            m = float(count._data[0])
+            _update_running(self.running_mean, mean._data, factor)
+            _update_running(self.running_var, var._data * (m / max(m - 1, 1)), factor)
+        return y
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
+        """Returns ``module`` with every BatchNorm*d replaced by a SyncBatchNorm holding the same
+        parameters and running statistics (shared, not copied).
+
+        >>> model = nn.SyncBatchNorm.convert_sync_batchnorm(model)   # before DistributedDataParallel
+        """
+        out = module
+        if _is_batchnorm(module):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine,
+                      module.track_running_stats, process_group)
+            if module.affine:
+                out.weight, out.bias = module.weight, module.bias
+            out.running_mean, out.running_var = module.running_mean, module.running_var
+            out.num_batches_tracked = module.num_batches_tracked
+            out.training = module.training
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out
+
+
+def _is_batchnorm(module) -> bool:
+    """BatchNorm1d/2d/3d of numtorch.nn (SyncBatchNorm itself is left alone)."""
+    if isinstance(module, SyncBatchNorm):
+        return False
+    try:
+        from numtorch.nn.modules import batchnorm
+        base = getattr(batchnorm, "_BatchNorm", None)
+        if base is not None and isinstance(module, base):
+            return True
+    except ImportError:
+        pass
+    return type(module).__name__ in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
