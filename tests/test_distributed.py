@@ -207,3 +207,67 @@ def test_convert_sync_batchnorm_shares_parameters():
     assert isinstance(bn, numtorch.nn.SyncBatchNorm) and bn.eps == 1e-3 and bn.momentum == 0.2
     assert bn.weight is model[1].weight and bn.running_var is model[1].running_var
     assert int(bn.num_batches_tracked) == 7 and isinstance(conv[0], numtorch.nn.Linear)
+
+
+# ---- faults and checkpoints -------------------------------------------------------------------
+@needs_mpi
+def test_a_failing_rank_ends_the_job_and_the_checkpoint_resumes_on_other_rank_count(tmp_path):
+    """Rank 1 raises at step 5: every rank exits non-zero within 60 s, the message names rank 1; the
+    checkpoint rank 0 wrote (temp file + rename) is complete and training resumes from it on 3 ranks."""
+    ckpt = tmp_path / "ckpt.nt"
+    p, took = mpirun(2, "fault.py", "raise", str(ckpt), check=False, timeout=90)
+    assert p.returncode != 0 and took < 60, (p.returncode, took)
+    assert "rank 1 failed: ValueError: injected failure at step 5" in p.stderr, p.stderr
+    saved = numtorch.load(str(ckpt))  # complete: it loads, whole
+    assert saved["step"] in (3, 4) and set(saved["model"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    leftovers = [f.name for f in tmp_path.iterdir() if f.name != "ckpt.nt"]
+    assert not leftovers or saved["step"] == 3  # a temp file stays only if the abort cut the step-4 write
+    p, _ = mpirun(3, "fault.py", "resume", str(ckpt), timeout=90)
+    assert p.stdout.count(f"resumed at step {saved['step'] + 1} on 3 ranks") == 3, p.stdout
+    assert sorted(re.findall(r"ok rank (\d+)", p.stdout)) == ["0", "1", "2"]
+
+
+@needs_mpi
+def test_a_hung_collective_ends_the_job_after_the_timeout():
+    """Rank 1 never joins the all_reduce: with timeout=3 s, rank 0's watchdog ends the job, naming it."""
+    p, took = mpirun(2, "fault.py", "hang", check=False, timeout=60)
+    assert p.returncode != 0 and took < 30, (p.returncode, took)
+    assert "rank 0: all_reduce did not complete within 3 s" in p.stderr, p.stderr
+    assert "not reached" not in p.stdout
+
+
+# ---- NCCL (GPU) -------------------------------------------------------------------------------
+@pytest.mark.gpu
+def test_nccl_world_of_one_on_the_gpu(tmp_path):
+    """The NCCL backend on one GPU: collectives, objects and a sub-group (a world of one rank)."""
+    if not numtorch.cuda.is_available() or not dist.is_nccl_available():
+        pytest.skip("needs CUDA and CuPy with NCCL")
+    code = ("import numtorch, numtorch.distributed as d\n"
+            "d.init_process_group('nccl', init_method='file://" + str(tmp_path / "id") + "', rank=0, world_size=1)\n"
+            "t = numtorch.tensor([1.0, 2.0], device='cuda'); d.all_reduce(t, op=d.ReduceOp.AVG)\n"
+            "w = d.broadcast(t, src=0, async_op=True); w.wait()\n"
+            "out = [numtorch.zeros(2, device='cuda')]; d.all_gather(out, t)\n"
+            "o = [None]; d.all_gather_object(o, {'a': 1})\n"
+            "print(d.get_backend(), t.cpu().tolist(), out[0].cpu().tolist(), o)\n"
+            "d.destroy_process_group()")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=str(SRC)))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "nccl [1.0, 2.0] [1.0, 2.0] [{'a': 1}]"
+
+
+# ---- launch helpers ---------------------------------------------------------------------------
+def test_launch_context_as_a_single_process(monkeypatch):
+    for k in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MPI_LOCALRANKID", "WORLD_SIZE"):
+        monkeypatch.delenv(k, raising=False)
+    model = numtorch.nn.Linear(2, 2)
+    with dist.launch_context() as ctx:
+        assert not ctx.distributed and ctx.rank == 0 and ctx.world_size == 1 and ctx.is_main
+        assert ctx.wrap(model) is model and ctx.sampler(range(10)) is None
+    assert not dist.is_initialized()
+
+
+@needs_mpi
+def test_launch_context_under_mpiexec():
+    p, _ = mpirun(2, "launch.py")
+    assert p.stdout.count("epoch") == 1 and "world 2" in p.stdout, p.stdout  # only rank 0 printed
