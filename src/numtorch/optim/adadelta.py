@@ -55,15 +55,15 @@ class Adadelta(Optimizer):
                     state["square_avg"] = zeros_state(p)
                     state["acc_delta"] = zeros_state(p)
                 next_step(state)
-                g = grad_for_update(p, group["maximize"], group["weight_decay"])
+                g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
                 xp, v, u = xp_of(g), state["square_avg"]._data, state["acc_delta"]._data
-                std = xp.multiply(g, g)              # v <- rho v + (1 - rho) g^2
+                std = xp.multiply(g, g, out=self._scratch(p._data, 1))  # v <- rho v + (1 - rho) g^2
                 std *= 1 - rho
                 v *= rho
                 v += std
                 xp.add(v, eps, out=std)              # std = sqrt(v + eps)
                 xp.sqrt(std, out=std)
-                delta = xp.add(u, eps)               # delta = sqrt(u + eps) / std * g
+                delta = xp.add(u, eps, out=self._scratch(p._data, 2))   # delta = sqrt(u + eps) / std * g
                 xp.sqrt(delta, out=delta)
                 delta /= std
                 delta *= g

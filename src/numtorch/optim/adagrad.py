@@ -61,10 +61,10 @@ class Adagrad(Optimizer):
             for p in self._params_with_grad(group):
                 state = self._init_state(p, group)
                 t = next_step(state)
-                g = grad_for_update(p, group["maximize"], group["weight_decay"])
+                g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
                 clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
                 xp, s = xp_of(g), state["sum"]._data
-                tmp = xp.multiply(g, g)                  # s <- s + g^2
+                tmp = xp.multiply(g, g, out=self._scratch(p._data, 1))   # s <- s + g^2
                 s += tmp
                 xp.sqrt(s, out=tmp)                       # p <- p - clr * g / (sqrt(s) + eps)
                 tmp += group["eps"]

@@ -81,19 +81,19 @@ class Adam(Optimizer):
         for group in self.param_groups:
             for p in self._params_with_grad(group):
                 state = self._init_state(p, group)
-                _adam_update(p, state, group, next_step(state))
+                _adam_update(p, state, group, next_step(state), self._scratch)
                 p._bump_version()
         return loss
 
 
-def _adam_update(p, state: dict, group: dict, t: float) -> None:
+def _adam_update(p, state: dict, group: dict, t: float, scratch) -> None:
     lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
     decoupled = group["decoupled_weight_decay"]
-    g = grad_for_update(p, group["maximize"], 0 if decoupled else wd)
+    g = grad_for_update(p, group["maximize"], 0 if decoupled else wd, scratch(p._data, 0))
     if decoupled and wd != 0:
         p._data *= 1 - lr * wd                       # AdamW: shrink the weights directly
     xp, m, v = xp_of(g), state["exp_avg"]._data, state["exp_avg_sq"]._data
-    tmp = xp.subtract(g, m)                          # m <- m + (1 - beta1)(g - m)
+    tmp = xp.subtract(g, m, out=scratch(p._data, 1))                         # m <- m + (1 - beta1)(g - m)
     tmp *= 1 - beta1
     m += tmp
     xp.multiply(g, g, out=tmp)                       # v <- beta2 v + (1 - beta2) g^2

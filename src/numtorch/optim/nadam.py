@@ -68,15 +68,15 @@ class NAdam(Optimizer):
         for group in self.param_groups:
             for p in self._params_with_grad(group):
                 state = self._init_state(p)
-                _nadam_update(p, state, group, next_step(state))
+                _nadam_update(p, state, group, next_step(state), self._scratch)
                 p._bump_version()
         return loss
 
 
-def _nadam_update(p, state: dict, group: dict, t: float) -> None:
+def _nadam_update(p, state: dict, group: dict, t: float, scratch) -> None:
     lr, (beta1, beta2), wd, psi = group["lr"], group["betas"], group["weight_decay"], group["momentum_decay"]
     decoupled = group["decoupled_weight_decay"]
-    g = grad_for_update(p, group["maximize"], 0 if decoupled else wd)
+    g = grad_for_update(p, group["maximize"], 0 if decoupled else wd, scratch(p._data, 0))
     if decoupled and wd != 0:
         p._data *= 1 - lr * wd
     mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
@@ -85,14 +85,14 @@ def _nadam_update(p, state: dict, group: dict, t: float) -> None:
     mu_product *= mu
     prod = float(mu_product)
     xp, m, v = xp_of(g), state["exp_avg"]._data, state["exp_avg_sq"]._data
-    tmp = xp.subtract(g, m)                          # m <- m + (1 - beta1)(g - m)
+    tmp = xp.subtract(g, m, out=scratch(p._data, 1))                         # m <- m + (1 - beta1)(g - m)
     tmp *= 1 - beta1
     m += tmp
     xp.multiply(g, g, out=tmp)                       # v <- beta2 v + (1 - beta2) g^2
     tmp *= 1 - beta2
     v *= beta2
     v += tmp
-    denom = xp.divide(v, 1 - beta2 ** t)             # d = sqrt(v / (1 - beta2^t)) + eps
+    denom = xp.divide(v, 1 - beta2 ** t, out=scratch(p._data, 2))            # d = sqrt(v / (1 - beta2^t)) + eps
     xp.sqrt(denom, out=denom)
     denom += group["eps"]
     xp.divide(g, denom, out=tmp)                     # the gradient's share of the Nesterov step

@@ -57,6 +57,7 @@ class Optimizer:
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
+        self._work: dict = {}
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or "
                             f"dicts, but got numtorch.{type(params).__name__}")
@@ -127,6 +128,21 @@ class Optimizer:
         from numtorch.autograd.grad_mode import enable_grad
         with enable_grad():
             return closure()
+
+    def _scratch(self, like, slot: int = 0):
+        """A reusable work array shaped and typed like array ``like``.
+
+        One flat buffer per (slot, dtype, device), as large as the largest parameter, serves every
+        parameter in turn: a step allocates no per-parameter temporaries (allocating large arrays
+        costs page faults), and the memory overhead is one largest parameter per slot.
+        """
+        work = self.__dict__.setdefault("_work", {})
+        key = (slot, like.dtype.str, type(like))
+        buf = work.get(key)
+        if buf is None or buf.size < like.size:
+            buf = xp_of(like).empty(like.size, dtype=like.dtype)
+            work[key] = buf
+        return buf[:like.size].reshape(like.shape)
 
     def _params_with_grad(self, group):
         """The group's parameters that received a gradient (the others are skipped, as in PyTorch)."""
@@ -234,19 +250,24 @@ def zeros_state(p: Tensor) -> Tensor:
     return make_tensor(xp_of(p._data).zeros_like(p._data))
 
 
-def grad_for_update(p: Tensor, maximize: bool, weight_decay: float):
+def grad_for_update(p: Tensor, maximize: bool, weight_decay: float, out):
     """The gradient array an update uses: ``g = ±grad + weight_decay * p`` (L2 penalty).
 
-    ``p.grad`` is never changed: a new array is made only when maximize or weight decay ask for one.
+    ``p.grad`` is never changed: when maximize or weight decay change the gradient, the result
+    is written into ``out`` (a work array shaped like ``p``) and returned.
     """
     g = p.grad._data
+    if not maximize and weight_decay == 0:
+        return g
+    xp = xp_of(g)
+    if weight_decay == 0:
+        return xp.negative(g, out=out)            # ascend: follow +grad
+    xp.multiply(p._data, weight_decay, out=out)   # d/dp (wd/2 * p^2) = wd * p
     if maximize:
-        g = -g                                    # ascend: follow +grad
-    if weight_decay != 0:
-        wd = xp_of(g).multiply(p._data, weight_decay)  # d/dp (wd/2 * p^2) = wd * p
-        wd += g
-        g = wd
-    return g
+        out -= g
+    else:
+        out += g
+    return out
 
 
 def check_nonnegative(name: str, value: float, label: str | None = None) -> None:

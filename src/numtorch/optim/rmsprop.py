@@ -65,16 +65,16 @@ class RMSprop(Optimizer):
             for p in self._params_with_grad(group):
                 state = self._init_state(p, group)
                 next_step(state)
-                _rmsprop_update(p, state, group)
+                _rmsprop_update(p, state, group, self._scratch)
                 p._bump_version()
         return loss
 
 
-def _rmsprop_update(p, state: dict, group: dict) -> None:
+def _rmsprop_update(p, state: dict, group: dict, scratch) -> None:
     alpha, lr = group["alpha"], group["lr"]
-    g = grad_for_update(p, group["maximize"], group["weight_decay"])
+    g = grad_for_update(p, group["maximize"], group["weight_decay"], scratch(p._data, 0))
     xp, v = xp_of(g), state["square_avg"]._data
-    tmp = xp.multiply(g, g)                          # v <- alpha v + (1 - alpha) g^2
+    tmp = xp.multiply(g, g, out=scratch(p._data, 1))                        # v <- alpha v + (1 - alpha) g^2
     tmp *= 1 - alpha
     v *= alpha
     v += tmp

@@ -57,14 +57,15 @@ class SGD(Optimizer):
         for group in self.param_groups:
             for p in self._params_with_grad(group):
                 # the momentum buffer is the only state; plain SGD keeps none (as in PyTorch)
-                _sgd_update(p, self.state[p] if group["momentum"] != 0 else None, group)
+                _sgd_update(p, self.state[p] if group["momentum"] != 0 else None, group, self._scratch)
                 p._bump_version()
         return loss
 
 
-def _sgd_update(p, state: dict | None, group: dict) -> None:
+def _sgd_update(p, state: dict | None, group: dict, scratch) -> None:
     lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
-    g = grad_for_update(p, group["maximize"], group["weight_decay"])
+    g = grad_for_update(p, group["maximize"], group["weight_decay"], scratch(p._data, 0))
+    xp, tmp = xp_of(g), scratch(p._data, 1)
     if mu != 0:
         buf = state.get("momentum_buffer")
         if buf is None:                              # first step: the buffer starts at g
@@ -76,7 +77,13 @@ def _sgd_update(p, state: dict | None, group: dict) -> None:
             if damp == 0:
                 b += g
             else:
-                b += (1 - damp) * g
-        g = g + mu * buf._data if group["nesterov"] else buf._data
-    step = xp_of(g).multiply(g, -lr)                 # p <- p - lr * g
-    p._data += step
+                xp.multiply(g, 1 - damp, out=tmp)
+                b += tmp
+        if group["nesterov"]:                        # look ahead: g <- g + mu * b
+            xp.multiply(buf._data, mu, out=tmp)
+            tmp += g
+            g = tmp
+        else:
+            g = buf._data
+    xp.multiply(g, -lr, out=tmp)                     # p <- p - lr * g
+    p._data += tmp
