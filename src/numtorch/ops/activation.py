@@ -424,9 +424,9 @@ class Hardswish(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        # y = x relu6(x + 3) / 6:  dy/dx = 0 below -3, x/3 + 1/2 on [-3, 3], 1 above 3 (PyTorch's ends)
+        # y = x relu6(x + 3) / 6:  dy/dx = 0 up to -3, x/3 + 1/2 inside (-3, 3), 1 from 3 on (PyTorch's ends)
         x, = ctx.saved_tensors
-        return gy * where(x < -3, 0.0, where(x <= 3, x * (1 / 3) + 0.5, 1.0))
+        return gy * where(x <= -3, 0.0, where(x < 3, x * (1 / 3) + 0.5, 1.0))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:

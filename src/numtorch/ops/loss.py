@@ -1,2 +1,507 @@
-"""Placeholder: filled in by its family."""
-__all__ = []
+"""Loss functions (the names of ``torch.nn.functional``), each with ``reduction`` "none" | "mean" | "sum".
+
+``cross_entropy`` with class indices is the training hot path, so it is one fused ``Function``
+("Softmax-with-Loss" in the notes): forward is a stable log-softmax and a pick of the target's
+log-probability; backward is ``(softmax - onehot) * weight / N`` without a separate softmax node.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import GradMode
+from numtorch.ops import elementwise as _ew
+from numtorch.ops import reduce as _reduce
+from numtorch.ops import shape as _shape
+from numtorch.ops._util import sum_to
+from numtorch.ops.activation import log_softmax, softmax
+from numtorch.tensor import Tensor, make_tensor
+
+__all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "soft_margin_loss",
+           "poisson_nll_loss", "gaussian_nll_loss"]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """PyTorch's deprecated ``size_average`` / ``reduce`` flags, turned into a ``reduction`` string."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce args will be deprecated, please use reduction='{}' instead.".format(
+        "mean" if (size_average is None or size_average) and (reduce is None or reduce) else
+        ("sum" if reduce is None or reduce else "none")), stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return ("mean" if size_average else "sum") if reduce else "none"
+
+
+def _reduced(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return _reduce.mean(loss)
+    if reduction == "sum":
+        return _reduce.sum(loss)
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_same_size(name: str, input: Tensor, target: Tensor) -> None:
+    if tuple(input.shape) != tuple(target.shape):
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+                      "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
+                      "the same size.", stacklevel=3)
+
+
+# ---- regression losses -----------------------------------------------------------------------
+
+def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+             weight: Tensor | None = None) -> Tensor:
+    """Mean squared error (x - t)^2.  The notes' sum_squared_error is 0.5 * this with reduction="sum"."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_same_size("mse_loss", input, target)
+    d = input - target
+    loss = d * d
+    if weight is not None:
+        loss = loss * weight
+    return _reduced(loss, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+            weight: Tensor | None = None) -> Tensor:
+    """Mean absolute error |x - t|."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_same_size("l1_loss", input, target)
+    loss = _ew.abs(input - target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduced(loss, reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = x - t): L1 with a rounded kink."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    if beta == 0.0:
+        return l1_loss(input, target, reduction=reduction)
+    d = _ew.abs(input - target)
+    loss = _ew.where(d < beta, (0.5 / beta) * d * d, d - 0.5 * beta)
+    return _reduced(loss, reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere (= delta * smooth_l1 with beta=delta)."""
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    d = _ew.abs(input - target)
+    loss = _ew.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    if weight is not None:
+        loss = loss * weight
+    return _reduced(loss, reduction)
+
+
+# ---- classification: cross-entropy ----------------------------------------------------------
+
+class CrossEntropy(Function):
+    """Fused softmax + cross-entropy on (M, C) logits and (M,) class indices.
+
+    Per sample i with target t_i: loss_i = -sum_c q_ic log p_ic, where p = softmax(x_i) and
+    q_ic = (1 - eps) w_{t_i} [c = t_i] + (eps / C) w_c (label smoothing eps, class weights w);
+    ignored samples have q_i = 0.  Then d loss_i / d x_ic = p_ic * sum_c q_ic - q_ic.
+    """
+
+    @staticmethod
+    def forward(ctx, x, t, w, ignore_index, reduction, eps):
+        xp = xp_of(x)
+        M, C = x.shape
+        rows = xp.arange(M)
+        valid = t != ignore_index
+        all_valid = bool(valid.all())
+        t_safe = t if all_valid else xp.where(valid, t, 0)
+        if M and (int(t_safe.min()) < 0 or int(t_safe.max()) >= C):
+            bad = t_safe[(t_safe < 0) | (t_safe >= C)][0]
+            raise IndexError(f"cross_entropy: Target {int(bad)} is out of bounds (the input has {C} classes).")
+        # log-softmax, stably: s = x - max, lse = log sum exp(s), log p = s - lse
+        s = x - x.max(axis=1, keepdims=True)
+        nll = -s[rows, t_safe]  # -(s at the target); + lse below
+        if eps:
+            smooth = s @ w if w is not None else s.sum(axis=1)  # sum_c w_c s_ic
+        xp.exp(s, out=s)
+        sumexp = s.sum(axis=1)
+        lse = xp.log(sumexp)
+        nll += lse
+        # per-sample weight of the target term (0 for ignored samples)
+        wt = w[t_safe] if w is not None else xp.ones(M, dtype=x.dtype)
+        if not all_valid:
+            wt = wt * valid
+        loss = nll * wt if not eps else nll * (wt * x.dtype.type(1 - eps))
+        W = float(w.sum()) if w is not None else float(C)
+        if eps:  # -sum_c w_c log p_ic = W lse - sum_c w_c s_ic
+            smooth_loss = W * lse - smooth
+            if not all_valid:
+                smooth_loss *= valid
+            loss += x.dtype.type(eps / C) * smooth_loss
+        if reduction == "none":
+            out = loss
+            denom = None
+        elif reduction == "sum":
+            out = loss.sum()
+            denom = None
+        else:
+            denom = wt.sum()
+            out = loss.sum() / denom
+        if ctx.needs_input_grad:
+            s /= sumexp[:, None]  # s now holds softmax(x)
+            ctx.save_for_backward(x, s)
+            ctx.info = (rows, t_safe, wt, valid if not all_valid else None, w, W, eps, reduction, denom)
+        return xp.asarray(out, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, p = ctx.saved_tensors
+        rows, t, wt, valid, w, W, eps, reduction, denom = ctx.info
+        if GradMode.enabled:  # create_graph: the same formula from differentiable ops
+            return _cross_entropy_backward_graph(x, gy, ctx.info), None, None
+        # first-order fast path on arrays: gx = c_i (p_i Q_i - q_i)
+        xp = xp_of(p._data)
+        g = gy._data
+        c = g / denom if reduction == "mean" else g  # () or (M,)
+        dt = p._data.dtype
+        if not eps:
+            cw = (c * wt).astype(dt, copy=False)
+            gx = p._data * (cw[:, None] if cw.ndim else cw)
+            gx[rows, t] -= cw  # p - onehot, scaled
+        else:
+            Q = (1 - eps) * wt + (eps / x.shape[1]) * W * (1 if valid is None else valid)
+            cQ = (c * Q).astype(dt, copy=False)
+            gx = p._data * (cQ[:, None] if cQ.ndim else cQ)
+            cv = c * (1 if valid is None else valid)
+            cv = xp.broadcast_to(xp.asarray(cv, dtype=dt), (x.shape[0],))
+            wrow = w if w is not None else xp.ones(x.shape[1], dtype=dt)
+            gx -= (eps / x.shape[1]) * cv[:, None] * wrow[None, :]
+            gx[rows, t] -= (c * (1 - eps) * wt).astype(dt, copy=False)
+        return make_tensor(gx), None, None
+
+
+def _cross_entropy_backward_graph(x: Tensor, gy: Tensor, info) -> Tensor:
+    """The cross-entropy gradient built from differentiable ops (used only for double backward)."""
+    rows, t, wt, valid, w, W, eps, reduction, denom = info
+    xp = xp_of(x._data)
+    M, C = x.shape
+    dt = x._data.dtype
+    q = xp.zeros((M, C), dtype=dt)
+    q[rows, t] = (1 - eps) * wt
+    if eps:
+        wrow = w if w is not None else xp.ones(C, dtype=dt)
+        q += (eps / C) * (xp.ones(M, dtype=dt) if valid is None else valid.astype(dt))[:, None] * wrow[None, :]
+    Q = q.sum(axis=1, keepdims=True)
+    p = softmax(x, 1)
+    g = p * make_tensor(Q) - make_tensor(q)
+    c = gy / float(denom) if reduction == "mean" else gy
+    return g * (_shape.reshape(c, (M, 1)) if c.ndim else c)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                  ignore_index: int = -100, reduce=None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy between softmax(input) and the target: the loss of classifiers.
+
+    Args:
+        input: logits (N, C), (C,) or (N, C, d1, ...).
+        target: class indices (N,), () or (N, d1, ...) (int64), or class probabilities shaped like input.
+        weight: (C,) weight of each class.
+        ignore_index: a target value that contributes nothing (class-index targets only).
+        label_smoothing: eps in [0, 1]: the target becomes (1 - eps) onehot + eps / C.
+    With reduction="mean" and class indices, the sum is divided by the total weight of the counted
+    targets (the number of non-ignored samples without ``weight``), as in PyTorch.
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if input.ndim == 0:
+        raise RuntimeError("cross_entropy: input must have at least one dimension (the classes)")
+    if target._data.dtype.kind == "f":
+        return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
+    if target._data.dtype.kind not in "iu":
+        raise RuntimeError(f"cross_entropy: expected target of dtype int64 (class indices) or a floating dtype "
+                           f"(probabilities), got {target.dtype}")
+    x, t, out_shape = _as_rows(input, target, "cross_entropy")
+    w = None if weight is None else weight._data
+    if w is not None and w.shape != (x.shape[1],):
+        raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {x.shape[1]} classes "
+                           f"or no classes but got weight tensor of shape: {list(weight.shape)}")
+    loss = CrossEntropy.apply(x, t._data, w, ignore_index=ignore_index, reduction=reduction,
+                              eps=float(label_smoothing))
+    return _shape.reshape(loss, out_shape) if reduction == "none" and out_shape != tuple(loss.shape) else loss
+
+
+def _as_rows(input: Tensor, target: Tensor, op: str):
+    """Logits as (M, C) rows and targets as (M,): moves the class dim of (N, C, d1, ...) last."""
+    if input.ndim == 1:  # (C,) with a scalar target
+        if target.ndim != 0:
+            raise RuntimeError(f"{op}: expected a 0-D target for a 1-D input, got target of shape "
+                               f"{list(target.shape)}")
+        return _shape.reshape(input, (1, -1)), _shape.reshape(target, (1,)), ()
+    N, C = input.shape[0], input.shape[1]
+    expected = (N,) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        if target.shape and target.shape[0] != N:
+            raise ValueError(f"Expected input batch_size ({N}) to match target batch_size ({target.shape[0]}).")
+        raise RuntimeError(f"{op}: expected target size {list(expected)}, got {list(target.shape)}")
+    if input.ndim == 2:
+        return input, target, (N,)
+    rows = _shape.reshape(_shape.movedim(input, 1, -1), (-1, C))
+    return rows, _shape.reshape(target, (-1,)), expected
+
+
+def _cross_entropy_probs(input: Tensor, target: Tensor, weight, reduction: str, eps: float) -> Tensor:
+    """Cross-entropy with class-probability targets: -sum_c w_c q_c log softmax(x)_c."""
+    if tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(f"cross_entropy: with probability targets the target must have the input's shape "
+                           f"{list(input.shape)}, got {list(target.shape)}")
+    cdim = 0 if input.ndim == 1 else 1
+    C = input.shape[cdim]
+    logp = log_softmax(input, cdim)
+    q = target if not eps else target * (1 - eps) + eps / C
+    if weight is not None:
+        q = q * _shape.reshape(weight, (C,) + (1,) * (input.ndim - cdim - 1))
+    loss = -_reduce.sum(logp * q, cdim)
+    return _reduced(loss, reduction)  # "mean" divides by the number of samples N * d1 * ..., not by C
+
+
+class NLLLoss(Function):
+    """loss_i = -w_{t_i} x[i, t_i] on (M, C) log-probabilities; linear in x."""
+
+    @staticmethod
+    def forward(ctx, x, t, w, ignore_index, reduction):
+        xp = xp_of(x)
+        M, C = x.shape
+        valid = t != ignore_index
+        t_safe = xp.where(valid, t, 0)
+        if M and (int(t_safe.min()) < 0 or int(t_safe.max()) >= C):
+            bad = t_safe[(t_safe < 0) | (t_safe >= C)][0]
+            raise IndexError(f"nll_loss: Target {int(bad)} is out of bounds (the input has {C} classes).")
+        rows = xp.arange(M)
+        wt = (w[t_safe] if w is not None else xp.ones(M, dtype=x.dtype)) * valid
+        loss = -x[rows, t_safe] * wt
+        denom = wt.sum() if reduction == "mean" else None
+        ctx.info = (rows, t_safe, wt.astype(x.dtype, copy=False), reduction, denom, x.shape)
+        if reduction == "none":
+            return loss
+        return xp.asarray(loss.sum() if reduction == "sum" else loss.sum() / denom, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, gy):
+        # d loss_i / d x[i, c] = -w_{t_i} [c = t_i]: a constant matrix times gy
+        rows, t, wt, reduction, denom, shape = ctx.info
+        xp = xp_of(gy._data)
+        m = xp.zeros(shape, dtype=wt.dtype)
+        m[rows, t] = -wt / denom if reduction == "mean" else -wt
+        c = _shape.reshape(gy, (-1, 1)) if gy.ndim else gy
+        return c * make_tensor(m), None, None
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+             ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (e.g. from ``log_softmax``) at the targets."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if target._data.dtype.kind not in "iu":
+        raise RuntimeError(f"nll_loss: expected target of an integer dtype (class indices), got {target.dtype}")
+    x, t, out_shape = _as_rows(input, target, "nll_loss")
+    w = None if weight is None else weight._data
+    loss = NLLLoss.apply(x, t._data, w, ignore_index=ignore_index, reduction=reduction)
+    return _shape.reshape(loss, out_shape) if reduction == "none" and out_shape != tuple(loss.shape) else loss
+
+
+# ---- binary classification ----------------------------------------------------------------------
+
+class BinaryCrossEntropy(Function):
+    """loss = -(t log x + (1 - t) log(1 - x)), each log clamped at -100 (PyTorch's convention)."""
+
+    @staticmethod
+    def forward(ctx, x, t):
+        xp = xp_of(x)
+        if x.size and (x.min() < 0 or x.max() > 1):
+            raise RuntimeError("all elements of input should be between 0 and 1")
+        with _quiet(xp):
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(xp.log1p(-x), -100)
+        ctx.save_for_backward(x, t)
+        return -(t * log_x + (1 - t) * log_1mx)
+
+    @staticmethod
+    def backward(ctx, gy):
+        # d/dx = (x - t) / (x (1 - x))  (denominator clamped at 1e-12);  d/dt = log(1 - x) - log(x)
+        x, t = ctx.saved_tensors
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = gy * (x - t) / _ew.clamp_min(x * (1 - x), 1e-12)
+        if ctx.needs_input_grad[1]:
+            # max(log v, -100) = log(max(v, e^-100)) for v >= 0, without log(0) warnings
+            gt = gy * (_ew.log(_ew.clamp_min(1 - x, _E_M100)) - _ew.log(_ew.clamp_min(x, _E_M100)))
+        return gx, gt
+
+
+_E_M100 = math.exp(-100)
+
+
+class _quiet:
+    """Silences NumPy's divide-by-zero warning for log(0) (the clamp handles it)."""
+
+    def __init__(self, xp) -> None:
+        self.xp = xp
+
+    def __enter__(self):
+        self.old = self.xp.seterr(divide="ignore") if hasattr(self.xp, "seterr") else None
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            self.xp.seterr(**self.old)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities ``input`` (in [0, 1]) against ``target``."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    loss = BinaryCrossEntropy.apply(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduced(loss, reduction)
+
+
+class BCEWithLogits(Function):
+    """loss = (1 - t) x + (1 + (pw - 1) t) softplus(-x), stable for any x; pw the positive weight."""
+
+    @staticmethod
+    def forward(ctx, x, t, pw):
+        xp = xp_of(x)
+        ctx.save_for_backward(x, t, pw)
+        # softplus(-x) = max(-x, 0) + log1p(e^-|x|); the max terms are combined first, so that a tiny
+        # log1p term is never added to a large number that later cancels
+        tail = xp.log1p(xp.exp(-xp.abs(x)))
+        if pw is None:
+            return (xp.maximum(x, 0) - x * t) + tail
+        return ((1 - t) * xp.maximum(x, 0) + pw * t * xp.maximum(-x, 0)) + (1 + (pw - 1) * t) * tail
+
+    @staticmethod
+    def backward(ctx, gy):
+        # d/dx = (1 + (pw - 1) t) sigmoid(x) - pw t;  d/dt = -x + (pw - 1) softplus(-x);  d/dpw = t softplus(-x)
+        x, t, pw = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        s = _ew.sigmoid(x)
+        gx = gt = gpw = None
+        if pw is None:
+            if need[0]:
+                gx = sum_to(gy * (s - t), tuple(x.shape))
+            if need[1]:
+                gt = sum_to(-gy * x, tuple(t.shape))
+            return gx, gt, None
+        sp = _softplus_neg(x)
+        if need[0]:
+            gx = sum_to(gy * ((1 + (pw - 1) * t) * s - pw * t), tuple(x.shape))
+        if need[1]:
+            gt = sum_to(gy * ((pw - 1) * sp - x), tuple(t.shape))
+        if need[2]:
+            gpw = sum_to(gy * t * sp, tuple(pw.shape))
+        return gx, gt, gpw
+
+
+def _softplus_neg(x: Tensor) -> Tensor:
+    """log(1 + e^-x), differentiable and stable."""
+    return _ew.relu(-x) + _ew.log1p(_ew.exp(-_ew.abs(x)))
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     size_average=None, reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """sigmoid + binary cross-entropy in one stable op (never computes log(0)).
+
+    ``pos_weight`` (broadcast along the last dim, one per class) weighs the positive examples.
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    loss = BCEWithLogits.apply(input, target, pos_weight)
+    if weight is not None:
+        loss = loss * weight
+    return _reduced(loss, reduction)
+
+
+# ---- distributions ---------------------------------------------------------------------------
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """KL(target || exp(input)) = sum target (log target - input); ``input`` holds log-probabilities.
+
+    reduction="batchmean" divides the sum by the batch size (the mathematically correct KL);
+    "mean" divides by the number of elements, as PyTorch does.
+    """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in ("none", "mean", "sum", "batchmean"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    if log_target:
+        loss = _ew.exp(target) * (target - input)
+    else:
+        loss = _ew.xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return _reduce.sum(loss) / (input.shape[0] if input.ndim else 1)
+    return _reduced(loss, reduction)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-t x)) for targets t in {-1, 1}."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduced(_softplus_neg(target * input), reduction)
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
+                     size_average=None, eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of a Poisson target with rate exp(input) (or input)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if log_input:
+        loss = _ew.exp(input) - target * input
+    else:
+        loss = input - target * _ew.log(input + eps)
+    if full:  # Stirling's approximation of log(t!) for t > 1
+        stirling = target * _ew.log(target) - target + 0.5 * _ew.log(2 * math.pi * target)
+        loss = loss + _ew.where(target > 1, stirling, 0.0)
+    return _reduced(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """0.5 (log var + (x - t)^2 / var) (+ 0.5 log 2 pi when ``full``); var clamped at ``eps``."""
+    if var.ndim == input.ndim - 1 and tuple(var.shape) == tuple(input.shape[:-1]):
+        var = _shape.unsqueeze(var, -1)
+    if bool((var < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    from numtorch.ops.convert import clone
+    with_floor = _ew.clamp_min(clone(var), eps)
+    d = input - target
+    loss = 0.5 * (_ew.log(with_floor) + d * d / with_floor)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduced(loss, reduction)
