@@ -34,8 +34,14 @@ def test_box_convert_round_trips_and_values():
 
 def test_box_area_and_int_upcast():
     np.testing.assert_allclose(ops.box_area(T([[0, 0, 2, 3], [1, 1, 1, 5]])).numpy(), [6, 0])
+    # torchvision keeps int64 areas, widens small ints to int32 and float16 to float32
     a = ops.box_area(nt.tensor(np.array([[0, 0, 2, 3]], dtype=np.int64)))
-    assert a.dtype == nt.float64 and a.item() == 6
+    assert a.dtype == nt.int64 and a.item() == 6
+    assert ops.box_area(nt.tensor(np.array([[0, 0, 200, 200]], dtype=np.int16))).item() == 40000
+    iou = ops.box_iou(nt.tensor([[0, 0, 2, 2]]), nt.tensor([[1, 1, 3, 3]]))
+    assert iou.dtype == nt.float32 and iou.item() == pytest.approx(1 / 7)
+    loss = ops.generalized_box_iou_loss(nt.tensor([[0, 0, 2, 2]]), nt.tensor([[0, 0, 2, 2]]))
+    assert loss.dtype == nt.float32 and loss.item() == pytest.approx(0, abs=1e-6)
 
 
 # ---- IoU family: hand cases ----------------------------------------------------------------

@@ -34,10 +34,18 @@ _FORMATS = ("xyxy", "xywh", "cxcywh")
 # ---- helpers -------------------------------------------------------------------------------
 
 def _upcast(t: Tensor) -> Tensor:
-    """Integer boxes become float (int32 -> float32, int64 -> float64) so areas cannot overflow."""
-    if t._data.dtype.kind in "fc":
-        return t
-    return t.float() if t._data.dtype.itemsize <= 4 else t.double()
+    """torchvision's guard against overflow in products: float16 -> float32, small ints -> int32;
+    float32/float64 and int32/int64 stay as they are."""
+    dt = t._data.dtype
+    if dt.kind == "f":
+        return t if dt.itemsize >= 4 else t.float()
+    return t if dt.kind in "iu" and dt.itemsize >= 4 else t.int()
+
+
+def _upcast_non_float(t: Tensor) -> Tensor:
+    """Losses work in float: anything but float32/float64 becomes float32."""
+    dt = t._data.dtype
+    return t if dt.kind == "f" and dt.itemsize >= 4 else t.float()
 
 
 def _check_boxes(op: str, boxes: Tensor) -> None:
@@ -163,7 +171,7 @@ def generalized_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "n
 
     Differentiable in both arguments; ``eps`` keeps the divisions finite for degenerate boxes.
     """
-    boxes1, boxes2 = _upcast(boxes1), _upcast(boxes2)
+    boxes1, boxes2 = _upcast_non_float(boxes1), _upcast_non_float(boxes2)
     inter, union = _loss_inter_union(boxes1, boxes2)
     iou = inter / (union + eps)
     xc1, yc1, xc2, yc2 = _enclosing_corners(boxes1, boxes2)
@@ -175,7 +183,7 @@ def generalized_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "n
 def distance_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "none",
                           eps: float = 1e-7) -> Tensor:
     """1 - IoU + d^2 / c^2 of matched pairs (row i with row i)."""
-    boxes1, boxes2 = _upcast(boxes1), _upcast(boxes2)
+    boxes1, boxes2 = _upcast_non_float(boxes1), _upcast_non_float(boxes2)
     inter, union = _loss_inter_union(boxes1, boxes2)
     iou = inter / (union + eps)
     xc1, yc1, xc2, yc2 = _enclosing_corners(boxes1, boxes2)
