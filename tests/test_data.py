@@ -373,3 +373,19 @@ def test_timeout():
 
     with pytest.raises(RuntimeError, match="timed out after 0.1 seconds"):
         list(DataLoader(Slow(), num_workers=1, timeout=0.1))
+
+
+def test_fast_path_through_random_split_subsets():
+    """Subsets (from random_split, nested) of a TensorDataset batch by one gather, same as per sample."""
+    X = nt.arange(40).reshape(20, 2)
+    y = nt.arange(20) * 10
+    train, _ = random_split(TensorDataset(X, y), [0.75, 0.25], generator=nt.Generator().manual_seed(2))
+    inner = Subset(train, [4, 0, 9, 9, 3])
+    for ds in (train, inner):
+        fast = list(DataLoader(ds, batch_size=4))
+        slow = list(DataLoader(ds, batch_size=4, collate_fn=default_collate))
+        expect = [ds[i] for i in range(len(ds))]
+        assert len(fast) == len(slow) == -(-len(ds) // 4)
+        for (a, b), (c, d) in zip(fast, slow):
+            assert a.tolist() == c.tolist() and b.tolist() == d.tolist()
+        assert [int(v) for _, b in fast for v in b] == [int(e[1]) for e in expect]

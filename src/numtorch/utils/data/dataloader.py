@@ -25,7 +25,7 @@ import numpy as np
 from numtorch._backend import xp_of
 from numtorch.tensor import make_tensor
 from numtorch.utils.data._collate import default_collate, default_convert
-from numtorch.utils.data.dataset import Dataset, IterableDataset, _is_tensor_dataset
+from numtorch.utils.data.dataset import IterableDataset, _tensor_source
 from numtorch.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 __all__ = ["DataLoader", "get_worker_info", "WorkerInfo"]
@@ -159,8 +159,10 @@ class DataLoader:
             return self._iterable_batches()
         if not self._auto_collation:
             return (self.collate_fn(self.dataset[i]) for i in self.sampler)
-        if self._default_collate and _is_tensor_dataset(self.dataset) and type(self.batch_sampler) is BatchSampler:
-            return self._tensor_batches()
+        if self._default_collate and type(self.batch_sampler) is BatchSampler:
+            source = _tensor_source(self.dataset)
+            if source is not None:
+                return self._tensor_batches(*source)
         return (self.collate_fn(self._fetch(indices)) for indices in self.batch_sampler)
 
     def _fetch(self, indices: list) -> list:
@@ -169,12 +171,13 @@ class DataLoader:
             return getitems(indices)
         return [self.dataset[i] for i in indices]
 
-    def _tensor_batches(self) -> Iterator[list]:
+    def _tensor_batches(self, tensors, index_map) -> Iterator[list]:
         """TensorDataset fast path: one gather per tensor per batch (what default_collate would build)."""
-        arrays = [t._data for t in self.dataset.tensors]
+        arrays = [t._data for t in tensors]
         for idx in self.batch_sampler._index_batches():
-            yield [make_tensor(a[xp_of(a).asarray(idx)] if not isinstance(a, np.ndarray) else a[idx])
-                   for a in arrays]
+            if index_map is not None:
+                idx = index_map[idx]
+            yield [make_tensor(a[idx] if isinstance(a, np.ndarray) else a[xp_of(a).asarray(idx)]) for a in arrays]
 
     def _iterable_batches(self) -> Iterator[Any]:
         if not self._auto_collation:

@@ -10,9 +10,10 @@ import bisect
 import math
 import warnings
 from itertools import accumulate
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
-import numtorch
+import numpy as np
+
 from numtorch.random import rng_of
 from numtorch.tensor import Tensor
 
@@ -159,5 +160,15 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], generator=Non
     return [Subset(dataset, perm[end - length:end]) for end, length in zip(ends, lengths)]
 
 
-def _is_tensor_dataset(dataset) -> bool:
-    return type(dataset) is TensorDataset and all(isinstance(t, numtorch.Tensor) for t in dataset.tensors)
+def _tensor_source(dataset):
+    """``(tensors, index_map)`` when ``dataset`` is a TensorDataset, possibly inside Subsets (as
+    ``random_split`` makes them): sample ``i`` is ``tuple(t[index_map[i]] for t in tensors)``
+    (``index_map`` None: the identity).  None for any other dataset."""
+    index_map = None
+    while type(dataset) is Subset:
+        ind = np.asarray(dataset.indices, dtype=np.int64)
+        index_map = ind if index_map is None else ind[index_map]
+        dataset = dataset.dataset
+    if type(dataset) is not TensorDataset or not all(isinstance(t, Tensor) for t in dataset.tensors):
+        return None
+    return dataset.tensors, index_map
