@@ -170,6 +170,6 @@ def test_digits_split():
 
 
 def test_digits_without_scikit_learn(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if not installed
     with pytest.raises(RuntimeError, match=r"pip install numtorch\[digits\]"):
         datasets.Digits()

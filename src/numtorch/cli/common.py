@@ -258,8 +258,9 @@ class _NullBar:
 
 
 def progress_bar(total: int, desc: str, enabled: bool = True):
-    """tqdm when it is installed, else ``PlainBar``; ``enabled=False`` draws nothing."""
-    if not enabled:
+    """tqdm when it is installed, else ``PlainBar``; nothing when disabled or stderr is not a terminal
+    (a log file gets the per-epoch lines only)."""
+    if not enabled or not sys.stderr.isatty():
         return _NullBar()
     try:
         from tqdm import tqdm

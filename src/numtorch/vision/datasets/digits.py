@@ -14,6 +14,8 @@ same transforms as for MNIST apply (``ToTensor`` gives floats in [0, 1]).
 """
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
@@ -26,16 +28,32 @@ __all__ = ["Digits", "load_digits_arrays", "held_out_mask"]
 def load_digits_arrays() -> tuple:
     """All 1,797 digits as ``(images uint8 (N, 8, 8) in 0..255, labels int64 (N,))``.
 
+    The data is the CSV file scikit-learn ships (``sklearn/datasets/data/digits.csv.gz``: one row
+    per image, 64 pixels then the label); reading it directly skips importing scikit-learn, which
+    takes seconds.  Where that file is not found, ``sklearn.datasets.load_digits`` is used.
     Raises:
         RuntimeError: scikit-learn is not installed (one line naming the pip extra).
     """
+    missing = "the digits data set needs scikit-learn: pip install numtorch[digits]"
     try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise RuntimeError("the digits data set needs scikit-learn: pip install numtorch[digits]") from None
-    bunch = load_digits()
-    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)
-    return images, bunch.target.astype(np.int64)
+        spec = importlib.util.find_spec("sklearn")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        raise RuntimeError(missing)
+    csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    if csv.is_file():
+        table = np.loadtxt(csv, delimiter=",", dtype=np.float64)
+        pixels, labels = table[:, :64].reshape(-1, 8, 8), table[:, 64]
+    else:
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise RuntimeError(missing) from None
+        bunch = load_digits()
+        pixels, labels = bunch.images, bunch.target
+    images = np.rint(pixels * (255.0 / 16.0)).astype(np.uint8)
+    return images, labels.astype(np.int64)
 
 
 def held_out_mask(labels: np.ndarray) -> np.ndarray:
