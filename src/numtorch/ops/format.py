@@ -1,6 +1,8 @@
 """``repr`` of a tensor in PyTorch's style: ``tensor([[1., 2.]], requires_grad=True)``."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from numtorch import _dtypes
@@ -9,37 +11,82 @@ from numtorch._backend import to_device, CPU
 __all__ = ["tensor_repr"]
 
 
-def _float_formatter(a: np.ndarray):
-    finite = a[np.isfinite(a)]
-    if finite.size == 0:
-        return lambda v: f"{v}", 0
-    absf = np.abs(finite.astype(np.float64))
-    nonzero = absf[absf > 0]
-    if np.all(finite == np.round(finite)) and (absf.max() < 1e8):
-        fmt = lambda v: (f"{v:.0f}." if np.isfinite(v) else str(v))  # noqa: E731
-    elif nonzero.size and (nonzero.max() / nonzero.min() > 1000 or nonzero.max() > 1e8 or nonzero.min() < 1e-4):
-        fmt = lambda v: (f"{v:.4e}" if np.isfinite(v) else str(v))  # noqa: E731
+_PRECISION, _THRESHOLD, _EDGEITEMS, _LINEWIDTH = 4, 1000, 3, 80  # PyTorch's default print options
+
+
+def _summarized(a: np.ndarray) -> np.ndarray:
+    """The elements PyTorch shows of a large tensor: ``_EDGEITEMS`` at each end of every dim."""
+    for d in range(a.ndim):
+        if a.shape[d] > 2 * _EDGEITEMS:
+            a = np.concatenate([a.take(range(_EDGEITEMS), d), a.take(range(a.shape[d] - _EDGEITEMS, a.shape[d]), d)], d)
+    return a
+
+
+class _Formatter:
+    """Chooses int / fixed / scientific notation and one width for all elements (PyTorch's rules)."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.floating = a.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.width = True, False, 1
+        if not self.floating:
+            self.width = max((len(self._plain(v)) for v in a.ravel().tolist()), default=1)
+            return
+        finite = a[np.isfinite(a) & (a != 0)].astype(np.float64)
+        if finite.size == 0:
+            return
+        absf = np.abs(finite)
+        ratio, big, small = absf.max() / absf.min(), absf.max(), absf.min()
+        self.int_mode = bool(np.all(finite == np.ceil(finite)))
+        if self.int_mode:
+            self.sci_mode = ratio > 1000.0 or big > 1.0e8
+        else:
+            self.sci_mode = ratio > 1000.0 or big > 1.0e8 or small < 1.0e-4
+        fmt = f"{{:.{_PRECISION}e}}" if self.sci_mode else ("{:.0f}." if self.int_mode else f"{{:.{_PRECISION}f}}")
+        self.width = max(len(fmt.format(v)) for v in finite.tolist())
+
+    def _plain(self, v) -> str:
+        return str(v) if not isinstance(v, bool) else ("True" if v else "False")
+
+    def __call__(self, v) -> str:
+        if not self.floating:
+            s = self._plain(v)
+        elif self.sci_mode:
+            s = f"{v:{self.width}.{_PRECISION}e}"
+        elif self.int_mode:
+            s = f"{v:.0f}" + ("" if math.isinf(v) or math.isnan(v) else ".")
+        else:
+            s = f"{v:.{_PRECISION}f}"
+        return " " * (self.width - len(s)) + s
+
+
+def _vector_str(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
+    per_line = max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
+    if summarize and a.shape[0] > 2 * _EDGEITEMS:
+        data = [fmt(v) for v in a[:_EDGEITEMS].tolist()] + [" ..."] + [fmt(v) for v in a[-_EDGEITEMS:].tolist()]
     else:
-        fmt = lambda v: (f"{v:.4f}" if np.isfinite(v) else str(v))  # noqa: E731
-    shown = a.ravel() if a.size <= 1000 else np.concatenate([a.ravel()[:3], a.ravel()[-3:]])
-    width = max(len(fmt(v)) for v in shown)
-    return fmt, width
+        data = [fmt(v) for v in a.tolist()]
+    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
+
+
+def _tensor_str(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
+    if a.ndim == 0:
+        return fmt(a.item())
+    if a.ndim == 1:
+        return _vector_str(a, indent, summarize, fmt)
+    n = a.shape[0]
+    if summarize and n > 2 * _EDGEITEMS:
+        rows = list(range(_EDGEITEMS)) + [None] + list(range(n - _EDGEITEMS, n))
+    else:
+        rows = list(range(n))
+    slices = ["..." if i is None else _tensor_str(a[i], indent + 1, summarize, fmt) for i in rows]
+    return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
 
 
 def _body(a: np.ndarray) -> str:
-    if a.dtype.kind == "f":
-        fmt, width = _float_formatter(a)
-        formatter = {"float_kind": lambda v: fmt(v).rjust(width)}
-    elif a.dtype.kind in "iu":
-        width = max(len(str(v)) for v in (a.ravel() if a.size <= 1000 else
-                                          np.concatenate([a.ravel()[:3], a.ravel()[-3:]])))
-        formatter = {"int": lambda v: str(v).rjust(width)}
-    elif a.dtype.kind == "b":
-        formatter = {"bool": lambda v: str(bool(v)).rjust(5 if a.size > 1 and not a.all() else 4)}
-    else:
-        formatter = None
-    return np.array2string(a, separator=", ", prefix="tensor(", formatter=formatter, threshold=1000,
-                           edgeitems=3, max_line_width=80)
+    summarize = a.size > _THRESHOLD
+    fmt = _Formatter(_summarized(a) if summarize else a)
+    return _tensor_str(a, len("tensor("), summarize, fmt)
 
 
 def tensor_repr(t) -> str:
@@ -48,8 +95,6 @@ def tensor_repr(t) -> str:
         a = a.astype(np.float32)
     if a.size == 0:
         body = "[]"
-    elif a.ndim == 0:
-        body = _body(a.reshape(1))[1:-1].strip()
     else:
         body = _body(a)
     extras = []
