@@ -2,7 +2,7 @@
 
 ``fault.py raise CKPT``   DDP training where rank 1 raises at step 5; rank 0 checkpoints every step
                           (numtorch.save: temporary file + rename).  The job must die, naming rank 1.
-``fault.py hang``         rank 1 never joins an all_reduce; the watchdog (timeout=3 s) must end the job.
+``fault.py hang``         rank 1 never joins an all_reduce; the watchdog (timeout=2 s) must end the job.
 ``fault.py resume CKPT``  resumes from the checkpoint on this many ranks; prints "resumed at step S".
 """
 import sys
@@ -36,7 +36,7 @@ def step(model, opt, i, r, n):
 
 def main():
     mode = sys.argv[1]
-    dist.init_process_group("mpi", timeout=3 if mode == "hang" else 60)
+    dist.init_process_group("mpi", timeout=2 if mode == "hang" else 60)
     r, n = dist.get_rank(), dist.get_world_size()
     if mode == "hang":
         if r == 1:
