@@ -105,6 +105,16 @@ def main():
     dist.all_gather(everyone, numtorch.tensor(flat))
     assert all(np.array_equal(e.detach().numpy(), flat) for e in everyone)
 
+    if kind == "mlp":  # gradient_as_bucket_view: .grad is a view of the bucket, same training
+        view = DDP(build(seed=7 + r), gradient_as_bucket_view=True)
+        vopt = numtorch.optim.SGD(view.parameters(), lr=0.1)
+        train(view, vopt, xs[:3], ys[:3], lo, hi, accumulate=2)
+        ref3 = build(seed=7)
+        train(ref3, numtorch.optim.SGD(ref3.parameters(), lr=0.1), xs[:3], ys[:3], 0, batch)
+        assert max_diff(ref3, view.module) < 1e-5
+        b = view.reducer.buckets[0]
+        assert any(p.grad._data.base is b.buffer for p in b.params)
+
     if kind == "mlp":  # a parameter outside the graph: find_unused_parameters finishes the reduction
         numtorch.manual_seed(0)
         two = nn.ModuleDict({"used": nn.Linear(4, 2), "unused": nn.Linear(4, 2)})
