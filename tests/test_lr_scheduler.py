@@ -52,6 +52,11 @@ SCHEDULERS = {
                                                            max_momentum=0.9)),
     "OneCycleLR-no-momentum": ("SGD", lambda S, o: S.OneCycleLR(o, max_lr=0.5, total_steps=30,
                                                                  cycle_momentum=False, div_factor=10.0)),
+    "PolynomialLR": ("SGD", lambda S, o: S.PolynomialLR(o, total_iters=12, power=2.0)),
+    "CosineAnnealingWarmRestarts": ("SGD", lambda S, o: S.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2,
+                                                                                       eta_min=0.001)),
+    "ChainedScheduler": ("SGD", lambda S, o: S.ChainedScheduler([S.ConstantLR(o, factor=0.5, total_iters=4),
+                                                                 S.ExponentialLR(o, gamma=0.9)])),
     "SequentialLR": ("SGD", lambda S, o: S.SequentialLR(
         o, [S.LinearLR(o, start_factor=0.1, total_iters=5), S.CosineAnnealingLR(o, T_max=15)], milestones=[5])),
     "SequentialLR-3": ("SGD", lambda S, o: S.SequentialLR(
@@ -86,7 +91,7 @@ def test_lrs_match_torch(torch, name):
 
 
 @pytest.mark.parametrize("name", ["LambdaLR", "StepLR", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR-cos",
-                                  "SequentialLR", "LinearLR"])
+                                  "SequentialLR", "LinearLR", "CosineAnnealingWarmRestarts", "ChainedScheduler"])
 def test_state_dict_round_trip(name):
     """10 steps, save both state_dicts, rebuild, load, 10 more steps == 20 uninterrupted steps."""
     kind, make = SCHEDULERS[name]
@@ -116,6 +121,19 @@ def test_chained_schedulers_match_torch(torch):
             s1.step()
             s2.step()
             out.append([g["lr"] for g in opt.param_groups])
+        return out
+
+    np.testing.assert_allclose(run(nt), run(torch), rtol=1e-12)
+
+
+def test_warm_restarts_fractional_epochs_match_torch(torch):
+    def run(lib):
+        opt = _optimizer(lib)
+        sched = lib.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2, eta_min=0.01)
+        out = []
+        for epoch in np.arange(0, 9, 0.25):
+            sched.step(float(epoch))
+            out.append(sched.get_last_lr())
         return out
 
     np.testing.assert_allclose(run(nt), run(torch), rtol=1e-12)
