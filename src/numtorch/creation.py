@@ -292,4 +292,5 @@ def fill_random(t, kind: str, a, b, generator):
         if b is None:
             a, b = 0, a if a else 2 ** 24
         arr = rng.integers(a, b, shape)
-    return numtorch.ops.fill_inplace(t, _tensor.make_tensor(to_device(arr.astype(t._data.dtype), t.device)))
+    src = _tensor.make_tensor(to_device(arr.astype(t._data.dtype), t.device))
+    return numtorch.ops.apply_inplace(t, numtorch.ops.copy_from, src)  # (fill_ takes only one value)
