@@ -10,6 +10,7 @@ import warnings
 
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
@@ -17,7 +18,7 @@ from numtorch.ops._util import wrap_dim
 from numtorch.ops.elementwise import (sigmoid, tanh, relu as _relu_op, exp, erf, where, abs as _abs, _erf,
                                       softplus_raw as _softplus_raw)  # noqa: F401
 from numtorch.ops.inplace import apply_inplace
-from numtorch.tensor import Tensor
+from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["linear", "bilinear", "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu",
            "selu_", "celu", "celu_", "gelu", "silu", "swish", "mish", "softplus", "hardtanh", "hardtanh_",
@@ -41,9 +42,12 @@ class Linear(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        # dy/dx = W, dy/dW = x, dy/db = 1, summed over every leading (batch) dim
+        # dy/dx = W, dy/dW = x, dy/db = 1, summed over every leading (batch) dim:
+        # gx = gy W,  gW = gy^T x,  gb = sum of gy over the batch
         x, W = ctx.saved_tensors
         need = ctx.needs_input_grad
+        if not GradMode.enabled:  # first order (the usual case): straight to BLAS on the arrays
+            return _linear_backward_arrays(x._data, W._data, gy._data, need)
         gx = _linalg.matmul(gy, W) if need[0] else None
         gW = gb = None
         if need[1] or need[2]:
@@ -54,6 +58,20 @@ class Linear(Function):
             if need[2]:
                 gb = _reduce.sum(gy2, 0)
         return gx, gW, gb
+
+
+def _linear_backward_arrays(x, W, gy, need):
+    """The same three products as ``Linear.backward``, on arrays (no graph is being recorded)."""
+    gx = make_tensor(gy @ W) if need[0] else None
+    gW = gb = None
+    if need[1] or need[2]:
+        gy2 = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])
+        if need[1]:
+            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+            gW = make_tensor(gy2.T @ x2)
+        if need[2]:
+            gb = make_tensor(gy2.sum(axis=0))
+    return gx, gW, gb
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -140,11 +140,13 @@ class CrossEntropy(Function):
         sumexp = s.sum(axis=1)
         lse = xp.log(sumexp)
         nll += lse
-        # per-sample weight of the target term (0 for ignored samples)
-        wt = w[t_safe] if w is not None else xp.ones(M, dtype=x.dtype)
-        if not all_valid:
+        # per-sample weight of the target term (0 for ignored samples); None: all 1
+        wt = w[t_safe] if w is not None else (None if all_valid else valid.astype(x.dtype))
+        if w is not None and not all_valid:
             wt = wt * valid
-        loss = nll * wt if not eps else nll * (wt * x.dtype.type(1 - eps))
+        loss = nll if wt is None else nll * wt
+        if eps:
+            loss *= x.dtype.type(1 - eps)
         W = float(w.sum()) if w is not None else float(C)
         if eps:  # -sum_c w_c log p_ic = W lse - sum_c w_c s_ic
             smooth_loss = W * lse - smooth
@@ -158,7 +160,7 @@ class CrossEntropy(Function):
             out = loss.sum()
             denom = None
         else:
-            denom = wt.sum()
+            denom = x.dtype.type(M) if wt is None else wt.sum()
             out = loss.sum() / denom
         if ctx.needs_input_grad:
             s /= sumexp[:, None]  # s now holds softmax(x)
@@ -178,10 +180,11 @@ class CrossEntropy(Function):
         c = g / denom if reduction == "mean" else g  # () or (M,)
         dt = p._data.dtype
         if not eps:
-            cw = (c * wt).astype(dt, copy=False)
+            cw = xp.asarray(c if wt is None else c * wt, dtype=dt)
             gx = p._data * (cw[:, None] if cw.ndim else cw)
             gx[rows, t] -= cw  # p - onehot, scaled
         else:
+            wt = 1 if wt is None else wt
             Q = (1 - eps) * wt + (eps / x.shape[1]) * W * (1 if valid is None else valid)
             cQ = (c * Q).astype(dt, copy=False)
             gx = p._data * (cQ[:, None] if cQ.ndim else cQ)
@@ -199,6 +202,7 @@ def _cross_entropy_backward_graph(x: Tensor, gy: Tensor, info) -> Tensor:
     xp = xp_of(x._data)
     M, C = x.shape
     dt = x._data.dtype
+    wt = 1 if wt is None else wt
     q = xp.zeros((M, C), dtype=dt)
     q[rows, t] = (1 - eps) * wt
     if eps:
