@@ -252,6 +252,11 @@ def test_kl_div(torch, reduction, log_target):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(torch, "kl_div", [x, t], reduction=reduction, log_target=log_target)
+    tn = numtorch.tensor(t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert gradcheck(lambda a: F.kl_div(a, tn, reduction=reduction, log_target=log_target),
+                         (numtorch.tensor(x, requires_grad=True),))
 
 
 # ---- modules ------------------------------------------------------------------------------------

@@ -417,3 +417,64 @@ def test_deepcopy_module():
     with numtorch.no_grad():
         c[0].weight.fill_(0)
     assert float(m[0].weight.abs().sum()) > 0
+
+
+# ---- Dropout -----------------------------------------------------------------------------------
+
+def test_dropout_train_and_eval():
+    F = nn.functional
+    numtorch.manual_seed(0)
+    x = numtorch.ones(200, 100, requires_grad=True)
+    y = F.dropout(x, p=0.3)
+    a = y.detach().numpy()
+    assert set(np.unique(a)) <= {0.0, np.float32(1 / 0.7)}
+    assert abs((a == 0).mean() - 0.3) < 0.02  # about p of the elements dropped
+    assert y.dtype == numtorch.float32
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), a)  # d y / d x = mask / (1 - p)
+    m = nn.Dropout(0.5)
+    assert repr(m) == "Dropout(p=0.5, inplace=False)"
+    m.eval()
+    z = numtorch.randn(3, 4)
+    assert m(z) is z
+    assert F.dropout(z, 0.5, training=False) is z
+    assert float(F.dropout(z, 1.0).abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got 1.5"):
+        nn.Dropout(1.5)
+
+
+def test_dropout_seeded_and_gradcheck():
+    F = nn.functional
+    numtorch.manual_seed(3)
+    a = F.dropout(numtorch.ones(50)).numpy()
+    numtorch.manual_seed(3)
+    b = F.dropout(numtorch.ones(50)).numpy()
+    np.testing.assert_array_equal(a, b)
+    x = numtorch.randn(4, 5, dtype=numtorch.float64, requires_grad=True)
+
+    def f(t):
+        numtorch.manual_seed(11)  # the same mask on every call
+        return F.dropout(t, 0.4)
+    assert numtorch.autograd.gradcheck(f, (x,))
+
+
+def test_dropout2d_zeroes_whole_channels_and_inplace():
+    F = nn.functional
+    numtorch.manual_seed(1)
+    y = F.dropout2d(numtorch.ones(8, 16, 5, 5), p=0.5).numpy()
+    per_channel = y.reshape(8, 16, -1)
+    assert np.all((per_channel == 0).all(-1) | (per_channel == 2.0).all(-1))
+    assert 0 < (per_channel == 0).all(-1).mean() < 1
+    y1 = F.dropout1d(numtorch.ones(4, 6, 7), p=0.5).numpy()
+    assert np.all((y1 == 0).all(-1) | (y1 == 2.0).all(-1))
+    x = numtorch.ones(10, 10)
+    out = nn.Dropout(0.5, inplace=True)(x)
+    assert out is x and set(np.unique(x.numpy())) <= {0.0, 2.0}
+
+
+def test_alpha_dropout_keeps_mean_and_variance():
+    numtorch.manual_seed(2)
+    x = numtorch.randn(200000)
+    y = nn.AlphaDropout(0.2).train()(x).numpy()
+    assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
+    assert nn.AlphaDropout(0.2).eval()(x) is x
