@@ -112,18 +112,20 @@ def worker_numpy(d, warmup: int, iters: int) -> tuple:
 
     def step(x, y):
         n = len(y)
-        h = x @ W1.T + b1                         # affine 1
+        h = x @ W1.T
+        h += b1                                   # affine 1
         a = np.maximum(h, 0)                      # ReLU
-        s = a @ W2.T + b2                         # affine 2: scores
-        s = s - s.max(1, keepdims=True)
-        e = np.exp(s)
-        p = e / e.sum(1, keepdims=True)           # softmax
+        s = a @ W2.T
+        s += b2                                   # affine 2: scores
+        s -= s.max(1, keepdims=True)
+        p = np.exp(s)
+        p /= p.sum(1, keepdims=True)              # softmax
         loss = -np.log(p[np.arange(n), y]).mean()
         p[np.arange(n), y] -= 1                   # d loss / d s = (p - onehot) / n
         gs = p / np.float32(n)
         gW2, gb2 = gs.T @ a, gs.sum(0)
         ga = gs @ W2
-        ga[h <= 0] = 0                            # ReLU passes the gradient where h > 0
+        ga *= h > 0                               # ReLU passes the gradient where h > 0
         gW1, gb1 = ga.T @ x, ga.sum(0)
         for w, g in ((W1, gW1), (b1, gb1), (W2, gW2), (b2, gb2)):
             w -= lr * g                           # SGD

@@ -12,7 +12,7 @@ from numtorch.cli import common
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("eval", help="evaluate a checkpoint on the held-out split", description=__doc__)
     p.add_argument("checkpoint", help="a checkpoint.pt written by `numtorch train`")
-    p.add_argument("--data-dir", default=None, help="folder of the data files (for mnist, fashion-mnist, cifar10)")
+    p.add_argument("--data-dir", default=None, help="folder of the data files (default: the one used for training)")
     p.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size (default 1000)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     p.set_defaults(run=run)
@@ -25,7 +25,7 @@ def run(args) -> int:
     ckpt = common.load_checkpoint(args.checkpoint)
     model = common.model_from_checkpoint(ckpt, args.device)
     config = ckpt["config"]
-    data = common.load_data(config["data"], args.data_dir)
+    data = common.load_data(config["data"], args.data_dir or config.get("data_dir"))
     loss, acc = common.evaluate(model, data.test, args.batch_size, device=args.device)
     print(f"{config['model']} on {config['data']} held-out split: {len(data.test)} images, "
           f"loss {loss:.4f}, accuracy {acc:.4f}")

@@ -65,6 +65,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args_list = list(sys.argv[1:] if argv is None else argv)
         command = "numtorch " + next((a for a in args_list if not a.startswith("-")), "").strip()
         return _run(parser, args_list)
+    except BrokenPipeError:  # `numtorch eval ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print(f"{command.strip()}: interrupted", file=sys.stderr)
         return 130

@@ -90,7 +90,8 @@ def run(args) -> int:
     data = common.load_data(args.data, args.data_dir)
     if data.note:
         print(f"note: {data.note}")
-    config = {"model": args.model, "data": args.data, "image_shape": list(data.image_shape),
+    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+    config = {"model": args.model, "data": args.data, "data_dir": data_dir, "image_shape": list(data.image_shape),
               "hidden": args.hidden, "classes": data.classes, "epochs": epochs, "batch_size": batch_size,
               "lr": lr, "optimizer": args.optimizer, "weight_decay": args.weight_decay, "seed": args.seed,
               "augment": args.augment, "input_scale": "pixels / 255"}
