@@ -389,3 +389,12 @@ def test_fast_path_through_random_split_subsets():
         for (a, b), (c, d) in zip(fast, slow):
             assert a.tolist() == c.tolist() and b.tolist() == d.tolist()
         assert [int(v) for _, b in fast for v in b] == [int(e[1]) for e in expect]
+
+
+def test_sampler_subclass_iter_is_respected():
+    class Reversed(SequentialSampler):
+        def __iter__(self):
+            return iter(reversed(range(len(self.data_source))))
+
+    ds = TensorDataset(nt.arange(5))
+    assert [int(v) for (b,) in DataLoader(ds, batch_size=2, sampler=Reversed(ds)) for v in b] == [4, 3, 2, 1, 0]

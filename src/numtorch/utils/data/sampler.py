@@ -153,6 +153,11 @@ class WeightedRandomSampler(Sampler):
         return self.num_samples
 
 
+def _has_index_array(sampler) -> bool:
+    """Whether the sampler is one of ours, unchanged (a subclass may override ``__iter__``)."""
+    return type(sampler) in (SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
+
+
 class BatchSampler(Sampler):
     """Groups another sampler's indices into lists of ``batch_size`` (the last one shorter unless ``drop_last``).
 
@@ -171,7 +176,7 @@ class BatchSampler(Sampler):
 
     def _index_batches(self) -> Iterator[np.ndarray]:
         """The batches as NumPy index arrays: one draw from the sampler, then slices."""
-        if hasattr(self.sampler, "_index_array"):
+        if _has_index_array(self.sampler):
             idx = np.asarray(self.sampler._index_array(), dtype=np.int64)
             n, bs = len(idx), self.batch_size
             stop = n - n % bs if self.drop_last else n
@@ -182,7 +187,7 @@ class BatchSampler(Sampler):
                 yield np.asarray(batch, dtype=np.int64)
 
     def __iter__(self) -> Iterator[list[int]]:
-        if hasattr(self.sampler, "_index_array"):
+        if _has_index_array(self.sampler):
             for batch in self._index_batches():
                 yield batch.tolist()
             return
