@@ -152,3 +152,17 @@ def test_version_and_help():
     assert res.returncode == 0 and res.stdout.strip() == f"numtorch {numtorch.__version__}"
     res = numtorch_cmd("train", "--help")
     assert res.returncode == 0 and "--batch-size" in res.stdout and "--eval-interval" in res.stdout
+
+
+def test_plain_progress_bar_is_one_line():
+    import io
+    from numtorch.cli.common import PlainBar
+    stream = io.StringIO()
+    bar = PlainBar(4, "epoch 1/1", stream=stream, width=8)
+    for _ in range(4):
+        bar.update(1)
+        bar.set_postfix_str("loss=0.5")
+    bar.close()
+    text = stream.getvalue()
+    assert text.endswith("\n") and text.count("\n") == 1  # redrawn in place with \r
+    assert "epoch 1/1 [########] 4/4" in text.split("\r")[-1] and "loss=0.5" in text

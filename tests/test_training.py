@@ -114,3 +114,16 @@ def test_losses_match_pytorch_for_20_steps(torch, mnist, name, kwargs):
         ref_opt.step()
         assert abs(loss.item() - ref_loss.item()) < 1e-4, (name, step, loss.item(), ref_loss.item())
     np.testing.assert_allclose(net.fc2.weight.detach().numpy(), ref[2].weight.detach().numpy(), atol=1e-4)
+
+
+def test_augment_batch_shifts_and_flips():
+    x = np.arange(2 * 1 * 4 * 4, dtype=np.float32).reshape(2, 1, 4, 4) + 1
+    rng = np.random.default_rng(3)
+    out = common.augment_batch(numtorch.from_numpy(x), np.random.default_rng(3), flip=False, pad=1).numpy()
+    dy, dx = rng.integers(0, 3, 2), rng.integers(0, 3, 2)  # the offsets augment_batch draws
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for i in range(2):  # each sample is its own window of the zero-padded image
+        np.testing.assert_array_equal(out[i], padded[i, :, dy[i]:dy[i] + 4, dx[i]:dx[i] + 4])
+    flipped = common.augment_batch(numtorch.from_numpy(x), np.random.default_rng(0), flip=True, pad=0).numpy()
+    for i in range(2):
+        assert np.array_equal(flipped[i], x[i]) or np.array_equal(flipped[i], x[i, :, :, ::-1])
