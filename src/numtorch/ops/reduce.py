@@ -10,6 +10,7 @@ from collections import namedtuple
 
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import wrap_dim, wrap_dims
 from numtorch import _dtypes
 from numtorch.ops.shape import BroadcastTo, broadcast_to, reshape
@@ -29,6 +30,15 @@ def _kept_shape(shape, dims) -> tuple:
 
 def _unreduce(gy: Tensor, in_shape, dims, keepdim) -> Tensor:
     """Gradient of a reduction: reshape to keepdim form, broadcast back to the input's shape."""
+    if not GradMode.enabled:  # first order: broadcast the array directly
+        g = gy._data
+        if g.ndim == 0:
+            out = xp_of(g).empty(in_shape, g.dtype)
+            out[...] = g
+            return make_tensor(out)
+        if not keepdim:
+            g = g.reshape(_kept_shape(in_shape, dims))
+        return make_tensor(xp_of(g).broadcast_to(g, in_shape)) if g.shape != in_shape else make_tensor(g)
     if gy._data.ndim == 0 and in_shape:
         return ExpandScalar.apply(gy, in_shape)
     if not keepdim:
@@ -298,6 +308,8 @@ class LogSumExp(Function):
     def backward(ctx, gy):
         # d/dx log sum exp(x) = softmax(x) = exp(x - logsumexp(x))
         x, y = ctx.saved_tensors
+        if GradMode.enabled:  # create_graph: y (kept with keepdim) must be differentiable in x too
+            y = LogSumExp.apply(x, ctx.args[1], True)
         return _unreduce(gy, *ctx.args) * (x - y).exp(), None, None
 
 
@@ -322,6 +334,8 @@ class Norm2(Function):
         # d||x||/dx = x / ||x|| (0 at x = 0, PyTorch's subgradient)
         from numtorch.ops.elementwise import where
         x, y = ctx.saved_tensors
+        if GradMode.enabled:  # create_graph: y (kept with keepdim) must be differentiable in x too
+            y = Norm2.apply(x, ctx.args[1], True)
         return _unreduce(gy, *ctx.args) * x / where(y == 0, 1.0, y), None, None
 
 
