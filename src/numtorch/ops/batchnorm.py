@@ -1,2 +1,190 @@
-"""Placeholder: filled in by its family."""
-__all__ = []
+"""Normalization over batches and groups: ``batch_norm``, ``instance_norm``, ``group_norm``.
+
+Batch norm in training, per channel c over the M = N*H*W values of the batch::
+
+    mean = sum(x) / M,   var = sum((x - mean)^2) / M,   xhat = (x - mean) / sqrt(var + eps)
+    y    = gamma * xhat + beta
+
+and its fused backward (one pass instead of the dozen ops of the composite)::
+
+    dbeta  = sum(dy)          dgamma = sum(dy * xhat)
+    dx     = gamma / sqrt(var + eps) / M * (M * dy - dbeta - xhat * dgamma)
+
+In eval mode the running statistics are constants, so y is an affine map of x (composite ops).
+The fused backwards compute on arrays: first-order only (``create_graph=True`` raises).
+"""
+from __future__ import annotations
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import no_grad
+from numtorch.ops.conv import first_order_only
+from numtorch.tensor import Tensor, make_tensor
+
+__all__ = ["batch_norm", "instance_norm", "group_norm"]
+
+
+def _channel_shape(ndim: int) -> tuple:
+    """Shape that broadcasts a (C,) vector against (N, C, *)."""
+    return (1, -1) + (1,) * (ndim - 2)
+
+
+class BatchNorm(Function):
+    """Training-mode batch norm: returns (y, batch mean, biased batch var); the stats carry no gradient."""
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, eps):
+        xp = xp_of(x)
+        axes = (0,) + tuple(range(2, x.ndim))
+        cs = _channel_shape(x.ndim)
+        mean = x.mean(axis=axes)
+        xhat = x - mean.reshape(cs)
+        var = (xhat * xhat).mean(axis=axes)
+        invstd = 1.0 / xp.sqrt(var + eps)
+        xhat *= invstd.reshape(cs)
+        y = xhat * gamma.reshape(cs) if gamma is not None else xhat.copy()
+        if beta is not None:
+            y += beta.reshape(cs)
+        ctx.axes, ctx.invstd = axes, invstd
+        ctx.save_for_backward(xhat, gamma)
+        ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
+
+    @staticmethod
+    def backward(ctx, gy, _gmean=None, _gvar=None):
+        # dx = gamma * invstd / M * (M dy - sum(dy) - xhat * sum(dy xhat))
+        first_order_only("batch_norm")
+        xhat, gamma = ctx.saved_tensors
+        xhat, g = xhat._data, gy._data
+        axes, cs = ctx.axes, _channel_shape(g.ndim)
+        m = g.size // g.shape[1]
+        dbeta = g.sum(axis=axes)
+        dgamma = (g * xhat).sum(axis=axes)
+        gx = None
+        if ctx.needs_input_grad[0]:
+            scale = ctx.invstd if gamma is None else gamma._data * ctx.invstd
+            gx = xhat * (dgamma / m).reshape(cs)
+            gx += (dbeta / m).reshape(cs)
+            gx = g - gx
+            gx *= scale.reshape(cs)
+            gx = make_tensor(gx)
+        gg = make_tensor(dgamma) if ctx.needs_input_grad[1] else None
+        gb = make_tensor(dbeta) if ctx.needs_input_grad[2] else None
+        return gx, gg, gb, None
+
+
+def _update_running(running, batch_stat, momentum: float) -> None:
+    """running <- (1 - momentum) * running + momentum * batch_stat, in place (not recorded)."""
+    r = running._data
+    r *= 1.0 - momentum
+    r += momentum * batch_stat.astype(r.dtype, copy=False)
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalization over (N, C, *), per channel.
+
+    In training the batch statistics normalize and (when given) update the running ones in place:
+    ``running_var`` gets the unbiased variance ``var * M / (M - 1)``.  In eval the running ones normalize.
+    """
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected 2D or more input (got {input.ndim}D input)")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise RuntimeError(f"batch_norm: {name} should contain {c} elements not {t.numel()}")
+    if training:
+        m = input.numel() // c
+        if m <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                             f"{list(input.shape)}")
+        y, mean, var = BatchNorm.apply(input, weight, bias, eps)
+        if running_mean is not None:
+            _update_running(running_mean, mean._data, momentum)
+        if running_var is not None:
+            _update_running(running_var, var._data * (m / (m - 1)), momentum)
+        return y
+    if running_mean is None or running_var is None:
+        raise RuntimeError("batch_norm: running_mean and running_var must be defined in evaluation mode")
+    cs = _channel_shape(input.ndim)
+    scale = (running_var + eps).rsqrt()
+    if weight is not None:
+        scale = scale * weight
+    shift = -running_mean * scale
+    if bias is not None:
+        shift = shift + bias
+    return input * scale.reshape(cs) + shift.reshape(cs)
+
+
+class _Standardize(Function):
+    """xhat = (x - mean) / sqrt(var + eps) over the trailing axes ``axes`` (biased var)."""
+
+    @staticmethod
+    def forward(ctx, x, axes, eps):
+        xp = xp_of(x)
+        mean = x.mean(axis=axes, keepdims=True)
+        xhat = x - mean
+        var = (xhat * xhat).mean(axis=axes, keepdims=True)
+        invstd = 1.0 / xp.sqrt(var + eps)
+        xhat *= invstd
+        ctx.axes, ctx.invstd = axes, invstd
+        ctx.save_for_backward(xhat)
+        ctx.mark_non_differentiable(mean, var)
+        return xhat, mean, var
+
+    @staticmethod
+    def backward(ctx, g, _gm=None, _gv=None):
+        # dx = invstd * (g - mean(g) - xhat * mean(g * xhat))
+        first_order_only("group_norm/instance_norm")
+        xhat, = ctx.saved_tensors
+        xhat, g = xhat._data, g._data
+        gx = xhat * (g * xhat).mean(axis=ctx.axes, keepdims=True)
+        gx += g.mean(axis=ctx.axes, keepdims=True)
+        gx = g - gx
+        gx *= ctx.invstd
+        return make_tensor(gx), None, None
+
+
+def _affine(y: Tensor, weight, bias) -> Tensor:
+    cs = _channel_shape(y.ndim)
+    if weight is not None:
+        y = y * weight.reshape(cs)
+    if bias is not None:
+        y = y + bias.reshape(cs)
+    return y
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalizes (N, C, *) over each group of C/num_groups channels and all positions, per sample."""
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(f"group_norm: Expected number of channels in input to be divisible by num_groups, "
+                           f"but got input of shape {list(input.shape)} and num_groups={num_groups}")
+    xhat, _, _ = _Standardize.apply(input.reshape(n, num_groups, -1), (2,), eps)
+    return _affine(xhat.reshape(tuple(input.shape)), weight, bias)
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalizes (N, C, *) per sample and channel over the positions."""
+    if not use_input_stats:
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    axes = tuple(range(2, input.ndim))
+    m = 1
+    for s in input.shape[2:]:
+        m *= s
+    if m <= 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size "
+                         f"{list(input.shape)}")
+    xhat, mean, var = _Standardize.apply(input, axes, eps)
+    with no_grad():
+        c = input.shape[1]
+        if running_mean is not None:
+            _update_running(running_mean, mean._data.reshape(-1, c).mean(axis=0), momentum)
+        if running_var is not None:
+            _update_running(running_var, var._data.reshape(-1, c).mean(axis=0) * (m / (m - 1)), momentum)
+    return _affine(xhat, weight, bias)

@@ -1,2 +1,563 @@
-"""Placeholder: filled in by its family."""
-__all__ = []
+"""Convolutions: ``conv1d``, ``conv2d``, ``conv_transpose2d``, ``unfold``/``fold``, ``pad``, ``interpolate``,
+``pixel_shuffle``/``pixel_unshuffle`` -- the names of ``torch.nn.functional``.
+
+How a convolution becomes one matrix product (im2col)::
+
+    x (N, C, H, W) --pad--> xp --strided view--> windows (N, OH, OW, C, KH, KW)   # no copy
+    cols = windows.reshape(N*OH*OW, C*KH*KW)                                        # one copy
+    y    = cols @ W.reshape(OC, C*KH*KW).T        -> (N*OH*OW, OC) -> (N, OC, OH, OW)
+
+Backward, with gy reshaped to (N*OH*OW, OC):
+
+    dW    = gy.T @ cols                            (one GEMM)
+    dcols = gy @ W2d                               (one GEMM)
+    dx    = col2im(dcols): for every kernel offset (i, j) add the slab dcols[..., i, j]
+            into a padded buffer at rows i*dil + stride*oh, cols j*dil + stride*ow (a strided slice).
+
+Activations are kept channels-last in memory (NHWC) behind an NCHW view: the GEMM writes
+(N*OH*OW, OC) rows, so the output is that buffer seen as (N, OC, OH, OW) without a copy.
+
+The conv backward computes on arrays and wraps the results: it is first-order only, and raises a
+clear error if ``create_graph=True`` reaches it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import GradMode
+from numtorch.tensor import Tensor, make_tensor
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "pad",
+           "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle"]
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+def _pair(v, name: str = "value") -> tuple:
+    if isinstance(v, (int, np.integer)):
+        return (int(v), int(v))
+    v = tuple(int(a) for a in v)
+    if len(v) == 1:
+        return (v[0], v[0])
+    if len(v) != 2:
+        raise ValueError(f"expected {name} to be an int or a pair of ints, got {v}")
+    return v
+
+
+def first_order_only(op: str) -> None:
+    """Raises when a first-order-only backward is asked for a differentiable gradient."""
+    if GradMode.enabled:
+        raise RuntimeError(f"{op}: double backward (create_graph=True) is not supported; its backward "
+                           f"computes on arrays (first-order only)")
+
+
+def pad_nhwc(x, pads, value=0.0):
+    """Zero-pads (N, C, H, W) by ``pads = ((top, bottom), (left, right))``; returns an NCHW view of
+    a channels-last buffer (so the im2col copy reads contiguous channels)."""
+    (pt, pb), (pl, pr) = pads
+    if pt == pb == pl == pr == 0:
+        return x
+    xp = xp_of(x)
+    n, c, h, w = x.shape
+    buf = xp.full((n, h + pt + pb, w + pl + pr, c), value, dtype=x.dtype)
+    out = buf.transpose(0, 3, 1, 2)
+    out[:, :, pt:pt + h, pl:pl + w] = x
+    return out
+
+
+def windows(xp_arr, kh: int, kw: int, oh: int, ow: int, stride, dilation):
+    """The strided view (N, C, OH, OW, KH, KW) of a padded (N, C, H, W) array: no copy."""
+    xp = xp_of(xp_arr)
+    sn, sc, sh, sw = xp_arr.strides
+    shape = (xp_arr.shape[0], xp_arr.shape[1], oh, ow, kh, kw)
+    strides = (sn, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
+    return xp.lib.stride_tricks.as_strided(xp_arr, shape, strides, writeable=False)
+
+
+def out_size(size: int, k: int, s: int, p_total: int, d: int) -> int:
+    return (size + p_total - d * (k - 1) - 1) // s + 1
+
+
+def _col2im_add(buf, slab, i: int, j: int, oh: int, ow: int, stride, dilation) -> None:
+    """buf[:, :, i*d + s*oh, j*d + s*ow] += slab (N, C, OH, OW): one kernel offset of col2im."""
+    r0, c0 = i * dilation[0], j * dilation[1]
+    buf[:, :, r0:r0 + stride[0] * (oh - 1) + 1:stride[0], c0:c0 + stride[1] * (ow - 1) + 1:stride[1]] += slab
+
+
+# ---- the three array kernels of a convolution ----------------------------------------------
+
+class _Geom:
+    """The shapes of one convolution: input (N, C, H, W), kernel, stride, padding, dilation, groups."""
+
+    __slots__ = ("n", "c", "h", "w", "oc", "kh", "kw", "oh", "ow", "stride", "pads", "dil", "g")
+
+    def __init__(self, xshape, wshape, stride, pads, dil, groups) -> None:
+        self.n, self.c, self.h, self.w = xshape
+        self.oc, _, self.kh, self.kw = wshape
+        self.stride, self.pads, self.dil, self.g = stride, pads, dil, groups
+        self.oh = out_size(self.h, self.kh, stride[0], pads[0][0] + pads[0][1], dil[0])
+        self.ow = out_size(self.w, self.kw, stride[1], pads[1][0] + pads[1][1], dil[1])
+
+
+def im2col(x, geo: _Geom):
+    """cols (G, N*OH*OW, C/G*KH*KW): every receptive field as one row, per group."""
+    xpad = pad_nhwc(x, geo.pads)
+    win = windows(xpad, geo.kh, geo.kw, geo.oh, geo.ow, geo.stride, geo.dil)
+    g, n = geo.g, geo.n
+    win = win.reshape(n, g, geo.c // g, geo.oh, geo.ow, geo.kh, geo.kw).transpose(1, 0, 3, 4, 2, 5, 6)
+    return win.reshape(g, n * geo.oh * geo.ow, (geo.c // g) * geo.kh * geo.kw)
+
+
+def conv_forward(cols, w, geo: _Geom):
+    """y (N, OC, OH, OW) = cols @ W^T per group (an NCHW view of a channels-last buffer)."""
+    g = geo.g
+    w2 = w.reshape(g, geo.oc // g, -1)                        # (G, OC/G, C/G*K)
+    y = cols @ w2.transpose(0, 2, 1)                          # (G, N*OH*OW, OC/G)
+    y = y.reshape(g, geo.n, geo.oh, geo.ow, geo.oc // g).transpose(1, 0, 4, 2, 3)
+    return y.reshape(geo.n, geo.oc, geo.oh, geo.ow)
+
+
+def _gy_rows(gy, geo: _Geom):
+    """gy (N, OC, OH, OW) as (G, N*OH*OW, OC/G)."""
+    g = geo.g
+    gy = gy.reshape(geo.n, g, geo.oc // g, geo.oh, geo.ow).transpose(1, 0, 3, 4, 2)
+    return gy.reshape(g, geo.n * geo.oh * geo.ow, geo.oc // g)
+
+
+def conv_grad_weight(cols, gy_rows, geo: _Geom, wshape):
+    """dW = gy^T @ cols per group, shaped like W (OC, C/G, KH, KW)."""
+    gw = gy_rows.transpose(0, 2, 1) @ cols                    # (G, OC/G, C/G*K)
+    return gw.reshape(wshape)
+
+
+def conv_grad_input(gy_rows, w, geo: _Geom):
+    """dx = col2im(gy @ W2d): the adjoint of im2col, a sum over the KH*KW kernel offsets."""
+    xp = xp_of(gy_rows)
+    g, cg = geo.g, geo.c // geo.g
+    dcols = gy_rows @ w.reshape(g, geo.oc // g, -1)           # (G, N*OH*OW, C/G*K)
+    dcols = dcols.reshape(g, geo.n, geo.oh, geo.ow, cg, geo.kh, geo.kw)
+    dcols = dcols.transpose(1, 0, 4, 2, 3, 5, 6).reshape(geo.n, geo.c, geo.oh, geo.ow, geo.kh, geo.kw)
+    (pt, pb), (pl, pr) = geo.pads
+    hp, wp = geo.h + pt + pb, geo.w + pl + pr
+    buf = xp.zeros((geo.n, hp, wp, geo.c), dtype=gy_rows.dtype).transpose(0, 3, 1, 2)
+    for i in range(geo.kh):
+        for j in range(geo.kw):
+            _col2im_add(buf, dcols[..., i, j], i, j, geo.oh, geo.ow, geo.stride, geo.dil)
+    return buf[:, :, pt:pt + geo.h, pl:pl + geo.w]
+
+
+# ---- conv2d ------------------------------------------------------------------------------
+
+class Conv2d(Function):
+    @staticmethod
+    def forward(ctx, x, w, b, geo):
+        cols = im2col(x, geo)
+        y = conv_forward(cols, w, geo)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        ctx.geo = geo
+        ctx.wshape = w.shape
+        nig = ctx.needs_input_grad
+        ctx.save_for_backward(cols if nig and nig[1] else None, w)  # cols serve dW only
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y = cols @ W^T + b  =>  dW = gy^T cols,  dcols = gy W,  dx = col2im(dcols),  db = sum gy
+        first_order_only("conv2d")
+        cols, w = ctx.saved_tensors
+        geo, g = ctx.geo, gy._data
+        rows = _gy_rows(g, geo)
+        gx = make_tensor(conv_grad_input(rows, w._data, geo)) if ctx.needs_input_grad[0] else None
+        gw = make_tensor(conv_grad_weight(cols._data, rows, geo, ctx.wshape)) if ctx.needs_input_grad[1] else None
+        gb = make_tensor(g.sum(axis=(0, 2, 3))) if ctx.needs_input_grad[2] else None
+        return gx, gw, gb, None
+
+
+def _conv_pads(padding, k, dil, stride, op: str) -> tuple:
+    """PyTorch's padding argument as ((top, bottom), (left, right))."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions")
+            tot = [d * (kk - 1) for d, kk in zip(dil, k)]
+            return tuple((t // 2, t - t // 2) for t in tot)
+        raise ValueError(f"{op}: Invalid padding string '{padding}', should be one of ['valid', 'same']")
+    p = _pair(padding, "padding")
+    return ((p[0], p[0]), (p[1], p[1]))
+
+
+def _check_conv(op: str, x: Tensor, weight: Tensor, bias, groups: int) -> None:
+    if x.ndim != 4:
+        raise RuntimeError(f"{op}: Expected 3D (unbatched) or 4D (batched) input, but got input of size: "
+                           f"{list(x.shape)}")
+    if weight.ndim != 4:
+        raise RuntimeError(f"{op}: expected a 4-d weight, got weight of size {list(weight.shape)}")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise RuntimeError(f"{op}: Given groups={groups}, weight of size {list(weight.shape)}, expected "
+                           f"input{list(x.shape)} to have {weight.shape[1] * groups} channels, but got "
+                           f"{x.shape[1]} channels instead")
+    if weight.shape[0] % groups:
+        raise RuntimeError(f"{op}: out_channels {weight.shape[0]} is not divisible by groups={groups}")
+    if x.dtype != weight.dtype:
+        raise RuntimeError(f"{op}: Input type ({x.dtype}) and weight type ({weight.dtype}) should be the same")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
+
+    Args:
+        input: (N, C, H, W) or unbatched (C, H, W).
+        weight: (OC, C/groups, KH, KW).
+        bias: (OC,) or None.
+        stride, dilation: int or pair.  padding: int, pair, ``'valid'`` or ``'same'``.
+        groups: split C and OC into this many independent convolutions (groups == C: depthwise).
+
+    Returns:
+        (N, OC, OH, OW) with OH = (H + 2p - d(KH-1) - 1) // s + 1.
+    """
+    if input.ndim == 3:
+        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    _check_conv("conv2d", input, weight, bias, groups)
+    stride, dil = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads = _conv_pads(padding, weight.shape[2:], dil, stride, "conv2d")
+    geo = _Geom(tuple(input.shape), tuple(weight.shape), stride, pads, dil, groups)
+    if geo.oh <= 0 or geo.ow <= 0:
+        raise RuntimeError(f"conv2d: Calculated output size: ({weight.shape[0]}x{geo.oh}x{geo.ow}) is too "
+                           f"small for input of size {list(input.shape)} and kernel {list(weight.shape[2:])}")
+    return Conv2d.apply(input, weight, bias, geo)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """1-D convolution: input (N, C, L), weight (OC, C/groups, K); computed as conv2d with height 1."""
+    if input.ndim == 2:
+        return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    one = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
+    pad = padding if isinstance(padding, str) else (0, one(padding))
+    y = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, one(stride)), pad, (1, one(dilation)), groups)
+    return y.squeeze(2)
+
+
+# ---- transposed convolution: the adjoint of conv2d --------------------------------------
+
+class ConvTranspose2d(Function):
+    @staticmethod
+    def forward(ctx, x, w, b, geo):
+        # x plays the conv's gy (N, Cin, H, W); w (Cin, Cout/G, KH, KW) is the conv's weight
+        rows = _gy_rows(x, geo)
+        y = conv_grad_input(rows, w, geo)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        ctx.geo, ctx.wshape = geo, w.shape
+        ctx.save_for_backward(rows, w)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y = conv2d^T(x, W)  =>  dx = conv2d(gy, W),  dW = grad_weight of conv2d(gy) w.r.t. gy-as-output x
+        first_order_only("conv_transpose2d")
+        rows, w = ctx.saved_tensors
+        geo, g = ctx.geo, gy._data
+        cols = im2col(g, geo)
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = make_tensor(conv_forward(cols, w._data, geo))
+        if ctx.needs_input_grad[1]:
+            gw = make_tensor(conv_grad_weight(cols, rows._data, geo, ctx.wshape))
+        if ctx.needs_input_grad[2]:
+            gb = make_tensor(g.sum(axis=(0, 2, 3)))
+        return gx, gw, gb, None
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 2-D convolution (the gradient of conv2d with respect to its input).
+
+    Args:
+        input: (N, Cin, H, W).  weight: (Cin, Cout/groups, KH, KW).
+    Returns:
+        (N, Cout, OH, OW), OH = (H-1)*s - 2p + d*(KH-1) + output_padding + 1.
+    """
+    if input.ndim == 3:
+        return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
+                                dilation).squeeze(0)
+    s, p, op_, d = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    n, cin, h, w = input.shape
+    if cin != weight.shape[0]:
+        raise RuntimeError(f"conv_transpose2d: Given transposed=1, weight of size {list(weight.shape)}, "
+                           f"expected input{list(input.shape)} to have {weight.shape[0]} channels, but got "
+                           f"{cin} channels instead")
+    if any(o >= max(ss, dd) for o, ss, dd in zip(op_, s, d)):
+        raise RuntimeError(f"conv_transpose2d: output padding must be smaller than either stride or dilation, "
+                           f"but got output_padding={op_}, stride={s}, dilation={d}")
+    kh, kw = weight.shape[2:]
+    oh = (h - 1) * s[0] - 2 * p[0] + d[0] * (kh - 1) + op_[0] + 1
+    ow = (w - 1) * s[1] - 2 * p[1] + d[1] * (kw - 1) + op_[1] + 1
+    cout = weight.shape[1] * groups
+    # the conv that this op transposes: input (N, Cout, OH, OW) -> output (N, Cin, H, W); output_padding
+    # adds rows at the bottom/right that the conv never reads.
+    pads = ((p[0], p[0]), (p[1], p[1]))
+    geo = _Geom((n, cout, oh, ow), (cin, weight.shape[1], kh, kw), s, pads, d, groups)
+    geo.oh, geo.ow = h, w  # output_padding >= stride (allowed when dilation is larger) must not add a row
+    return ConvTranspose2d.apply(input, weight, bias, geo)
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 1-D convolution, computed as conv_transpose2d with height 1."""
+    one = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
+    y = conv_transpose2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, one(stride)), (0, one(padding)),
+                         (0, one(output_padding)), groups, (1, one(dilation)))
+    return y.squeeze(2)
+
+
+# ---- unfold / fold (im2col / col2im as torch.nn.functional exposes them) -----------------
+
+def _unfold_geo(shape, kernel_size, dilation, padding, stride) -> _Geom:
+    k, d, p, s = _pair(kernel_size), _pair(dilation), _pair(padding), _pair(stride)
+    n, c, h, w = shape
+    return _Geom((n, c, h, w), (c, c, k[0], k[1]), s, ((p[0], p[0]), (p[1], p[1])), d, 1)
+
+
+def _unfold_array(x, geo: _Geom):
+    """(N, C, H, W) -> (N, C*KH*KW, L): column l holds the l-th receptive field, channel-major."""
+    win = windows(pad_nhwc(x, geo.pads), geo.kh, geo.kw, geo.oh, geo.ow, geo.stride, geo.dil)
+    win = win.transpose(0, 1, 4, 5, 2, 3)                     # (N, C, KH, KW, OH, OW)
+    return win.reshape(geo.n, geo.c * geo.kh * geo.kw, geo.oh * geo.ow)
+
+
+def _fold_array(cols, geo: _Geom):
+    """(N, C*KH*KW, L) -> (N, C, H, W): sums each column back onto the pixels it came from."""
+    xp = xp_of(cols)
+    c6 = cols.reshape(geo.n, geo.c, geo.kh, geo.kw, geo.oh, geo.ow)
+    (pt, pb), (pl, pr) = geo.pads
+    buf = xp.zeros((geo.n, geo.c, geo.h + pt + pb, geo.w + pl + pr), dtype=cols.dtype)
+    for i in range(geo.kh):
+        for j in range(geo.kw):
+            _col2im_add(buf, c6[:, :, i, j], i, j, geo.oh, geo.ow, geo.stride, geo.dil)
+    return buf[:, :, pt:pt + geo.h, pl:pl + geo.w]
+
+
+class Unfold(Function):
+    @staticmethod
+    def forward(ctx, x, geo):
+        ctx.geo = geo
+        return _unfold_array(x, geo)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return Fold.apply(gy, ctx.geo), None  # the adjoint of im2col is col2im
+
+
+class Fold(Function):
+    @staticmethod
+    def forward(ctx, cols, geo):
+        ctx.geo = geo
+        return _fold_array(cols, geo)
+
+    @staticmethod
+    def backward(ctx, gy):
+        return Unfold.apply(gy, ctx.geo), None  # the adjoint of col2im is im2col
+
+
+def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """im2col: (N, C, H, W) -> (N, C*KH*KW, L), L = OH*OW sliding blocks."""
+    if input.ndim == 3:
+        return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
+    if input.ndim != 4:
+        raise RuntimeError(f"unfold: Input Error: Only 3D or 4D input Tensors are supported "
+                           f"(got {input.ndim}D)")
+    return Unfold.apply(input, _unfold_geo(tuple(input.shape), kernel_size, dilation, padding, stride))
+
+
+def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """col2im: (N, C*KH*KW, L) -> (N, C, H, W) summing overlapping values."""
+    if input.ndim == 2:
+        return fold(input.unsqueeze(0), output_size, kernel_size, dilation, padding, stride).squeeze(0)
+    k = _pair(kernel_size)
+    n, ck, length = input.shape
+    if ck % (k[0] * k[1]):
+        raise RuntimeError(f"fold: Expected size of input's dimension 1 to be divisible by the product of "
+                           f"kernel_size, but got input.size(1)={ck} and kernel_size={k}")
+    h, w = _pair(output_size)
+    geo = _unfold_geo((n, ck // (k[0] * k[1]), h, w), k, dilation, padding, stride)
+    if geo.oh * geo.ow != length:
+        raise RuntimeError(f"fold: Given output_size={(h, w)}, kernel_size={k}, dilation={_pair(dilation)}, "
+                           f"padding={_pair(padding)}, stride={_pair(stride)}, expected size of input's "
+                           f"dimension 2 to match the calculated number of sliding blocks "
+                           f"{geo.oh} * {geo.ow} = {geo.oh * geo.ow}, but got input.size(2)={length}.")
+    return Fold.apply(input, geo)
+
+
+# ---- F.pad --------------------------------------------------------------------------------
+
+_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+class IndexPad(Function):
+    """Reflect / replicate / circular padding: each padded position copies one input position."""
+
+    @staticmethod
+    def forward(ctx, x, widths, mode):
+        ctx.widths, ctx.mode, ctx.shape = widths, mode, x.shape
+        return xp_of(x).pad(x, widths, mode=_NP_MODES[mode])
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y[p] = x[src(p)]  =>  dx[i] = sum of gy[p] over the positions p with src(p) = i
+        first_order_only("pad")
+        g = gy._data
+        for axis, (a, b) in enumerate(ctx.widths):
+            if a == b == 0:
+                continue
+            n = ctx.shape[axis]
+            src = np.pad(np.arange(n), (a, b), mode=_NP_MODES[ctx.mode])
+            g = _unpad_axis(g, axis, a, n, src)
+        return make_tensor(g), None, None
+
+
+def _unpad_axis(g, axis: int, a: int, n: int, src):
+    """Folds the border of ``g`` along ``axis`` back onto the interior (a loop over border positions)."""
+    idx = [slice(None)] * g.ndim
+    idx[axis] = slice(a, a + n)
+    out = g[tuple(idx)].copy()
+    for p in list(range(a)) + list(range(a + n, len(src))):
+        dst, sl = list(idx), list(idx)
+        dst[axis], sl[axis] = int(src[p]), p
+        out[tuple(dst)] += g[tuple(sl)]
+    return out
+
+
+def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pads the last ``len(pad) // 2`` dims: ``pad = (left, right, top, bottom, ...)``, last dim first.
+
+    Modes: ``'constant'`` (with ``value``), ``'reflect'`` (mirror without the edge), ``'replicate'``
+    (repeat the edge), ``'circular'`` (wrap around).
+    """
+    from numtorch.ops.shape import constant_pad
+    if mode == "constant":
+        return constant_pad(input, pad, 0.0 if value is None else value)
+    if mode not in _NP_MODES:
+        raise NotImplementedError(f"pad: Unrecognised padding mode {mode}; expected one of 'constant', "
+                                  f"'reflect', 'replicate', 'circular'")
+    pad = tuple(int(p) for p in pad)
+    k = len(pad) // 2
+    if len(pad) % 2 or k > input.ndim - 1:
+        raise NotImplementedError(f"pad: padding size {len(pad)} is not supported for {input.ndim}-d input "
+                                  f"in mode '{mode}'")
+    widths = [(0, 0)] * input.ndim
+    for i in range(k):
+        a, b = pad[2 * i], pad[2 * i + 1]
+        size = input.shape[input.ndim - 1 - i]
+        if mode == "reflect" and (a >= size or b >= size):
+            raise RuntimeError(f"pad: Padding size should be less than the corresponding input dimension, "
+                               f"but got: padding ({a}, {b}) at dimension {input.ndim - 1 - i} of input "
+                               f"{list(input.shape)}")
+        if mode == "circular" and (a > size or b > size):
+            raise RuntimeError(f"pad: Padding value causes wrapping around more than once: padding ({a}, {b}) "
+                               f"for input {list(input.shape)}")
+        if a < 0 or b < 0:
+            raise NotImplementedError(f"pad: negative padding is only supported in mode 'constant'")
+        widths[input.ndim - 1 - i] = (a, b)
+    return IndexPad.apply(input, tuple(widths), mode)
+
+
+# ---- interpolate: a separable linear map, y = A_h @ x @ A_w^T ----------------------------
+
+def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners, scale):
+    """The (n_out, n_in) matrix that resamples one axis (nearest or linear), float64 then cast."""
+    a = np.zeros((n_out, n_in))
+    o = np.arange(n_out)
+    if mode == "nearest":
+        s = (1.0 / scale) if scale else n_in / n_out
+        src = np.minimum(np.floor(o * s).astype(np.int64), n_in - 1)
+        a[o, src] = 1.0
+        return a
+    if align_corners:
+        src = o * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+    else:
+        s = (1.0 / scale) if scale else n_in / n_out
+        src = np.maximum((o + 0.5) * s - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = src - i0
+    np.add.at(a, (o, i0), 1.0 - lam)  # a tiny (n_out, n_in) table built once per call, not a hot path
+    np.add.at(a, (o, i1), lam)
+    return a
+
+
+def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                recompute_scale_factor=None, antialias: bool = False) -> Tensor:
+    """Resizes (N, C, L) or (N, C, H, W) by ``size`` or ``scale_factor``.
+
+    Modes: ``'nearest'``, ``'linear'`` (3-D), ``'bilinear'`` (4-D), with ``align_corners`` for the latter.
+    Each spatial axis is a matrix product with a small resampling matrix, so backward is the transpose.
+    """
+    from numtorch.creation import as_tensor
+    sp = input.ndim - 2
+    if sp not in (1, 2):
+        raise NotImplementedError(f"interpolate: expected 3-D or 4-D input, got {input.ndim}-D")
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported (nearest, linear, bilinear)")
+    if mode in ("linear", "bilinear") and {"linear": 1, "bilinear": 2}[mode] != sp:
+        raise NotImplementedError(f"interpolate: got {input.ndim}D input, but {mode} mode needs "
+                                  f"{2 + {'linear': 1, 'bilinear': 2}[mode]}D input")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: exactly one of size or scale_factor must be given")
+    in_sizes = tuple(input.shape[2:])
+    if size is not None:
+        out_sizes = (size,) * sp if isinstance(size, int) else tuple(int(v) for v in size)
+        scales = (None,) * sp
+    else:
+        sf = (scale_factor,) * sp if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
+        out_sizes = tuple(int(math.floor(n * f)) for n, f in zip(in_sizes, sf))
+        scales = (None,) * sp if recompute_scale_factor else tuple(float(f) for f in sf)
+    dtype = input._data.dtype
+    mats = [as_tensor(_interp_matrix(n, m, mode, align_corners, s).astype(dtype))
+            for n, m, s in zip(in_sizes, out_sizes, scales)]
+    y = input @ mats[-1].t()                                   # last axis: (..., W) -> (..., OW)
+    if sp == 2:
+        y = mats[0] @ y                                        # (OH, H) @ (N, C, H, OW)
+    return y
+
+
+upsample = interpolate
+
+
+# ---- pixel shuffle ------------------------------------------------------------------------
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(N, C*r^2, H, W) -> (N, C, H*r, W*r)."""
+    r = int(upscale_factor)
+    *b, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square "
+                           f"of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+    nb = len(b)
+    y = input.reshape(*b, c // (r * r), r, r, h, w)
+    y = y.permute(*range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2)
+    return y.reshape(*b, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(N, C, H*r, W*r) -> (N, C*r^2, H, W)."""
+    r = int(downscale_factor)
+    *b, c, h, w = input.shape
+    if h % r or w % r:
+        raise RuntimeError(f"pixel_unshuffle expects height and width to be divisible by downscale_factor, "
+                           f"but input.size(-2)={h} or input.size(-1)={w} is not divisible by {r}")
+    nb = len(b)
+    y = input.reshape(*b, c, h // r, r, w // r, r)
+    y = y.permute(*range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3)
+    return y.reshape(*b, c * r * r, h // r, w // r)

@@ -1,2 +1,330 @@
-"""Placeholder: filled in by its family."""
-__all__ = []
+"""Pooling: ``max_pool1d/2d``, ``avg_pool1d/2d``, ``adaptive_avg_pool1d/2d``, ``adaptive_max_pool2d``.
+
+Two ways to see the windows of a pooling op:
+
+- when the windows tile the input exactly (stride == kernel, no padding, no dilation, the size
+  divisible), a reshape (N, C, OH, KH, OW, KW) shows them without a copy;
+- otherwise a strided view (N, C, OH, OW, KH, KW) of the padded input (see ``ops.conv.windows``).
+
+Max-pool backward sends each gradient to the argmax of its window (the first maximum, as PyTorch):
+a one-hot mask multiply for tiled windows, a sum over kernel offsets into a padded buffer when
+windows overlap.  These backwards compute on arrays: first-order only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from numtorch._backend import xp_of
+from numtorch.autograd.function import Function
+from numtorch.ops.conv import _pair, first_order_only, pad_nhwc, windows, _col2im_add
+from numtorch.tensor import Tensor, make_tensor
+
+__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool2d"]
+
+
+class _PoolGeom:
+    """Window geometry of a 2-d pooling: kernel, stride, padding, dilation and the output size."""
+
+    __slots__ = ("n", "c", "h", "w", "k", "s", "p", "d", "oh", "ow", "pads", "tiled")
+
+    def __init__(self, shape, k, s, p, d, ceil_mode: bool, op: str) -> None:
+        self.n, self.c, self.h, self.w = shape
+        self.k, self.s, self.p, self.d = k, s, p, d
+        if any(pp > kk // 2 for pp, kk in zip(p, k)):
+            raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got pad={p}, "
+                               f"kernel_size={k}")
+        self.oh = _pool_out(self.h, k[0], s[0], p[0], d[0], ceil_mode)
+        self.ow = _pool_out(self.w, k[1], s[1], p[1], d[1], ceil_mode)
+        if self.oh <= 0 or self.ow <= 0:
+            raise RuntimeError(f"{op}: Given input size: ({self.c}x{self.h}x{self.w}). Calculated output size: "
+                               f"({self.c}x{self.oh}x{self.ow}). Output size is too small")
+        # right/bottom padding: whatever the last window needs (ceil_mode may reach past p)
+        need_h = (self.oh - 1) * s[0] + d[0] * (k[0] - 1) + 1 - self.h - p[0]
+        need_w = (self.ow - 1) * s[1] + d[1] * (k[1] - 1) + 1 - self.w - p[1]
+        self.pads = ((p[0], max(need_h, 0)), (p[1], max(need_w, 0)))
+        self.tiled = (k == s and p == (0, 0) and d == (1, 1) and self.h == self.oh * k[0]
+                      and self.w == self.ow * k[1])
+
+
+def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    eff = size + 2 * p - d * (k - 1) - 1
+    out = (-(-eff // s) if ceil_mode else eff // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:  # the last window must start inside the input or left pad
+        out -= 1
+    return out
+
+
+def _tiles(x, geo: _PoolGeom):
+    """Tiled windows as (N, OH, OW, C, KH*KW) (a copy, channels-last)."""
+    kh, kw = geo.k
+    t = x.reshape(geo.n, geo.c, geo.oh, kh, geo.ow, kw).transpose(0, 2, 4, 1, 3, 5)
+    return t.reshape(geo.n, geo.oh, geo.ow, geo.c, kh * kw)
+
+
+def _strided(x, geo: _PoolGeom, fill):
+    """General windows as (N, OH, OW, C, KH*KW) (a copy, channels-last) of the padded input."""
+    xpad = pad_nhwc(x, geo.pads, fill)
+    win = windows(xpad, geo.k[0], geo.k[1], geo.oh, geo.ow, geo.s, geo.d).transpose(0, 2, 3, 1, 4, 5)
+    return win.reshape(geo.n, geo.oh, geo.ow, geo.c, geo.k[0] * geo.k[1])
+
+
+# ---- max pooling ----------------------------------------------------------------------------
+
+class MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, geo):
+        xp = xp_of(x)
+        win = _tiles(x, geo) if geo.tiled else _strided(x, geo, -xp.inf)
+        arg = win.argmax(axis=-1)                                   # (N, OH, OW, C): first maximum
+        y = xp.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+        ctx.geo, ctx.arg = geo, arg
+        return y.transpose(0, 3, 1, 2)                              # NCHW view, channels-last memory
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y = x[argmax]  =>  dx[argmax] += gy, zero elsewhere
+        first_order_only("max_pool2d")
+        geo, arg = ctx.geo, ctx.arg
+        g = gy._data.transpose(0, 2, 3, 1)                          # (N, OH, OW, C)
+        xp = xp_of(g)
+        kk = geo.k[0] * geo.k[1]
+        if geo.tiled:
+            onehot = arg[..., None] == xp.arange(kk, dtype=arg.dtype)
+            gw = (onehot * g[..., None]).reshape(geo.n, geo.oh, geo.ow, geo.c, geo.k[0], geo.k[1])
+            gx = gw.transpose(0, 3, 1, 4, 2, 5).reshape(geo.n, geo.c, geo.h, geo.w)
+            return make_tensor(gx), None
+        (pt, pb), (pl, pr) = geo.pads
+        buf = xp.zeros((geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c), dtype=g.dtype).transpose(0, 3, 1, 2)
+        for k in range(kk):
+            slab = (g * (arg == k)).transpose(0, 3, 1, 2)
+            _col2im_add(buf, slab, k // geo.k[1], k % geo.k[1], geo.oh, geo.ow, geo.s, geo.d)
+        return make_tensor(buf[:, :, pt:pt + geo.h, pl:pl + geo.w]), None
+
+
+def _max_indices(arg, geo: _PoolGeom):
+    """Flat indices (into each H*W plane) of the window maxima, as ``return_indices`` gives them."""
+    xp = xp_of(arg)
+    ki, kj = arg // geo.k[1], arg % geo.k[1]
+    rows = xp.arange(geo.oh).reshape(1, -1, 1, 1) * geo.s[0] - geo.p[0] + ki * geo.d[0]
+    cols = xp.arange(geo.ow).reshape(1, 1, -1, 1) * geo.s[1] - geo.p[1] + kj * geo.d[1]
+    return (rows * geo.w + cols).astype(np.int64).transpose(0, 3, 1, 2)
+
+
+def _pool_args(kernel_size, stride, padding, dilation):
+    k = _pair(kernel_size, "kernel_size")
+    s = k if (stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0)) else _pair(stride)
+    return k, s, _pair(padding, "padding"), _pair(dilation, "dilation")
+
+
+def _batched(op: str, input: Tensor, fn):
+    """Runs ``fn`` on a 4-d input, adding and removing the batch dim of an unbatched (C, H, W) input."""
+    if input.ndim == 3:
+        out = fn(input.unsqueeze(0))
+        return tuple(o.squeeze(0) for o in out) if isinstance(out, tuple) else out.squeeze(0)
+    if input.ndim != 4:
+        raise RuntimeError(f"{op}: Expected 3D or 4D input tensor, but got input of size {list(input.shape)}")
+    return fn(input)
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """2-D max pooling over (N, C, H, W); ``return_indices`` also gives the argmax as flat H*W indices."""
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation)
+
+    def run(x):
+        geo = _PoolGeom(tuple(x.shape), k, s, p, d, ceil_mode, "max_pool2d")
+        y = MaxPool2d.apply(x, geo)
+        if not return_indices:
+            return y
+        win = _tiles(x._data, geo) if geo.tiled else _strided(x._data, geo, -np.inf)
+        return y, make_tensor(_max_indices(win.argmax(axis=-1), geo))
+    return _batched("max_pool2d", input, run)
+
+
+def _as_2d(fn, input: Tensor, kernel_size, stride, padding, dilation, *rest, **kw):
+    """A 1-d pooling over (N, C, L) as the 2-d one with height 1."""
+    one = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
+    stride = None if stride is None or stride == [] or stride == () else (1, one(stride))
+    x = input.unsqueeze(-2)
+    out = fn(x, (1, one(kernel_size)), stride, (0, one(padding)), *([(1, one(dilation))] if dilation else []),
+             *rest, **kw)
+    return tuple(o.squeeze(-2) for o in out) if isinstance(out, tuple) else out.squeeze(-2)
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """1-D max pooling over (N, C, L)."""
+    return _as_2d(max_pool2d, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+# ---- average pooling ------------------------------------------------------------------------
+
+def _divisor_axis(size: int, k: int, s: int, p: int, out: int, include_pad: bool):
+    """How many elements each window along one axis averages (PyTorch's rule)."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, size + p)
+    if include_pad:
+        return end - start
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+class AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, geo, div):
+        xp = xp_of(x)
+        win = windows(pad_nhwc(x, geo.pads), geo.k[0], geo.k[1], geo.oh, geo.ow, geo.s, geo.d)
+        y = win.sum(axis=(-2, -1)) / xp.asarray(div)
+        ctx.geo, ctx.div = geo, div
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        # y = sum(window) / div  =>  every element of a window gets gy / div
+        first_order_only("avg_pool2d")
+        geo = ctx.geo
+        g = gy._data / xp_of(gy._data).asarray(ctx.div)
+        xp = xp_of(g)
+        (pt, pb), (pl, pr) = geo.pads
+        buf = xp.zeros((geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c), dtype=g.dtype).transpose(0, 3, 1, 2)
+        for i in range(geo.k[0]):
+            for j in range(geo.k[1]):
+                _col2im_add(buf, g, i, j, geo.oh, geo.ow, geo.s, geo.d)
+        return make_tensor(buf[:, :, pt:pt + geo.h, pl:pl + geo.w]), None, None
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """2-D average pooling over (N, C, H, W)."""
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1)
+
+    def run(x):
+        geo = _PoolGeom(tuple(x.shape), k, s, p, (1, 1), ceil_mode, "avg_pool2d")
+        if geo.tiled:  # a reshape and a mean: composite, so it is differentiable to any order
+            y = x.reshape(geo.n, geo.c, geo.oh, k[0], geo.ow, k[1]).sum((3, 5))
+            return y / (divisor_override or k[0] * k[1])
+        if divisor_override:
+            div = np.full((geo.oh, geo.ow), float(divisor_override))
+        else:
+            dh = _divisor_axis(geo.h, k[0], s[0], p[0], geo.oh, count_include_pad)
+            dw = _divisor_axis(geo.w, k[1], s[1], p[1], geo.ow, count_include_pad)
+            div = np.outer(dh, dw)
+        return AvgPool2d.apply(x, geo, div.astype(x._data.dtype))
+    return _batched("avg_pool2d", input, run)
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling over (N, C, L)."""
+    one = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
+    stride = None if stride is None else (1, one(stride))
+    y = avg_pool2d(input.unsqueeze(-2), (1, one(kernel_size)), stride, (0, one(padding)), ceil_mode,
+                   count_include_pad)
+    return y.squeeze(-2)
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
+    """Power-average pooling: (sum over the window of x^p)^(1/p)."""
+    k = _pair(kernel_size)
+    y = avg_pool2d(input.pow(norm_type), k, stride, 0, ceil_mode)
+    return (y.sign() * y.abs().relu() * (k[0] * k[1])).pow(1.0 / norm_type)
+
+
+# ---- adaptive pooling --------------------------------------------------------------------
+
+def _bins(size: int, out: int):
+    """PyTorch's adaptive bins along one axis: [floor(i*size/out), ceil((i+1)*size/out))."""
+    i = np.arange(out)
+    return (i * size) // out, -(-((i + 1) * size) // out)
+
+
+def _adaptive_sizes(output_size, in_hw) -> tuple:
+    o = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    return tuple(int(n if v is None else v) for v, n in zip(o, in_hw))
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Averages over PyTorch's adaptive bins so the output is ``output_size``.
+
+    Tiled bins are a reshape-mean; other bins are a separable linear map ``P_h @ x @ P_w^T`` with
+    averaging matrices, so backward is the transposed map (both composite, any order).
+    """
+    from numtorch.creation import as_tensor
+
+    def run(x):
+        n, c, h, w = x.shape
+        oh, ow = _adaptive_sizes(output_size, (h, w))
+        if (oh, ow) == (1, 1):
+            return x.mean((2, 3), keepdim=True)
+        if h % oh == 0 and w % ow == 0:
+            return x.reshape(n, c, oh, h // oh, ow, w // ow).mean((3, 5))
+        mats = []
+        for size, out in ((h, oh), (w, ow)):
+            a = np.zeros((out, size))
+            for i, (s0, e0) in enumerate(zip(*_bins(size, out))):  # a tiny (out, size) table
+                a[i, s0:e0] = 1.0 / (e0 - s0)
+            mats.append(as_tensor(a.astype(x._data.dtype)))
+        return mats[0] @ (x @ mats[1].t())
+    return _batched("adaptive_avg_pool2d", input, run)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """Adaptive average pooling over (N, C, L)."""
+    o = output_size[0] if isinstance(output_size, (tuple, list)) else output_size
+    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, o)).squeeze(-2)
+
+
+def _adaptive_max(x, oh: int, ow: int):
+    """(y, flat argmax indices into each H*W plane) of adaptive max pooling, on arrays."""
+    xp = xp_of(x)
+    n, c, h, w = x.shape
+    (hs, he), (ws, we) = _bins(h, oh), _bins(w, ow)
+    lh, lw = int((he - hs).max()), int((we - ws).max())
+    # bin i covers rows hs[i] .. he[i]-1; shorter bins repeat their last row (harmless for a max)
+    rows = np.minimum(hs[:, None] + np.arange(lh), he[:, None] - 1)           # (OH, LH)
+    cols = np.minimum(ws[:, None] + np.arange(lw), we[:, None] - 1)           # (OW, LW)
+    win = x[:, :, xp.asarray(rows)[:, :, None, None], xp.asarray(cols)[None, None, :, :]]
+    win = win.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, lh * lw)     # (N, C, OH, OW, LH*LW)
+    arg = win.argmax(axis=-1)
+    y = xp.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+    r = xp.asarray(rows)[xp.arange(oh)[:, None], arg // lw]                   # absolute row of each max
+    cc = xp.asarray(cols)[xp.arange(ow), arg % lw]                            # absolute column
+    return y, (r * w + cc).astype(np.int64)
+
+
+class AdaptiveMaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, oh, ow):
+        y, ctx.idx = _adaptive_max(x, oh, ow)
+        ctx.shape = x.shape
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        # dx[argmax] += gy; bins may overlap, so the scatter is a bincount over flat indices
+        first_order_only("adaptive_max_pool2d")
+        xp = xp_of(gy._data)
+        n, c, h, w = ctx.shape
+        base = (xp.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
+        flat = (ctx.idx + base).ravel()
+        gx = xp.bincount(flat, weights=gy._data.ravel(), minlength=n * c * h * w)  # cold path
+        return make_tensor(gx.astype(gy._data.dtype).reshape(ctx.shape)), None, None
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    """Max over PyTorch's adaptive bins; tiled bins go to ``max_pool2d``."""
+    def run(x):
+        n, c, h, w = x.shape
+        oh, ow = _adaptive_sizes(output_size, (h, w))
+        if h % oh == 0 and w % ow == 0:
+            return max_pool2d(x, (h // oh, w // ow), (h // oh, w // ow), return_indices=return_indices)
+        y = AdaptiveMaxPool2d.apply(x, oh, ow)
+        return (y, make_tensor(_adaptive_max(x._data, oh, ow)[1])) if return_indices else y
+    return _batched("adaptive_max_pool2d", input, run)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    """Adaptive max pooling over (N, C, L)."""
+    o = output_size[0] if isinstance(output_size, (tuple, list)) else output_size
+    out = adaptive_max_pool2d(input.unsqueeze(-2), (1, o), return_indices)
+    return tuple(t.squeeze(-2) for t in out) if isinstance(out, tuple) else out.squeeze(-2)
