@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from numtorch import _dtypes
+from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
 
 _ndarray = np.ndarray
@@ -77,12 +78,22 @@ def cast(x, target):
     return x
 
 
+def sum_to_array(a, shape: tuple):
+    """Sums array ``a`` down to ``shape`` (leading dims, and dims where ``shape`` has 1)."""
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and a.shape[i + lead] != 1)
+    y = a.sum(axis=axes, keepdims=True) if axes else a
+    return y.reshape(shape) if lead else y
+
+
 def sum_to(g: Tensor, shape):
     """Sums ``g`` down to ``shape``: the backward of broadcasting (``None`` shape: no gradient)."""
     if shape is None:
         return None
     if tuple(g._data.shape) == shape:
         return g
+    if not GradMode.enabled:  # first order: sum the array directly, nothing to record
+        return make_tensor(sum_to_array(g._data, shape))
     from numtorch.ops.shape import SumTo
     return SumTo.apply(g, shape=shape)
 

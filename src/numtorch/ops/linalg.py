@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
-from numtorch.ops._util import sum_to, promote
+from numtorch.autograd.grad_mode import GradMode
+from numtorch.ops._util import sum_to, sum_to_array, promote
 from numtorch.ops.shape import Permute
-from numtorch.tensor import Tensor
+from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "addmm",
            "baddbmm", "addmv", "tensordot", "kron", "cross"]
@@ -26,6 +27,8 @@ class Matmul(Function):
         a, b = ctx.saved_tensors
         ga = gb = None
         na, nb = a.ndim, b.ndim
+        if na > 1 and nb > 1 and not GradMode.enabled:  # first order: the two GEMMs on the arrays
+            return _matmul_backward_arrays(a._data, b._data, gy._data, ctx.needs_input_grad)
         if na == 1 and nb == 1:  # dot product
             return (gy * b if ctx.needs_input_grad[0] else None), (gy * a if ctx.needs_input_grad[1] else None)
         bT = Permute.apply(b, _swap_last(nb)) if nb > 1 and ctx.needs_input_grad[0] else b
@@ -46,6 +49,13 @@ class Matmul(Function):
             else:
                 gb = sum_to(Matmul.apply(aT, gy), b._data.shape)
         return ga, gb
+
+
+def _matmul_backward_arrays(A, B, G, need):
+    """dA = G B^T, dB = A^T G on arrays (batch dims summed back where they were broadcast)."""
+    ga = make_tensor(sum_to_array(G @ B.swapaxes(-1, -2), A.shape)) if need[0] else None
+    gb = make_tensor(sum_to_array(A.swapaxes(-1, -2) @ G, B.shape)) if need[1] else None
+    return ga, gb
 
 
 def _swap_last(nd: int) -> tuple:

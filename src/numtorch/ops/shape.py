@@ -9,7 +9,7 @@ import numpy as np
 
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
-from numtorch.ops._util import wrap_dim, wrap_dims
+from numtorch.ops._util import wrap_dim, wrap_dims, sum_to_array
 from numtorch.tensor import Tensor
 
 __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "expand", "expand_as",
@@ -233,12 +233,7 @@ class SumTo(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
-        lead = x.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
-        y = x.sum(axis=axes, keepdims=True) if axes else x
-        if lead:
-            y = y.reshape(shape)
-        return y
+        return sum_to_array(x, shape)
 
     @staticmethod
     def backward(ctx, gy):
