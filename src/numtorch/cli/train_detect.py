@@ -41,6 +41,12 @@ def default_config(**overrides) -> dict:
 
 def _config_from_args(args) -> dict:
     epochs, batch, lr = DEFAULTS
+    for name in ("epochs", "batch_size"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise common.CLIError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.lr is not None and not args.lr > 0:
+        raise common.CLIError(f"--lr must be positive, got {args.lr}")
     optimizer = args.optimizer if args.optimizer in ("adam", "adamw") else "adam"
     if args.optimizer not in ("sgd", "adam", "adamw"):
         print(f"note: the detector trains with adam; --optimizer {args.optimizer} is not used")
