@@ -259,8 +259,8 @@ class DistributedDataParallel(Module):
         if self.broadcast_buffers and self.require_forward_param_sync and self._module_buffers:
             self._broadcast_states(self._module_buffers)
         out = self.module(*inputs, **kwargs)
-        if GradMode.enabled and self.require_backward_grad_sync:
-            unused = []
+        if GradMode.enabled and self.require_backward_grad_sync and self.process_group.size_ > 1:
+            unused = []  # (a world of one rank has nothing to average: backward runs untouched)
             if self.find_unused_parameters:
                 reached = _leaves_reached(_tensors_in(out))
                 unused = [p for p in self._params() if id(p) not in reached]
