@@ -36,6 +36,11 @@ CASES = [
     ("NAdam", dict(lr=0.05, weight_decay=0.1)),
     ("NAdam", dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True, momentum_decay=0.01)),
     ("NAdam", dict(lr=0.05, maximize=True)),
+    ("Adamax", dict(lr=0.05)),
+    ("Adamax", dict(lr=0.05, weight_decay=0.1, maximize=True, betas=(0.8, 0.9))),
+    ("RAdam", dict(lr=0.05)),                      # steps 1-5: momentum SGD branch, 6-10: rectified (rho_t > 5)
+    ("RAdam", dict(lr=0.05, weight_decay=0.1, betas=(0.8, 0.9))),
+    ("RAdam", dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True, maximize=True, betas=(0.8, 0.99))),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}" for name, kw in CASES]
 
@@ -226,7 +231,7 @@ def test_closure_returns_loss():
 
 def test_float32_stays_float32():
     a = nt.tensor(np.ones(4, np.float32), requires_grad=True)
-    for name in ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam"]:
+    for name in ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam", "Adamax", "RAdam"]:
         opt = getattr(nt.optim, name)([a], lr=0.01)
         (a * a).sum().backward()
         opt.step()

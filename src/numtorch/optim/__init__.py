@@ -16,6 +16,9 @@ from numtorch.optim.rmsprop import RMSprop  # noqa: F401
 from numtorch.optim.adadelta import Adadelta  # noqa: F401
 from numtorch.optim.adam import Adam, AdamW  # noqa: F401
 from numtorch.optim.nadam import NAdam  # noqa: F401
+from numtorch.optim.adamax import Adamax  # noqa: F401
+from numtorch.optim.radam import RAdam  # noqa: F401
 from numtorch.optim import lr_scheduler  # noqa: F401
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam", "Adamax", "RAdam",
+           "lr_scheduler"]
