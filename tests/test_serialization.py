@@ -252,3 +252,11 @@ def test_model_state_dict_round_trip_with_torch(tmp_path):
     model.load_state_dict(nt.load(tmp_path / "torch.safetensors"))
     np.testing.assert_allclose(model(nt.tensor(x)).detach().numpy(), ref2(torch.tensor(x)).detach().numpy(),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_bfloat16_file_gives_clear_error(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+    save_file({"w": torch.ones(2, dtype=torch.bfloat16)}, str(tmp_path / "bf.safetensors"))
+    with pytest.raises(RuntimeError, match="bf.safetensors.*'w' of dtype BF16"):
+        nt.load(tmp_path / "bf.safetensors")

@@ -190,6 +190,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     else:
         data = f.read()
     header = _read_header(data, where)
+    _check_dtypes(header, where)
     st = _safetensors_numpy()
     try:
         arrays = st.load(data)
@@ -205,6 +206,18 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     except (ValueError, KeyError, TypeError) as e:
         raise RuntimeError(f"numtorch.load: {where} has a corrupted numtorch structure ({e})") from None
     return _Decoder(arrays, placer, where).decode(structure)
+
+
+_NUMPY_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F16", "F32", "F64", "C64"}
+
+
+def _check_dtypes(header: dict, where: str) -> None:
+    """NumPy has no bfloat16 or float8: say so by name instead of failing obscurely."""
+    for name, info in header.items():
+        if name != "__metadata__" and isinstance(info, dict) and info.get("dtype") not in _NUMPY_DTYPES:
+            raise RuntimeError(f"numtorch.load: {where} holds tensor '{name}' of dtype {info.get('dtype')}, which "
+                               "numtorch (NumPy) cannot represent; convert it to float32 before saving "
+                               "(e.g. {k: v.float() for k, v in state_dict.items()} in PyTorch)")
 
 
 class _Placer:
