@@ -254,6 +254,8 @@ def test_errors():
         nt.optim.SGD([a], lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match="Invalid beta parameter at index 1"):
         nt.optim.Adam([a], betas=(0.9, 1.0))
+    with pytest.warns(UserWarning, match="duplicate parameters"):
+        nt.optim.SGD([a, a], lr=0.1)
     with pytest.raises(ValueError, match="more than one parameter group"):
         nt.optim.SGD([{"params": [a]}, {"params": [a]}], lr=0.1)
     with pytest.raises(ValueError, match="non-leaf"):

@@ -21,6 +21,7 @@ tensor([0.8000, 1.6000], requires_grad=True)
 from __future__ import annotations
 
 import copy
+import warnings
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from numtorch import _dtypes
 from numtorch._backend import xp_of, to_device
+from numtorch.autograd.grad_mode import enable_grad
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["Optimizer", "required"]
@@ -96,8 +98,9 @@ class Optimizer:
             if default is required and name not in param_group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             param_group.setdefault(name, default)
-        if len({id(p) for p in params}) != len(params):
-            raise ValueError("optimizer contains a parameter group with duplicate parameters")
+        if len({id(p) for p in params}) != len(params):   # PyTorch warns (a future error); so do we
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
+                          "cause an error", UserWarning, stacklevel=3)
         seen = {id(p) for group in self.param_groups for p in group["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
@@ -125,7 +128,6 @@ class Optimizer:
         """Evaluates the closure (which recomputes the loss and calls backward) with grad enabled."""
         if closure is None:
             return None
-        from numtorch.autograd.grad_mode import enable_grad
         with enable_grad():
             return closure()
 
