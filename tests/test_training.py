@@ -30,13 +30,17 @@ def one_blas_thread():
 
 @pytest.fixture(scope="module")
 def mnist(data_dir):
-    """The project's MNIST convention: t10k's first 8,000 images train, the last 2,000 are held out."""
+    """The project's MNIST convention: t10k's first 8,000 images train, the last 2,000 are held out
+    (what ``numtorch train --data mnist`` does when the 60,000-image training files are absent)."""
     if not (data_dir / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("shared MNIST files not present")
-    test = MNIST(data_dir / "mnist", train=False)
-    x, y = test.data, test.targets
-    return common.DataBundle("mnist", common._split(x[:8000], y[:8000]), common._split(x[8000:], y[8000:]),
-                             list(test.classes))
+    bundle = common.load_data("mnist", str(data_dir / "mnist"))
+    labels = MNIST(data_dir / "mnist", train=False).targets.numpy()
+    assert len(bundle.train) == 8000 and len(bundle.test) == 2000 and "8000" in bundle.note
+    np.testing.assert_array_equal(bundle.test.y.numpy(), labels[8000:])
+    assert bundle.train.x.shape == (8000, 1, 28, 28) and bundle.train.x.dtype == numtorch.float32
+    assert float(bundle.train.x.max()) == 1.0 and float(bundle.train.x.min()) == 0.0
+    return bundle
 
 
 def _config(epochs: int, optimizer: str = "sgd", lr: float = 0.1) -> dict:

@@ -40,6 +40,10 @@ def _open_image(path: Path, channels: int):
         raise common.CLIError(f"image not found: {path}")
     try:
         with Image.open(path) as im:
+            if "A" in im.getbands() or "transparency" in im.info:  # transparent means white paper
+                rgba = im.convert("RGBA")
+                im = Image.new("RGBA", rgba.size, "white")
+                im.alpha_composite(rgba)
             return im.convert("L" if channels == 1 else "RGB"), Image
     except (UnidentifiedImageError, OSError) as e:
         raise common.CLIError(f"cannot read image {path}: {e}") from None
