@@ -47,7 +47,7 @@ def _float_outputs(out) -> list:
 
 def _to_np(t) -> np.ndarray:
     if _torch is not None and isinstance(t, _torch.Tensor):
-        return t.detach().numpy()
+        return t.detach().numpy(force=True)  # (force: PyTorch's ZeroTensor gradients refuse plain numpy())
     if isinstance(t, numtorch.Tensor):
         return np.asarray(t.detach()._data)
     return np.asarray(t)

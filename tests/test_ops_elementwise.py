@@ -278,3 +278,38 @@ def test_nan_to_num(torch):
     assert_close(numtorch.nan_to_num(numtorch.tensor(a)), torch.nan_to_num(torch.tensor(a)))
     assert_close(numtorch.nan_to_num(numtorch.tensor(a), nan=1.0, posinf=2.0, neginf=-2.0),
                  np.array([1.0, 2.0, -2.0, 1.5]))
+
+
+def test_aliases_and_remaining_ops(torch):
+    check("true_divide", (3, 4), (4,), low=0.5)
+    check("floor_divide", (3, 4), (4,), low=0.5, grad=False, np_fn=np.floor_divide)
+    check("absolute", (3, 4), np_fn=np.abs)
+    check("clamp_min", (3, 4), 0.1, np_fn=lambda x, m: np.maximum(x, m))
+    check("clamp_max", (3, 4), 0.1, np_fn=lambda x, m: np.minimum(x, m))
+    check("sgn", (3, 4), np_fn=np.sign)
+    import torch.nn.functional as F
+    check(lambda x: numtorch.ops.softplus_raw(x, 2.0, 5.0) if isinstance(x, numtorch.Tensor)
+          else F.softplus(x, 2.0, 5.0), (3, 4), low=-5, high=5)
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 1.0])
+    x, y, tx, ty = numtorch.tensor(a), numtorch.tensor(b), torch.tensor(a), torch.tensor(b)
+    for name in ("greater", "greater_equal", "less", "less_equal", "not_equal"):
+        assert getattr(numtorch, name)(x, y).tolist() == getattr(torch, name)(tx, ty).tolist()
+    for name in ("logical_or", "logical_xor"):
+        assert getattr(numtorch, name)(x > 1, y > 1).tolist() == getattr(torch, name)(tx > 1, ty > 1).tolist()
+    i, j = np.array([5, 3, -2]), np.array([1, 6, 7])
+    for name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        assert getattr(numtorch, name)(numtorch.tensor(i), numtorch.tensor(j)).tolist() == \
+            getattr(torch, name)(torch.tensor(i), torch.tensor(j)).tolist()
+    assert numtorch.bitwise_not(numtorch.tensor(i)).tolist() == torch.bitwise_not(torch.tensor(i)).tolist()
+    assert (~numtorch.tensor([True, False])).tolist() == [False, True]
+    with pytest.raises(TypeError):
+        ~numtorch.tensor([1.0])
+    assert numtorch.isreal(x).all().item()
+    assert numtorch.is_nonzero(numtorch.tensor([2.0])) and not numtorch.is_complex(x)
+    with pytest.raises(RuntimeError):
+        numtorch.is_nonzero(x)
+    assert numtorch.concat([x, y]).shape == (6,) and numtorch.swapdims(numtorch.zeros(2, 3), 0, 1).shape == (3, 2)
+    assert numtorch.vdot(x, y).item() == 9.0 and numtorch.ger(x, y).shape == (3, 3)
+    assert numtorch.getitem(x, 1).item() == 2.0
+    with pytest.raises(NotImplementedError):
+        numtorch.mode_values(x)
