@@ -278,6 +278,29 @@ def test_hooks_run_and_remove():
     h.remove()
 
 
+def test_backward_hooks_match_torch(torch):
+    def run(lib):
+        m = lib.nn.Sequential(lib.nn.Linear(3, 2), lib.nn.Tanh())
+        with lib.no_grad():
+            m[0].weight.copy_(lib.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) / 5 - 0.5))
+            m[0].bias.copy_(lib.tensor([0.1, -0.2]))
+        log = []
+        m[0].register_full_backward_pre_hook(lambda mod, go: log.append(("pre", [tuple(g.shape) for g in go])))
+        m[0].register_full_backward_hook(
+            lambda mod, gi, go: (log.append(("full", [None if g is None else tuple(g.shape) for g in gi])),
+                                 tuple(None if g is None else 2 * g for g in gi))[1])
+        x = lib.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3), requires_grad=True)
+        m(x).sum().backward()
+        m(lib.ones(4, 3)).sum().backward()
+        return log, np.asarray(x.grad.detach().numpy(), dtype=np.float64)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (log, g), (tlog, tg) = run(numtorch), run(torch)
+    assert log == tlog
+    np.testing.assert_allclose(g, tg, rtol=1e-5)  # the hook doubled grad_input in both
+
+
 def test_forward_missing():
     with pytest.raises(NotImplementedError, match=r'Module \[Module\] is missing the required "forward" function'):
         nn.Module()(1)

@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterator
 
 import numtorch
 from numtorch import _dtypes
-from numtorch.autograd.grad_mode import no_grad
+from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import GradMode, no_grad
 from numtorch.nn.parameter import Parameter, Buffer
 from numtorch.tensor import Tensor
 
@@ -88,6 +89,76 @@ class RemovableHandle:
         self.remove()
 
 
+class _HookIdentity(Function):
+    """Passes tensors through unchanged; its backward hands their gradients to ``state.on_grads``."""
+
+    @staticmethod
+    def forward(ctx, *arrays, state, kind):
+        ctx.state, ctx.kind = state, kind
+        return tuple(arrays)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return ctx.state.on_grads(ctx.kind, grads)
+
+
+class _BackwardHookState:
+    """Connects one call of a module to its backward hooks (PyTorch's ``BackwardHook``).
+
+    The outputs pass through an identity op whose backward sees ``grad_output`` (and runs the
+    pre-hooks); the inputs pass through another whose backward sees ``grad_input`` and runs the hooks.
+    """
+
+    def __init__(self, module: "Module") -> None:
+        self.module = module
+        self.grad_output = None
+        self.n_inputs = 0
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        idx = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        self.n_inputs = len(idx)
+        if not idx:
+            return args
+        wrapped = _HookIdentity.apply(*(args[i] for i in idx), state=self, kind="input")
+        out = list(args)
+        for i, w in zip(idx, wrapped):
+            out[i] = w
+        return tuple(out)
+
+    def wrap_outputs(self, output):
+        single = isinstance(output, Tensor)
+        outs = (output,) if single else output
+        if not isinstance(outs, tuple) or not all(isinstance(o, Tensor) for o in outs) \
+                or not any(o.requires_grad for o in outs):
+            return output
+        wrapped = _HookIdentity.apply(*outs, state=self, kind="output")
+        return wrapped[0] if single else wrapped
+
+    def on_grads(self, kind: str, grads: tuple) -> tuple:
+        module = self.module
+        if kind == "output":
+            for hook in list(module._backward_pre_hooks.values()):
+                result = hook(module, grads)
+                if result is not None:
+                    grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+            self.grad_output = grads
+            if self.n_inputs == 0:  # nothing upstream needs a gradient: the hooks see grad_input = (None,)
+                self._run_hooks((None,))
+            return grads
+        return self._run_hooks(grads)
+
+    def _run_hooks(self, grad_input: tuple) -> tuple:
+        module = self.module
+        for hook in list(module._backward_hooks.values()):
+            result = hook(module, grad_input, self.grad_output)
+            if result is not None:
+                if len(result) != len(grad_input):
+                    raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got "
+                                       f"{len(result)}, but expected {len(grad_input)}")
+                grad_input = tuple(result)
+        return grad_input
+
+
 class Module:
     """Base class for all neural-network layers; subclass it and write ``__init__`` and ``forward``.
 
@@ -115,6 +186,8 @@ class Module:
         setattr_(self, "_forward_hooks", OrderedDict())
         setattr_(self, "_forward_hooks_with_kwargs", {})
         setattr_(self, "_forward_hooks_always_called", {})
+        setattr_(self, "_backward_hooks", OrderedDict())
+        setattr_(self, "_backward_pre_hooks", OrderedDict())
         setattr_(self, "_state_dict_hooks", OrderedDict())
         setattr_(self, "_state_dict_pre_hooks", OrderedDict())
         setattr_(self, "_load_state_dict_pre_hooks", OrderedDict())
@@ -125,11 +198,22 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)  # the fast path: no hooks, no bookkeeping
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args, kwargs):
+        backward_state = None
+        if (self._backward_hooks or self._backward_pre_hooks) and GradMode.enabled:
+            backward_state = _BackwardHookState(self)
+            args = backward_state.wrap_inputs(args)
+        output = self._run_forward_hooks(args, kwargs)
+        if backward_state is not None:
+            output = backward_state.wrap_outputs(output)
+        return output
+
+    def _run_forward_hooks(self, args, kwargs):
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
                 result = hook(self, args, kwargs)
@@ -178,6 +262,27 @@ class Module:
             self._forward_hooks_always_called[handle.id] = True
         if prepend:
             self._forward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` runs when the gradients w.r.t. the module's inputs are
+        computed; it may return new ``grad_input``.  (``grad_input`` holds ``None`` for inputs that need
+        no gradient.)"""
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    register_backward_hook = register_full_backward_hook
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` runs when the gradients w.r.t. the module's outputs arrive; it may
+        return new ``grad_output``."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
         return handle
 
     # ---- registration ---------------------------------------------------------------------
