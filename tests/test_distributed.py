@@ -287,8 +287,8 @@ def test_ddp_resnet20_syncbn_two_ranks_match_one_process():
     """ResNet-20 with SyncBatchNorm, SGD lr 0.1 momentum 0.9, 16x16 inputs (not 32x32, for time):
     2 ranks x batch 8 == 1 process x batch 16, parameters and running statistics -- float32 after 1
     step to 1e-5, float64 after 10 steps to 1e-9.  (In float32, lr 0.1 with momentum on random labels
-    amplifies the rounding of a 16-sample batch summed as two halves to ~1e-4 by step 2, in one
-    process as much as in two; float64 shows the algorithms agree: ~1e-12 after 20 steps.)"""
+    amplifies the float32 rounding differences of a 16-sample batch summed as two halves to ~1e-4 by
+    step 2; float64 shows the algorithms agree: ~1e-12 after 20 steps.)"""
     p, _ = mpirun(2, "ddp_equivalence.py", "resnet", "10", timeout=120)
     diffs = [float(d) for d in re.findall(r"ok rank \d max_diff (\S+)", p.stdout)]
     assert len(diffs) == 2 and max(diffs) < 1e-5, p.stdout
