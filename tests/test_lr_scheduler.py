@@ -206,8 +206,24 @@ def test_scheduler_errors():
         S.StepLR(_optimizer(nt), 3, last_epoch=5)
     with pytest.raises(ValueError, match="total_steps OR"):
         S.OneCycleLR(opt, max_lr=1.0)
-    sched = S.OneCycleLR(_optimizer(nt), max_lr=1.0, total_steps=2)
+    opt = _optimizer(nt)
+    sched = S.OneCycleLR(opt, max_lr=1.0, total_steps=2)
+    opt.step()
     sched.step()
     sched.step()
     with pytest.raises(ValueError, match="Tried to step 3 times"):
         sched.step()
+
+
+def test_warns_when_stepped_before_optimizer():
+    import warnings
+    opt = _optimizer(nt)
+    sched = nt.optim.lr_scheduler.StepLR(opt, 2)
+    with pytest.warns(UserWarning, match="before `optimizer.step\\(\\)`"):
+        sched.step()
+    opt2 = _optimizer(nt)
+    sched2 = nt.optim.lr_scheduler.StepLR(opt2, 2)
+    opt2.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched2.step()

@@ -45,7 +45,7 @@ class Adadelta(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One Adadelta update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._closure_loss(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             rho, eps = group["rho"], group["eps"]
             for p in self._params_with_grad(group):

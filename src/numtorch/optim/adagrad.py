@@ -56,7 +56,7 @@ class Adagrad(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One Adagrad update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._closure_loss(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             for p in self._params_with_grad(group):
                 state = self._init_state(p, group)

@@ -44,7 +44,7 @@ class Adamax(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One Adamax update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._closure_loss(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             lr, (beta1, beta2) = group["lr"], group["betas"]
             for p in self._params_with_grad(group):

@@ -11,8 +11,8 @@ called (once per epoch, or once per batch for ``OneCycleLR``), *after* ``optimiz
 
 Most schedulers use PyTorch's *recursive* form (the new lr is computed from the group's current
 lr), so that several schedulers may be chained on one optimizer exactly as in PyTorch; each
-also has the closed form used when ``step(epoch)`` is given.  Unlike PyTorch, numtorch does not
-warn when ``scheduler.step()`` is called before ``optimizer.step()``.
+also has the closed form used when ``step(epoch)`` is given.  As in PyTorch, a first
+``scheduler.step()`` before any ``optimizer.step()`` warns (the first lr would be skipped).
 """
 from __future__ import annotations
 
@@ -87,6 +87,11 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """Advances the schedule by one epoch (or jumps to ``epoch``, deprecated) and sets the lrs."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call "
+                          "them in this order: `optimizer.step()` before `lr_scheduler.step()`. Failure to do this "
+                          "will result in skipping the first value of the learning rate schedule.",
+                          UserWarning, stacklevel=2)
         self._step_count += 1
         if epoch is not None:
             warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)

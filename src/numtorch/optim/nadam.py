@@ -64,7 +64,7 @@ class NAdam(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One NAdam update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._closure_loss(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             for p in self._params_with_grad(group):
                 state = self._init_state(p)

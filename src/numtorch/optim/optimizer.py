@@ -124,8 +124,10 @@ class Optimizer:
         """Performs one update of every parameter that has a gradient; returns ``closure()``'s loss."""
         raise NotImplementedError
 
-    def _closure_loss(self, closure):
-        """Evaluates the closure (which recomputes the loss and calls backward) with grad enabled."""
+    def _begin_step(self, closure):
+        """Starts a step: notes it (schedulers warn when stepped before any optimizer step) and
+        evaluates the closure (which recomputes the loss and calls backward) with grad enabled."""
+        self._opt_called = True
         if closure is None:
             return None
         with enable_grad():

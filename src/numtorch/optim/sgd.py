@@ -53,7 +53,7 @@ class SGD(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One SGD update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._closure_loss(closure)
+        loss = self._begin_step(closure)
         for group in self.param_groups:
             for p in self._params_with_grad(group):
                 # the momentum buffer is the only state; plain SGD keeps none (as in PyTorch)
