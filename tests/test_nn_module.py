@@ -501,3 +501,14 @@ def test_alpha_dropout_keeps_mean_and_variance():
     y = nn.AlphaDropout(0.2).train()(x).numpy()
     assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
     assert nn.AlphaDropout(0.2).eval()(x) is x
+
+
+def test_set_submodule_to_empty_compile():
+    m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU()))
+    m.set_submodule("1.0", nn.Tanh())
+    assert isinstance(m[1][0], nn.Tanh)
+    with pytest.raises(AttributeError):
+        m.set_submodule("1.x", nn.Tanh(), strict=True)
+    w = m[0].weight
+    assert m.to_empty(device="cpu") is m and m[0].weight is w and w.shape == (2, 2)
+    assert m.compile() is None and m(numtorch.ones(1, 2)).shape == (1, 2)

@@ -78,3 +78,20 @@ def test_parameters_to_vector_roundtrip():
     nn.utils.vector_to_parameters(v * 0 + 1, m.parameters())
     assert m[0].weight is w and all(float(p.detach().numpy().min()) == 1.0 for p in m.parameters())
     assert m[0].weight.shape == (2, 3)
+
+
+def test_pad_sequence_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    seqs = [rng.standard_normal((n, 3)) for n in (4, 2, 3)]
+    for kw in [{}, {"batch_first": True}, {"batch_first": True, "padding_value": -1.0, "padding_side": "left"}]:
+        ours = [numtorch.tensor(s, requires_grad=True) for s in seqs]
+        theirs = [torch.tensor(s, requires_grad=True) for s in seqs]
+        y = nn.utils.rnn.pad_sequence(ours, **kw)
+        yt = torch.nn.utils.rnn.pad_sequence(theirs, **kw)
+        np.testing.assert_array_equal(y.detach().numpy(), yt.detach().numpy())
+        g = rng.standard_normal(tuple(yt.shape))
+        y.backward(numtorch.tensor(g))
+        yt.backward(torch.tensor(g))
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())

@@ -497,6 +497,18 @@ class Module:
                 raise AttributeError("`" + item + "` is not an nn.Module")
         return mod
 
+    def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
+        """Replaces (or, unless ``strict``, adds) the module at a dotted path."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(parent._get_name() + " has no attribute `" + name + "`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError("`" + name + "` is not an nn.Module")
+        setattr(parent, name, module)
+
     def get_parameter(self, target: str) -> Parameter:
         module_path, _, name = target.rpartition(".")
         mod = self.get_submodule(module_path)
@@ -619,6 +631,14 @@ class Module:
 
     def share_memory(self) -> "Module":
         return self
+
+    def to_empty(self, *, device=None, recurse: bool = True) -> "Module":
+        """Moves parameters and buffers to ``device`` without keeping their values (uninitialised)."""
+        from numtorch.creation import empty_like
+        return self._apply(lambda t: empty_like(t, device=device), recurse)
+
+    def compile(self, *args, **kwargs) -> None:
+        """Accepted for compatibility: numtorch has no compiler, the module runs as it is."""
 
     # ---- state_dict ---------------------------------------------------------------------------
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
