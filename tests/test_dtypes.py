@@ -126,3 +126,12 @@ def test_cast_gradient_flows_back_in_source_dtype():
     y.sum().backward()
     assert x.grad.dtype == numtorch.float32
     assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_numpy_scalars_act_like_python_numbers(torch):
+    x = numtorch.ones(3)
+    for y in (x * np.float64(2.0), np.float64(2.0) * x, x + np.float64(1), x / np.float64(2), x ** np.float64(2),
+              x - np.int64(3), numtorch.where(x > 0, x, np.float64(1)), x.clamp(np.float64(0), np.float64(1))):
+        assert y.dtype == numtorch.float32
+    assert (torch.ones(3) * np.float64(2.0)).dtype == torch.float32
+    assert (numtorch.tensor([1, 2]) * np.float64(2.5)).dtype == numtorch.float32

@@ -71,6 +71,8 @@ def cast(x, target):
             return x
         from numtorch.ops.convert import to_copy
         return to_copy(x, _dtypes.from_numpy_dtype(target), None, False)
+    if isinstance(x, np.generic):  # a NumPy scalar acts as a Python number: it never widens a tensor
+        x = x.item()
     if target.kind == "f" and isinstance(x, complex):
         raise RuntimeError(f"result type {target} can't hold a complex number")
     if target.kind in "iu" and isinstance(x, float):

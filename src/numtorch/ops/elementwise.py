@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
@@ -711,6 +713,8 @@ def clamp(input, min=None, max=None) -> Tensor:
     """Limits every element to [min, max]: ``np.maximum(h, 0)`` is ``h.clamp(min=0)``."""
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+    min = min.item() if isinstance(min, np.generic) else min  # NumPy scalars must not widen float32
+    max = max.item() if isinstance(max, np.generic) else max
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         min = min if min is None or isinstance(min, Tensor) else ensure_tensor(min, input)
         max = max if max is None or isinstance(max, Tensor) else ensure_tensor(max, input)
