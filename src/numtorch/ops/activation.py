@@ -524,6 +524,11 @@ class Softmax(Function):
     def backward(ctx, gy):
         # dy_i/dx_j = y_i (delta_ij - y_j):  gx = y * (gy - sum(gy * y))
         y, = ctx.saved_tensors
+        if not GradMode.enabled:  # first order: the same formula on arrays, two temporaries
+            yd, g = y._data, gy._data
+            gx = g * yd
+            gx -= yd * gx.sum(axis=ctx.dim, keepdims=True)
+            return make_tensor(gx), None
         return y * (gy - _reduce.sum(gy * y, ctx.dim, keepdim=True)), None
 
 
@@ -541,6 +546,11 @@ class LogSoftmax(Function):
     def backward(ctx, gy):
         # y = x - logsumexp(x):  gx = gy - softmax(x) * sum(gy), softmax = e^y
         y, = ctx.saved_tensors
+        if not GradMode.enabled:  # first order: the same formula on arrays
+            g = gy._data
+            gx = xp_of(g).exp(y._data)
+            gx *= g.sum(axis=ctx.dim, keepdims=True)
+            return make_tensor(g - gx), None
         return gy - exp(y) * _reduce.sum(gy, ctx.dim, keepdim=True), None
 
 
