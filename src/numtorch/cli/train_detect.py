@@ -23,7 +23,7 @@ import numtorch
 from numtorch.cli import common
 
 # epochs, batch size, learning rate
-DEFAULTS = (8, 16, 2e-3)
+DEFAULTS = (4, 16, 2e-3)
 CANVASES_PER_EPOCH = 2000
 HELD_OUT_CANVASES = 500
 HELD_OUT_SEED = 1_000_003
