@@ -50,16 +50,18 @@ def make_inputs(path: Path, seed: int = 0) -> None:
 # ---- workers: each runs in its own process ----------------------------------------------------
 
 def _time_steps(step, batches, warmup: int, iters: int) -> tuple:
-    times, losses = [], []
+    """Wall-clock and CPU seconds of each step after warm-up, and every step's loss."""
+    times, cpu, losses = [], [], []
     for i in range(warmup + iters):
         x, y = batches[i % len(batches)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = step(x, y)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         losses.append(loss())
         if i >= warmup:
             times.append(t1 - t0)
-    return times, losses
+            cpu.append(c1 - c0)
+    return times, cpu, losses
 
 
 def worker_numtorch(d, warmup: int, iters: int) -> tuple:
@@ -144,12 +146,12 @@ def run_worker(name: str, data: Path, warmup: int, iters: int, profile: bool) ->
         import pstats
         prof = cProfile.Profile()
         prof.enable()
-        times, losses = WORKERS[name](d, warmup, iters)
+        times, cpu, losses = WORKERS[name](d, warmup, iters)
         prof.disable()
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     else:
-        times, losses = WORKERS[name](d, warmup, iters)
-    print(json.dumps({"times": times, "losses": losses}))
+        times, cpu, losses = WORKERS[name](d, warmup, iters)
+    print(json.dumps({"times": times, "cpu": cpu, "losses": losses}))
 
 
 def launch(name: str, data: Path, warmup: int, iters: int, profile: bool = False) -> dict:
@@ -177,6 +179,7 @@ def main() -> None:
         return
     frameworks = ["numtorch", "torch", "numpy"]
     times = {f: [] for f in frameworks}
+    cpu = {f: [] for f in frameworks}
     losses = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "w1.npz"
@@ -185,12 +188,18 @@ def main() -> None:
             for f in frameworks:
                 res = launch(f, data, args.warmup, args.iters)
                 times[f] += res["times"]
+                cpu[f] += res["cpu"]
                 losses[f] = res["losses"]
         if args.profile:
             launch("numtorch", data, args.warmup, args.iters, profile=True)
     med = {f: float(np.median(t)) for f, t in times.items()}
+    med_cpu = {f: float(np.median(t)) for f, t in cpu.items()}
     for f in frameworks:
-        print(f"{f:>9}: median step {med[f] * 1e3:.3f} ms over {len(times[f])} steps")
+        print(f"{f:>9}: median step {med[f] * 1e3:.3f} ms wall, {med_cpu[f] * 1e3:.3f} ms CPU, "
+              f"over {len(times[f])} steps")
+    # on a busy machine wall time includes waiting for a core; CPU time shows the work itself
+    print(f"CPU-time ratios: numtorch/torch {med_cpu['numtorch'] / med_cpu['torch']:.3f}, "
+          f"numpy/torch {med_cpu['numpy'] / med_cpu['torch']:.3f}")
     steps = min(len(v) for v in losses.values())
     diff = max(abs(a - b) for a, b in zip(losses["numtorch"][:steps], losses["torch"][:steps]))
     print(f"largest |loss numtorch - loss torch| over {steps} steps: {diff:.2e}")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +211,20 @@ def model_from_checkpoint(ckpt: dict, device=None):
     if device is not None:
         model.to(device)
     return model.eval()
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Writes ``text`` to a temporary file next to ``path`` and renames it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
 
 
 # ---- progress --------------------------------------------------------------------------------

@@ -154,8 +154,7 @@ def save_run(out: Path, config: dict, result: dict) -> dict:
                 k: v for k, v in result["history"].items() if k != "step_loss"}}
     paths = {"checkpoint": out / "checkpoint.pt"}
     numtorch.save(ckpt, str(paths["checkpoint"]))
-    paths["history"] = out / "history.json"
-    paths["history"].write_text(json.dumps(result["history"]))
+    paths["history"] = common.write_text_atomic(out / "history.json", json.dumps(result["history"]))
     try:
         from numtorch.viz import plot_training_curves
         paths["curves"] = plot_training_curves(
