@@ -112,6 +112,21 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 
 # ---- classification: cross-entropy ----------------------------------------------------------
 
+def _valid_targets(xp, t, ignore_index: int, C: int, op: str):
+    """(mask of counted targets or None when all count, targets with ignored ones set to 0); checks bounds."""
+    if not t.size:
+        return None, t
+    tmin, tmax = int(t.min()), int(t.max())
+    valid = None
+    if tmin <= ignore_index <= tmax:  # some targets may be ignore_index
+        valid = t != ignore_index
+        t = xp.where(valid, t, 0)
+        tmin, tmax = int(t.min()), int(t.max())
+    if tmin < 0 or tmax >= C:
+        raise IndexError(f"{op}: Target {tmin if tmin < 0 else tmax} is out of bounds (the input has {C} classes).")
+    return valid, t
+
+
 class CrossEntropy(Function):
     """Fused softmax + cross-entropy on (M, C) logits and (M,) class indices.
 
@@ -125,12 +140,8 @@ class CrossEntropy(Function):
         xp = xp_of(x)
         M, C = x.shape
         rows = xp.arange(M)
-        valid = t != ignore_index
-        all_valid = bool(valid.all())
-        t_safe = t if all_valid else xp.where(valid, t, 0)
-        if M and (int(t_safe.min()) < 0 or int(t_safe.max()) >= C):
-            bad = t_safe[(t_safe < 0) | (t_safe >= C)][0]
-            raise IndexError(f"cross_entropy: Target {int(bad)} is out of bounds (the input has {C} classes).")
+        valid, t_safe = _valid_targets(xp, t, ignore_index, C, "cross_entropy")
+        all_valid = valid is None
         # log-softmax, stably: s = x - max, lse = log sum exp(s), log p = s - lse
         s = x - x.max(axis=1, keepdims=True)
         nll = -s[rows, t_safe]  # -(s at the target); + lse below
@@ -291,13 +302,11 @@ class NLLLoss(Function):
     def forward(ctx, x, t, w, ignore_index, reduction):
         xp = xp_of(x)
         M, C = x.shape
-        valid = t != ignore_index
-        t_safe = xp.where(valid, t, 0)
-        if M and (int(t_safe.min()) < 0 or int(t_safe.max()) >= C):
-            bad = t_safe[(t_safe < 0) | (t_safe >= C)][0]
-            raise IndexError(f"nll_loss: Target {int(bad)} is out of bounds (the input has {C} classes).")
+        valid, t_safe = _valid_targets(xp, t, ignore_index, C, "nll_loss")
         rows = xp.arange(M)
-        wt = (w[t_safe] if w is not None else xp.ones(M, dtype=x.dtype)) * valid
+        wt = w[t_safe] if w is not None else xp.ones(M, dtype=x.dtype)
+        if valid is not None:
+            wt = wt * valid
         loss = -x[rows, t_safe] * wt
         denom = wt.sum() if reduction == "mean" else None
         ctx.info = (rows, t_safe, wt.astype(x.dtype, copy=False), reduction, denom, x.shape)
