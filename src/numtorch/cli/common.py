@@ -7,7 +7,6 @@ per-sample Python work.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import sys
@@ -131,28 +130,37 @@ def augment_batch(x: numtorch.Tensor, rng: np.random.Generator, flip: bool, pad:
 
 # ---- models and optimizers ---------------------------------------------------------------
 
-def _call_with_accepted(factory, **kwargs):
-    """Calls ``factory`` with the keyword arguments its signature accepts."""
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return factory(**kwargs)
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return factory(**kwargs)
-    return factory(**{k: v for k, v in kwargs.items() if k in params})
+def _model_factory(attr: str, name: str):
+    import numtorch.models as models
+    factory = getattr(models, attr, None)
+    if factory is None:
+        raise CLIError(f"model {name!r} is not available in this numtorch (numtorch.models.{attr} is missing)")
+    return factory
 
 
 def build_model(config: dict):
-    """The model a config names: ``mlp`` is the two-layer net; others come from ``numtorch.models``."""
-    import numtorch.models as models
+    """The model a config names, sized for its images and classes.
+
+    ``mlp`` is the two-layer net (``--hidden`` units); ``simplecnn`` the notes' convolutional net
+    (conv-ReLU-pool, then the same two affine layers); ``lenet5``; ``resnet20`` and
+    ``densenet_bc_100`` are CIFAR networks for 3-channel images.
+    """
     name = config["model"]
     c, h, w = config["image_shape"]
+    n = len(config["classes"])
     if name == "mlp":
-        return models.TwoLayerNet(c * h * w, config["hidden"], len(config["classes"]))
-    factory = getattr(models, name, None)
-    if factory is None:
-        raise CLIError(f"model {name!r} is not available in this numtorch (numtorch.models.{name} is missing)")
-    return _call_with_accepted(factory, num_classes=len(config["classes"]), in_channels=c)
+        return _model_factory("TwoLayerNet", name)(c * h * w, config["hidden"], n)
+    if name == "simplecnn":
+        return _model_factory("SimpleConvNet", name)(input_dim=(c, h, w), hidden_size=config["hidden"], output_size=n)
+    if name == "lenet5":
+        if min(h, w) < 28:
+            raise CLIError(f"--model lenet5 needs images of at least 28x28 (these are {h}x{w}); use --data mnist")
+        return _model_factory("LeNet5", name)(num_classes=n, in_channels=c)
+    if name in ("resnet20", "densenet_bc_100"):
+        if c != 3:
+            raise CLIError(f"--model {name} is a CIFAR network for 3-channel images; use it with --data cifar10")
+        return _model_factory(name, name)(num_classes=n)
+    raise CLIError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
 
 def build_optimizer(name: str, params, lr: float, weight_decay: float):
