@@ -166,3 +166,27 @@ def test_plain_progress_bar_is_one_line():
     text = stream.getvalue()
     assert text.endswith("\n") and text.count("\n") == 1  # redrawn in place with \r
     assert "epoch 1/1 [########] 4/4" in text.split("\r")[-1] and "loss=0.5" in text
+
+
+@pytest.mark.slow
+def test_default_train_reaches_095_within_a_minute(tmp_path):
+    """The acceptance run: `numtorch train` with no arguments (30 epochs on the digits)."""
+    pytest.importorskip("sklearn")
+    import time
+    t0 = time.perf_counter()
+    res = numtorch_cmd("train", cwd=tmp_path)
+    elapsed = time.perf_counter() - t0
+    assert res.returncode == 0, res.stderr
+    assert float(re.search(r"^held-out accuracy ([\d.]+)$", res.stdout, re.M).group(1)) >= 0.95
+    assert elapsed < 60
+    assert len(list((tmp_path / "runs").glob("*/checkpoint.pt"))) == 1
+
+
+@pytest.mark.slow
+def test_train_simplecnn_on_mnist(tmp_path, data_dir):
+    if not (data_dir / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("shared MNIST files not present")
+    res = numtorch_cmd("train", "--model", "simplecnn", "--data", "mnist", "--data-dir", data_dir / "mnist",
+                       "--epochs", 1, "--out", tmp_path / "cnn", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert float(re.search(r"^held-out accuracy ([\d.]+)$", res.stdout, re.M).group(1)) >= 0.8
