@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import numtorch
-from helpers import check, assert_close
+from helpers import check, assert_close, lib
 
 BCAST = [((3, 4), (3, 4)), ((3, 1), (1, 4)), ((4,), (2, 3, 4)), ((), (3,)), ((2, 1, 3), (4, 1))]
 
@@ -313,3 +313,32 @@ def test_aliases_and_remaining_ops(torch):
     assert numtorch.getitem(x, 1).item() == 2.0
     with pytest.raises(NotImplementedError):
         numtorch.mode_values(x)
+
+
+@pytest.mark.parametrize("name,f,a", [
+    ("atan2_origin", lambda t: lib(t).atan2(t, t), [0.0, 1.0]),
+    ("minimum_nan", lambda t: lib(t).minimum(t, t * 0), [np.nan, 1.0]),
+    ("maximum_nan", lambda t: lib(t).maximum(t * 0, t), [np.nan, -1.0]),
+    ("maximum_tie", lambda t: lib(t).maximum(t, t * 0 + 1), [1.0, 2.0]),
+    ("fmax_nan", lambda t: lib(t).fmax(t, t * 0), [np.nan, 1.0]),
+    ("logaddexp_neg_inf", lambda t: lib(t).logaddexp(t, t), [-np.inf, 1.0]),
+    ("xlogy_zero", lambda t: lib(t).xlogy(t, t), [0.0, 2.0]),
+    ("hypot_zero", lambda t: lib(t).hypot(t, t * 0), [0.0, 1.0]),
+    ("rsqrt_zero", lambda t: t.rsqrt(), [0.0, 4.0]),
+    ("log_zero", lambda t: t.log(), [0.0, 4.0]),
+    ("reciprocal_zero", lambda t: 1.0 / t, [0.0, 4.0]),
+    ("pow_neg_one_zero", lambda t: t ** -1, [0.0, 4.0]),
+    ("round_decimals", lambda t: t.round(decimals=1), [1.26, -2.34]),
+    ("remainder_neg", lambda t: t.remainder(-1.5), [1.0, -2.0, 3.3]),
+    ("fmod_neg", lambda t: t.fmod(-1.5), [1.0, -2.0, 3.3]),
+    ("sinc_zero", lambda t: t.sinc(), [0.0, 0.5]),
+    ("nan_to_num", lambda t: t.nan_to_num(), [np.nan, np.inf, 1.0]),
+])
+def test_elementwise_edge_values_and_grads(name, f, a, torch):
+    a = np.array(a, dtype=np.float64)
+    x, tx = numtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = f(x), f(tx)
+    assert_close(y, ty)
+    y.sum().backward()
+    ty.sum().backward()
+    assert_close(x.grad, tx.grad)

@@ -241,3 +241,27 @@ def test_mean_of_int_raises():
 def test_sum_dtype_argument():
     x = numtorch.tensor([1, 2], dtype=numtorch.int32)
     assert x.sum(dtype=numtorch.float64).dtype == numtorch.float64
+
+
+@pytest.mark.parametrize("name,f,a", [
+    ("std_of_constant", lambda t: t.std(), [1.0, 1.0, 1.0]),
+    ("std_single", lambda t: t.std(correction=0), [2.0]),
+    ("var_keepdim", lambda t: t.var(0, keepdim=True), [[1.0, 2.0], [3.0, 5.0]]),
+    ("norm1_at_zero", lambda t: t.norm(p=1), [0.0, 1.0, -2.0]),
+    ("norm3_at_zero", lambda t: t.norm(p=3), [0.0, 1.0, -2.0]),
+    ("norm_inf_tie", lambda t: t.norm(p=float("inf")), [2.0, 1.0, -2.0]),
+    ("logsumexp_all_neg_inf", lambda t: t.logsumexp(0), [-np.inf, -np.inf]),
+    ("median_even", lambda t: t.median(), [1.0, 3.0, 2.0, 4.0]),
+    ("cumprod_two_zeros", lambda t: t.cumprod(0), [2.0, 0.0, 3.0, 0.0, 5.0]),
+    ("prod_empty", lambda t: t.prod(), np.zeros(0)),
+    ("sum_empty", lambda t: t.sum(), np.zeros((0, 3))),
+    ("dist", lambda t: t.dist(t * 2), [[3.0, 4.0]]),
+])
+def test_reduction_edge_values_and_grads(name, f, a, torch):
+    a = np.array(a, dtype=np.float64)
+    x, tx = numtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = f(x), f(tx)
+    assert_close(y, ty)
+    y.sum().backward()
+    ty.sum().backward()
+    assert_close(x.grad, tx.grad)

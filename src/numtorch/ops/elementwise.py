@@ -576,7 +576,9 @@ class Atan2(Function):
         # d atan2(a, b) = (b da - a db) / (a^2 + b^2)
         a, b = ctx.saved_tensors
         r = a * a + b * b
-        return sum_to(gy * b / r, shape_of(a)), sum_to(-gy * a / r, shape_of(b))
+        zero = r == 0  # at the origin PyTorch's gradient is 0, not 0/0
+        inv = where(zero, 0.0, 1 / where(zero, 1.0, r))
+        return sum_to(gy * b * inv, shape_of(a)), sum_to(-gy * a * inv, shape_of(b))
 
 
 def atan2(input, other) -> Tensor:
@@ -742,10 +744,11 @@ class Maximum(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        # the larger input gets the gradient; a tie splits it in half (as PyTorch)
+        # the larger input gets the gradient; a tie splits it in half; a NaN (compares false) passes
+        # the gradient to both inputs (as PyTorch)
         a, b = ctx.saved_tensors
-        wa = (a > b) + (a == b) * 0.5
-        return sum_to(gy * wa, shape_of(a)), sum_to(gy * (1 - wa), shape_of(b))
+        half = (a == b) * 0.5
+        return sum_to(gy * (1 - (a < b) - half), shape_of(a)), sum_to(gy * (1 - (a > b) - half), shape_of(b))
 
 
 class Minimum(Function):
@@ -757,8 +760,8 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, gy):
         a, b = ctx.saved_tensors
-        wa = (a < b) + (a == b) * 0.5
-        return sum_to(gy * wa, shape_of(a)), sum_to(gy * (1 - wa), shape_of(b))
+        half = (a == b) * 0.5
+        return sum_to(gy * (1 - (a > b) - half), shape_of(a)), sum_to(gy * (1 - (a < b) - half), shape_of(b))
 
 
 def maximum(input, other) -> Tensor:
@@ -834,6 +837,7 @@ def hypot(input, other) -> Tensor:
 
 def logaddexp(input, other) -> Tensor:
     m = maximum(input, other).detach()
+    m = where(m.isfinite(), m, 0.0)  # both -inf (or +inf): shift by 0 instead of making inf - inf
     return m + log(exp(input - m) + exp(other - m))
 
 

@@ -18,7 +18,7 @@ from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "aminmax", "argmax",
            "argmin", "var", "std", "var_mean", "std_mean", "logsumexp", "norm", "cumsum", "cumprod",
-           "cummax", "all", "any", "count_nonzero", "median", "mode_values"]
+           "cummax", "all", "any", "count_nonzero", "median", "mode_values", "dist"]
 
 _max_values = namedtuple("max", ["values", "indices"])
 _min_values = namedtuple("min", ["values", "indices"])
@@ -273,16 +273,51 @@ def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
     n = 1
     for d in dims:
         n *= input.shape[d]
-    c = input - mean(input, dims, True)
-    return sum(c * c, dims, keepdim) / builtins_max(n - correction, 0)
+    return Var.apply(input, dims, keepdim, builtins_max(n - correction, 0))
 
 
 def builtins_max(a, b):
     return a if a > b else b
 
 
+class Var(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim, denom):
+        ctx.args = (x.shape, dims, keepdim)
+        ctx.denom = denom
+        ctx.save_for_backward(x)
+        c = x - x.mean(axis=dims, keepdims=True)
+        return (c * c).sum(axis=dims, keepdims=keepdim) * (1.0 / denom if denom else float("inf"))
+
+    @staticmethod
+    def backward(ctx, gy):
+        # d/dx_i sum_j (x_j - mean)^2 / (N - correction) = 2 (x_i - mean) / (N - correction)
+        # (the mean's own derivative drops out: the deviations sum to zero)
+        x, = ctx.saved_tensors
+        shape, dims, keepdim = ctx.args
+        scale = 2.0 / ctx.denom if ctx.denom else float("inf")
+        return _unreduce(gy, shape, dims, keepdim) * (x - mean(x, dims, True)) * scale, None, None, None
+
+
+class StdFromVar(Function):
+    """sqrt(var) whose gradient is 0 where the deviation is 0 (PyTorch's std backward), not inf."""
+
+    @staticmethod
+    def forward(ctx, v):
+        y = xp_of(v).sqrt(v)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        from numtorch.ops.elementwise import where
+        y, = ctx.saved_tensors
+        zero = y == 0
+        return where(zero, 0.0, gy / (2 * where(zero, 1.0, y)))
+
+
 def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    return StdFromVar.apply(var(input, dim, unbiased, keepdim, correction=correction))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -463,3 +498,8 @@ def median(input, dim=None, keepdim: bool = False):
 
 def mode_values(input, dim=-1):
     raise NotImplementedError("mode is not implemented in numtorch")
+
+
+def dist(input, other, p=2) -> Tensor:
+    """The p-norm of ``input - other`` (broadcast)."""
+    return norm(input - other, p)
