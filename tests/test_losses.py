@@ -301,3 +301,41 @@ def test_legacy_size_average_reduce():
     with pytest.warns(UserWarning):
         a = F.mse_loss(x, t, size_average=False)
     np.testing.assert_allclose(a.item(), F.mse_loss(x, t, reduction="sum").item())
+
+
+# ---- margin / embedding losses (composites) ----------------------------------------------------
+
+def test_margin_and_embedding_losses(torch):
+    x1, x2 = _logits(5, 4), _logits(5, 4)
+    y = np.array([1.0, -1.0, 1.0, -1.0, -1.0])
+    labels = (RNG.uniform(size=(5, 4)) > 0.5).astype(np.float64)
+    for reduction in ["mean", "sum", "none"]:
+        check(torch, "margin_ranking_loss", [x1[:, 0].copy(), x2[:, 0].copy(), y], margin=0.3, reduction=reduction)
+        check(torch, "hinge_embedding_loss", [x1, np.sign(x2)], margin=0.7, reduction=reduction)
+        check(torch, "cosine_embedding_loss", [x1, x2, y], margin=0.1, reduction=reduction)
+        check(torch, "multilabel_soft_margin_loss", [x1, labels], reduction=reduction,
+              weight=np.array([1.0, 2.0, 0.5, 1.5]))
+        check(torch, "triplet_margin_loss", [x1, x2, _logits(5, 4)], margin=2.0, reduction=reduction)
+        check(torch, "multi_margin_loss", [x1, _labels(4, 5)], reduction=reduction)
+        check(torch, "multi_margin_loss", [x1, _labels(4, 5)], p=2, margin=0.5, reduction=reduction,
+              weight=np.array([1.0, 2.0, 0.5, 1.5]))
+    assert gradcheck(lambda a, b: F.cosine_embedding_loss(a, b, numtorch.tensor(y)),
+                     (numtorch.tensor(x1, requires_grad=True), numtorch.tensor(x2, requires_grad=True)))
+    t = numtorch.tensor(_labels(4, 5))
+    assert gradcheck(lambda a: F.multi_margin_loss(a, t), (numtorch.tensor(x1, requires_grad=True),))
+
+
+def test_similarities_and_gumbel(torch):
+    x1, x2 = _logits(3, 5), _logits(3, 5)
+    check(torch, "cosine_similarity", [x1, x2])
+    check(torch, "cosine_similarity", [x1, x2[:1].copy()], dim=-1)
+    check(torch, "pairwise_distance", [x1, x2], p=3.0)
+    numtorch.manual_seed(0)
+    logits = numtorch.tensor(_logits(4, 6), requires_grad=True)
+    y = F.gumbel_softmax(logits, tau=0.5, hard=True)
+    a = y.detach().numpy()
+    assert np.all(a.sum(1) == 1) and set(np.unique(a)) <= {0.0, 1.0}
+    (y * numtorch.arange(6.0, dtype=numtorch.float64)).sum().backward()
+    assert logits.grad is not None and np.all(np.isfinite(logits.grad.numpy()))
+    soft = F.gumbel_softmax(logits, tau=1.0).detach().numpy()
+    np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-12)

@@ -24,7 +24,7 @@ __all__ = ["linear", "bilinear", "relu", "relu_", "relu6", "leaky_relu", "leaky_
            "selu_", "celu", "celu_", "gelu", "silu", "swish", "mish", "softplus", "hardtanh", "hardtanh_",
            "hardsigmoid", "hardswish", "softsign", "tanhshrink", "logsigmoid", "softmax", "log_softmax",
            "softmin", "prelu", "rrelu", "threshold", "threshold_", "hardshrink", "softshrink", "glu", "sigmoid",
-           "tanh", "normalize"]
+           "tanh", "normalize", "cosine_similarity", "pairwise_distance", "gumbel_softmax", "rrelu_"]
 
 
 # ---- the affine layer -------------------------------------------------------------------------
@@ -249,10 +249,14 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
         return leaky_relu(input, (lower + upper) / 2, inplace)
     from numtorch._backend import to_device
     from numtorch.random import rng_of
-    from numtorch.tensor import make_tensor
     a = rng_of(None).uniform(lower, upper, tuple(input.shape)).astype(input._data.dtype)
     slopes = make_tensor(to_device(a, input.device))
-    return where(input >= 0, input, input * slopes)
+    fn = lambda x: where(x >= 0, x, x * slopes)  # noqa: E731
+    return apply_inplace(input, fn) if inplace else fn(input)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, True)
 
 
 # ---- smooth activations ----------------------------------------------------------------------
@@ -592,3 +596,44 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
     from numtorch.ops.elementwise import clamp_min
     norm = _reduce.norm(input, p, dim, keepdim=True)
     return input / clamp_min(norm, eps)
+
+
+# ---- similarities ------------------------------------------------------------------------------
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """x1 . x2 / (max(||x1||, eps) max(||x2||, eps)) along ``dim`` (inputs broadcast first)."""
+    from numtorch.ops.elementwise import clamp_min
+    x1, x2 = _shape.broadcast_tensors(x1, x2)
+    n1 = clamp_min(_reduce.norm(x1, 2, dim, keepdim=True), eps)
+    n2 = clamp_min(_reduce.norm(x2, 2, dim, keepdim=True), eps)
+    return _reduce.sum((x1 / n1) * (x2 / n2), dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dim."""
+    return _reduce.norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """A differentiable sample from the categorical distribution softmax(logits) (Jang et al., 2016).
+
+    With ``hard=True`` the result is one-hot, with the soft sample's gradient (straight-through).
+    """
+    from numtorch._backend import to_device
+    from numtorch.random import rng_of
+    g = -_np_log(rng_of(None).exponential(1.0, tuple(logits.shape))).astype(logits._data.dtype)
+    gumbels = make_tensor(to_device(g, logits.device))
+    y_soft = softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    xp = xp_of(y_soft._data)
+    d = wrap_dim(dim, y_soft.ndim)
+    index = xp.expand_dims(y_soft._data.argmax(axis=d), d)
+    positions = xp.arange(y_soft.shape[d]).reshape((-1,) + (1,) * (y_soft.ndim - d - 1))
+    y_hard = (positions == index).astype(y_soft._data.dtype)  # one-hot at the argmax
+    return make_tensor(y_hard) - y_soft.detach() + y_soft
+
+
+def _np_log(a):
+    import numpy as np
+    return np.log(a)

@@ -21,7 +21,8 @@ from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "soft_margin_loss",
-           "poisson_nll_loss", "gaussian_nll_loss"]
+           "poisson_nll_loss", "gaussian_nll_loss", "margin_ranking_loss", "hinge_embedding_loss",
+           "cosine_embedding_loss", "multilabel_soft_margin_loss", "triplet_margin_loss", "multi_margin_loss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -517,4 +518,84 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = F
     loss = 0.5 * (_ew.log(with_floor) + d * d / with_floor)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduced(loss, reduction)
+
+
+# ---- margin and embedding losses --------------------------------------------------------------
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, -y (x1 - x2) + margin): x1 should rank above x2 where y = 1, below where y = -1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduced(_ew.clamp_min(-target * (input1 - input2) + margin, 0.0), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
+    """x where y = 1, max(0, margin - x) where y = -1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    pos = _ew.where(target == 1, input, 0.0)
+    neg = _ew.where(target == -1, _ew.clamp_min(margin - input, 0.0), 0.0)
+    return _reduced(pos + neg, reduction)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
+                          reduce=None, reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cos over the last dim)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    eps = 1e-12  # PyTorch's: cos = x1.x2 / sqrt((|x1|^2 + eps)(|x2|^2 + eps))
+    dim = input1.ndim - 1
+    prod = _reduce.sum(input1 * input2, dim)
+    mag = (_reduce.sum(input1 * input1, dim) + eps) * (_reduce.sum(input2 * input2, dim) + eps)
+    cos = prod / _ew.sqrt(mag)
+    loss = _ew.where(target == 1, 1 - cos, 0.0) + _ew.where(target == -1, _ew.clamp_min(cos - margin, 0.0), 0.0)
+    return _reduced(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                                reduce=None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of each label's logit, averaged over the labels (dim 1)."""
+    from numtorch.ops.activation import logsigmoid
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    loss = _reduce.mean(loss, input.ndim - 1)
+    return _reduced(loss, reduction)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2.0,
+                        eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, d(a, p) - d(a, n) + margin) with d the p-norm distance."""
+    from numtorch.ops.activation import pairwise_distance
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = _ew.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduced(_ew.clamp_min(margin + d_pos - d_neg, 0.0), reduction)
+
+
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
+                      size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """sum over j != y of max(0, margin - x[y] + x[j])^p / C (the multi-class hinge loss)."""
+    from numtorch.ops.index import gather
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    x = input if input.ndim == 2 else _shape.reshape(input, (1, -1))
+    t = _shape.reshape(target, (-1, 1))
+    C = x.shape[1]
+    picked = gather(x, 1, t)
+    h = _ew.clamp_min(margin - picked + x, 0.0)
+    if p == 2:
+        h = h * h
+    if weight is not None:
+        h = h * _shape.reshape(gather(_shape.reshape(weight, (1, -1)).expand(t.shape[0], C), 1, t), (-1, 1))
+    xp = xp_of(x._data)
+    not_target = make_tensor((xp.arange(C)[None, :] != t._data).astype(x._data.dtype))
+    loss = _reduce.sum(h * not_target, 1) / C
+    if input.ndim != 2:
+        loss = _shape.reshape(loss, ())
     return _reduced(loss, reduction)
