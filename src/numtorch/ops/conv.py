@@ -3,9 +3,11 @@
 
 How a convolution becomes one matrix product (im2col)::
 
-    x (N, C, H, W) --pad--> xp --strided view--> windows (N, OH, OW, C, KH, KW)   # no copy
-    cols = windows.reshape(N*OH*OW, C*KH*KW)                                        # one copy
-    y    = cols @ W.reshape(OC, C*KH*KW).T        -> (N*OH*OW, OC) -> (N, OC, OH, OW)
+    x (N, C, H, W) --pad, channels-last--> xp (N, Hp, Wp, C)
+    windows = strided view of xp           (N, OH, OW, KH, KW, C)                  # no copy
+    cols = windows.reshape(N*OH*OW, KH*KW*C)                                       # one copy
+    y    = cols @ W2d.T,  W2d = W (OC, C, KH, KW) reordered to (OC, KH*KW*C)
+         -> (N*OH*OW, OC) = (N, OH, OW, OC) in memory, returned as an (N, OC, OH, OW) view
 
 Backward, with gy reshaped to (N*OH*OW, OC):
 
@@ -103,26 +105,58 @@ class _Geom:
         self.ow = out_size(self.w, self.kw, stride[1], pads[1][0] + pads[1][1], dil[1])
 
 
+def nhwc_padded(x, pads):
+    """x (N, C, H, W) as a C-contiguous channels-last (N, Hp, Wp, C) array, zero-padded by ``pads``.
+
+    No copy when x already lives channels-last and needs no padding (the output of a previous conv).
+    """
+    (pt, pb), (pl, pr) = pads
+    t = x.transpose(0, 2, 3, 1)
+    if pt == pb == pl == pr == 0 and t.flags.c_contiguous:
+        return t
+    n, c, h, w = x.shape
+    buf = xp_of(x).zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
+    buf[:, pt:pt + h, pl:pl + w, :] = t
+    return buf
+
+
 def im2col(x, geo: _Geom):
-    """cols (G, N*OH*OW, C/G*KH*KW): every receptive field as one row, per group."""
-    xpad = pad_nhwc(x, geo.pads)
-    win = windows(xpad, geo.kh, geo.kw, geo.oh, geo.ow, geo.stride, geo.dil)
-    g, n = geo.g, geo.n
-    win = win.reshape(n, g, geo.c // g, geo.oh, geo.ow, geo.kh, geo.kw).transpose(1, 0, 3, 4, 2, 5, 6)
-    return win.reshape(g, n * geo.oh * geo.ow, (geo.c // g) * geo.kh * geo.kw)
+    """cols (G, N*OH*OW, KH*KW*C/G): every receptive field as one row, per group.
+
+    Columns are kernel-offset major, channel minor (kh, kw, c): the copy reads whole channel vectors
+    of the channels-last input, and col2im below adds whole channel vectors back.
+    """
+    xp = xp_of(x)
+    a = nhwc_padded(x, geo.pads)                                  # (N, Hp, Wp, C)
+    sn, sh, sw, sc = a.strides
+    shape = (geo.n, geo.oh, geo.ow, geo.kh, geo.kw, geo.c)
+    strides = (sn, sh * geo.stride[0], sw * geo.stride[1], sh * geo.dil[0], sw * geo.dil[1], sc)
+    win = xp.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
+    rows, g = geo.n * geo.oh * geo.ow, geo.g
+    if g == 1:
+        return win.reshape(1, rows, geo.kh * geo.kw * geo.c)     # the one copy (none for 1x1, stride 1)
+    win = win.reshape(geo.n, geo.oh, geo.ow, geo.kh, geo.kw, g, geo.c // g).transpose(5, 0, 1, 2, 3, 4, 6)
+    return win.reshape(g, rows, geo.kh * geo.kw * (geo.c // g))
+
+
+def _w_cols(w, geo: _Geom):
+    """W (OC, C/G, KH, KW) as (G, OC/G, KH*KW*C/G), the column order of ``im2col``."""
+    g = geo.g
+    return w.transpose(0, 2, 3, 1).reshape(g, geo.oc // g, -1)
 
 
 def conv_forward(cols, w, geo: _Geom):
     """y (N, OC, OH, OW) = cols @ W^T per group (an NCHW view of a channels-last buffer)."""
     g = geo.g
-    w2 = w.reshape(g, geo.oc // g, -1)                        # (G, OC/G, C/G*K)
-    y = cols @ w2.transpose(0, 2, 1)                          # (G, N*OH*OW, OC/G)
+    y = cols @ _w_cols(w, geo).transpose(0, 2, 1)            # (G, N*OH*OW, OC/G)
+    if g == 1:
+        return y.reshape(geo.n, geo.oh, geo.ow, geo.oc).transpose(0, 3, 1, 2)
     y = y.reshape(g, geo.n, geo.oh, geo.ow, geo.oc // g).transpose(1, 0, 4, 2, 3)
     return y.reshape(geo.n, geo.oc, geo.oh, geo.ow)
 
 
 def _gy_rows(gy, geo: _Geom):
-    """gy (N, OC, OH, OW) as (G, N*OH*OW, OC/G)."""
+    """gy (N, OC, OH, OW) as (G, N*OH*OW, OC/G) (no copy when gy lives channels-last)."""
     g = geo.g
     gy = gy.reshape(geo.n, g, geo.oc // g, geo.oh, geo.ow).transpose(1, 0, 3, 4, 2)
     return gy.reshape(g, geo.n * geo.oh * geo.ow, geo.oc // g)
@@ -130,24 +164,49 @@ def _gy_rows(gy, geo: _Geom):
 
 def conv_grad_weight(cols, gy_rows, geo: _Geom, wshape):
     """dW = gy^T @ cols per group, shaped like W (OC, C/G, KH, KW)."""
-    gw = gy_rows.transpose(0, 2, 1) @ cols                    # (G, OC/G, C/G*K)
-    return gw.reshape(wshape)
+    gw = gy_rows.transpose(0, 2, 1) @ cols                    # (G, OC/G, KH*KW*C/G)
+    gw = gw.reshape(geo.oc, geo.kh, geo.kw, geo.c // geo.g)
+    return gw.transpose(0, 3, 1, 2).copy()                    # small: the weight's size
 
 
 def conv_grad_input(gy_rows, w, geo: _Geom):
-    """dx = col2im(gy @ W2d): the adjoint of im2col, a sum over the KH*KW kernel offsets."""
+    """dx = col2im(gy @ W2d): the adjoint of im2col, a sum over the KH*KW kernel offsets.
+
+    For stride 1 the same sum is a convolution of gy with the flipped, transposed kernel and
+    padding d*(k-1) - p ("full" correlation): one im2col copy and one GEMM, about 3x faster than
+    the KH*KW strided adds, so that path is taken whenever it applies.
+    """
+    if geo.stride == (1, 1) and all(p <= d * (k - 1) for pair, d, k in
+                                    zip(geo.pads, geo.dil, (geo.kh, geo.kw)) for p in pair):
+        return _grad_input_as_conv(gy_rows, w, geo)
     xp = xp_of(gy_rows)
     g, cg = geo.g, geo.c // geo.g
-    dcols = gy_rows @ w.reshape(g, geo.oc // g, -1)           # (G, N*OH*OW, C/G*K)
-    dcols = dcols.reshape(g, geo.n, geo.oh, geo.ow, cg, geo.kh, geo.kw)
-    dcols = dcols.transpose(1, 0, 4, 2, 3, 5, 6).reshape(geo.n, geo.c, geo.oh, geo.ow, geo.kh, geo.kw)
+    dcols = gy_rows @ _w_cols(w, geo)                         # (G, N*OH*OW, KH*KW*C/G)
+    dcols = dcols.reshape(g, geo.n, geo.oh, geo.ow, geo.kh, geo.kw, cg)
     (pt, pb), (pl, pr) = geo.pads
-    hp, wp = geo.h + pt + pb, geo.w + pl + pr
-    buf = xp.zeros((geo.n, hp, wp, geo.c), dtype=gy_rows.dtype).transpose(0, 3, 1, 2)
+    buf = xp.zeros((geo.n, geo.h + pt + pb, geo.w + pl + pr, g, cg), dtype=gy_rows.dtype)
+    sh, sw = geo.stride
     for i in range(geo.kh):
+        r0 = i * geo.dil[0]
         for j in range(geo.kw):
-            _col2im_add(buf, dcols[..., i, j], i, j, geo.oh, geo.ow, geo.stride, geo.dil)
-    return buf[:, :, pt:pt + geo.h, pl:pl + geo.w]
+            c0 = j * geo.dil[1]
+            slab = dcols[:, :, :, :, i, j, :].transpose(1, 2, 3, 0, 4)   # (N, OH, OW, G, C/G)
+            buf[:, r0:r0 + sh * (geo.oh - 1) + 1:sh, c0:c0 + sw * (geo.ow - 1) + 1:sw] += slab
+    buf = buf.reshape(geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c)
+    return buf[:, pt:pt + geo.h, pl:pl + geo.w, :].transpose(0, 3, 1, 2)
+
+
+def _grad_input_as_conv(gy_rows, w, geo: _Geom):
+    """dx for stride 1: conv2d(gy, W flipped in space with in/out channels swapped, padding d(k-1) - p)."""
+    g, cg, ocg = geo.g, geo.c // geo.g, geo.oc // geo.g
+    gy = gy_rows.reshape(g, geo.n, geo.oh, geo.ow, ocg).transpose(1, 0, 4, 2, 3)
+    gy = gy.reshape(geo.n, geo.oc, geo.oh, geo.ow)
+    wt = w.reshape(g, ocg, cg, geo.kh, geo.kw)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+    wt = wt.reshape(geo.c, ocg, geo.kh, geo.kw)
+    full = [d * (k - 1) for d, k in zip(geo.dil, (geo.kh, geo.kw))]
+    pads = tuple((f - a, f - b) for f, (a, b) in zip(full, geo.pads))
+    tgeo = _Geom((geo.n, geo.oc, geo.oh, geo.ow), (geo.c, ocg, geo.kh, geo.kw), (1, 1), pads, geo.dil, g)
+    return conv_forward(im2col(gy, tgeo), wt, tgeo)
 
 
 # ---- conv2d ------------------------------------------------------------------------------
