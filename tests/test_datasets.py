@@ -92,7 +92,9 @@ def test_idx_header_errors(tmp_path, small):
 
 
 def test_missing_files_error_names_files_and_folder(tmp_path):
-    with pytest.raises(RuntimeError) as info:
+    from numtorch.vision.datasets.mnist import DatasetNotFoundError
+    assert issubclass(DatasetNotFoundError, RuntimeError)
+    with pytest.raises(DatasetNotFoundError) as info:
         datasets.MNIST(tmp_path, train=True)
     msg = str(info.value)
     assert "train-images-idx3-ubyte" in msg and "train-labels-idx1-ubyte" in msg

@@ -76,6 +76,7 @@ def load_data(name: str, data_dir: Optional[str]) -> DataBundle:
     files are split as the project does: the first 8,000 images train, the last 2,000 are held out.
     """
     from numtorch.vision import datasets
+    from numtorch.vision.datasets.mnist import DatasetNotFoundError
     root = data_dir or DEFAULT_DATA_DIR
     if name == "digits":
         train, test = datasets.Digits(train=True), datasets.Digits(train=False)
@@ -85,7 +86,7 @@ def load_data(name: str, data_dir: Optional[str]) -> DataBundle:
         cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
         try:
             train, test = cls(root, train=True), cls(root, train=False)
-        except RuntimeError:
+        except DatasetNotFoundError:
             test = cls(root, train=False)  # still missing: its error names the files
             x, y = test.data, test.targets
             return DataBundle(name, _split(x[:8000], y[:8000]), _split(x[8000:], y[8000:]), list(test.classes),

@@ -66,6 +66,10 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
 
 
+class DatasetNotFoundError(RuntimeError):
+    """The data files are not where the data set looks for them (a ``RuntimeError``, as torchvision's)."""
+
+
 def _md5(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
@@ -134,7 +138,7 @@ class MNIST:
             if path.is_file():
                 return path
         names = " and ".join(f"{s}[.gz]" for s in self._stems())
-        raise RuntimeError(
+        raise DatasetNotFoundError(
             f"{type(self).__name__}: dataset not found: put {names} in {self.raw_folder} or in "
             f"{self.root}, or pass download=True (needs internet access)")
 
