@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np  # only for random draws, which are made on the CPU (see numtorch.random)
+
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
@@ -15,8 +17,7 @@ from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
 from numtorch.ops._util import wrap_dim
-from numtorch.ops.elementwise import (sigmoid, tanh, relu as _relu_op, exp, erf, where, abs as _abs, _erf,
-                                      softplus_raw as _softplus_raw)  # noqa: F401
+from numtorch.ops.elementwise import sigmoid, tanh, relu as _relu_op, exp, erf, where, abs as _abs, _erf
 from numtorch.ops.inplace import apply_inplace
 from numtorch.tensor import Tensor, make_tensor
 
@@ -621,7 +622,7 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     """
     from numtorch._backend import to_device
     from numtorch.random import rng_of
-    g = -_np_log(rng_of(None).exponential(1.0, tuple(logits.shape))).astype(logits._data.dtype)
+    g = -np.log(rng_of(None).exponential(1.0, tuple(logits.shape))).astype(logits._data.dtype)  # Gumbel(0, 1)
     gumbels = make_tensor(to_device(g, logits.device))
     y_soft = softmax((logits + gumbels) / tau, dim)
     if not hard:
@@ -633,7 +634,3 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     y_hard = (positions == index).astype(y_soft._data.dtype)  # one-hot at the argmax
     return make_tensor(y_hard) - y_soft.detach() + y_soft
 
-
-def _np_log(a):
-    import numpy as np
-    return np.log(a)
