@@ -135,3 +135,10 @@ def test_numpy_scalars_act_like_python_numbers(torch):
         assert y.dtype == numtorch.float32
     assert (torch.ones(3) * np.float64(2.0)).dtype == torch.float32
     assert (numtorch.tensor([1, 2]) * np.float64(2.5)).dtype == numtorch.float32
+
+
+def test_where_with_two_numbers_dtype(torch):
+    c, tc = numtorch.tensor([True, False]), torch.tensor([True, False])
+    for a, b in ((1.0, 0.0), (1, 0), (1, 0.5), (True, False)):
+        r, tr = numtorch.where(c, a, b), torch.where(tc, a, b)
+        assert r.dtype.name == str(tr.dtype).split(".")[1] and r.tolist() == tr.tolist()

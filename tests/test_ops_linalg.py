@@ -47,6 +47,8 @@ def test_addmm_baddbmm_addmv():
     ("ij->", [(3, 4)]), ("i,i->", [(4,), (4,)]), ("i,j->ij", [(3,), (4,)]), ("ij,ij->i", [(3, 4), (3, 4)]),
     ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]), ("ij,jk", [(3, 4), (4, 5)]), ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
     ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]),
+    ("ii->", [(3, 3)]), ("ii->i", [(3, 3)]), ("iij->j", [(2, 2, 3)]), ("ij,ii->j", [(3, 4), (3, 3)]),
+    ("bii->bi", [(2, 3, 3)]),
 ])
 def test_einsum(eq, shapes):
     check(lambda *ops: lib(ops[0]).einsum(eq, *ops), *shapes, np_fn=lambda *ops: np.einsum(eq, *ops))

@@ -122,6 +122,7 @@ def test_flip_roll_narrow_select():
     check(lambda x: x.flip(0), (3, 4), np_fn=lambda x: np.flip(x, 0))
     check(lambda x: x.flip((0, 1)), (3, 4), np_fn=lambda x: np.flip(x, (0, 1)))
     check(lambda x: x.flip(-1), (3, 4), np_fn=lambda x: np.flip(x, -1))
+    check(lambda x: x.flip(-1, 0), (3, 4), np_fn=lambda x: np.flip(x, (-1, 0)))
     check("fliplr", (3, 4), np_fn=np.fliplr)
     check("flipud", (3, 4), np_fn=np.flipud)
     check(lambda x: x.roll(1, 0), (3, 4), np_fn=lambda x: np.roll(x, 1, 0))

@@ -813,6 +813,9 @@ def where(condition, input=None, other=None) -> Tensor:
     if condition._data.dtype.kind != "b":
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
                            f"{condition.dtype}")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers: PyTorch's dtype, not NumPy's
+        from numtorch import _dtypes
+        a = ensure_tensor(a).to(_dtypes.from_numpy_dtype(_dtypes.promote_types(a, b)))
     return Where.apply(condition, a, b)
 
 

@@ -182,19 +182,38 @@ class Einsum(Function):
             if not ctx.needs_input_grad[i]:
                 grads.append(None)
                 continue
-            if len(set(s)) != len(s):
-                raise NotImplementedError(f"einsum backward: repeated index in operand '{s}' is not supported")
             others = [o for j, o in enumerate(ops) if j != i]
             other_subs = [x for j, x in enumerate(subs) if j != i]
             avail = set(out).union(*other_subs) if other_subs else set(out)
-            target = "".join(c for c in s if c in avail)
+            sizes = dict(zip(s, ops[i].shape))
+            uniq = "".join(dict.fromkeys(s))  # op_i's distinct indices ("ii" -> "i")
+            target = "".join(c for c in uniq if c in avail)
             g = einsum(",".join([out] + other_subs) + "->" + target, gy, *others)
-            if target != s:  # an index summed only in op_i: its gradient is broadcast
-                shape = [ops[i].shape[k] if c not in avail else -1 for k, c in enumerate(s)]
-                g = g.reshape(tuple(g.shape[target.index(c)] if c in target else 1 for c in s))
-                g = g.expand(tuple(ops[i].shape))
+            if target != uniq:  # an index summed only in op_i: its gradient is broadcast
+                g = g.reshape(tuple(sizes[c] if c in target else 1 for c in uniq))
+                g = g.expand(tuple(sizes[c] for c in uniq))
+            if uniq != s:  # a repeated index ("ii"): the gradient lives on that diagonal
+                g = _onto_diagonals(g, uniq, s, sizes, gy)
             grads.append(g)
         return tuple(grads)
+
+
+def _onto_diagonals(g: Tensor, uniq: str, s: str, sizes: dict, like: Tensor) -> Tensor:
+    """g with indices ``uniq`` spread to indices ``s`` (with repeats) by identity matrices:
+    einsum("i,ij->ij", g, eye) puts g on the diagonal of an "ii" operand."""
+    from numtorch.creation import eye
+    free = iter(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in s)
+    seen, new_s, eyes, eye_subs = set(), [], [], []
+    for c in s:
+        if c in seen:
+            n = next(free)
+            new_s.append(n)
+            eyes.append(eye(sizes[c], dtype=like.dtype, device=like.device))
+            eye_subs.append(c + n)
+        else:
+            seen.add(c)
+            new_s.append(c)
+    return einsum(",".join([uniq] + eye_subs) + "->" + "".join(new_s), g, *eyes)
 
 
 def _normalize_spec(spec: str, operands) -> str:

@@ -471,7 +471,9 @@ class Flip(Function):
         return Flip.apply(gy, ctx.dims), None
 
 
-def flip(input, dims) -> Tensor:
+def flip(input, *dims) -> Tensor:
+    """Reverses the order of elements along ``dims``: ``flip(x, (0, 1))`` or ``x.flip(0, 1)``."""
+    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
     dims = wrap_dims(dims, input.ndim, "flip")
     return Flip.apply(input, dims)
 
