@@ -1,2 +1,360 @@
-"""Placeholder: filled in by its family."""
-__all__ = []
+"""Geometric and photometric transforms (data augmentation), with torchvision's names.
+
+Each works on a numtorch tensor ``C x H x W`` (uint8 or float), on a PIL image, and on a NumPy
+``H x W x C`` array (PIL's layout, e.g. an item of ``CIFAR10.data``), returning the same kind.
+Random choices come from numtorch's default generator, so ``numtorch.manual_seed`` repeats them.
+
+>>> import numtorch
+>>> from numtorch.vision import transforms as T
+>>> aug = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()])
+>>> aug(numtorch.zeros(3, 32, 32)).shape
+numtorch.Size([3, 32, 32])
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+import numpy as np
+
+from numtorch.tensor import Tensor, make_tensor
+
+__all__ = ["Resize", "CenterCrop", "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip",
+           "RandomResizedCrop", "ColorJitter", "RandomErasing", "Pad", "Grayscale"]
+
+
+# ---- helpers: any image kind <-> a C x H x W NumPy array ----------------------------------------
+
+def _rng():
+    from numtorch.random import default_generator
+    return default_generator.rng
+
+
+def _unwrap(img):
+    """(C x H x W ndarray, function turning such an array back into ``img``'s kind)."""
+    if isinstance(img, Tensor):
+        return np.asarray(img._data), make_tensor
+    if hasattr(img, "getbands"):  # a PIL image
+        from PIL import Image
+        mode = img.mode
+        arr = np.asarray(img)
+        arr = arr[:, :, None] if arr.ndim == 2 else arr
+
+        def back(a):
+            a = a.transpose(1, 2, 0)
+            return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, mode=mode if a.shape[2] != 1 else "L")
+        return arr.transpose(2, 0, 1), back
+    if isinstance(img, np.ndarray):
+        arr = img[:, :, None] if img.ndim == 2 else img
+        return arr.transpose(2, 0, 1), lambda a: np.ascontiguousarray(a.transpose(1, 2, 0))
+    raise TypeError(f"expected a numtorch tensor (C, H, W), a PIL image or an ndarray (H, W, C); got {type(img)}")
+
+
+def _size2(size) -> tuple:
+    if isinstance(size, numbers.Number):
+        return int(size), int(size)
+    size = tuple(int(s) for s in size)
+    return (size[0], size[0]) if len(size) == 1 else size
+
+
+def _cast_like(a: np.ndarray, dtype) -> np.ndarray:
+    """Back to the image's dtype: integers are rounded and clipped to their range."""
+    if np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(a), info.min, info.max).astype(dtype)
+    return a.astype(dtype, copy=False)
+
+
+def _max_value(dtype) -> float:
+    return float(np.iinfo(dtype).max) if np.dtype(dtype).kind in "iu" else 1.0
+
+
+def _resize(a: np.ndarray, size: tuple, interpolation: str) -> np.ndarray:
+    """Resamples C x H x W to C x size (bilinear with half-pixel centres, or nearest)."""
+    from numtorch.ops.conv import _interp_matrix
+    mode = "nearest" if interpolation == "nearest" else "linear"
+    ah = _interp_matrix(a.shape[1], size[0], mode, False, None).astype(np.float32)
+    aw = _interp_matrix(a.shape[2], size[1], mode, False, None).astype(np.float32)
+    out = ah @ a.astype(np.float32) @ aw.T
+    return _cast_like(out, a.dtype)
+
+
+def _crop(a: np.ndarray, top: int, left: int, h: int, w: int) -> np.ndarray:
+    return a[:, top:top + h, left:left + w]
+
+
+# ---- transforms ------------------------------------------------------------------------------
+
+class Resize:
+    """Resizes to ``size`` (h, w); an int matches the smaller edge, keeping the aspect ratio.
+
+    Interpolation ``"bilinear"`` (default) or ``"nearest"``; no antialiasing when shrinking.
+    """
+
+    def __init__(self, size, interpolation: str = "bilinear", max_size=None, antialias=True) -> None:
+        self.size, self.interpolation, self.max_size = size, str(interpolation).lower().split(".")[-1], max_size
+
+    def _target(self, h: int, w: int) -> tuple:
+        if isinstance(self.size, numbers.Number) or len(self.size) == 1:
+            s = int(self.size if isinstance(self.size, numbers.Number) else self.size[0])
+            short, long = (h, w) if h <= w else (w, h)
+            new_long = int(s * long / short)
+            if self.max_size is not None and new_long > self.max_size:
+                s, new_long = int(self.max_size * s / new_long), self.max_size
+            return (s, new_long) if h <= w else (new_long, s)
+        return tuple(self.size)
+
+    def __call__(self, img):
+        a, back = _unwrap(img)
+        return back(_resize(a, self._target(a.shape[1], a.shape[2]), self.interpolation))
+
+    def __repr__(self) -> str:
+        return f"Resize(size={self.size}, interpolation={self.interpolation}, max_size={self.max_size})"
+
+
+class CenterCrop:
+    """Crops the centre ``size`` (h, w); pads with zeros first if the image is smaller."""
+
+    def __init__(self, size) -> None:
+        self.size = _size2(size)
+
+    def __call__(self, img):
+        a, back = _unwrap(img)
+        th, tw = self.size
+        _, h, w = a.shape
+        if th > h or tw > w:
+            ph, pw = max(th - h, 0), max(tw - w, 0)
+            a = np.pad(a, ((0, 0), (ph // 2, (ph + 1) // 2), (pw // 2, (pw + 1) // 2)))
+            h, w = a.shape[1:]
+        top, left = int(round((h - th) / 2.0)), int(round((w - tw) / 2.0))
+        return back(_crop(a, top, left, th, tw))
+
+    def __repr__(self) -> str:
+        return f"CenterCrop(size={self.size})"
+
+
+def _pad(a: np.ndarray, padding, fill=0, padding_mode: str = "constant") -> np.ndarray:
+    """Pads H, W: ``padding`` int, (lr, tb) or (left, top, right, bottom) as torchvision."""
+    if isinstance(padding, numbers.Number):
+        l = t = r = b = int(padding)
+    elif len(padding) == 2:
+        l, t, r, b = padding[0], padding[1], padding[0], padding[1]
+    else:
+        l, t, r, b = padding
+    widths = ((0, 0), (t, b), (l, r))
+    if padding_mode == "constant":
+        return np.pad(a, widths, mode="constant", constant_values=fill)
+    modes = {"edge": "edge", "reflect": "reflect", "symmetric": "symmetric"}
+    if padding_mode not in modes:
+        raise ValueError(f"Padding mode should be either constant, edge, reflect or symmetric, got {padding_mode}")
+    return np.pad(a, widths, mode=modes[padding_mode])
+
+
+class Pad:
+    """Pads the borders: ``padding`` int, (left/right, top/bottom) or (left, top, right, bottom)."""
+
+    def __init__(self, padding, fill=0, padding_mode: str = "constant") -> None:
+        self.padding, self.fill, self.padding_mode = padding, fill, padding_mode
+
+    def __call__(self, img):
+        a, back = _unwrap(img)
+        return back(_pad(a, self.padding, self.fill, self.padding_mode))
+
+    def __repr__(self) -> str:
+        return f"Pad(padding={self.padding}, fill={self.fill}, padding_mode={self.padding_mode})"
+
+
+class RandomCrop:
+    """Crops a random ``size`` window, after optional ``padding`` (CIFAR: ``RandomCrop(32, padding=4)``)."""
+
+    def __init__(self, size, padding=None, pad_if_needed: bool = False, fill=0, padding_mode: str = "constant"):
+        self.size, self.padding, self.pad_if_needed = _size2(size), padding, pad_if_needed
+        self.fill, self.padding_mode = fill, padding_mode
+
+    def __call__(self, img):
+        a, back = _unwrap(img)
+        if self.padding is not None:
+            a = _pad(a, self.padding, self.fill, self.padding_mode)
+        th, tw = self.size
+        if self.pad_if_needed and (a.shape[1] < th or a.shape[2] < tw):
+            a = _pad(a, (max(tw - a.shape[2], 0), max(th - a.shape[1], 0)), self.fill, self.padding_mode)
+        _, h, w = a.shape
+        if h < th or w < tw:
+            raise ValueError(f"Required crop size {(th, tw)} is larger than input image size {(h, w)}")
+        rng = _rng()
+        top, left = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+        return back(_crop(a, top, left, th, tw))
+
+    def __repr__(self) -> str:
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
+
+
+class RandomHorizontalFlip:
+    """Mirrors left-right with probability ``p``."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = p
+
+    def __call__(self, img):
+        if _rng().random() >= self.p:
+            return img
+        a, back = _unwrap(img)
+        return back(a[:, :, ::-1].copy())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class RandomVerticalFlip(RandomHorizontalFlip):
+    """Mirrors top-bottom with probability ``p``."""
+
+    def __call__(self, img):
+        if _rng().random() >= self.p:
+            return img
+        a, back = _unwrap(img)
+        return back(a[:, ::-1, :].copy())
+
+
+class RandomResizedCrop:
+    """A random crop of area ``scale`` and aspect ``ratio`` (log-uniform), resized to ``size`` (Inception's)."""
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0), interpolation: str = "bilinear",
+                 antialias=True) -> None:
+        self.size, self.scale, self.ratio = _size2(size), scale, ratio
+        self.interpolation = str(interpolation).lower().split(".")[-1]
+
+    def get_params(self, h: int, w: int) -> tuple:
+        """(top, left, height, width) of the crop: 10 tries, then the central crop of the clamped ratio."""
+        rng, area = _rng(), h * w
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target = area * rng.uniform(*self.scale)
+            aspect = math.exp(rng.uniform(*log_ratio))
+            cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+            if 0 < cw <= w and 0 < ch <= h:
+                return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
+        in_ratio = w / h
+        if in_ratio < min(self.ratio):
+            cw, ch = w, int(round(w / min(self.ratio)))
+        elif in_ratio > max(self.ratio):
+            ch, cw = h, int(round(h * max(self.ratio)))
+        else:
+            cw, ch = w, h
+        return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+    def __call__(self, img):
+        a, back = _unwrap(img)
+        top, left, ch, cw = self.get_params(a.shape[1], a.shape[2])
+        return back(_resize(_crop(a, top, left, ch, cw), self.size, self.interpolation))
+
+    def __repr__(self) -> str:
+        return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+
+
+def _gray(a: np.ndarray) -> np.ndarray:
+    """ITU-R 601-2 luma: 0.299 R + 0.587 G + 0.114 B (1 x H x W, float32)."""
+    if a.shape[0] == 1:
+        return a.astype(np.float32)
+    return (0.299 * a[0] + 0.587 * a[1] + 0.114 * a[2]).astype(np.float32)[None]
+
+
+class ColorJitter:
+    """Random brightness, contrast and saturation changes, applied in a random order.
+
+    ``brightness=b`` scales by a factor from U[max(0, 1-b), 1+b]; ``contrast=c`` blends with the mean
+    grey level by a factor from U[max(0, 1-c), 1+c]; ``saturation`` blends with the grey image.
+    """
+
+    def __init__(self, brightness=0, contrast=0, saturation=0, hue=0) -> None:
+        if hue:
+            raise NotImplementedError("ColorJitter: hue jitter is not supported")
+        self.brightness, self.contrast, self.saturation, self.hue = (
+            self._range(brightness), self._range(contrast), self._range(saturation), None)
+
+    @staticmethod
+    def _range(v):
+        if isinstance(v, numbers.Number):
+            if v < 0:
+                raise ValueError("ColorJitter: values must be non negative")
+            return None if v == 0 else (max(0.0, 1.0 - v), 1.0 + v)
+        return tuple(v)
+
+    def __call__(self, img):
+        a, back = _unwrap(img)
+        dtype, top = a.dtype, _max_value(a.dtype)
+        x = a.astype(np.float32)
+        rng = _rng()
+        for i in rng.permutation(3):
+            rngs = (self.brightness, self.contrast, self.saturation)[i]
+            if rngs is None:
+                continue
+            f = float(rng.uniform(*rngs))
+            if i == 0:
+                x = x * f
+            elif i == 1:
+                x = x * f + (1 - f) * float(_gray(x).mean())
+            else:
+                x = x * f + (1 - f) * _gray(x)
+            x = np.clip(x, 0, top)
+        return back(_cast_like(x, dtype))
+
+    def __repr__(self) -> str:
+        return (f"ColorJitter(brightness={self.brightness}, contrast={self.contrast}, "
+                f"saturation={self.saturation}, hue={self.hue})")
+
+
+class Grayscale:
+    """Converts to grey (0.299 R + 0.587 G + 0.114 B), with 1 or 3 identical output channels."""
+
+    def __init__(self, num_output_channels: int = 1) -> None:
+        self.num_output_channels = num_output_channels
+
+    def __call__(self, img):
+        a, back = _unwrap(img)
+        g = _cast_like(_gray(a), a.dtype)
+        return back(np.repeat(g, self.num_output_channels, axis=0))
+
+    def __repr__(self) -> str:
+        return f"Grayscale(num_output_channels={self.num_output_channels})"
+
+
+class RandomErasing:
+    """With probability ``p`` erases a random rectangle (area ``scale``, aspect ``ratio``) of a tensor.
+
+    ``value``: a number, a per-channel sequence, or ``"random"`` (normal noise).  Tensors only, as torchvision.
+    """
+
+    def __init__(self, p: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0, inplace: bool = False):
+        if not 0 <= p <= 1:
+            raise ValueError("Random erasing probability should be between 0 and 1")
+        self.p, self.scale, self.ratio, self.value, self.inplace = p, scale, ratio, value, inplace
+
+    def __call__(self, img):
+        if not isinstance(img, Tensor):
+            raise TypeError(f"RandomErasing: img should be a Tensor, got {type(img)}")
+        rng = _rng()
+        if rng.random() >= self.p:
+            return img
+        a = np.asarray(img._data)
+        c, h, w = a.shape[-3:]
+        area, log_ratio = h * w, (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target = area * rng.uniform(*self.scale)
+            aspect = math.exp(rng.uniform(*log_ratio))
+            eh, ew = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+            if eh < h and ew < w:
+                break
+        else:
+            return img
+        top, left = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
+        if self.value == "random":
+            v = rng.standard_normal((c, eh, ew)).astype(a.dtype)
+        else:
+            v = np.asarray(self.value, dtype=a.dtype).reshape(-1, 1, 1)
+        out = a if self.inplace else a.copy()
+        out[..., top:top + eh, left:left + ew] = v
+        return img if self.inplace else make_tensor(out)
+
+    def __repr__(self) -> str:
+        return f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio}, value={self.value})"
