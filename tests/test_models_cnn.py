@@ -335,3 +335,16 @@ def test_simple_conv_net_learns_mnist(data_dir):
     acc = (pred == yte).mean()
     print(f"SimpleConvNet MNIST held-out accuracy {acc:.4f} in {time.time() - start:.1f} s")
     assert acc >= 0.97
+
+
+def test_cli_summary(capsys):
+    import argparse
+    from numtorch.cli import summary
+    parser = argparse.ArgumentParser()
+    summary.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["summary", "simplecnn"])
+    assert summary.run(args) == 0
+    out = capsys.readouterr().out
+    assert "conv1" in out and "(1, 30, 24, 24)" in out and "433,890" in out
+    # conv1: 2 * (30*24*24 outputs) * (1*5*5) = 864,000 FLOPs; fc1: 2 * 100 * 4320 = 864,000
+    assert out.count("864.00K") == 2
