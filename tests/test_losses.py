@@ -339,3 +339,18 @@ def test_similarities_and_gumbel(torch):
     assert logits.grad is not None and np.all(np.isfinite(logits.grad.numpy()))
     soft = F.gumbel_softmax(logits, tau=1.0).detach().numpy()
     np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-12)
+
+
+def test_cross_entropy_non_contiguous_and_empty(torch):
+    x = _logits(4, 6)
+    t = _labels(6, 4)
+    xn = numtorch.tensor(x.T.copy(), requires_grad=True)  # (6, 4); its transpose is a non-contiguous view
+    xt = torch.tensor(x.T.copy(), requires_grad=True)
+    y = F.cross_entropy(xn.T, numtorch.tensor(t))
+    yt = torch.nn.functional.cross_entropy(xt.T, torch.tensor(t))
+    np.testing.assert_allclose(y.item(), yt.item(), rtol=1e-12)
+    y.backward()
+    yt.backward()
+    np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-14)
+    empty = F.cross_entropy(numtorch.zeros(0, 3), numtorch.zeros(0, dtype=numtorch.int64), reduction="sum")
+    assert empty.item() == 0.0
