@@ -49,11 +49,9 @@ class Watchdog:
         while not self._stop.wait(poll):
             d = self.deadline
             if d is not None and time.monotonic() > d:
-                sys.stderr.write(
-                    f"numtorch.distributed: rank {self.rank}: {self.what} did not complete within "
-                    f"{self.timeout_s:g} s (a peer rank may have failed or called a different "
-                    "collective); aborting the job\n")
-                sys.stderr.flush()
+                report(f"numtorch.distributed: rank {self.rank}: {self.what} did not complete within "
+                       f"{self.timeout_s:g} s (a peer rank may have failed or called a different "
+                       "collective); aborting the job")
                 self.abort(1)
                 return
 
@@ -68,9 +66,8 @@ class ExceptHook:
     def __call__(self, exc_type, exc, tb) -> None:
         try:
             self.previous(exc_type, exc, tb)
-            sys.stderr.write(f"numtorch.distributed: rank {self.rank} failed: {exc_type.__name__}: {exc}; "
-                             f"aborting all {self.world_size} ranks\n")
-            sys.stderr.flush()
+            report(f"numtorch.distributed: rank {self.rank} failed: {exc_type.__name__}: {exc}; "
+                   f"aborting all {self.world_size} ranks")
         finally:
             self.abort(1)
 
@@ -81,6 +78,15 @@ class ExceptHook:
     def uninstall(self) -> None:
         if sys.excepthook is self:
             sys.excepthook = self.previous
+
+
+def report(message: str) -> None:
+    """Writes ``message`` to stderr and gives the launcher a moment to forward it: mpiexec kills
+    every process as soon as one aborts, and output still in its pipes would be lost."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    time.sleep(0.5)
 
 
 def exit_abort(code: int = 1) -> None:

@@ -16,7 +16,6 @@ returns None; True starts the nonblocking call and returns a ``Work`` to ``wait(
 """
 from __future__ import annotations
 
-import enum
 import time
 
 import numpy as np
@@ -24,20 +23,28 @@ import numpy as np
 from numtorch._backend import CPU
 
 
-class ReduceOp(enum.Enum):
-    """How ``all_reduce``/``reduce``/``reduce_scatter`` combine the ranks' values."""
+class ReduceOp:
+    """How ``all_reduce``/``reduce``/``reduce_scatter`` combine the ranks' values:
+    ``ReduceOp.SUM``, ``AVG``, ``PRODUCT``, ``MIN``, ``MAX``, ``BAND``, ``BOR``, ``BXOR``.
 
-    SUM = "sum"
-    AVG = "avg"
-    PRODUCT = "product"
-    MIN = "min"
-    MAX = "max"
-    BAND = "band"
-    BOR = "bor"
-    BXOR = "bxor"
+    Plain objects compared by identity (an ``enum.Enum`` hashes in Python, a microsecond per
+    collective on the hot path).
+    """
+
+    __slots__ = ("name",)
+    SUM = AVG = PRODUCT = MIN = MAX = BAND = BOR = BXOR = None  # set below
+    members: tuple = ()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
         return f"<ReduceOp.{self.name}>"
+
+
+for _name in ("SUM", "AVG", "PRODUCT", "MIN", "MAX", "BAND", "BOR", "BXOR"):
+    setattr(ReduceOp, _name, ReduceOp(_name))
+ReduceOp.members = tuple(getattr(ReduceOp, n) for n in ("SUM", "AVG", "PRODUCT", "MIN", "MAX", "BAND", "BOR", "BXOR"))
 
 
 class Backend(str):
@@ -167,6 +174,7 @@ class ProcessGroupMPI(ProcessGroup):
         self.comm = comm
         self._types = _mpi_types(self.MPI)
         self._ops = _mpi_ops(self.MPI)
+        self._plans = {}  # (dtype, ReduceOp) -> (MPI op, average?)
 
     # ---- helpers ---------------------------------------------------------------------
     def _buf(self, a):
@@ -180,17 +188,30 @@ class ProcessGroupMPI(ProcessGroup):
 
     def _op(self, op: ReduceOp, a, name: str):
         """The MPI op for ``op`` on ``a``'s dtype, and the follow-up AVG needs (divide by size)."""
-        kind = a.dtype.kind
-        if kind == "b":
-            return self._ops[("b", op)], None
-        if op is ReduceOp.AVG:
-            if kind not in "fc":
-                raise RuntimeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {a.dtype}")
+        plan = self._plans.get((a.dtype, op))
+        if plan is None:
+            plan = self._plan(a.dtype, op, name)
+        mop, average = plan
+        if average:
             n = self.size_
-            return self.MPI.SUM, (lambda: np.divide(a, n, out=a))
-        if op in (ReduceOp.BAND, ReduceOp.BOR, ReduceOp.BXOR) and kind not in "iu":
-            raise RuntimeError(f"{name}: {op} needs an integer or bool tensor, got {a.dtype}")
-        return self._ops[op], None
+            return mop, (lambda: np.divide(a, n, out=a))
+        return mop, None
+
+    def _plan(self, dtype, op: ReduceOp, name: str) -> tuple:
+        """(MPI op, divide by size after?) for ``op`` on ``dtype``, checked once and cached."""
+        kind = dtype.kind
+        if kind == "b":
+            plan = (self._ops[("b", op)], False)
+        elif op is ReduceOp.AVG:
+            if kind not in "fc":
+                raise RuntimeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {dtype}")
+            plan = (self.MPI.SUM, True)
+        elif op in (ReduceOp.BAND, ReduceOp.BOR, ReduceOp.BXOR) and kind not in "iu":
+            raise RuntimeError(f"{name}: {op} needs an integer or bool tensor, got {dtype}")
+        else:
+            plan = (self._ops[op], False)
+        self._plans[(dtype, op)] = plan
+        return plan
 
     def _reduce_in_f32(self, a, run, name, async_op):
         """float16 reductions run on a float32 copy (MPI has no half type) and are cast back."""
@@ -229,13 +250,27 @@ class ProcessGroupMPI(ProcessGroup):
 
     # ---- primitives (group ranks) --------------------------------------------------------
     def allreduce(self, a, op=ReduceOp.SUM, async_op=False, then=None):
-        if a.dtype == np.float16:
+        mtype = self._types.get(a.dtype)
+        if mtype is None:
+            if a.dtype != np.float16:
+                raise TypeError(f"all_reduce (mpi): unsupported dtype {a.dtype}")
             return self._reduce_in_f32(a, lambda t, f, asy: self.allreduce(t, op, asy, _chain(f, then)),
                                        "all_reduce", async_op)
         mop, fin = self._op(op, a, "all_reduce")
-        buf, comm, IN_PLACE = [a, self._types[a.dtype]], self.comm, self.MPI.IN_PLACE
-        return self._go("all_reduce", lambda: comm.Allreduce(IN_PLACE, buf, mop),
-                        lambda: comm.Iallreduce(IN_PLACE, buf, mop), _chain(fin, then), async_op)
+        if then is not None:
+            fin = _chain(fin, then)
+        buf, comm = [a, mtype], self.comm
+        if async_op:
+            return Work(self, "all_reduce", [comm.Iallreduce(self.MPI.IN_PLACE, buf, mop)], fin)
+        wd = self.watchdog  # the hot path, written out: arm, reduce in place, disarm
+        if wd is not None:
+            wd.arm("all_reduce")
+        comm.Allreduce(self.MPI.IN_PLACE, buf, mop)
+        if wd is not None:
+            wd.disarm()
+        if fin is not None:
+            fin()
+        return None
 
     def broadcast(self, a, root: int, async_op=False, then=None):
         buf, comm = self._buf(a), self.comm
