@@ -71,19 +71,59 @@ def test_inplace_non_leaf_gradients(name, torch):
         assert_close(o.grad, to.grad)
 
 
-def test_inplace_on_view_of_non_leaf_refused():
-    # PyTorch rewrites the base's history (CopySlices); numtorch refuses rather than give a wrong gradient
-    x = numtorch.randn(3, 4, requires_grad=True)
-    y = x * 2
-    with pytest.raises(RuntimeError, match="view"):
-        y[0].mul_(3.0)
-    with pytest.raises(RuntimeError, match="view"):
-        y.T[0] = 1.0
-    y[0] = y[0] * 3.0  # the supported spelling
+def _nested_iadd(y):
+    y[0][1] += 5
+    y[1][0] *= 3
+
+
+def _view_mul(y):
+    v = y[0]
+    v.mul_(2)
+
+
+def _slice_iadd(y):
+    y[:, 1] += 10
+
+
+def _buffer_rows(y):
+    y[0].copy_(y[1] * 2)
+
+
+@pytest.mark.parametrize("change", [_nested_iadd, _view_mul, _slice_iadd, _buffer_rows])
+def test_inplace_on_indexed_view_of_non_leaf(change, torch):
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    x, tx = numtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = x * 1, tx * 1
+    change(y)
+    change(ty)
+    assert_close(y, ty)
     (y * y).sum().backward()
-    expected = 8 * x.detach().numpy()
-    expected[0] *= 9
-    assert_close(x.grad, expected)
+    (ty * ty).sum().backward()
+    assert_close(x.grad, tx.grad)
+
+
+def test_buffer_filled_through_views(torch):
+    for L in (numtorch, torch):
+        h = L.tensor([1.0, 2.0], requires_grad=True)
+        buf = L.zeros(3, 2)
+        buf[0].copy_(h * 2)
+        buf[2].add_(h ** 2)
+        (buf * buf).sum().backward()
+        assert buf.requires_grad
+        assert_close(h.grad, np.array([8 + 4 * 1.0, 16 + 4 * 8.0]))
+
+
+def test_inplace_on_view_of_leaf_and_other_views():
+    x = numtorch.randn(3, 4, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        x[0].mul_(2.0)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="view"):  # views other than indexing are refused, not mis-graded
+        y.T[0] = 1.0
+    v = numtorch.zeros(3)
+    s = v[1]
+    s.fill_(5.0)  # x[i] is a 0-d view, as in PyTorch
+    assert v.tolist() == [0.0, 5.0, 0.0]
 
 
 def test_version_counter_error():

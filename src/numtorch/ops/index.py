@@ -135,7 +135,11 @@ def getitem(input: Tensor, index) -> Tensor:
     key, basic = normalize_index(index, xp)
     try:
         if basic:
-            return BasicIndex.apply(input, key)
+            if Ellipsis not in key:  # x[1, 2] must be a 0-d view, not a copied NumPy scalar
+                key = key + (Ellipsis,)
+            out = BasicIndex.apply(input, key)
+            out._view_base = (input, key)  # so that a recorded in-place change of the view reaches input
+            return out
         return AdvancedIndex.apply(input, key)
     except IndexError as e:
         raise IndexError(f"index {index!r} is out of bounds for a tensor of shape {tuple(input.shape)}: {e}") \

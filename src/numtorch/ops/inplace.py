@@ -24,12 +24,27 @@ __all__ = ["apply_inplace", "fill_inplace", "setitem"]
 def _check_leaf(t: Tensor) -> None:
     if t.grad_fn is None and t.requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-    if t.grad_fn is not None and t.grad_fn.fn.is_view:
-        # PyTorch rewrites the base's history here (CopySlices); numtorch does not track bases yet,
-        # and the base's gradient would silently be wrong: refuse instead.
+    if t.grad_fn is not None and t.grad_fn.fn.is_view and "_view_base" not in t.__dict__:
+        # PyTorch rewrites the base's history here (CopySlices); numtorch does so for views made by
+        # indexing (base[key]) and refuses for the others rather than give the base a wrong gradient.
         raise RuntimeError(f"an in-place operation on a view ({t.grad_fn.name()}) of a tensor that requires "
                            "grad is not supported by numtorch; clone() the view or modify the base tensor "
                            "(e.g. base[index] = value) instead.")
+
+
+def _is_indexed_view(t: Tensor) -> bool:
+    return "_view_base" in t.__dict__
+
+
+def _rebase_view(t: Tensor, new: Tensor) -> Tensor:
+    """``t`` is ``base[key]`` and takes the value ``new``: written as ``base[key] = new`` (so the base's
+    history records it, as PyTorch's CopySlices), then ``t`` is ``base[key]`` of the new base."""
+    from numtorch.ops.index import BasicIndex
+    base, key = t._view_base
+    setitem(base, key, new)
+    fresh = BasicIndex.apply(base, key)
+    t.grad_fn, t._output_nr, t.requires_grad = fresh.grad_fn, fresh._output_nr, fresh.requires_grad
+    return t
 
 
 def _write(t: Tensor, value_array, op: str) -> None:
@@ -77,6 +92,8 @@ def apply_inplace(t: Tensor, fn, *args, **kwargs) -> Tensor:
         return t
     _check_leaf(t)
     out = fn(clone(t) if t.requires_grad else t.detach(), *args, **kwargs)
+    if _is_indexed_view(t):
+        return _rebase_view(t, out)
     return _take_over(t, out, op)
 
 
@@ -157,4 +174,7 @@ def setitem(t: Tensor, index, value) -> None:
     if isinstance(value, Tensor) and value._data.dtype != t._data.dtype:
         value = value.to(t.dtype)
     src = clone(t) if t.requires_grad else t.detach()
+    if _is_indexed_view(t):
+        _rebase_view(t, IndexPut.apply(src, value, key))
+        return
     _take_over(t, IndexPut.apply(src, value, key), "setitem")
