@@ -1,6 +1,7 @@
 """Data-parallel throughput and all-reduce bandwidth (numtorch.distributed over MPI).
 
     python bench/distributed.py            # needs mpi4py + an MPI (pip install numtorch[dist])
+    python bench/distributed.py allreduce  # only part 2 (or `train`: only part 1)
 
 1. Training throughput, samples/s, of W1 (MLP, batch 100 per rank) and W4 (ResNet-20, batch 32 per
    rank) on 1 and 2 ranks (one thread each), numtorch DDP against PyTorch DDP (gloo) started the
@@ -169,8 +170,8 @@ def _torch_resnet20():
 
 
 def allreduce_worker(sizes_mb: list[float], reps: int) -> dict:
-    """Median seconds per all-reduce, numtorch and raw mpi4py alternating on the same buffer."""
-    import numpy as np
+    """Median seconds per all-reduce, numtorch and raw mpi4py on the same buffer, alternating which
+    goes first; smaller messages get more repetitions (``reps`` at 100 MB, 8x that at 1 MB)."""
     from mpi4py import MPI
     import numtorch
     import numtorch.distributed as dist
@@ -178,19 +179,18 @@ def allreduce_worker(sizes_mb: list[float], reps: int) -> dict:
     comm = MPI.COMM_WORLD
     out = {}
     for mb in sizes_mb:
-        n = int(mb * (1 << 20)) // 4
-        t = numtorch.ones(n)
+        t = numtorch.ones(int(mb * (1 << 20)) // 4)
         a = t._data
-        times = {"numtorch": [], "raw": []}
-        for _ in range(reps + 2):
-            comm.Barrier()
-            t0 = time.perf_counter()
-            dist.all_reduce(t)
-            times["numtorch"].append(time.perf_counter() - t0)
-            comm.Barrier()
-            t0 = time.perf_counter()
-            comm.Allreduce(MPI.IN_PLACE, [a, MPI.FLOAT], MPI.SUM)
-            times["raw"].append(time.perf_counter() - t0)
+        runs = {"numtorch": lambda: dist.all_reduce(t),
+                "raw": lambda: comm.Allreduce(MPI.IN_PLACE, [a, MPI.FLOAT], MPI.SUM)}
+        times = {k: [] for k in runs}
+        n = max(reps, int(reps * 8 / max(mb, 1) ** 0.5))
+        for i in range(n + 2):
+            for k in (("numtorch", "raw") if i % 2 else ("raw", "numtorch")):
+                comm.Barrier()
+                t0 = time.perf_counter()
+                runs[k]()
+                times[k].append(time.perf_counter() - t0)
         for k, v in times.items():
             out[f"{k}_{mb:g}MB"] = statistics.median(v[2:])
     return out
@@ -215,8 +215,15 @@ def _free_port() -> str:
         return str(s.getsockname()[1])
 
 
-def main() -> None:
+def main(parts=("train", "allreduce")) -> None:
     rounds = int(os.environ.get("BENCH_ROUNDS", "2"))
+    if "train" in parts:
+        train_figures(rounds)
+    if "allreduce" in parts:
+        allreduce_figures()
+
+
+def train_figures(rounds: int) -> None:
     try:
         import torch  # noqa: F401
         roles = ("numtorch", "torch")
@@ -244,6 +251,9 @@ def main() -> None:
         for n in (1, 2):
             if ("numtorch", n) in times and ("torch", n) in times:
                 print(f"ratio ddp_{workload}_{n}ranks {times[('numtorch', n)] / times[('torch', n)]:.3f}")
+
+
+def allreduce_figures() -> None:
     res = launch(2, "allreduce", "10")
     for mb in (1, 10, 100):
         nt, raw = res[f"numtorch_{mb}MB"], res[f"raw_{mb}MB"]
@@ -256,4 +266,4 @@ if __name__ == "__main__":
     if "--worker" in sys.argv:
         worker(sys.argv[sys.argv.index("--worker") + 1:])
     else:
-        main()
+        main(sys.argv[1:] or ("train", "allreduce"))  # e.g. `python bench/distributed.py allreduce`
