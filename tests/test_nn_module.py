@@ -512,3 +512,16 @@ def test_set_submodule_to_empty_compile():
     w = m[0].weight
     assert m.to_empty(device="cpu") is m and m[0].weight is w and w.shape == (2, 2)
     assert m.compile() is None and m(numtorch.ones(1, 2)).shape == (1, 2)
+
+
+def test_load_state_dict_from_torch_or_numpy(torch):
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    m = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    assert repr(m.load_state_dict(tm.state_dict())) == "<All keys matched successfully>"
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_allclose(m(numtorch.tensor(x)).detach().numpy(), tm(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-6)
+    m2 = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    m2.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    np.testing.assert_array_equal(m2[2].weight.detach().numpy(), tm[2].weight.detach().numpy())
+    assert m2[2].weight.dtype == numtorch.float32
