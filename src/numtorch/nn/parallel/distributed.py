@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
-
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.distributed.process_group import ReduceOp
 from numtorch.nn.modules.module import Module
