@@ -41,7 +41,11 @@ def _skip_reason() -> str | None:
 
 
 _REASON = _skip_reason()
-needs_mpi = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
+
+
+def needs_mpi(test):
+    """Marks a test that starts its own mpiexec (marker ``mpi``); skips it when MPI does not load."""
+    return pytest.mark.mpi(pytest.mark.skipif(_REASON is not None, reason=_REASON or "")(test))
 
 
 def mpirun(n: int, script: str, *args: str, timeout: float = 60, check: bool = True):
