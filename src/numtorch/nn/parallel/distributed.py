@@ -205,7 +205,8 @@ class DistributedDataParallel(Module):
         bucket_cap_mb: the size of a gradient bucket, in MiB (the first bucket is at most 1 MiB).
         find_unused_parameters: walk each forward's output graph to find parameters that get no
             gradient this step (they count as ready with a zero gradient); needed when some
-            parameters sit out some steps, otherwise the reduction would never finish.
+            parameters sit out some steps, otherwise the reduction would never finish.  A parameter
+            no rank used gets a zero ``.grad`` (PyTorch leaves it None).
         gradient_as_bucket_view: make each ``.grad`` a view into its bucket (saves a copy and memory).
 
     Example (run with ``mpiexec -n 2 python train.py``)::
