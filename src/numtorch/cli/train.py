@@ -107,43 +107,50 @@ def run(args) -> int:
 def train(config: dict, data: common.DataBundle, device: str = "cpu", progress: bool = True,
           log=print) -> dict:
     """Trains the configured model on ``data``; returns the model, optimizer and per-epoch history."""
-    import numtorch.nn.functional as F
     numtorch.manual_seed(config["seed"])
     model = common.build_model(dict(config, image_shape=tuple(config["image_shape"]))).to(device)
     optimizer = common.build_optimizer(config["optimizer"], model.parameters(), config["lr"],
                                        config["weight_decay"])
-    generator = numtorch.Generator().manual_seed(config["seed"])
-    rng = np.random.default_rng(config["seed"])
+    generator = numtorch.Generator().manual_seed(config["seed"])  # the batch order
+    rng = np.random.default_rng(config["seed"])                     # the augmentation
     history = {k: [] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "step_loss")}
     n_batches = -(-len(data.train) // config["batch_size"])
     for epoch in range(1, config["epochs"] + 1):
-        model.train()
         bar = common.progress_bar(n_batches, f"epoch {epoch}/{config['epochs']}", progress)
-        seen, loss_sum, correct = 0, 0.0, 0
-        for x, y in common.batches(data.train, config["batch_size"], shuffle=True, generator=generator):
-            if config["augment"]:
-                x = common.augment_batch(x, rng, flip=config["data"] == "cifar10")
-            x, y = x.to(device), y.to(device)
-            logits = model(x)                      # forward
-            loss = F.cross_entropy(logits, y)      # softmax + cross-entropy, mean over the batch
-            optimizer.zero_grad()
-            loss.backward()                        # gradients of the loss for every parameter
-            optimizer.step()                       # the update, e.g. W <- W - lr * dL/dW
-            n, batch_loss = len(y), float(loss.item())
-            seen, loss_sum = seen + n, loss_sum + batch_loss * n
-            correct += int((logits.argmax(1) == y).sum().item())
-            history["step_loss"].append(batch_loss)
-            bar.update(1)
-            bar.set_postfix_str(f"loss={loss_sum / seen:.4f} acc={correct / seen:.4f}")
-        bar.close()
+        batches = common.batches(data.train, config["batch_size"], shuffle=True, generator=generator)
+        if config["augment"]:
+            flip = config["data"] == "cifar10"
+            batches = ((common.augment_batch(x, rng, flip), y) for x, y in batches)
+        train_loss, train_acc = train_epoch(model, optimizer, batches, device, bar, history["step_loss"])
         test_loss, test_acc = common.evaluate(model, data.test, device=device)
-        history["train_loss"].append(loss_sum / seen)
-        history["train_acc"].append(correct / seen)
-        history["test_loss"].append(test_loss)
-        history["test_acc"].append(test_acc)
-        log(f"epoch {epoch}: train loss {loss_sum / seen:.4f} acc {correct / seen:.4f} | "
+        for key, value in zip(("train_loss", "train_acc", "test_loss", "test_acc"),
+                              (train_loss, train_acc, test_loss, test_acc)):
+            history[key].append(value)
+        log(f"epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
             f"held-out loss {test_loss:.4f} acc {test_acc:.4f}")
     return {"model": model, "optimizer": optimizer, "history": history}
+
+
+def train_epoch(model, optimizer, batches, device, bar, step_losses: list) -> tuple:
+    """One pass of mini-batch training; returns the epoch's mean loss and accuracy."""
+    import numtorch.nn.functional as F
+    model.train()
+    seen, loss_sum, correct = 0, 0.0, 0
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        logits = model(x)                      # forward: class scores
+        loss = F.cross_entropy(logits, y)      # softmax + cross-entropy, mean over the batch
+        optimizer.zero_grad()
+        loss.backward()                        # backward: d loss / d parameter for every parameter
+        optimizer.step()                       # the update, e.g. W <- W - lr * dL/dW
+        batch_loss = float(loss.item())
+        seen, loss_sum = seen + len(y), loss_sum + batch_loss * len(y)
+        correct += int((logits.argmax(1) == y).sum().item())
+        step_losses.append(batch_loss)
+        bar.update(1)
+        bar.set_postfix_str(f"loss={loss_sum / seen:.4f} acc={correct / seen:.4f}")
+    bar.close()
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 
 def save_run(out: Path, config: dict, result: dict) -> dict:
