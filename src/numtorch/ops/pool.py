@@ -16,7 +16,7 @@ import numpy as np
 
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
-from numtorch.ops.conv import _pair, first_order_only, pad_nhwc, windows, _col2im_add
+from numtorch.ops.conv import _pair, first_order_only, pad_nhwc, _col2im_add
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
@@ -55,60 +55,67 @@ def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int
     return out
 
 
-def _tiles(x, geo: _PoolGeom):
-    """Tiled windows as (N, OH, OW, C, KH*KW) (a copy, channels-last)."""
-    kh, kw = geo.k
-    t = x.reshape(geo.n, geo.c, geo.oh, kh, geo.ow, kw).transpose(0, 2, 4, 1, 3, 5)
-    return t.reshape(geo.n, geo.oh, geo.ow, geo.c, kh * kw)
+def _offset(a, i: int, j: int, geo: _PoolGeom):
+    """The strided view a[:, :, i*d + s*oh, j*d + s*ow] (N, C, OH, OW): kernel tap (i, j) of every window."""
+    r0, c0 = i * geo.d[0], j * geo.d[1]
+    return a[:, :, r0:r0 + geo.s[0] * (geo.oh - 1) + 1:geo.s[0], c0:c0 + geo.s[1] * (geo.ow - 1) + 1:geo.s[1]]
 
 
-def _strided(x, geo: _PoolGeom, fill):
-    """General windows as (N, OH, OW, C, KH*KW) (a copy, channels-last) of the padded input."""
-    xpad = pad_nhwc(x, geo.pads, fill)
-    win = windows(xpad, geo.k[0], geo.k[1], geo.oh, geo.ow, geo.s, geo.d).transpose(0, 2, 3, 1, 4, 5)
-    return win.reshape(geo.n, geo.oh, geo.ow, geo.c, geo.k[0] * geo.k[1])
+def _max_pool_arrays(x, geo: _PoolGeom):
+    """(y, arg): the max of each window and which kernel tap (0 .. KH*KW-1, the first maximum) gave it.
 
+    A running maximum over the KH*KW kernel taps, each tap a strided view of the (-inf padded)
+    input: elementwise passes over output-sized arrays, no window copy.  NaN wins, as in PyTorch.
+    """
+    xp = xp_of(x)
+    a = pad_nhwc(x, geo.pads, -xp.inf)
+    tap0 = _offset(a, 0, 0, geo)
+    best = xp.empty_like(tap0)                                    # order "K": the taps' memory order
+    best[...] = tap0
+    arg = xp.zeros_like(tap0, dtype=np.uint8 if geo.k[0] * geo.k[1] < 256 else np.int64)
+    for k in range(1, geo.k[0] * geo.k[1]):
+        tap = _offset(a, k // geo.k[1], k % geo.k[1], geo)
+        better = tap > best
+        better |= tap != tap                                      # NaN propagates
+        xp.copyto(best, tap, where=better)
+        xp.copyto(arg, k, where=better)
+    return best, arg
 
-# ---- max pooling ----------------------------------------------------------------------------
 
 class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, geo):
-        xp = xp_of(x)
-        win = _tiles(x, geo) if geo.tiled else _strided(x, geo, -xp.inf)
-        arg = win.argmax(axis=-1)                                   # (N, OH, OW, C): first maximum
-        y = xp.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
-        ctx.geo, ctx.arg = geo, arg
-        return y.transpose(0, 3, 1, 2)                              # NCHW view, channels-last memory
+        y, ctx.arg = _max_pool_arrays(x, geo)
+        ctx.geo = geo
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        # y = x[argmax]  =>  dx[argmax] += gy, zero elsewhere
+        # y = x[argmax]  =>  dx[argmax] += gy, zero elsewhere; one masked pass per kernel tap
         first_order_only("max_pool2d")
-        geo, arg = ctx.geo, ctx.arg
-        g = gy._data.transpose(0, 2, 3, 1)                          # (N, OH, OW, C)
+        geo, arg, g = ctx.geo, ctx.arg, gy._data
         xp = xp_of(g)
-        kk = geo.k[0] * geo.k[1]
-        if geo.tiled:
-            onehot = arg[..., None] == xp.arange(kk, dtype=arg.dtype)
-            gw = (onehot * g[..., None]).reshape(geo.n, geo.oh, geo.ow, geo.c, geo.k[0], geo.k[1])
-            gx = gw.transpose(0, 3, 1, 4, 2, 5).reshape(geo.n, geo.c, geo.h, geo.w)
-            return make_tensor(gx), None
         (pt, pb), (pl, pr) = geo.pads
-        buf = xp.zeros((geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c), dtype=g.dtype).transpose(0, 3, 1, 2)
-        for k in range(kk):
-            slab = (g * (arg == k)).transpose(0, 3, 1, 2)
-            _col2im_add(buf, slab, k // geo.k[1], k % geo.k[1], geo.oh, geo.ow, geo.s, geo.d)
+        shape = (geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c)
+        buf = (xp.empty if geo.tiled else xp.zeros)(shape, dtype=g.dtype).transpose(0, 3, 1, 2)
+        for k in range(geo.k[0] * geo.k[1]):
+            mask = arg == k
+            view = _offset(buf, k // geo.k[1], k % geo.k[1], geo)
+            if geo.tiled:  # every input element is in exactly one window: write, don't add
+                xp.multiply(g, mask, out=view)
+            else:
+                view += g * mask
         return make_tensor(buf[:, :, pt:pt + geo.h, pl:pl + geo.w]), None
 
 
 def _max_indices(arg, geo: _PoolGeom):
     """Flat indices (into each H*W plane) of the window maxima, as ``return_indices`` gives them."""
     xp = xp_of(arg)
+    arg = arg.astype(np.int64)
     ki, kj = arg // geo.k[1], arg % geo.k[1]
-    rows = xp.arange(geo.oh).reshape(1, -1, 1, 1) * geo.s[0] - geo.p[0] + ki * geo.d[0]
-    cols = xp.arange(geo.ow).reshape(1, 1, -1, 1) * geo.s[1] - geo.p[1] + kj * geo.d[1]
-    return (rows * geo.w + cols).astype(np.int64).transpose(0, 3, 1, 2)
+    rows = xp.arange(geo.oh).reshape(1, 1, -1, 1) * geo.s[0] - geo.p[0] + ki * geo.d[0]
+    cols = xp.arange(geo.ow).reshape(1, 1, 1, -1) * geo.s[1] - geo.p[1] + kj * geo.d[1]
+    return rows * geo.w + cols
 
 
 def _pool_args(kernel_size, stride, padding, dilation):
@@ -137,8 +144,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
         y = MaxPool2d.apply(x, geo)
         if not return_indices:
             return y
-        win = _tiles(x._data, geo) if geo.tiled else _strided(x._data, geo, -np.inf)
-        return y, make_tensor(_max_indices(win.argmax(axis=-1), geo))
+        return y, make_tensor(_max_indices(_max_pool_arrays(x._data, geo)[1], geo))
     return _batched("max_pool2d", input, run)
 
 
@@ -173,8 +179,13 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, geo, div):
         xp = xp_of(x)
-        win = windows(pad_nhwc(x, geo.pads), geo.k[0], geo.k[1], geo.oh, geo.ow, geo.s, geo.d)
-        y = win.sum(axis=(-2, -1)) / xp.asarray(div)
+        a = pad_nhwc(x, geo.pads)
+        tap0 = _offset(a, 0, 0, geo)
+        y = xp.empty_like(tap0)                                   # order "K": the taps' memory order
+        y[...] = tap0
+        for k in range(1, geo.k[0] * geo.k[1]):                   # a sum over the kernel taps
+            y += _offset(a, k // geo.k[1], k % geo.k[1], geo)
+        y /= xp.asarray(div)
         ctx.geo, ctx.div = geo, div
         return y
 
