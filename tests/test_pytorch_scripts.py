@@ -58,3 +58,25 @@ def test_compare_can_fail() -> None:
     with pytest.raises(AssertionError):
         _compare({"keys": ["a", "b"]}, {"keys": ["a", "c"]}, "x")
     _compare({"a": [np.ones(2)], "b": math.pi}, {"a": [np.ones(2) + 1e-7], "b": math.pi}, "x")
+
+
+def test_compat_shims_found_by_the_scripts(torch) -> None:
+    """Regression: names a typical script uses that numtorch lacked (constants, no-op switches, pin_memory)."""
+    for name in ("pi", "e", "inf", "nan"):
+        ours, theirs = getattr(numtorch, name), getattr(torch, name)
+        assert ours == theirs or (math.isnan(ours) and math.isnan(theirs)), name
+    assert numtorch.use_deterministic_algorithms(True) is None
+    assert numtorch.set_float32_matmul_precision("high") is None
+    x = numtorch.tensor([1.0, 2.0])
+    assert x.pin_memory() is x
+    np.testing.assert_array_equal((-numtorch.inf * numtorch.ones(2)).numpy(), [-np.inf, -np.inf])
+
+
+def test_module_repr_matches_pytorch(torch) -> None:
+    """Regression: ``print(model)`` shows what PyTorch shows (LayerNorm's ``bias=``, no extra line in
+    MultiheadAttention)."""
+    def build(t):
+        nn = t.nn
+        return nn.Sequential(nn.LayerNorm(4), nn.LayerNorm(4, bias=False), nn.LayerNorm(4, elementwise_affine=False),
+                             nn.MultiheadAttention(4, 2, batch_first=True))
+    assert repr(build(numtorch)) == repr(build(torch))

@@ -29,6 +29,7 @@ from numtorch.autograd import no_grad, enable_grad, set_grad_enabled, inference_
 from numtorch import autograd, cuda  # noqa: F401
 from numtorch import nn, optim, utils  # noqa: F401
 from numtorch.serialization import *  # noqa: F401,F403
+from math import e, inf, nan, pi  # noqa: F401  (torch.pi, torch.inf, ...)
 
 __version__ = "0.1.0"
 
@@ -81,6 +82,14 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     import os
     return __builtins__["int"](os.environ.get("OMP_NUM_THREADS", "1")) if isinstance(__builtins__, dict) else 1
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Accepted for compatibility: numtorch's CPU ops are already deterministic."""
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """Accepted for compatibility: float32 matmuls always run in full float32 here."""
 
 
 def compile(model=None, **kwargs):

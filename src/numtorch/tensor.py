@@ -335,6 +335,10 @@ class Tensor:
     def cpu(self) -> "Tensor":
         return self.to("cpu")
 
+    def pin_memory(self) -> "Tensor":
+        """Page-locked host memory only speeds up CUDA copies in PyTorch; here it returns ``self``."""
+        return self
+
     def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
         return self.to("cuda" if device is None else (device if not isinstance(device, int) else f"cuda:{device}"))
 

@@ -21,8 +21,10 @@ def main(torch, seed: int) -> dict:
             return from_numpy(self.x[i]), torch.tensor(self.y[i])
 
     dataset = RegressionSet(50)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=False, drop_last=False)
-    model = nn.Linear(4, 1)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    loader = torch.utils.data.DataLoader(dataset, batch_size=8, shuffle=False, drop_last=False,
+                                         pin_memory=device.type == "cuda")
+    model = nn.Linear(4, 1).to(device)
     init_from_numpy(torch, model, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=len(loader))
@@ -31,6 +33,7 @@ def main(torch, seed: int) -> dict:
     losses, batch_sizes = [], []
     model.train()
     for xb, yb in loader:
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device)
         optimizer.zero_grad()
         loss = loss_fn(model(xb).squeeze(1), yb)
         loss.backward()

@@ -48,4 +48,5 @@ def main(torch, seed: int) -> dict:
     return {"loss": loss.item(), "h_shape": list(h.shape), "c": c.detach().numpy(),
             "embed_grad": embed_grad, "logits_after": logits2.detach().numpy(),
             "encoder_out": enc.numpy(), "encoder_causal": enc_causal.numpy(),
-            "encoder_keys": list(encoder.state_dict().keys())}
+            "encoder_keys": list(encoder.state_dict().keys()),
+            "repr": repr(lstm_model) + repr(encoder)}

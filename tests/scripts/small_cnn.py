@@ -49,4 +49,5 @@ def main(torch, seed: int) -> dict:
     return {"loss": loss.item(), "conv_grad": conv_grad, "logits": logits.numpy(),
             "probs_sum": probs.sum(dim=1).numpy(), "running_mean": bn.running_mean.numpy(),
             "running_var": bn.running_var.numpy(), "num_batches_tracked": int(bn.num_batches_tracked),
-            "state_keys": list(model.state_dict().keys())}
+            "state_keys": list(model.state_dict().keys()),
+            "repr": repr(model)}

@@ -43,6 +43,9 @@ def main(torch, seed: int) -> dict:
     mask = a > 10
     filled = a.masked_fill(mask, -1.0)
     scores = randn(torch, rng, 4, 6)
+    causal = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1)
+    attn = scores[:, :4].masked_fill(causal, -torch.inf).softmax(dim=-1)
+    angles = torch.arange(4) * (torch.pi / 4)
     top_v, top_i = scores.topk(3, dim=1)
     picked = scores.gather(1, torch.tensor([[0], [5], [2], [1]]))
     z = a.clone()
@@ -54,7 +57,8 @@ def main(torch, seed: int) -> dict:
     return {
         "losses": np.array(losses), "grad_w2": grad_w2.detach().numpy(), "grad_h": grad_h.detach().numpy(),
         "permute_shape": list(b.shape), "permute": b.numpy(), "cat": cat.numpy(), "stack": st.numpy(),
-        "filled": filled.numpy(), "argmax": scores.argmax(dim=1).numpy(), "argmax_flat": scores.argmax().item(),
+        "filled": filled.numpy(), "attn": attn.numpy(), "cos": angles.cos().numpy(),
+        "argmax": scores.argmax(dim=1).numpy(), "argmax_flat": scores.argmax().item(),
         "topk_v": top_v.numpy(), "topk_i": top_i.numpy(), "gather": picked.numpy(), "setitem": z.numpy(),
         "bool_index": sel.numpy(), "nonzero": nz.numpy(), "where": w.numpy(),
         "reshape_flatten": a.reshape(-1, 6).flatten().numpy(), "unsqueeze": list(a.unsqueeze(1).shape),

@@ -216,6 +216,3 @@ class MultiheadAttention(Module):
         if average_attn_weights:
             w = w.mean(1)
         return out, (w.squeeze(0) if unbatched else w)
-
-    def extra_repr(self) -> str:
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
