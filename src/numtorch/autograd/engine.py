@@ -29,7 +29,8 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
     if len(outputs) == 1 and grad_outputs[0] is None and outputs[0].requires_grad \
             and outputs[0]._data.size == 1:  # the common case: loss.backward()
         arr = outputs[0]._data
-        return [_tensor.make_tensor(xp_of(arr).ones(arr.shape, arr.dtype))]
+        xp = xp_of(arr)
+        return [_tensor.make_tensor(xp.array(1, dtype=arr.dtype).reshape(arr.shape))]
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:

@@ -65,9 +65,10 @@ class Node:
     non_differentiable = None
     post_hooks = None  # [hook(grad_inputs, grad_outputs), ...] run after this node's backward
 
-    def __init__(self, fn, needs_input_grad) -> None:
+    def __init__(self, fn, needs_input_grad, next=()) -> None:
         self.fn = fn
         self.needs_input_grad = needs_input_grad
+        self.next = next
         self.saved = ()
 
     # ---- used inside forward ----
@@ -178,8 +179,7 @@ class Function:
                 arrays.append(a)
         try:
             if record and GradMode.enabled:
-                needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-                ctx = Node(cls, needs)
+                ctx = Node(cls, *_edges(args))
                 out = cls.forward(ctx, *arrays, **kwargs)
                 return _record(cls, ctx, args, arrays, out)
             out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
@@ -196,10 +196,22 @@ class Function:
         return out
 
 
+def _edges(args):
+    """Which inputs need a gradient, and where each one's gradient goes (``Node.next``)."""
+    needs, nxt = [], []
+    for a in args:
+        if isinstance(a, Tensor) and a.requires_grad:
+            needs.append(True)
+            fn = a.grad_fn
+            nxt.append((a, 0) if fn is None else (fn, a._output_nr))
+        else:
+            needs.append(False)
+            nxt.append(None)
+    return tuple(needs), tuple(nxt)
+
+
 def _record(cls, ctx: Node, args, arrays, out):
-    """Wraps forward's output as tensors whose ``grad_fn`` is ``ctx`` and links ``ctx`` to inputs."""
-    ctx.next = tuple([((a.grad_fn, a._output_nr) if a.grad_fn is not None else (a, 0)) if needs else None
-                      for a, needs in zip(args, ctx.needs_input_grad)])
+    """Wraps forward's output as tensors whose ``grad_fn`` is ``ctx``."""
     if out.__class__ is not tuple:  # the common case: one output
         if out.__class__ is not _ndarray and not hasattr(out, "__cuda_array_interface__"):
             scalar, out = out, np.asarray(out)  # a NumPy scalar (a full reduction) becomes a 0-d array
