@@ -27,7 +27,7 @@ from numtorch.creation import (  # noqa: F401
 from numtorch.random import Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: F401
 from numtorch.autograd import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled  # noqa: F401
 from numtorch import autograd, cuda  # noqa: F401
-from numtorch import nn, optim, utils  # noqa: F401
+from numtorch import nn, optim, utils, distributed  # noqa: F401
 from numtorch.serialization import *  # noqa: F401,F403
 from math import e, inf, nan, pi  # noqa: F401  (torch.pi, torch.inf, ...)
 
