@@ -186,3 +186,70 @@ def test_pixel_shuffle_roundtrip(torch):
           (2, 8, 3, 3))
     check(lambda x: _F(x).pixel_unshuffle(x, 3),
           (1, 2, 6, 3))
+
+
+# ---- modules -------------------------------------------------------------------------------
+
+def _module_pairs(torch):
+    import numtorch.nn as nn
+    tnn = torch.nn
+    return [
+        (nn.Conv2d(4, 5, 3), tnn.Conv2d(4, 5, 3)),
+        (nn.Conv2d(4, 4, (3, 2), stride=2, padding=1, dilation=(2, 1), groups=2, bias=False),
+         tnn.Conv2d(4, 4, (3, 2), stride=2, padding=1, dilation=(2, 1), groups=2, bias=False)),
+        (nn.Conv2d(4, 6, 3, padding="same", padding_mode="reflect"),
+         tnn.Conv2d(4, 6, 3, padding="same", padding_mode="reflect")),
+        (nn.Conv2d(4, 2, 3, padding=2, padding_mode="circular"), tnn.Conv2d(4, 2, 3, padding=2, padding_mode="circular")),
+        (nn.Conv2d(4, 2, 3, padding=1, padding_mode="replicate"),
+         tnn.Conv2d(4, 2, 3, padding=1, padding_mode="replicate")),
+        (nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1),
+         tnn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1)),
+        (nn.MaxPool2d(3, 2, 1, ceil_mode=True), tnn.MaxPool2d(3, 2, 1, ceil_mode=True)),
+        (nn.AvgPool2d(2), tnn.AvgPool2d(2)),
+        (nn.AdaptiveAvgPool2d((1, 1)), tnn.AdaptiveAvgPool2d((1, 1))),
+        (nn.AdaptiveMaxPool2d(3), tnn.AdaptiveMaxPool2d(3)),
+        (nn.ZeroPad2d((1, 2, 0, 1)), tnn.ZeroPad2d((1, 2, 0, 1))),
+        (nn.ConstantPad2d(1, 0.5), tnn.ConstantPad2d(1, 0.5)),
+        (nn.ReflectionPad2d(2), tnn.ReflectionPad2d(2)),
+        (nn.ReplicationPad2d((1, 0, 2, 1)), tnn.ReplicationPad2d((1, 0, 2, 1))),
+        (nn.Upsample(scale_factor=2), tnn.Upsample(scale_factor=2)),
+        (nn.Upsample(size=(5, 3), mode="bilinear", align_corners=True),
+         tnn.Upsample(size=(5, 3), mode="bilinear", align_corners=True)),
+        (nn.PixelShuffle(2), tnn.PixelShuffle(2)),
+        (nn.Unfold(2, padding=1), tnn.Unfold(2, padding=1)),
+    ]
+
+
+def test_modules_repr_and_forward_vs_torch(torch):
+    x = np.random.default_rng(0).standard_normal((2, 4, 6, 6)).astype(np.float32)
+    for m, tm in _module_pairs(torch):
+        assert repr(m) == repr(tm)
+        assert list(m.state_dict().keys()) == list(tm.state_dict().keys())
+        if list(m.state_dict()):
+            tm.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m.state_dict().items()})
+        assert_close(m(numtorch.tensor(x)), tm(torch.tensor(x)), 1e-5, 1e-5, repr(m))
+
+
+def test_fold_module_and_conv1d_module(torch):
+    import numtorch.nn as nn
+    m, tm = nn.Fold((4, 5), 2), torch.nn.Fold((4, 5), 2)
+    assert repr(m) == repr(tm)
+    c = np.random.default_rng(1).standard_normal((2, 12, 12)).astype(np.float32)
+    assert_close(m(numtorch.tensor(c)), tm(torch.tensor(c)), 1e-6, 1e-6)
+    m, tm = nn.Conv1d(3, 5, 3, padding=1), torch.nn.Conv1d(3, 5, 3, padding=1)
+    assert repr(m) == repr(tm)
+    tm.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal((2, 3, 7)).astype(np.float32)
+    assert_close(m(numtorch.tensor(x)), tm(torch.tensor(x)), 1e-5, 1e-5)
+
+
+def test_conv2d_init_bounds():
+    """kaiming_uniform_(a=sqrt(5)) and the bias both give U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    import numtorch.nn as nn
+    numtorch.manual_seed(0)
+    m = nn.Conv2d(16, 32, 3)
+    bound = 1 / np.sqrt(16 * 9)
+    w, b = m.weight.detach().numpy(), m.bias.detach().numpy()
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert np.abs(b).max() <= bound
+    assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound  # std of U(-b, b) is b/sqrt(3)

@@ -26,7 +26,9 @@ class _PadNd(Module):
         return pad(input, self.padding, self.mode)
 
     def extra_repr(self) -> str:
-        return f"{self.padding}, value={self.value}" if self.mode == "constant" else f"{self.padding}"
+        if self.mode == "constant":
+            return f"padding={self.padding}, value={self.value}"
+        return f"{self.padding}"
 
 
 class ConstantPad2d(_PadNd):
