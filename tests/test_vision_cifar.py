@@ -89,3 +89,21 @@ def test_safe_unpickle_refuses_code():
 def test_missing_dataset_message(tmp_path):
     with pytest.raises(RuntimeError, match="download=True"):
         CIFAR10(tmp_path)
+
+
+def test_image_folder(tmp_path):
+    pytest.importorskip("PIL")
+    from PIL import Image
+    from numtorch.vision.datasets import ImageFolder
+    from numtorch.vision import transforms as T
+    for cls, color in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
+        (tmp_path / cls).mkdir()
+        for i in range(2):
+            Image.new("RGB", (5, 4), color).save(tmp_path / cls / f"{i}.png")
+    (tmp_path / "dog" / "notes.txt").write_text("not an image")
+    ds = ImageFolder(tmp_path, transform=T.ToTensor())
+    assert ds.classes == ["cat", "dog"] and ds.class_to_idx == {"cat": 0, "dog": 1}
+    assert len(ds) == 4 and ds.targets == [0, 0, 1, 1]
+    img, target = ds[3]
+    assert target == 1 and tuple(img.shape) == (3, 4, 5)
+    np.testing.assert_allclose(img.numpy()[:, 0, 0], [0, 0, 1])
