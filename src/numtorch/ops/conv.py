@@ -548,8 +548,8 @@ def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners, scale):
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
     lam = src - i0
-    np.add.at(a, (o, i0), 1.0 - lam)  # a tiny (n_out, n_in) table built once per call, not a hot path
-    np.add.at(a, (o, i1), lam)
+    a[o, i0] += 1.0 - lam  # each row appears once per statement, so fancy += loses nothing
+    a[o, i1] += lam        # (i0 == i1 at the last pixel: the two weights add up to 1)
     return a
 
 
