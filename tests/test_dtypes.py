@@ -142,3 +142,32 @@ def test_where_with_two_numbers_dtype(torch):
     for a, b in ((1.0, 0.0), (1, 0), (1, 0.5), (True, False)):
         r, tr = numtorch.where(c, a, b), torch.where(tc, a, b)
         assert r.dtype.name == str(tr.dtype).split(".")[1] and r.tolist() == tr.tolist()
+
+
+F32_UNARY = ["exp", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "abs", "neg", "square", "sqrt", "rsqrt", "log",
+             "log2", "log10", "log1p", "expm1", "exp2", "reciprocal", "asin", "acos", "atan", "sinh", "cosh",
+             "asinh", "atanh", "floor", "ceil", "round", "trunc", "sign", "frac", "erf", "erfc", "sinc",
+             "deg2rad", "rad2deg", "nan_to_num", "sum", "mean", "prod", "amax", "amin", "var", "std", "norm",
+             "nansum", "nanmean", "median", "cumsum", "cumprod", "logsumexp"]
+F32_BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "atan2", "hypot", "logaddexp", "remainder", "fmod",
+              "pow", "fmax", "fmin", "xlogy"]
+
+
+@pytest.mark.parametrize("name", F32_UNARY)
+def test_float32_in_float32_out_and_grad(name):
+    x = numtorch.rand(3, 4, requires_grad=True)
+    f = getattr(numtorch, name)
+    out = f(x, 1) if name in ("cumsum", "cumprod", "logsumexp") else f(x)
+    assert out.dtype == numtorch.float32
+    (g,) = numtorch.autograd.grad(out.sum(), x)
+    assert g.dtype == numtorch.float32
+
+
+@pytest.mark.parametrize("name", F32_BINARY)
+def test_float32_binary_with_tensor_float_int(name):
+    x, y = numtorch.rand(3, 4, requires_grad=True), numtorch.rand(3, 4, requires_grad=True)
+    for other in (y, 2.5, 2, np.float64(2.5)):
+        out = getattr(numtorch, name)(x, other)
+        assert out.dtype == numtorch.float32, other
+        for g in numtorch.autograd.grad(out.sum(), [x, y] if other is y else [x]):
+            assert g.dtype == numtorch.float32
