@@ -21,6 +21,13 @@ REPR_CASES = [
     lambda L: L.arange(30.0).reshape(3, 10) * 1.123456, lambda L: L.tensor([[1, 2], [3, 4]], dtype=L.uint8),
     lambda L: L.tensor([-0.0, 0.0]), lambda L: L.tensor([100.0, -1000.0]), lambda L: L.arange(2400.0).reshape(40, 60),
     lambda L: L.tensor([1.0, 2.0]).sum(), lambda L: L.arange(24).reshape(2, 3, 4), lambda L: L.ones(20) / 3,
+    lambda L: L.tensor([1.0, 2.0], dtype=L.float64, requires_grad=True),
+    lambda L: L.tensor([[1, 2], [3, 40000]], dtype=L.int32), lambda L: (L.arange(3000.0) - 1500).reshape(30, 100) / 7,
+    lambda L: L.tensor([1e-8, -2e-9]), lambda L: L.tensor([float("nan"), 0.5]), lambda L: L.tensor(-0.25),
+    lambda L: L.tensor([[True, False], [True, True]]), lambda L: L.zeros(2, 0, 3),
+    lambda L: L.tensor([1.5, -float("inf")]), lambda L: L.arange(10).reshape(2, 5) - 5,
+    lambda L: L.tensor([1e5, 1e-5]), lambda L: L.tensor([12345.678, 1.5]), lambda L: L.arange(1200).reshape(2, 600),
+    lambda L: L.tensor([[[1.5]]]), lambda L: L.tensor([3], dtype=L.uint8), lambda L: L.ones(4, 4, 4, 4) / 3,
 ]
 
 
