@@ -135,3 +135,10 @@ def test_bernoulli_multinomial_normal():
     assert abs(nrm.mean().item() - 2.0) < 0.05 and nrm.dtype == numtorch.float32
     nm = numtorch.normal(numtorch.zeros(3, dtype=numtorch.float64), 1.0)
     assert nm.dtype == numtorch.float64 and nm.shape == (3,)
+
+
+def test_size_keyword_and_tensor_arguments(torch):
+    for name in ("zeros", "ones", "empty", "rand", "randn"):
+        assert getattr(numtorch, name)(size=(2, 3)).shape == getattr(torch, name)(size=(2, 3)).shape
+    x, tx = numtorch.arange(numtorch.tensor(3)), torch.arange(torch.tensor(3))
+    assert x.dtype.name == str(tx.dtype).split(".")[1] and x.tolist() == tx.tolist()

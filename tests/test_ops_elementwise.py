@@ -342,3 +342,12 @@ def test_elementwise_edge_values_and_grads(name, f, a, torch):
     y.sum().backward()
     ty.sum().backward()
     assert_close(x.grad, tx.grad)
+
+
+@pytest.mark.parametrize("name", ["sqrt", "exp", "sigmoid", "log", "tanh", "erf", "reciprocal", "sin", "expm1",
+                                  "relu", "abs", "neg", "asin", "rsqrt"])
+def test_integer_inputs_dtype(name, torch):
+    a = np.array([1, 2, 0, -3]) if name not in ("sqrt", "log", "rsqrt", "asin") else np.array([1, 0, 0, 1])
+    y, ty = getattr(numtorch, name)(numtorch.tensor(a)), getattr(torch, name)(torch.tensor(a))
+    assert y.dtype.name == str(ty.dtype).split(".")[1]
+    assert_close(y, ty, rtol=1e-6)

@@ -108,17 +108,17 @@ def _filled(fill, size, dtype, device, requires_grad, default=None):
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
-    return _filled(0, _size(size), dtype, device, requires_grad)
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+    return _filled(0, _size(sizes if size is None else (size,)), dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
-    return _filled(1, _size(size), dtype, device, requires_grad)
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+    return _filled(1, _size(sizes if size is None else (size,)), dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
           memory_format=None):
-    return _filled(None, _size(size), dtype, device, requires_grad)
+    return _filled(None, _size(sizes if size is None else (size,)), dtype, device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
@@ -156,7 +156,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     """Values from ``start`` up to (not including) ``end``; int64 for integer arguments."""
     if end is None:
         start, end = 0, start
-    vals = [float(v) if isinstance(v, _tensor.Tensor) else v for v in (start, end, step)]
+    vals = [v.item() if isinstance(v, _tensor.Tensor) else v for v in (start, end, step)]
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     if dtype is None:
@@ -192,17 +192,19 @@ def _float_np(dtype):
     return d.np
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+def rand(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False, out=None):
     """Uniform samples from [0, 1)."""
     d = _float_np(dtype)
-    arr = rng_of(generator).random(_size(size), dtype=np.float64 if d != np.float32 else np.float32)
+    shape = _size(sizes if size is None else (size,))
+    arr = rng_of(generator).random(shape, dtype=np.float64 if d != np.float32 else np.float32)
     return _finish(arr.astype(d, copy=False), device, requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, out=None):
+def randn(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False, out=None):
     """Samples from the standard normal distribution."""
     d = _float_np(dtype)
-    arr = rng_of(generator).standard_normal(_size(size), dtype=np.float64 if d != np.float32 else np.float32)
+    shape = _size(sizes if size is None else (size,))
+    arr = rng_of(generator).standard_normal(shape, dtype=np.float64 if d != np.float32 else np.float32)
     return _finish(arr.astype(d, copy=False), device, requires_grad)
 
 

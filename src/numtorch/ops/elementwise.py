@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from numtorch import _dtypes
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
@@ -495,6 +496,8 @@ class Relu(Function):
 
 def _unary(cls, name):
     def op(input) -> Tensor:
+        if input._data.dtype.kind in "iub":  # integers and bools compute in the default float dtype
+            input = input.to(_dtypes.get_default_dtype())
         return cls.apply(input)
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise {name} (differentiable)."
@@ -516,7 +519,11 @@ cos = _unary(Cos, "cos")
 tan = _unary(Tan, "tan")
 tanh = _unary(Tanh, "tanh")
 sigmoid = _unary(Sigmoid, "sigmoid")
-relu = _unary(Relu, "relu")
+
+
+def relu(input) -> Tensor:
+    """max(x, 0), elementwise (integers stay integers, as in PyTorch)."""
+    return Relu.apply(input)
 
 
 def _float_input(x: Tensor) -> Tensor:
