@@ -29,6 +29,11 @@ from numtorch.autograd import no_grad, enable_grad, set_grad_enabled, inference_
 from numtorch import autograd, cuda  # noqa: F401
 from numtorch import nn, optim, utils, distributed  # noqa: F401
 from numtorch.serialization import *  # noqa: F401,F403
+from numtorch.ops.extra import *  # noqa: F401,F403
+import numtorch.linalg as linalg  # noqa: E402  (import, not from-import: ops.linalg was star-imported above)
+from numtorch import backends, testing, special  # noqa: F401
+from numtorch.linalg import inverse, det, logdet, slogdet  # noqa: F401
+from numtorch.legacy_types import *  # noqa: F401,F403
 from math import e, inf, nan, pi  # noqa: F401  (torch.pi, torch.inf, ...)
 
 __version__ = "0.1.0"

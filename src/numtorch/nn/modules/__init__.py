@@ -17,3 +17,4 @@ from numtorch.nn.modules.attention import *  # noqa: F401,F403
 from numtorch.nn.modules.transformer import *  # noqa: F401,F403
 from numtorch.nn.modules.rnn import *  # noqa: F401,F403
 from numtorch.nn.modules.syncbatchnorm import *  # noqa
+from numtorch.nn.modules.distance import *  # noqa: F401,F403
