@@ -104,11 +104,21 @@ def load_data(name: str, data_dir: Optional[str]) -> DataBundle:
     raise CLIError(f"unknown data set {name!r}; choose digits, mnist, fashion-mnist or cifar10")
 
 
-def batches(split: Split, batch_size: int, shuffle: bool, generator=None) -> Iterable:
-    """``(x, y)`` mini-batches of a split, through ``utils.data.DataLoader`` over a ``TensorDataset``."""
+def batches(split: Split, batch_size: int, shuffle: bool, generator=None, sampler=None) -> Iterable:
+    """``(x, y)`` mini-batches of a split, through ``utils.data.DataLoader`` over a ``TensorDataset``.
+
+    ``sampler`` (e.g. a ``DistributedSampler``: this rank's share of the data) replaces ``shuffle``.
+    """
     from numtorch.utils.data import DataLoader, TensorDataset
-    return DataLoader(TensorDataset(split.x, split.y), batch_size=batch_size, shuffle=shuffle,
-                      generator=generator)
+    return DataLoader(TensorDataset(split.x, split.y), batch_size=batch_size, shuffle=shuffle and sampler is None,
+                      sampler=sampler, generator=generator)
+
+
+def shard(split: Split, rank: int, world_size: int) -> Split:
+    """Rank ``rank``'s contiguous slice of a split (views, no copy): sizes differ by at most one."""
+    n = len(split)
+    lo, hi = rank * n // world_size, (rank + 1) * n // world_size
+    return Split(split.x[lo:hi], split.y[lo:hi])
 
 
 def augment_batch(x: numtorch.Tensor, rng: np.random.Generator, flip: bool, pad: int = 2) -> numtorch.Tensor:
@@ -177,6 +187,13 @@ def build_optimizer(name: str, params, lr: float, weight_decay: float):
 
 def evaluate(model, split: Split, batch_size: int = 1000, device=None) -> tuple:
     """``(mean cross-entropy loss, accuracy)`` of ``model`` on a split, without recording a graph."""
+    total_loss, correct, n = evaluate_sums(model, split, batch_size, device)
+    return total_loss / max(n, 1), correct / max(n, 1)
+
+
+def evaluate_sums(model, split: Split, batch_size: int = 1000, device=None) -> tuple:
+    """``(summed cross-entropy loss, number correct, number of samples)``: sums, so that the ranks of a
+    data-parallel job can add up their shares of a split."""
     import numtorch.nn.functional as F
     model.eval()
     total_loss, correct = 0.0, 0
@@ -188,8 +205,7 @@ def evaluate(model, split: Split, batch_size: int = 1000, device=None) -> tuple:
             logits = model(x)
             total_loss += float(F.cross_entropy(logits, y, reduction="sum").item())
             correct += int((logits.argmax(1) == y).sum().item())
-    n = max(len(split), 1)
-    return total_loss / n, correct / n
+    return total_loss, correct, len(split)
 
 
 # ---- checkpoints ---------------------------------------------------------------------------

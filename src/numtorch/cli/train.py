@@ -7,6 +7,12 @@ mini-batch SGD -- the four steps of the notes, repeated:
 2. gradient: forward, loss, ``loss.backward()``;
 3. update: ``optimizer.step()`` moves each weight a small step against its gradient;
 4. repeat, measuring train and held-out accuracy after each epoch.
+
+Data-parallel on several processes: ``mpiexec -n 4 numtorch train ...`` runs the same command on
+4 ranks.  Every rank starts from the same weights, takes its share of each epoch's shuffled
+batches (``--batch-size`` is the global batch: each rank takes a quarter), and backward averages
+the gradients over the ranks (DistributedDataParallel), so every rank takes the same step.  Rank 0
+alone prints and writes the checkpoint.  A plain ``numtorch train`` is one process, as before.
 """
 from __future__ import annotations
 
@@ -32,7 +38,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="data set (default digits: scikit-learn's 8x8 digits, no download)")
     p.add_argument("--data-dir", default=None, help=f"folder of the data files (default ./{common.DEFAULT_DATA_DIR})")
     p.add_argument("--epochs", type=int, default=None, help="passes over the training split (default per data set)")
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default per data set)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="mini-batch size (default per data set); under mpiexec the global batch: each of the "
+                        "N ranks takes batch-size / N")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default per data set)")
     p.add_argument("--optimizer", default="sgd", choices=common.OPTIMIZERS, help="default sgd")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0)")
@@ -79,50 +87,153 @@ def default_out_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
 
 
+DISPATCH = {"gpt": "train_text", "detector": "train_detect"}
+
+
 def run(args) -> int:
-    if args.model == "gpt":
-        return _dispatch("train_text", args)
-    if args.model == "detector":
-        return _dispatch("train_detect", args)
+    from numtorch.distributed import launch_context
+    from numtorch.distributed.launch import launched_distributed
+    if args.model in DISPATCH and not launched_distributed():
+        return _dispatch(DISPATCH[args.model], args)
+    with launch_context() as ctx:  # one process, or one rank of an mpiexec job
+        config, data = _on_every_rank(ctx, setup, args, ctx.world_size)
+        if ctx.is_main and data.note:
+            print(f"note: {data.note}")
+        if ctx.distributed:
+            ctx.print(f"data-parallel on {ctx.world_size} ranks: global batch {config['batch_size']} = "
+                      f"{config['batch_size'] // ctx.world_size} per rank")
+        try:
+            result = train(config, data, device=args.device, progress=not args.quiet and ctx.is_main,
+                           log=ctx.print if ctx.distributed else print, ctx=ctx)
+            if ctx.is_main:  # rank 0 alone writes and reports
+                out = Path(args.out) if args.out else default_out_dir()
+                paths = save_run(out, config, result)
+                print(f"held-out accuracy {result['history']['test_acc'][-1]:.4f}")
+                for what, path in paths.items():
+                    print(f"{what}: {path}", flush=ctx.distributed)
+        except Exception as e:  # noqa: BLE001
+            if not ctx.distributed:
+                raise
+            _abort_job(ctx, e)
+    return 0
+
+
+def setup(args, world_size: int = 1) -> tuple:
+    """Checks the arguments and loads the data: ``(config, data)``.
+
+    In a job of several ranks ``config["batch_size"]`` is the global batch, a multiple of the
+    world size (each rank takes ``batch_size // world_size``), and ``config["world_size"]`` is set.
+    """
+    if args.model in DISPATCH:
+        raise CLIError(f"--model {args.model} does not train data-parallel: run it without mpiexec")
     _check(args)
+    if world_size > 1 and args.device != "cpu":
+        raise CLIError(f"--device {args.device}: data-parallel training from the command line runs on CPUs "
+                       "(MPI); train on a GPU without mpiexec")
     epochs, batch_size, lr = (given if given is not None else default for given, default in
                               zip((args.epochs, args.batch_size, args.lr), common.DATA_DEFAULTS[args.data]))
     data = common.load_data(args.data, args.data_dir)
-    if data.note:
-        print(f"note: {data.note}")
     data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
     config = {"model": args.model, "data": args.data, "data_dir": data_dir, "image_shape": list(data.image_shape),
               "hidden": args.hidden, "classes": data.classes, "epochs": epochs, "batch_size": batch_size,
               "lr": lr, "optimizer": args.optimizer, "weight_decay": args.weight_decay, "seed": args.seed,
               "augment": args.augment, "input_scale": "pixels / 255"}
-    result = train(config, data, device=args.device, progress=not args.quiet)
-    out = Path(args.out) if args.out else default_out_dir()
-    paths = save_run(out, config, result)
-    print(f"held-out accuracy {result['history']['test_acc'][-1]:.4f}")
-    for what, path in paths.items():
-        print(f"{what}: {path}")
-    return 0
+    if world_size > 1:  # each rank takes an equal share; rounded up when the batch does not divide
+        config.update(batch_size=-(-batch_size // world_size) * world_size, world_size=world_size)
+    return config, data
+
+
+def _on_every_rank(ctx, setup_fn, *args) -> tuple:
+    """``setup_fn(*args) -> (config, data)`` on every rank; the ranks go on only if it worked on all of them
+    with the same config.  Otherwise every rank leaves at once: the first rank that failed raises its
+    error (one line from ``main``), the others exit with status 1 quietly -- one line, not N.
+    """
+    if not ctx.distributed:
+        return setup_fn(*args)
+    from numtorch.distributed import all_gather_object
+    error, report = None, {}
+    try:
+        config, data = setup_fn(*args)
+        report = {"config": config}
+    except Exception as e:  # noqa: BLE001 - told to every rank below
+        error, report = e, {"error": _one_line(e)}
+    reports = [None] * ctx.world_size
+    all_gather_object(reports, report)  # JSON: the configs compare as JSON values on every rank
+    failed = [r for r, rep in enumerate(reports) if "error" in rep]
+    if failed:
+        if ctx.rank != failed[0]:
+            raise SystemExit(1)
+        if len(failed) == ctx.world_size:
+            raise error  # the same error everywhere: say it once, as a plain run would
+        raise CLIError(f"rank {ctx.rank}: {reports[ctx.rank]['error']}") from error
+    differs = [r for r, rep in enumerate(reports) if rep["config"] != reports[0]["config"]]
+    if differs:
+        if not ctx.is_main:
+            raise SystemExit(1)
+        theirs = reports[differs[0]]["config"]
+        keys = ", ".join(f"{k} {reports[0]['config'].get(k)!r} vs {theirs.get(k)!r}"
+                         for k in sorted(set(theirs) | set(reports[0]["config"]))
+                         if theirs.get(k) != reports[0]["config"].get(k))
+        raise CLIError(f"rank {differs[0]} was started with other settings than rank 0 ({keys}): "
+                       "every rank must run the same command")
+    return config, data
+
+
+def _one_line(e: BaseException) -> str:
+    from numtorch.cli.main import _one_line as one_line  # main's wording of errors
+    return one_line(e)
+
+
+def _abort_job(ctx, error: BaseException) -> None:
+    """One rank failed during training: the others would wait for it in their next collective, so
+    print one line naming the rank and end every rank (MPI_Abort), non-zero."""
+    import os
+    import traceback
+    from numtorch.distributed import abort_job
+    from numtorch.distributed.faults import report
+    if os.environ.get("NUMTORCH_DEBUG"):
+        traceback.print_exc()
+    report(f"numtorch train: error: rank {ctx.rank}: {_one_line(error)} (stopping all {ctx.world_size} ranks)")
+    abort_job(1)
 
 
 def train(config: dict, data: common.DataBundle, device: str = "cpu", progress: bool = True,
-          log=print) -> dict:
-    """Trains the configured model on ``data``; returns the model, optimizer and per-epoch history."""
-    numtorch.manual_seed(config["seed"])
+          log=print, ctx=None) -> dict:
+    """Trains the configured model on ``data``; returns the model, optimizer and per-epoch history.
+
+    With ``ctx``, a ``numtorch.distributed.launch_context()`` of several ranks (every rank calls this
+    with the same config): the model is wrapped in DistributedDataParallel, each rank trains on its
+    share of each epoch (a ``DistributedSampler``, ``config["batch_size"] // world_size`` per step),
+    and the epoch's figures are summed over the ranks, so every rank returns the same history.
+    """
+    world = ctx.world_size if ctx is not None and ctx.distributed else 1
+    numtorch.manual_seed(config["seed"])  # every rank: the same initial weights
     model = common.build_model(dict(config, image_shape=tuple(config["image_shape"]))).to(device)
+    net = ctx.wrap(model) if world > 1 else model  # DDP: backward averages the gradients over ranks
     optimizer = common.build_optimizer(config["optimizer"], model.parameters(), config["lr"],
                                        config["weight_decay"])
     generator = numtorch.Generator().manual_seed(config["seed"])  # the batch order
-    rng = np.random.default_rng(config["seed"])                     # the augmentation
+    rng = np.random.default_rng(config["seed"] + (ctx.rank if world > 1 else 0))  # the augmentation
+    sampler = ctx.sampler(data.train, shuffle=True, seed=config["seed"]) if world > 1 else None
+    batch_size = config["batch_size"] // world  # per rank
+    test = common.shard(data.test, ctx.rank, world) if world > 1 else data.test  # this rank's held-out share
     history = {k: [] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "step_loss")}
-    n_batches = -(-len(data.train) // config["batch_size"])
+    n_batches = -(-(len(data.train) if sampler is None else len(sampler)) // batch_size)
     for epoch in range(1, config["epochs"] + 1):
         bar = common.progress_bar(n_batches, f"epoch {epoch}/{config['epochs']}", progress)
-        batches = common.batches(data.train, config["batch_size"], shuffle=True, generator=generator)
+        if sampler is not None:
+            sampler.set_epoch(epoch - 1)  # a new order each epoch, the same on every rank
+        batches = common.batches(data.train, batch_size, shuffle=True, generator=generator, sampler=sampler)
         if config["augment"]:
             flip = config["data"] == "cifar10"
             batches = ((common.augment_batch(x, rng, flip), y) for x, y in batches)
-        train_loss, train_acc = train_epoch(model, optimizer, batches, device, bar, history["step_loss"])
-        test_loss, test_acc = common.evaluate(model, data.test, device=device)
+        train_sums = train_epoch(net, optimizer, batches, device, bar, history["step_loss"])
+        if world > 1:
+            _sync_buffers(model)  # BatchNorm statistics: rank 0's, as in the checkpoint
+        test_sums = common.evaluate_sums(model, test, device=device)
+        if world > 1:
+            train_sums, test_sums = _sum_over_ranks(train_sums, test_sums, history["step_loss"], n_batches, world)
+        (train_loss, train_acc), (test_loss, test_acc) = _means(train_sums), _means(test_sums)
         for key, value in zip(("train_loss", "train_acc", "test_loss", "test_acc"),
                               (train_loss, train_acc, test_loss, test_acc)):
             history[key].append(value)
@@ -131,8 +242,36 @@ def train(config: dict, data: common.DataBundle, device: str = "cpu", progress: 
     return {"model": model, "optimizer": optimizer, "history": history}
 
 
+def _means(sums: tuple) -> tuple:
+    """``(loss sum, correct, count)`` -> ``(mean loss, accuracy)``."""
+    loss_sum, correct, seen = sums
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
+def _sum_over_ranks(train_sums: tuple, test_sums: tuple, step_losses: list, n_steps: int, world: int) -> tuple:
+    """Adds the ranks' epoch sums and averages this epoch's per-step losses over the ranks, in one
+    all-reduce: every rank then holds the figures of the whole job.  (The shares of a
+    DistributedSampler are equally long, so every rank took ``n_steps`` steps of equal size, and the
+    mean of the ranks' step losses is the loss of the global batch.)"""
+    from numtorch.distributed import all_reduce
+    own = step_losses[len(step_losses) - n_steps:]
+    t = numtorch.from_numpy(np.array([*train_sums, *test_sums, *own], dtype=np.float64))
+    all_reduce(t)  # SUM, in place
+    v = t.numpy()
+    step_losses[len(step_losses) - n_steps:] = (v[6:] / world).tolist()
+    return (float(v[0]), int(round(v[1])), int(round(v[2]))), (float(v[3]), int(round(v[4])), int(round(v[5])))
+
+
+def _sync_buffers(model) -> None:
+    """Broadcasts rank 0's buffers (BatchNorm running statistics): each rank updated its own copy in
+    its last forward, and the held-out figures should be those of the model rank 0 saves."""
+    from numtorch.distributed import broadcast
+    for b in model.buffers():
+        broadcast(b, 0)
+
+
 def train_epoch(model, optimizer, batches, device, bar, step_losses: list) -> tuple:
-    """One pass of mini-batch training; returns the epoch's mean loss and accuracy."""
+    """One pass of mini-batch training; returns the epoch's summed loss, number correct and number seen."""
     import numtorch.nn.functional as F
     model.train()
     seen, loss_sum, correct = 0, 0.0, 0
@@ -150,7 +289,7 @@ def train_epoch(model, optimizer, batches, device, bar, step_losses: list) -> tu
         bar.update(1)
         bar.set_postfix_str(f"loss={loss_sum / seen:.4f} acc={correct / seen:.4f}")
     bar.close()
-    return loss_sum / max(seen, 1), correct / max(seen, 1)
+    return loss_sum, correct, seen
 
 
 def save_run(out: Path, config: dict, result: dict) -> dict:
