@@ -244,9 +244,9 @@ def _broadcast_batch(A: Tensor, B: Tensor) -> tuple:
 
 
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
-    """sum(x * y, dim) (conjugating x for complex inputs), with broadcasting."""
-    if x._data.dtype.kind == "c":
-        x = x.conj()
+    """sum(x * y, dim), with broadcasting (real inputs; complex ones would need x conjugated)."""
+    if x._data.dtype.kind == "c" or y._data.dtype.kind == "c":
+        raise NotImplementedError("linalg.vecdot: complex inputs are not supported by numtorch yet")
     return (x * y).sum(dim)
 
 
@@ -301,8 +301,9 @@ def _run(op: str, A: Tensor, fn):
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
     """L with A = L L^H (lower triangular), or U = L^H with ``upper=True``. Forward only."""
     _check_square("cholesky", A)
-    L = _run("cholesky", A, xp_of(A._data).linalg.cholesky)
-    return _mT(L).conj() if upper else L
+    xp = xp_of(A._data)
+    return _run("cholesky", A, lambda a: xp.linalg.cholesky(a).conj().swapaxes(-1, -2) if upper
+                else xp.linalg.cholesky(a))
 
 
 def qr(A: Tensor, mode: str = "reduced"):
