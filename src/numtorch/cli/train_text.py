@@ -22,6 +22,7 @@ from numtorch.cli.common import CLIError, progress_bar
 
 GPT_DEFAULTS = dict(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
 DEFAULT_STEPS, DEFAULT_BATCH, DEFAULT_LR, DEFAULT_EVAL_ITERS = 2000, 16, 1e-3, 20
+SAMPLE_TOKENS = 300   # characters sampled into sample.txt at the end of a run
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,7 +153,7 @@ def save_text_run(out: Path, settings: dict, result: dict, sample: str) -> dict:
     return paths
 
 
-def sample_text(model, tok, prompt: str = "\n", tokens: int = 300, temperature: float = 0.8,
+def sample_text(model, tok, prompt: str = "\n", tokens: int = SAMPLE_TOKENS, temperature: float = 0.8,
                 top_k: int | None = None, seed: int = 0, device=None) -> str:
     """``prompt`` followed by ``tokens`` sampled characters."""
     idx = numtorch.tensor([tok.encode(prompt)], dtype=numtorch.int64, device=device)
@@ -172,7 +173,8 @@ def run(args) -> int:
     print(f"text: {args.text} ({len(text):,} characters, {len(set(text))} distinct); "
           f"{settings['steps']} steps of {settings['batch_size']} x {settings['block_size']}")
     result = train_gpt(text, settings, device=device, progress=not getattr(args, "quiet", False))
-    sample = sample_text(result["model"], result["tokenizer"], seed=settings["seed"], device=device)
+    sample = sample_text(result["model"], result["tokenizer"], tokens=SAMPLE_TOKENS, seed=settings["seed"],
+                         device=device)
     out = Path(args.out) if getattr(args, "out", None) else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     paths = save_text_run(out, settings, result, sample)
     print(f"held-out loss {result['history']['val_loss'][-1]:.4f} nats/char after {settings['steps']} steps "
