@@ -169,3 +169,21 @@ def test_pickle_refused():
     import pickle
     with pytest.raises(TypeError):
         pickle.dumps(numtorch.ones(2))
+
+
+def test_out_argument(torch):
+    for name, args in (("add", (numtorch.ones(2), 2)), ("sub", (numtorch.ones(2), 3)), ("mul", (numtorch.ones(2), 4)),
+                       ("div", (numtorch.ones(2), 4))):
+        o = numtorch.empty(2)
+        assert getattr(numtorch, name)(*args, out=o) is o
+        to = torch.empty(2)
+        getattr(torch, name)(*[torch.ones(2) if isinstance(a, numtorch.Tensor) else a for a in args], out=to)
+        assert o.tolist() == to.tolist()
+    o = numtorch.empty(0)
+    numtorch.cat([numtorch.ones(2), numtorch.zeros(1)], out=o)
+    assert o.tolist() == [1.0, 1.0, 0.0]
+    s = numtorch.empty(2, 2)
+    numtorch.stack([numtorch.ones(2), numtorch.zeros(2)], out=s)
+    assert s.tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    with pytest.raises(RuntimeError, match="out=... arguments don't support automatic differentiation"):
+        numtorch.mul(numtorch.ones(2, requires_grad=True), 2, out=numtorch.empty(2))

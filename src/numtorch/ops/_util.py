@@ -117,3 +117,19 @@ def ensure_tensor(x, like: Tensor | None = None) -> Tensor:
 def out_tensor(arr) -> Tensor:
     """Wraps an array made without autograd (comparisons, indices)."""
     return make_tensor(arr)
+
+
+def write_out(result: Tensor, out: Tensor, op: str) -> Tensor:
+    """PyTorch's ``out=``: ``result`` written into ``out`` (resized if its shape differs); not differentiable."""
+    from numtorch.autograd.grad_mode import GradMode
+    if GradMode.enabled and (result.requires_grad or out.requires_grad):
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, "
+                           "but one of the arguments requires grad.")
+    if out._data.dtype.kind in "iub" and result._data.dtype.kind in "fc":
+        raise RuntimeError(f"{op}(): result type {result.dtype} can't be cast to the desired output type {out.dtype}")
+    if out._data.shape == result._data.shape:
+        out._data[...] = result._data
+    else:
+        out._data = result._data.astype(out._data.dtype)
+    out._bump_version()
+    return out

@@ -12,7 +12,7 @@ from numtorch import _dtypes
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import promote, sum_to, shape_of, as_tensor_operand, ensure_tensor
+from numtorch.ops._util import promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = [
@@ -95,11 +95,15 @@ def _alpha(b, alpha):
 
 def add(input, other, *, alpha=1, out=None) -> Tensor:
     """input + alpha * other, broadcasting like PyTorch."""
+    if out is not None:
+        return write_out(add(input, other, alpha=alpha), out, "add")
     a, b = promote("add", input, _alpha(other, alpha))
     return Add.apply(a, b)
 
 
 def sub(input, other, *, alpha=1, out=None) -> Tensor:
+    if out is not None:
+        return write_out(sub(input, other, alpha=alpha), out, "sub")
     a, b = promote("sub", input, _alpha(other, alpha))
     if a.__class__ is not Tensor and not isinstance(a, Tensor):  # number - tensor
         return Add.apply(Neg.apply(b), a)
@@ -110,6 +114,8 @@ subtract = sub
 
 
 def mul(input, other, *, out=None) -> Tensor:
+    if out is not None:
+        return write_out(mul(input, other), out, "mul")
     a, b = promote("mul", input, other)
     if not isinstance(a, Tensor):
         a, b = b, a
@@ -121,6 +127,8 @@ multiply = mul
 
 def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
     """True division (integers give floats); ``rounding_mode`` "trunc" or "floor" rounds."""
+    if out is not None:
+        return write_out(div(input, other, rounding_mode=rounding_mode), out, "div")
     if rounding_mode == "floor":
         return floor_divide(input, other)
     a, b = promote("div", input, other, true_div=True)

@@ -346,6 +346,9 @@ class Cat(Function):
 
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Joins tensors along an existing dimension."""
+    if out is not None:
+        from numtorch.ops._util import write_out
+        return write_out(cat(tensors, dim), out, "cat")
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or list(tensors)[:1]
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
@@ -386,6 +389,9 @@ class Stack(Function):
 
 def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Joins equally shaped tensors along a new dimension."""
+    if out is not None:
+        from numtorch.ops._util import write_out
+        return write_out(stack(tensors, dim), out, "stack")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
