@@ -298,10 +298,11 @@ class _NullBar:
         pass
 
 
-def progress_bar(total: int, desc: str, enabled: bool = True):
+def progress_bar(total: int, desc: str, enabled: bool = True, even_without_terminal: bool = False):
     """tqdm when it is installed, else ``PlainBar``; nothing when disabled or stderr is not a terminal
-    (a log file gets the per-epoch lines only)."""
-    if not enabled or not sys.stderr.isatty():
+    (a log file gets the per-epoch lines only).  ``even_without_terminal``: draw on a pipe too (the
+    ranks of an mpiexec job write to mpiexec's pipes, whatever mpiexec itself writes to)."""
+    if not enabled or not (even_without_terminal or sys.stderr.isatty()):
         return _NullBar()
     try:
         from tqdm import tqdm

@@ -49,7 +49,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and batch order (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     p.add_argument("--out", default=None, help="output folder (default runs/<date-time>)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (under mpiexec rank 0 draws it even into a log file: pass --quiet there)")
     text = p.add_argument_group("text models (--model gpt)")
     text.add_argument("--text", default=None, help="a plain-text file to train on")
     text.add_argument("--steps", type=int, default=None, help="optimizer steps")
@@ -100,8 +101,11 @@ def run(args) -> int:
         if ctx.is_main and data.note:
             print(f"note: {data.note}")
         if ctx.distributed:
+            asked = args.batch_size or common.DATA_DEFAULTS[args.data][1]
             ctx.print(f"data-parallel on {ctx.world_size} ranks: global batch {config['batch_size']} = "
-                      f"{config['batch_size'] // ctx.world_size} per rank")
+                      f"{config['batch_size'] // ctx.world_size} per rank" +
+                      (f" (batch size {asked} rounded up to a multiple of {ctx.world_size})"
+                       if asked != config["batch_size"] else ""))
         try:
             result = train(config, data, device=args.device, progress=not args.quiet and ctx.is_main,
                            log=ctx.print if ctx.distributed else print, ctx=ctx)
@@ -220,7 +224,8 @@ def train(config: dict, data: common.DataBundle, device: str = "cpu", progress: 
     history = {k: [] for k in ("train_loss", "train_acc", "test_loss", "test_acc", "step_loss")}
     n_batches = -(-(len(data.train) if sampler is None else len(sampler)) // batch_size)
     for epoch in range(1, config["epochs"] + 1):
-        bar = common.progress_bar(n_batches, f"epoch {epoch}/{config['epochs']}", progress)
+        bar = common.progress_bar(n_batches, f"epoch {epoch}/{config['epochs']}", progress,
+                                  even_without_terminal=world > 1)
         if sampler is not None:
             sampler.set_epoch(epoch - 1)  # a new order each epoch, the same on every rank
         batches = common.batches(data.train, batch_size, shuffle=True, generator=generator, sampler=sampler)
