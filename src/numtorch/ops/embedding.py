@@ -78,6 +78,7 @@ def _renorm_(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:
     norms = xp.linalg.norm(w[rows], ord=norm_type, axis=1) if norm_type != 2 else xp.sqrt((w[rows] ** 2).sum(1))
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
     w[rows] *= scale[:, None]
+    weight._bump_version()      # an in-place change: backward of earlier uses of weight must notice
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
