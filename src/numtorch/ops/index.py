@@ -17,12 +17,12 @@ __all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "index
            "masked_fill", "masked_select", "take_along_dim", "take", "nonzero", "argwhere"]
 
 
-def _index_array(t, xp):
+def _index_array(t, xp, op: str = "index"):
     """An index tensor/array/list as an integer or bool array, with PyTorch's dtype check."""
     a = t._data if isinstance(t, Tensor) else xp.asarray(t)
     if a.dtype.kind not in "iub":
-        raise IndexError("tensors used as indices must be long, int, byte or bool tensors "
-                         f"(got {a.dtype})")
+        raise IndexError(f"{op}: tensors used as indices must be long, int, byte or bool tensors "
+                         f"(got {a.dtype} with shape {tuple(a.shape)})")
     if a.dtype == np.uint8 and isinstance(t, Tensor):
         a = a.astype(bool)
     return a
@@ -333,7 +333,7 @@ class IndexAddBackward(Function):
 def index_select(input, dim: int, index) -> Tensor:
     """The slices of ``input`` at positions ``index`` along ``dim`` (an embedding lookup on dim 0)."""
     d = wrap_dim(dim, input.ndim, "index_select")
-    idx = _index_array(index, xp_of(input._data))
+    idx = _index_array(index, xp_of(input._data), "index_select")
     if idx.ndim > 1:
         raise IndexError(f"index_select(): Index is supposed to be a vector, got {idx.ndim}-d")
     n = input.shape[d] if input.ndim else 1

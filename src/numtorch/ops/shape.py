@@ -356,10 +356,12 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     d = wrap_dim(dim, ref.ndim, "cat")
     for i, x in enumerate(tensors[1:], 1):
         if x.ndim != ref.ndim:
-            raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and {x.ndim}")
+            raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {ref.ndim} and {x.ndim} "
+                               f"(shapes {tuple(ref.shape)} and {tuple(x.shape)})")
         for k in range(ref.ndim):
             if k != d and x.shape[k] != ref.shape[k]:
-                raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected size "
+                raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {d} (shapes "
+                                   f"{tuple(ref.shape)} and {tuple(x.shape)}). Expected size "
                                    f"{ref.shape[k]} but got size {x.shape[k]} for tensor number {i} in the list.")
     tensors = _common_dtype(tensors)
     if len(tensors) == 1:
