@@ -351,3 +351,9 @@ def test_integer_inputs_dtype(name, torch):
     y, ty = getattr(numtorch, name)(numtorch.tensor(a)), getattr(torch, name)(torch.tensor(a))
     assert y.dtype.name == str(ty.dtype).split(".")[1]
     assert_close(y, ty, rtol=1e-6)
+
+
+def test_compare_with_none(torch):
+    x = numtorch.ones(2)
+    assert (x == None) is False and (x != None) is True  # noqa: E711
+    assert (torch.ones(2) == None) is False  # noqa: E711

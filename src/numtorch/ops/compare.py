@@ -21,6 +21,8 @@ def _arrays(op, a, b):
 
 def _binary(name, ufunc):
     def op(input, other) -> Tensor:
+        if other is None and name in ("eq", "ne"):  # x == None is False, as in PyTorch (not an error)
+            return name == "ne"
         xp, x, y = _arrays(name, input, other)
         try:
             return make_tensor(getattr(xp, ufunc)(x, y))
