@@ -72,13 +72,14 @@ def _max_pool_arrays(x, geo: _PoolGeom):
     tap0 = _offset(a, 0, 0, geo)
     best = xp.empty_like(tap0)                                    # order "K": the taps' memory order
     best[...] = tap0
-    arg = xp.zeros_like(tap0, dtype=np.uint8 if geo.k[0] * geo.k[1] < 256 else np.int64)
+    kind = np.uint8 if geo.k[0] * geo.k[1] < 256 else np.int64
+    arg = xp.zeros_like(tap0, dtype=kind)
     for k in range(1, geo.k[0] * geo.k[1]):
         tap = _offset(a, k // geo.k[1], k % geo.k[1], geo)
-        better = tap > best
-        better |= tap != tap                                      # NaN propagates
-        xp.copyto(best, tap, where=better)
-        xp.copyto(arg, k, where=better)
+        better = tap > best                                       # strict: the first maximum wins
+        better |= tap != tap                                      # a NaN wins (and stays: NaN > x is False)
+        best = xp.maximum(best, tap)                              # maximum propagates NaN too
+        arg = xp.where(better, kind(k), arg)
     return best, arg
 
 
@@ -87,6 +88,9 @@ class MaxPool2d(Function):
     def forward(ctx, x, geo):
         y, ctx.arg = _max_pool_arrays(x, geo)
         ctx.geo = geo
+        # backward writes dx in the memory order the taps were read in (NCHW input without padding
+        # is read in place; everything else through a channels-last padded copy)
+        ctx.nchw = x.flags.c_contiguous and geo.pads == ((0, 0), (0, 0))
         return y
 
     @staticmethod
@@ -96,8 +100,11 @@ class MaxPool2d(Function):
         geo, arg, g = ctx.geo, ctx.arg, gy._data
         xp = xp_of(g)
         (pt, pb), (pl, pr) = geo.pads
-        shape = (geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c)
-        buf = (xp.empty if geo.tiled else xp.zeros)(shape, dtype=g.dtype).transpose(0, 3, 1, 2)
+        alloc = xp.empty if geo.tiled else xp.zeros
+        if ctx.nchw:
+            buf = alloc((geo.n, geo.c, geo.h, geo.w), dtype=g.dtype)
+        else:
+            buf = alloc((geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c), dtype=g.dtype).transpose(0, 3, 1, 2)
         for k in range(geo.k[0] * geo.k[1]):
             mask = arg == k
             view = _offset(buf, k // geo.k[1], k % geo.k[1], geo)
