@@ -37,8 +37,9 @@ def _finish(arr, device, requires_grad):
     return t
 
 
-def _infer_np(data):
-    """Converts Python data to a NumPy array with PyTorch's default dtypes."""
+def _infer_np(data, exact: bool = False):
+    """Converts Python data to a NumPy array with PyTorch's default dtypes (``exact``: Python
+    floats stay float64, for a caller that casts to an explicit dtype next)."""
     if isinstance(data, _tensor.Tensor):
         return data._data
     if isinstance(data, (np.ndarray, np.generic)):
@@ -46,7 +47,7 @@ def _infer_np(data):
     if isinstance(data, (list, tuple)) and data and _holds_tensors(data):
         return np.stack([np.asarray(_infer_np(d)) for d in data])
     arr = np.asarray(data)
-    if arr.dtype == np.float64:
+    if arr.dtype == np.float64 and not exact:
         arr = arr.astype(_dtypes.get_default_dtype().np)
     elif arr.dtype == np.complex128 and _dtypes.get_default_dtype() is not _dtypes.float64:
         arr = arr.astype(np.complex64)
@@ -67,7 +68,7 @@ def _holds_tensors(data) -> bool:
 def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False):
     """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays or tensors)."""
     src_device = data.device if isinstance(data, _tensor.Tensor) else None
-    arr = _infer_np(data)
+    arr = _infer_np(data, exact=dtype is not None)
     if dtype is not None:
         arr = arr.astype(_dtypes.np_dtype(dtype))
     else:

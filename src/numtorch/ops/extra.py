@@ -55,8 +55,7 @@ def meshgrid(*tensors, indexing: str | None = None) -> tuple:
     shape = tuple(t.shape[0] for t in ts)
     n = len(ts)
     grids = [t.reshape((1,) * k + (-1,) + (1,) * (n - k - 1)).expand(shape) for k, t in enumerate(ts)]
-    if swap:
-        grids = [g.transpose(0, 1) for g in grids]
+    if swap:  # "xy": the grids of (y, x, ...) in "ij" order, handed back as (x, y, ...)
         grids[0], grids[1] = grids[1], grids[0]
     return tuple(grids)
 
@@ -300,8 +299,12 @@ class LogCumSumExp(Function):
     def backward(ctx, gy):
         # y_j = log sum_{i<=j} e^{x_i}  =>  gx_i = sum_{j>=i} gy_j e^{x_i - y_j}; the sum is taken in
         # log space (split by the sign of gy) with a reversed logcumsumexp, so nothing overflows.
+        from numtorch.autograd.grad_mode import GradMode
         x, y = ctx.saved_tensors
         d = ctx.dim
+        if GradMode.enabled:  # create_graph: y must be differentiable in x too
+            y = LogCumSumExp.apply(x, d)
+        y = where(y == -math.inf, 0.0, y)  # there every x_i <= j is -inf, so the terms are 0 anyway
 
         def rev(t):
             return LogCumSumExp.apply(t.flip((d,)), d).flip((d,))
