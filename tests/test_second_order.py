@@ -14,8 +14,8 @@ FAMILIES = {
     "matmul": lambda x, w: ((x @ w.T).relu() @ w).sin().sum(),
     "shape": lambda x, w: (x.T.reshape(-1)[:5] * w.flatten()[1:6]).cos().sum()
     + lib(x).cat([x, w], 0).permute(1, 0).unsqueeze(0).expand(2, -1, -1).pow(3).sum(),
-    "indexing": lambda x, w: (x[[0, 2, 2]] * w[1:].repeat(2, 1)[:3] ** 2).sum() + x.gather(1, lib(x).tensor([[0, 0], [1, 2], [3, 3]]))
-    .exp().sum() + (x.masked_fill(x > 0.5, 0.0) ** 3).sum(),
+    "indexing": lambda x, w: (x[[0, 2, 2]] * w[1:].repeat(2, 1)[:3] ** 2).sum()
+    + x.gather(1, lib(x).tensor([[0, 0], [1, 2], [3, 3]])).exp().sum() + (x.masked_fill(x > 0.5, 0.0) ** 3).sum(),
     "softmax_like": lambda x, w: -((x * w).exp() / (x * w).exp().sum(1, keepdim=True)).log()[:, 0].sum(),
 }
 
