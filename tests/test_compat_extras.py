@@ -323,8 +323,9 @@ def test_checkpoint_same_values_and_grads():
 
 def test_distance_modules(torch):
     a, b = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
-    for ours, theirs in [(numtorch.nn.CosineSimilarity(dim=1), torch.nn.CosineSimilarity(dim=1)),
-                         (numtorch.nn.PairwiseDistance(p=3.0, keepdim=True), torch.nn.PairwiseDistance(p=3.0, keepdim=True))]:
+    pairs = [(numtorch.nn.CosineSimilarity(dim=1), torch.nn.CosineSimilarity(dim=1)),
+             (numtorch.nn.PairwiseDistance(p=3.0, keepdim=True), torch.nn.PairwiseDistance(p=3.0, keepdim=True))]
+    for ours, theirs in pairs:
         got = ours(numtorch.tensor(a), numtorch.tensor(b))
         np.testing.assert_allclose(got.numpy(), theirs(torch.tensor(a), torch.tensor(b)).numpy(), rtol=1e-10)
         assert repr(ours) == repr(theirs)

@@ -195,3 +195,14 @@ def test_float32_stays_float32():
         assert y.dtype == numtorch.float32
         y.sum().backward()
         assert a.grad.dtype == numtorch.float32
+
+
+def test_tensor_methods_and_top_level_names():
+    a = well_conditioned(3, 3)
+    t = numtorch.tensor(a)
+    np.testing.assert_allclose(t.inverse().numpy(), np.linalg.inv(a), rtol=1e-10)
+    np.testing.assert_allclose(t.det().numpy(), np.linalg.det(a), rtol=1e-10)
+    np.testing.assert_allclose(t.logdet().numpy(), np.log(np.linalg.det(a)), rtol=1e-10)
+    np.testing.assert_allclose(t.slogdet().logabsdet.numpy(), np.log(abs(np.linalg.det(a))), rtol=1e-10)
+    np.testing.assert_allclose(numtorch.det(t).numpy(), np.linalg.det(a), rtol=1e-10)
+    assert numtorch.linalg is LA
