@@ -167,11 +167,33 @@ def test_pinv_and_matrix_rank():
     check(lambda x: L(x).pinv(x, hermitian=True), s, grad=False, np_fn=np.linalg.inv)
 
 
-@pytest.mark.parametrize("op", ["cholesky", "svdvals", "eigvalsh", "pinv"])
+def _spd_of(x):
+    return x @ x.mT + x.shape[-1] * lib(x).eye(x.shape[-1], dtype=x.dtype)
+
+
+def test_cholesky_gradient():
+    check(lambda x: L(x).cholesky(_spd_of(x)), (2, 4, 4), np_fn=lambda x: np.linalg.cholesky(
+        x @ np.swapaxes(x, -1, -2) + 4 * np.eye(4)))
+    check(lambda x: L(x).cholesky(_spd_of(x), upper=True), (3, 3))
+
+
+def test_eigh_gradient():
+    W = rng.uniform(0, 1, (4, 4))
+
+    def f(x):  # sign-invariant in each eigenvector, so both frameworks agree
+        w, V = L(x).eigh(x + x.mT)
+        return 3 * w + ((V ** 4) * lib(x).tensor(W)).sum(-2)
+    check(f, (2, 4, 4))
+    check(lambda x: L(x).eigvalsh(x + x.mT), (3, 3), np_fn=lambda x: np.linalg.eigvalsh(x + x.T))
+
+
+@pytest.mark.parametrize("op", ["svdvals", "pinv"])
 def test_forward_only_backward_raises(op):
     a = numtorch.tensor(spd(3, 3), requires_grad=True)
     with pytest.raises(RuntimeError, match=f"linalg.{op}.*forward only"):
         getattr(LA, op)(a).sum().backward()
+    with pytest.raises(RuntimeError, match="linalg.svd.*forward only"):
+        LA.svd(a).S.sum().backward()
 
 
 # ---- errors and dtypes -----------------------------------------------------------------------------
@@ -191,7 +213,8 @@ def test_errors():
 
 def test_float32_stays_float32():
     a = numtorch.tensor(well_conditioned(3, 3).astype(np.float32), requires_grad=True)
-    for y in (LA.inv(a), LA.det(a), LA.solve(a, a), LA.vector_norm(a), LA.slogdet(a).logabsdet):
+    for y in (LA.inv(a), LA.det(a), LA.solve(a, a), LA.vector_norm(a), LA.slogdet(a).logabsdet,
+              LA.cholesky(a @ a.mT), LA.eigh(a + a.mT).eigenvectors):
         assert y.dtype == numtorch.float32
         y.sum().backward()
         assert a.grad.dtype == numtorch.float32

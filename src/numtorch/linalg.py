@@ -9,8 +9,11 @@ with numtorch ops (so double backward works):
 * ``solve``:  X = A^-1 B,         gB = A^-T gX,  gA = -gB X^T
 * the norms, ``vecdot``, ``cross``, ``matmul``, ``multi_dot`` (compositions of differentiable ops).
 
-Forward only (backward raises a ``RuntimeError`` naming the op): ``cholesky``, ``qr``, ``svd``,
-``svdvals``, ``eigh``, ``eigvalsh``, ``pinv``, the nuclear and spectral matrix norms;
+* ``cholesky``: A = L L^T,      gA = sym(L^-T Phi(L^T gL) L^-1)
+* ``eigh``:   A = V diag(w) V^T, gA = V (diag(gw) + skew(V^T gV) / (w_j - w_i)) V^T (first order)
+
+Forward only (backward raises a ``RuntimeError`` naming the op): ``qr``, ``svd``,
+``svdvals``, ``pinv``, the nuclear and spectral matrix norms;
 ``matrix_rank`` returns integers. Batched inputs (..., n, n) work everywhere.
 """
 from __future__ import annotations
@@ -298,12 +301,36 @@ def _run(op: str, A: Tensor, fn):
     return out
 
 
+class Cholesky(Function):
+    @staticmethod
+    def forward(ctx, A):
+        L = _lapack("cholesky", xp_of(A).linalg.cholesky, A)
+        ctx.save_for_backward(A, L)
+        return L
+
+    @staticmethod
+    def backward(ctx, gL):
+        # A = L L^T (A symmetric):  gA = sym(L^-T Phi(L^T gL) L^-1), Phi = the lower triangle with
+        # the diagonal halved, sym(S) = (S + S^T) / 2  (Murray, 2016)
+        from numtorch.ops.shape import tril, diag_embed, diagonal
+        A, L = ctx.saved_tensors
+        if GradMode.enabled:
+            L = Cholesky.apply(A)
+        P = _mT(L) @ gL
+        phi = tril(P) - 0.5 * diag_embed(diagonal(P, 0, -2, -1))
+        Linv = Inv.apply(L)
+        S = _mT(Linv) @ phi @ Linv
+        return 0.5 * (S + _mT(S))
+
+
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
-    """L with A = L L^H (lower triangular), or U = L^H with ``upper=True``. Forward only."""
+    """L with A = L L^T (lower triangular; only A's lower triangle is read), or U = L^T with
+    ``upper=True``. Differentiable (the gradient is the symmetric one, as PyTorch's)."""
     _check_square("cholesky", A)
-    xp = xp_of(A._data)
-    return _run("cholesky", A, lambda a: xp.linalg.cholesky(a).conj().swapaxes(-1, -2) if upper
-                else xp.linalg.cholesky(a))
+    if A._data.dtype.kind == "c":
+        raise NotImplementedError("linalg.cholesky: complex inputs are not supported by numtorch yet")
+    L = Cholesky.apply(A)
+    return _mT(L) if upper else L
 
 
 def qr(A: Tensor, mode: str = "reduced"):
@@ -332,20 +359,42 @@ def svdvals(A: Tensor, *, driver=None) -> Tensor:
     return _run("svdvals", A, lambda a: xp.linalg.svd(a, compute_uv=False))
 
 
+class Eigh(Function):
+    @staticmethod
+    def forward(ctx, A, UPLO):
+        w, V = _lapack("eigh", lambda a: xp_of(a).linalg.eigh(a, UPLO=UPLO), A)
+        ctx.save_for_backward(w, V)
+        return w, V
+
+    @staticmethod
+    def backward(ctx, gw, gV):
+        # A = V diag(w) V^T:  gA = V (diag(gw) + skew(V^T gV) / E) V^T with E_ij = w_j - w_i off the
+        # diagonal, skew(X) = (X - X^T) / 2. Needs distinct eigenvalues when gV is non-zero.
+        from numtorch.ops.shape import diag_embed
+        from numtorch.ops.elementwise import where
+        w, V = ctx.saved_tensors
+        X = _mT(V) @ gV
+        skew = 0.5 * (X - _mT(X))
+        E = w.unsqueeze(-2) - w.unsqueeze(-1)
+        eye = make_tensor(xp_of(E._data).eye(E.shape[-1], dtype=bool))
+        inner = where(eye, 0.0, skew / where(eye, 1.0, E)) + diag_embed(gw)
+        return V @ inner @ _mT(V), None
+
+
 def eigh(A: Tensor, UPLO: str = "L"):
-    """``(eigenvalues, eigenvectors)`` of a symmetric (Hermitian) A, eigenvalues ascending; only
-    the ``UPLO`` triangle is read. Forward only."""
+    """``(eigenvalues, eigenvectors)`` of a symmetric A, eigenvalues ascending; only the ``UPLO``
+    triangle is read. Differentiable (first order; the eigenvector gradient needs distinct
+    eigenvalues)."""
     _check_square("eigh", A)
-    xp = xp_of(A._data)
-    w, V = _run("eigh", A, lambda a: xp.linalg.eigh(a, UPLO=UPLO))
+    if A._data.dtype.kind == "c":
+        raise NotImplementedError("linalg.eigh: complex inputs are not supported by numtorch yet")
+    w, V = Eigh.apply(A, UPLO)
     return _eigh(w, V)
 
 
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
-    """The eigenvalues of a symmetric (Hermitian) A, ascending. Forward only."""
-    _check_square("eigvalsh", A)
-    xp = xp_of(A._data)
-    return _run("eigvalsh", A, lambda a: xp.linalg.eigvalsh(a, UPLO=UPLO))
+    """The eigenvalues of a symmetric A, ascending (gradient V diag(gw) V^T)."""
+    return eigh(A, UPLO).eigenvalues
 
 
 def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
