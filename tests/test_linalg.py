@@ -229,3 +229,9 @@ def test_tensor_methods_and_top_level_names():
     np.testing.assert_allclose(t.slogdet().logabsdet.numpy(), np.log(abs(np.linalg.det(a))), rtol=1e-10)
     np.testing.assert_allclose(numtorch.det(t).numpy(), np.linalg.det(a), rtol=1e-10)
     assert numtorch.linalg is LA
+
+
+@pytest.mark.parametrize("ord_", ["fro", "nuc", 1, 2, -2, math.inf])
+@pytest.mark.parametrize("dim", [(-2, -1), (0, 2)])
+def test_matrix_norm_keepdim_other_dims(ord_, dim):
+    check(lambda x: L(x).matrix_norm(x, ord_, dim, keepdim=True), (2, 3, 4), grad=ord_ not in ("nuc", 2, -2))
