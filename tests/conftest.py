@@ -1,10 +1,22 @@
 """Shared fixtures: ``torch`` (the PyTorch oracle, skipped when absent) and ``data_dir``."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-import pytest
+# One BLAS thread per test process: the suite runs as two pytest-xdist workers on two cores, and
+# more threads than cores make small matrix products spin and run ten times slower.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
+
+try:  # NumPy may already be imported (by a plugin): limit its BLAS pool at run time as well
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)
+except ImportError:
+    pass
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # lets tests `from helpers import check`
 
@@ -12,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # lets tests `from hel
 @pytest.fixture(scope="session")
 def torch():
     """PyTorch on the CPU, the reference implementation (tests using it skip without it)."""
-    return pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    return torch
 
 
 @pytest.fixture(scope="session")
