@@ -175,10 +175,20 @@ def _float(input: Tensor, op: str) -> None:
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(0, x): passes positive inputs, zeroes the rest (the notes' ReLU layer)."""
-    return apply_inplace(input, _relu_op) if inplace else _relu_op(input)
+    return _relu_inplace(input) if inplace else _relu_op(input)
 
 
 def relu_(input: Tensor) -> Tensor:
+    return _relu_inplace(input)
+
+
+def _relu_inplace(input: Tensor) -> Tensor:
+    """relu_ without the snapshot clone of the general in-place path: ReLU's backward needs only its
+    output, never the overwritten input (and the result keeps the input's memory layout)."""
+    from numtorch.ops.inplace import _check_leaf, _is_indexed_view, _records, _take_over
+    if _records(input, ()) and input.requires_grad and not _is_indexed_view(input):
+        _check_leaf(input)
+        return _take_over(input, _relu_op(input), "relu_")
     return apply_inplace(input, _relu_op)
 
 

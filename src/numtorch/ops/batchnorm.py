@@ -15,6 +15,8 @@ The fused backwards compute on arrays: first-order only (``create_graph=True`` r
 """
 from __future__ import annotations
 
+import math
+
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import no_grad
@@ -29,45 +31,89 @@ def _channel_shape(ndim: int) -> tuple:
     return (1, -1) + (1,) * (ndim - 2)
 
 
+def _to_rows(x, k: int = 1):
+    """x (N, C, *) as a C-contiguous (M/k, k*C) array, M = N * prod(*): each row holds k positions'
+    channel vectors.  A view when x lives channels-last (the output of a convolution), else one
+    transposing copy.  Per-channel work is then on columns, with a channel vector tiled k times."""
+    perm = (0,) + tuple(range(2, x.ndim)) + (1,)
+    t = x.transpose(perm)
+    if not t.flags.c_contiguous:
+        t = xp_of(x).ascontiguousarray(t)
+    return t.reshape(-1, k * x.shape[1])
+
+
+def _from_rows(rows, shape):
+    """The inverse of ``_to_rows``: the rows seen as (N, C, *) (a channels-last view, no copy)."""
+    nd = len(shape)
+    t = rows.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],))
+    return t.transpose((0, nd - 1) + tuple(range(1, nd - 1)))
+
+
+def _row_factor(m: int, c: int) -> int:
+    """k positions per row so rows are ~1024 wide: NumPy broadcasts a short (C,) vector a row at a
+    time, so 16-wide rows run 2-4x slower than wide ones."""
+    return math.gcd(m, max(1, 1024 // c))
+
+
+def _col_sum(rows, c: int):
+    """Per-channel sums of wide rows (M/k, k*C) as one matrix-vector product (about 10x faster than
+    ``rows.sum(axis=0)``, which NumPy reduces a short row at a time), then the k tiles folded."""
+    s = xp_of(rows).ones(rows.shape[0], dtype=rows.dtype) @ rows
+    return s.reshape(-1, c).sum(axis=0)
+
+
+def _col_dot(a, b, c: int):
+    """Per-channel sums of a * b for wide rows, without the (M/k, k*C) temporary."""
+    return xp_of(a).einsum("ij,ij->j", a, b).reshape(-1, c).sum(axis=0)
+
+
 class BatchNorm(Function):
-    """Training-mode batch norm: returns (y, batch mean, biased batch var); the stats carry no gradient."""
+    """Training-mode batch norm: returns (y, batch mean, biased batch var); the stats carry no gradient.
+
+    Computed on wide channels-last rows of x (``_to_rows``): column sums are matrix-vector products,
+    and the centered rows xc = x - mean are saved (xhat = xc * invstd is never stored).
+    """
 
     @staticmethod
     def forward(ctx, x, gamma, beta, eps):
         xp = xp_of(x)
-        axes = (0,) + tuple(range(2, x.ndim))
-        cs = _channel_shape(x.ndim)
-        mean = x.mean(axis=axes)
-        xhat = x - mean.reshape(cs)
-        var = (xhat * xhat).mean(axis=axes)
+        c = x.shape[1]
+        m = x.size // c
+        k = _row_factor(m, c)
+        rows = _to_rows(x, k)
+        mean = _col_sum(rows, c) / m
+        xc = rows - xp.tile(mean, k)
+        var = _col_dot(xc, xc, c) / m
         invstd = 1.0 / xp.sqrt(var + eps)
-        xhat *= invstd.reshape(cs)
-        y = xhat * gamma.reshape(cs) if gamma is not None else xhat.copy()
+        a = invstd if gamma is None else invstd * gamma
+        y = xc * xp.tile(a, k)                                  # y = gamma * xhat + beta
         if beta is not None:
-            y += beta.reshape(cs)
-        ctx.axes, ctx.invstd = axes, invstd
-        ctx.save_for_backward(xhat, gamma)
+            y += xp.tile(beta, k)
+        ctx.shape, ctx.invstd, ctx.k = x.shape, invstd, k
+        ctx.save_for_backward(xc, gamma)
         ctx.mark_non_differentiable(mean, var)
-        return y, mean, var
+        return _from_rows(y, x.shape), mean, var
 
     @staticmethod
     def backward(ctx, gy, _gmean=None, _gvar=None):
-        # dx = gamma * invstd / M * (M dy - sum(dy) - xhat * sum(dy xhat))
+        # dbeta = sum(dy),  dgamma = sum(dy * xhat),  xhat = xc * invstd
+        # dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma)
         first_order_only("batch_norm")
-        xhat, gamma = ctx.saved_tensors
-        xhat, g = xhat._data, gy._data
-        axes, cs = ctx.axes, _channel_shape(g.ndim)
-        m = g.size // g.shape[1]
-        dbeta = g.sum(axis=axes)
-        dgamma = (g * xhat).sum(axis=axes)
+        xc, gamma = ctx.saved_tensors
+        xc, invstd, k = xc._data, ctx.invstd, ctx.k
+        xp = xp_of(xc)
+        c = ctx.shape[1]
+        g = _to_rows(gy._data, k)
+        m = g.size // c
+        dbeta = _col_sum(g, c)
+        dgamma = _col_dot(g, xc, c) * invstd
         gx = None
         if ctx.needs_input_grad[0]:
-            scale = ctx.invstd if gamma is None else gamma._data * ctx.invstd
-            gx = xhat * (dgamma / m).reshape(cs)
-            gx += (dbeta / m).reshape(cs)
-            gx = g - gx
-            gx *= scale.reshape(cs)
-            gx = make_tensor(gx)
+            scale = invstd if gamma is None else gamma._data * invstd
+            rows = g * xp.tile(scale, k)
+            rows -= xc * xp.tile(scale * invstd * dgamma / m, k)
+            rows -= xp.tile(scale * dbeta / m, k)
+            gx = make_tensor(_from_rows(rows, ctx.shape))
         gg = make_tensor(dgamma) if ctx.needs_input_grad[1] else None
         gb = make_tensor(dbeta) if ctx.needs_input_grad[2] else None
         return gx, gg, gb, None
