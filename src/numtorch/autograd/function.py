@@ -88,31 +88,34 @@ class Node:
     @property
     def saved_tensors(self) -> tuple:
         if self.saved is None:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time (or directly access saved tensors "
-                "after they have already been freed). Saved intermediate values of the graph are freed "
-                "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
-                "backward through the graph a second time or if you need to access saved tensors after "
-                "calling backward.")
+            raise _freed_error()
         return tuple([self._unpack(s) for s in self.saved])
 
-    def _unpack(self, entry):
+    @property
+    def saved_arrays(self) -> tuple:
+        """The saved values as raw arrays, for the first-order branches of backward (which compute
+        on arrays): the same checks as ``saved_tensors`` without wrapping each one in a Tensor."""
+        if self.saved is None:
+            raise _freed_error()
+        return tuple([self._unpack(s, True) for s in self.saved])
+
+    def _unpack(self, entry, as_array=False):
         kind, obj, extra = entry
         if kind == _CONST:
-            return obj if obj.__class__ is not _ndarray and not hasattr(obj, "__cuda_array_interface__") \
-                else make_tensor(obj)
+            return obj if as_array or (obj.__class__ is not _ndarray
+                                       and not hasattr(obj, "__cuda_array_interface__")) else make_tensor(obj)
         if kind == _INPUT:
             tensor, version = obj, extra
             if tensor._version != version:
                 raise _modified_error(self, tensor, version)
-            return tensor
+            return tensor._data if as_array else tensor
         array, (nr, box, version) = obj, extra
         if box[0] != version:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace "
                 f"operation: output {nr} of {self.name()} is at version {box[0]}; expected version "
                 f"{version} instead.")
-        return make_tensor(array, True, self, nr)
+        return array if as_array else make_tensor(array, True, self, nr)
 
     # ---- introspection, as PyTorch's grad_fn offers ----
     def name(self) -> str:
@@ -143,6 +146,15 @@ class _AccumulateGrad:
 
     def __repr__(self) -> str:
         return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def _freed_error() -> RuntimeError:
+    return RuntimeError(
+        "Trying to backward through the graph a second time (or directly access saved tensors "
+        "after they have already been freed). Saved intermediate values of the graph are freed "
+        "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+        "backward through the graph a second time or if you need to access saved tensors after "
+        "calling backward.")
 
 
 def _modified_error(node, tensor, version) -> RuntimeError:
@@ -179,7 +191,8 @@ class Function:
                 arrays.append(a)
         try:
             if record and GradMode.enabled:
-                ctx = Node(cls, *_edges(args))
+                needs, nxt = _edges(args)
+                ctx = Node(cls, needs, nxt)
                 out = cls.forward(ctx, *arrays, **kwargs)
                 return _record(cls, ctx, args, arrays, out)
             out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
@@ -198,16 +211,9 @@ class Function:
 
 def _edges(args):
     """Which inputs need a gradient, and where each one's gradient goes (``Node.next``)."""
-    needs, nxt = [], []
-    for a in args:
-        if isinstance(a, Tensor) and a.requires_grad:
-            needs.append(True)
-            fn = a.grad_fn
-            nxt.append((a, 0) if fn is None else (fn, a._output_nr))
-        else:
-            needs.append(False)
-            nxt.append(None)
-    return tuple(needs), tuple(nxt)
+    nxt = tuple([((a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr))
+                 if isinstance(a, Tensor) and a.requires_grad else None for a in args])
+    return tuple([e is not None for e in nxt]), nxt
 
 
 def _record(cls, ctx: Node, args, arrays, out):
@@ -225,7 +231,8 @@ def _record(cls, ctx: Node, args, arrays, out):
         if cls.is_view:
             t._vc = args[0]._version_counter()
         if ctx.saved:
-            ctx.saved = tuple([_resolve_saved(s, args, arrays, (out,), (t,)) for s in ctx.saved])
+            outs, tensors = (out,), (t,)
+            ctx.saved = tuple([_resolve_saved(s, args, arrays, outs, tensors) for s in ctx.saved])
         return t
     nd = ctx.non_differentiable
     tensors = []
@@ -244,6 +251,8 @@ def _record(cls, ctx: Node, args, arrays, out):
 
 def _resolve_saved(s, args, arrays, outs, tensors):
     """Turns a saved array into an entry that knows whether it is an input, an output or neither."""
+    if s is None:
+        return (_CONST, None, None)
     for a, arr in zip(args, arrays):
         if s is arr and isinstance(a, Tensor):
             return (_INPUT, a, a._version)

@@ -83,6 +83,8 @@ def cast(x, target):
 def sum_to_array(a, shape: tuple):
     """Sums array ``a`` down to ``shape`` (leading dims, and dims where ``shape`` has 1)."""
     lead = a.ndim - len(shape)
+    if shape and 1 not in shape:  # the common case: broadcasting only added leading dims
+        return a.sum(axis=tuple(range(lead))) if lead else a
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and a.shape[i + lead] != 1)
     y = a.sum(axis=axes, keepdims=True) if axes else a
     return y.reshape(shape) if lead else y
@@ -92,7 +94,7 @@ def sum_to(g: Tensor, shape):
     """Sums ``g`` down to ``shape``: the backward of broadcasting (``None`` shape: no gradient)."""
     if shape is None:
         return None
-    if tuple(g._data.shape) == shape:
+    if g._data.shape == shape:  # (both are tuples: shapes come from ndarray.shape)
         return g
     if not GradMode.enabled:  # first order: sum the array directly, nothing to record
         return make_tensor(sum_to_array(g._data, shape))

@@ -495,11 +495,11 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        y, = ctx.saved_tensors
+        y, = ctx.saved_arrays
         # d relu/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch); the mask is a constant
         if not GradMode.enabled:  # first order: one multiply on the arrays
-            return make_tensor(gy._data * (y._data > 0))
-        return Mul.apply(gy, y._data > 0)
+            return make_tensor(gy._data * (y > 0))
+        return Mul.apply(gy, y > 0)
 
 
 def _unary(cls, name):

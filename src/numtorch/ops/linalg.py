@@ -24,11 +24,13 @@ class Matmul(Function):
 
     @staticmethod
     def backward(ctx, gy):
+        if not GradMode.enabled:
+            A, B = ctx.saved_arrays
+            if A.ndim > 1 and B.ndim > 1:  # first order: the two GEMMs on the arrays
+                return _matmul_backward_arrays(A, B, gy._data, ctx.needs_input_grad)
         a, b = ctx.saved_tensors
         ga = gb = None
         na, nb = a.ndim, b.ndim
-        if na > 1 and nb > 1 and not GradMode.enabled:  # first order: the two GEMMs on the arrays
-            return _matmul_backward_arrays(a._data, b._data, gy._data, ctx.needs_input_grad)
         if na == 1 and nb == 1:  # dot product
             return (gy * b if ctx.needs_input_grad[0] else None), (gy * a if ctx.needs_input_grad[1] else None)
         bT = Permute.apply(b, _swap_last(nb)) if nb > 1 and ctx.needs_input_grad[0] else b
