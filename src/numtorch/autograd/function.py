@@ -89,7 +89,7 @@ class Node:
     def saved_tensors(self) -> tuple:
         if self.saved is None:
             raise _freed_error()
-        return tuple([self._unpack(s) for s in self.saved])
+        return tuple(map(self._unpack, self.saved))
 
     @property
     def saved_arrays(self) -> tuple:
@@ -97,7 +97,10 @@ class Node:
         on arrays): the same checks as ``saved_tensors`` without wrapping each one in a Tensor."""
         if self.saved is None:
             raise _freed_error()
-        return tuple([self._unpack(s, True) for s in self.saved])
+        return tuple(map(self._unpack_array, self.saved))
+
+    def _unpack_array(self, entry):
+        return self._unpack(entry, True)
 
     def _unpack(self, entry, as_array=False):
         kind, obj, extra = entry
@@ -211,9 +214,16 @@ class Function:
 
 def _edges(args):
     """Which inputs need a gradient, and where each one's gradient goes (``Node.next``)."""
-    nxt = tuple([((a, 0) if a.grad_fn is None else (a.grad_fn, a._output_nr))
-                 if isinstance(a, Tensor) and a.requires_grad else None for a in args])
-    return tuple([e is not None for e in nxt]), nxt
+    needs, nxt = [], []  # (plain loops: cheaper than comprehensions for a few items)
+    for a in args:
+        if isinstance(a, Tensor) and a.requires_grad:
+            needs.append(True)
+            fn = a.grad_fn
+            nxt.append((a, 0) if fn is None else (fn, a._output_nr))
+        else:
+            needs.append(False)
+            nxt.append(None)
+    return tuple(needs), tuple(nxt)
 
 
 def _record(cls, ctx: Node, args, arrays, out):
@@ -231,8 +241,10 @@ def _record(cls, ctx: Node, args, arrays, out):
         if cls.is_view:
             t._vc = args[0]._version_counter()
         if ctx.saved:
-            outs, tensors = (out,), (t,)
-            ctx.saved = tuple([_resolve_saved(s, args, arrays, outs, tensors) for s in ctx.saved])
+            outs, tensors, entries = (out,), (t,), []
+            for s in ctx.saved:
+                entries.append(_resolve_saved(s, args, arrays, outs, tensors))
+            ctx.saved = tuple(entries)
         return t
     nd = ctx.non_differentiable
     tensors = []
