@@ -29,8 +29,8 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
     if len(outputs) == 1 and grad_outputs[0] is None and outputs[0].requires_grad \
             and outputs[0]._data.size == 1:  # the common case: loss.backward()
         arr = outputs[0]._data
-        xp = xp_of(arr)
-        return [_tensor.make_tensor(xp.array(1, dtype=arr.dtype).reshape(arr.shape))]
+        one = xp_of(arr).array(1, dtype=arr.dtype)
+        return [_tensor.make_tensor(one.reshape(arr.shape) if arr.ndim else one)]
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:
@@ -153,8 +153,13 @@ def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
         buf[nr] = g if buf[nr] is None else buf[nr] + g
     deps = _count_edges(roots)
     needed = _needed(roots, deps, targets) if targets is not None else None
-    claimed = {id(g._data) for g in grads}
-    ready = [r for r in roots if r not in deps]
+    claimed = set()  # ids of gradient arrays a leaf may not keep without a copy (plain loops: cheaper
+    for g in grads:  # than comprehensions for the usual single root)
+        claimed.add(id(g._data))
+    ready = []
+    for r in roots:
+        if r not in deps:
+            ready.append(r)
     prev = GradMode.enabled
     GradMode.enabled = create_graph
     try:
