@@ -151,3 +151,27 @@ def test_groupnorm_instancenorm_modules(torch):
         assert repr(m) == repr(tm)
         assert list(m.state_dict().keys()) == list(tm.state_dict().keys())
         assert_close(m(numtorch.tensor(x)), tm(torch.tensor(x)), 1e-5, 1e-5)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_batch_norm_layouts_vs_torch(torch, layout):
+    """The fused batch norm works on channels-last rows: same result for either memory layout of x
+    and of the incoming gradient, float32 throughout."""
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((6, 5, 7, 3)) * 3 + 1).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    if layout == "channels_last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        gy = np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    w, b = rng.standard_normal(5).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    X, W, B = (numtorch.from_numpy(a).requires_grad_() for a in (x, w, b))  # keeps the memory layout
+    assert (X._data.transpose(0, 2, 3, 1).flags.c_contiguous) == (layout == "channels_last")
+    tx, tw, tb = (torch.tensor(np.ascontiguousarray(a), requires_grad=True) for a in (x, w, b))
+    y = F.batch_norm(X, None, None, W, B, training=True)
+    ty = torch.nn.functional.batch_norm(tx, None, None, tw, tb, training=True)
+    y.backward(numtorch.from_numpy(gy))
+    ty.backward(torch.tensor(np.ascontiguousarray(gy)))
+    assert y.dtype == X.grad.dtype == W.grad.dtype == numtorch.float32
+    assert_close(y, ty, 1e-5, 1e-5)
+    for g, tg in ((X.grad, tx.grad), (W.grad, tw.grad), (B.grad, tb.grad)):
+        assert_close(g, tg, 1e-4, 1e-4)

@@ -123,3 +123,26 @@ def test_pool_errors():
         F.max_pool2d(numtorch.zeros(1, 1, 5, 5), 2, padding=2)
     with pytest.raises(RuntimeError, match="too small"):
         F.max_pool2d(numtorch.zeros(1, 1, 2, 2), 3)
+
+
+@pytest.mark.parametrize("k", [2, 3, (2, 4), (1, 2)])
+def test_max_pool2d_channels_last_tiled_vs_torch(torch, k):
+    """A channels-last input (a conv's output) takes the two-level running max: same values, same
+    first-maximum gradient routing with many ties, NaN propagated, as PyTorch."""
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal((3, 12, 12, 5)) * 2) / 2  # half-integers: many ties
+    for nan in (False, True):
+        a = x.astype(np.float32).transpose(0, 3, 1, 2)          # NCHW view of an NHWC buffer
+        if nan:
+            a = a.copy(order="K")
+            a[1, 2, 0, 1] = np.nan
+        X = numtorch.from_numpy(a).requires_grad_()  # keeps the memory layout
+        tx = torch.tensor(np.ascontiguousarray(a), requires_grad=True)
+        assert X._data.transpose(0, 2, 3, 1).flags.c_contiguous
+        gy = rng.standard_normal(torch.nn.functional.max_pool2d(tx, k).shape).astype(np.float32)
+        y = F.max_pool2d(X, k)
+        ty = torch.nn.functional.max_pool2d(tx, k)
+        y.backward(numtorch.tensor(gy))
+        ty.backward(torch.tensor(gy))
+        np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+        np.testing.assert_array_equal(X.grad.numpy(), tx.grad.numpy())
