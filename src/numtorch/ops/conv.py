@@ -211,13 +211,34 @@ def _grad_input_as_conv(gy_rows, w, geo: _Geom):
 
 # ---- conv2d ------------------------------------------------------------------------------
 
+def add_bias(y, b) -> None:
+    """y (N, C, H, W) += b (C,) in place.  When y lives channels-last its rows are viewed ~1024 wide
+    with b tiled to match: NumPy broadcasts a short vector a row at a time (3-4x slower)."""
+    xp = xp_of(y)
+    c = y.shape[1]
+    t = y.transpose(0, 2, 3, 1)
+    if t.flags.c_contiguous:
+        k = math.gcd(y.size // c, max(1, 1024 // c))
+        rows = t.reshape(-1, k * c)                             # a view: t is contiguous
+        rows += xp.tile(b, k)
+    else:
+        y += b.reshape(1, -1, 1, 1)
+
+
+def bias_grad(gy_rows):
+    """db = the column sums of gy rows (G, M, OC/G), as a matrix-vector product (NumPy's axis-0 sum
+    reduces a short row at a time, ~6x slower)."""
+    ones = xp_of(gy_rows).ones(gy_rows.shape[1], dtype=gy_rows.dtype)
+    return (ones @ gy_rows).reshape(-1)
+
+
 class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, w, b, geo):
         cols = im2col(x, geo)
         y = conv_forward(cols, w, geo)
         if b is not None:
-            y += b.reshape(1, -1, 1, 1)
+            add_bias(y, b)
         ctx.geo = geo
         ctx.wshape = w.shape
         nig = ctx.needs_input_grad
@@ -233,7 +254,7 @@ class Conv2d(Function):
         rows = _gy_rows(g, geo)
         gx = make_tensor(conv_grad_input(rows, w._data, geo)) if ctx.needs_input_grad[0] else None
         gw = make_tensor(conv_grad_weight(cols._data, rows, geo, ctx.wshape)) if ctx.needs_input_grad[1] else None
-        gb = make_tensor(g.sum(axis=(0, 2, 3))) if ctx.needs_input_grad[2] else None
+        gb = make_tensor(bias_grad(rows)) if ctx.needs_input_grad[2] else None
         return gx, gw, gb, None
 
 
