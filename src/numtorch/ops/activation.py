@@ -329,16 +329,56 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 class Gelu(Function):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * (0.5 * (1.0 + _erf(x * x.dtype.type(1 / math.sqrt(2.0)))))
+        cdf, pdf = _normal_cdf_pdf(x)  # Phi(x) and phi(x), kept for backward
+        ctx.save_for_backward(x, cdf, pdf)
+        return x * cdf
 
     @staticmethod
     def backward(ctx, gy):
         # y = x Phi(x):  dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
-        x, = ctx.saved_tensors
+        x, cdf, pdf = ctx.saved_tensors
+        if not GradMode.enabled:  # first order: on the arrays, reusing forward's Phi and phi
+            g = x._data * pdf._data
+            g += cdf._data
+            g *= gy._data
+            return make_tensor(g)
         cdf = 0.5 * (1.0 + erf(x * (1 / math.sqrt(2.0))))
         pdf = exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
         return gy * (cdf + x * pdf)
+
+
+def _normal_cdf_pdf(x):
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2 and phi(x) = e^(-x^2/2) / sqrt(2 pi), the standard normal.
+
+    For float32 on the CPU, Phi comes from Abramowitz & Stegun's formula 7.1.26 (absolute error of
+    erf below 1.5e-7, float32's own resolution), computed in place and sharing e^(-x^2/2) with phi:
+    several times faster than SciPy's erf, which dominated a Transformer step.  Other dtypes use
+    the exact erf.
+    """
+    c = x.dtype.type
+    xp = xp_of(x)
+    if x.dtype != np.float32 or xp is not np:
+        z = x * c(1 / math.sqrt(2.0))
+        return c(0.5) * (c(1) + _erf(z)), xp.exp(-(z * z)) * c(1 / math.sqrt(2 * math.pi))
+    e = x * x
+    e *= c(-0.5)
+    np.exp(e, out=e)  # e^(-x^2/2) = e^(-z^2), z = x / sqrt 2
+    t = np.abs(x)
+    t *= c(0.3275911 / math.sqrt(2.0))
+    t += c(1)
+    np.reciprocal(t, out=t)  # t = 1 / (1 + p |z|)
+    poly = t * c(1.061405429)
+    for coef in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += c(coef)
+        poly *= t
+    poly *= e  # erfc(|z|) = poly(t) e^(-z^2)
+    # Phi = 1 - erfc(|z|)/2 for x >= 0 and erfc(|z|)/2 for x < 0, i.e. 1/2 + copysign(1/2 - erfc/2, x)
+    poly *= c(-0.5)
+    poly += c(0.5)
+    np.copysign(poly, x, out=poly)
+    poly += c(0.5)
+    e *= c(1 / math.sqrt(2 * math.pi))  # phi(x)
+    return poly, e
 
 
 class GeluTanh(Function):
