@@ -55,8 +55,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     text.add_argument("--text", default=None, help="a plain-text file to train on")
     text.add_argument("--steps", type=int, default=None, help="optimizer steps")
     text.add_argument("--eval-interval", type=int, default=None, help="steps between held-out evaluations")
+    _add_family_arguments(p)
     p.set_defaults(run=run)
     return p
+
+
+def _add_family_arguments(p) -> None:
+    """Flags a model family's own trainer defines (e.g. the GPT's shape), when that module exists."""
+    try:
+        from numtorch.cli.train_text import add_train_arguments
+    except ImportError:
+        return
+    add_train_arguments(p)
 
 
 def _dispatch(module: str, args) -> int:
