@@ -25,7 +25,12 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, with usage errors as one line: ``numtorch train: error: ... (see --help)``."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        # under mpiexec every rank parses the same arguments: only the first one says what is wrong
+        rank = next((os.environ[k] for k in _RANK_VARS if k in os.environ), "0")
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if rank == "0" else None)
+
+
+_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "RANK")
 
 
 def build_parser() -> argparse.ArgumentParser:
