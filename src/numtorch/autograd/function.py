@@ -89,7 +89,10 @@ class Node:
     def saved_tensors(self) -> tuple:
         if self.saved is None:
             raise _freed_error()
-        return tuple(map(self._unpack, self.saved))
+        tensors = []
+        for s in self.saved:
+            tensors.append(self._unpack(s))
+        return tuple(tensors)
 
     @property
     def saved_arrays(self) -> tuple:
@@ -97,10 +100,10 @@ class Node:
         on arrays): the same checks as ``saved_tensors`` without wrapping each one in a Tensor."""
         if self.saved is None:
             raise _freed_error()
-        return tuple(map(self._unpack_array, self.saved))
-
-    def _unpack_array(self, entry):
-        return self._unpack(entry, True)
+        arrays = []
+        for s in self.saved:
+            arrays.append(self._unpack(s, True))
+        return tuple(arrays)
 
     def _unpack(self, entry, as_array=False):
         kind, obj, extra = entry
@@ -229,7 +232,7 @@ def _edges(args):
 def _record(cls, ctx: Node, args, arrays, out):
     """Wraps forward's output as tensors whose ``grad_fn`` is ``ctx``."""
     if out.__class__ is not tuple:  # the common case: one output
-        if out.__class__ is not _ndarray and not hasattr(out, "__cuda_array_interface__"):
+        if out.__class__ is not _ndarray and isinstance(out, np.generic):
             scalar, out = out, np.asarray(out)  # a NumPy scalar (a full reduction) becomes a 0-d array
             if ctx.saved:  # ... and so does forward's saved reference to it (it is the output)
                 ctx.saved = tuple([out if s is scalar else s for s in ctx.saved])

@@ -86,8 +86,11 @@ def matmul(input, other) -> Tensor:
     a, b = promote("matmul", input, other)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors (got a Python number)")
-    _check_matmul("matmul", a, b)
-    return Matmul.apply(a, b)
+    try:
+        return Matmul.apply(a, b)
+    except ValueError:  # NumPy refused the shapes: check them only now, to raise PyTorch's message
+        _check_matmul("matmul", a, b)
+        raise
 
 
 def mm(input, mat2) -> Tensor:
