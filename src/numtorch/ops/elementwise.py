@@ -97,7 +97,9 @@ def add(input, other, *, alpha=1, out=None) -> Tensor:
     """input + alpha * other, broadcasting like PyTorch."""
     if out is not None:
         return write_out(add(input, other, alpha=alpha), out, "add")
-    a, b = promote("add", input, _alpha(other, alpha))
+    if alpha != 1:
+        other = other * alpha
+    a, b = promote("add", input, other)
     return Add.apply(a, b)
 
 

@@ -98,7 +98,8 @@ def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     npd = None if dtype is None else _dtypes.np_dtype(dtype)
     if npd is None and input._data.dtype.kind in "bui":
         npd = _dtypes.int64.np
-    return Sum.apply(input, _dims(input, dim, "sum"), keepdim, npd)
+    dims = tuple(range(input._data.ndim)) if dim is None else _dims(input, dim, "sum")  # None: the usual loss
+    return Sum.apply(input, dims, keepdim, npd)
 
 
 def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
