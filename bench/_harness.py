@@ -63,3 +63,15 @@ def limit_torch_threads():
 
 def emit(result: dict) -> None:
     print(json.dumps(result), flush=True)
+
+
+def launch(script: str, name: str, data, warmup: int, iters: int, profile: bool = False) -> dict:
+    """Runs ``script --worker name`` (one BLAS thread) on the inputs in ``data``; returns its JSON line."""
+    cmd = [sys.executable, script, "--worker", name, "--data", str(data), "--warmup", str(warmup),
+           "--iters", str(iters)] + (["--profile"] if profile else [])
+    out = subprocess.run(cmd, env={**os.environ, **ONE_THREAD}, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{name} worker failed:\n{out.stderr}")
+    if profile:
+        sys.stderr.write(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])

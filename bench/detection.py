@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness  # noqa: E402
 
 import numpy as np
 
@@ -241,12 +243,7 @@ WORKERS = {"numtorch": worker_numtorch, "torch": worker_torch}
 
 
 def launch(name: str, data: Path, warmup: int, iters: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", name, "--data", str(data), "--warmup", str(warmup),
-           "--iters", str(iters)]
-    out = subprocess.run(cmd, env={**os.environ, **ONE_THREAD}, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"{name} worker failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _harness.launch(__file__, name, data, warmup, iters)
 
 
 def main() -> None:

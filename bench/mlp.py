@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness  # noqa: E402
 
 import numpy as np
 
@@ -155,14 +157,7 @@ def run_worker(name: str, data: Path, warmup: int, iters: int, profile: bool) ->
 
 
 def launch(name: str, data: Path, warmup: int, iters: int, profile: bool = False) -> dict:
-    cmd = [sys.executable, __file__, "--worker", name, "--data", str(data), "--warmup", str(warmup),
-           "--iters", str(iters)] + (["--profile"] if profile else [])
-    out = subprocess.run(cmd, env={**os.environ, **ONE_THREAD}, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"{name} worker failed:\n{out.stderr}")
-    if profile:
-        sys.stderr.write(out.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _harness.launch(__file__, name, data, warmup, iters, profile)
 
 
 def main() -> None:

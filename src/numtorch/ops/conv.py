@@ -545,7 +545,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
             raise RuntimeError(f"pad: Padding value causes wrapping around more than once: padding ({a}, {b}) "
                                f"for input {list(input.shape)}")
         if a < 0 or b < 0:
-            raise NotImplementedError(f"pad: negative padding is only supported in mode 'constant'")
+            raise NotImplementedError("pad: negative padding is only supported in mode 'constant'")
         widths[input.ndim - 1 - i] = (a, b)
     return IndexPad.apply(input, tuple(widths), mode)
 
