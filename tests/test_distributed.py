@@ -168,7 +168,7 @@ def test_ddp_mlp_two_ranks_match_one_process():
     """2 ranks x batch 50 under DDP == 1 process x batch 100 after 20 SGD steps (to 1e-5); also
     4 buckets, no_sync accumulation (2 micro-batches per step), find_unused_parameters."""
     p, _ = mpirun(2, "ddp_equivalence.py", "mlp", "20", timeout=90)
-    diffs = [float(d) for d in re.findall(r"ok rank \d max_diff (\S+)", p.stdout)]
+    diffs = [float(d) for d in re.findall(r"ok rank \d max_diff (\d+(?:\.\d*)?(?:e[-+]?\d+)?)", p.stdout)]
     assert len(diffs) == 2 and max(diffs) < 1e-5, p.stdout
 
 
@@ -295,5 +295,5 @@ def test_ddp_resnet20_syncbn_two_ranks_match_one_process():
     amplifies the float32 rounding differences of a 16-sample batch summed as two halves to ~1e-4 by
     step 2; float64 shows the algorithms agree: ~1e-12 after 20 steps.)"""
     p, _ = mpirun(2, "ddp_equivalence.py", "resnet", "10", timeout=120)
-    diffs = [float(d) for d in re.findall(r"ok rank \d max_diff (\S+)", p.stdout)]
+    diffs = [float(d) for d in re.findall(r"ok rank \d max_diff (\d+(?:\.\d*)?(?:e[-+]?\d+)?)", p.stdout)]
     assert len(diffs) == 2 and max(diffs) < 1e-5, p.stdout
