@@ -30,6 +30,7 @@ def assert_close(actual, expected, *, allow_subclasses: bool = True, rtol=None, 
                  check_layout: bool = True, check_stride: bool = False, msg=None) -> None:
     """Raises ``AssertionError`` unless ``actual`` and ``expected`` are close (see the module docstring).
 
+    >>> import numtorch
     >>> assert_close(numtorch.tensor([1.0, 2.0]), numtorch.tensor([1.0, 2.0 + 1e-7]))
     """
     if (rtol is None) != (atol is None):
@@ -147,6 +148,7 @@ def make_tensor(*shape, dtype, device=None, low=None, high=None, requires_grad: 
     """A random tensor of ``shape`` and ``dtype``, uniform in [low, high): floats default to
     [-9, 9), signed integers to [-9, 10), unsigned to [0, 10); bool is a fair coin.
 
+    >>> import numtorch
     >>> make_tensor(2, 3, dtype=numtorch.float32, low=0, high=1).shape
     numtorch.Size([2, 3])
     """

@@ -19,8 +19,9 @@ def numerical_grad(f, *inputs, eps: float = 1e-6):
 
     >>> import numtorch as torch
     >>> x = torch.tensor([1.0, 2.0], dtype=torch.float64)
-    >>> torch.autograd.numerical_grad(lambda x: (x ** 2).sum(), x)[0]
-    tensor([2., 4.], dtype=numtorch.float64)
+    >>> g, = torch.autograd.numerical_grad(lambda x: (x ** 2).sum(), x)
+    >>> torch.allclose(g, 2 * x)  # d(x^2)/dx = 2x, up to the O(eps^2) error of central differences
+    True
     """
     def total(*xs):
         out = f(*xs)

@@ -179,7 +179,11 @@ class SyncBatchNorm(Module):
         """Returns ``module`` with every BatchNorm*d replaced by a SyncBatchNorm holding the same
         parameters and running statistics (shared, not copied).
 
+        >>> import numtorch.nn as nn
+        >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
         >>> model = nn.SyncBatchNorm.convert_sync_batchnorm(model)   # before DistributedDataParallel
+        >>> type(model[1]).__name__
+        'SyncBatchNorm'
         """
         out = module
         if _is_batchnorm(module):

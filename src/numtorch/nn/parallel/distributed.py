@@ -273,9 +273,11 @@ class DistributedDataParallel(Module):
     def no_sync(self):
         """Backward passes inside accumulate gradients locally, without averaging them.
 
-        >>> with ddp.no_sync():
-        ...     loss_fn(ddp(x1), y1).backward()   # local accumulation only
-        >>> loss_fn(ddp(x2), y2).backward()       # averages the accumulated gradients
+        Usage (inside a script started by ``mpiexec``)::
+
+            with ddp.no_sync():
+                loss_fn(ddp(x1), y1).backward()   # local accumulation only
+            loss_fn(ddp(x2), y2).backward()       # averages the accumulated gradients
         """
         prev = self.require_backward_grad_sync
         self.require_backward_grad_sync = False
