@@ -391,7 +391,23 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._last_lr = _lrs(self.optimizer)
 
 
-class ChainedScheduler(LRScheduler):
+class _Composite(LRScheduler):
+    """A scheduler made of schedulers: its state holds each child's state."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        subs = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for s, sub in zip(self._schedulers, subs):
+            s.load_state_dict(sub)
+
+
+class ChainedScheduler(_Composite):
     """Steps several schedulers together each time (their effects multiply through the recursive forms)."""
 
     def __init__(self, schedulers: list[LRScheduler], optimizer: Optimizer | None = None) -> None:
@@ -418,20 +434,8 @@ class ChainedScheduler(LRScheduler):
             s.step()
         self._last_lr = _lrs(self._schedulers[-1].optimizer)
 
-    def state_dict(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = dict(state_dict)
-        subs = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for s, sub in zip(self._schedulers, subs):
-            s.load_state_dict(sub)
-
-
-class SequentialLR(LRScheduler):
+class SequentialLR(_Composite):
     """Runs ``schedulers`` one after another, switching at the epochs in ``milestones``.
 
     >>> # 5 epochs of linear warm-up, then cosine decay:
@@ -485,18 +489,6 @@ class SequentialLR(LRScheduler):
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
-
-    def state_dict(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = dict(state_dict)
-        subs = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for s, sub in zip(self._schedulers, subs):
-            s.load_state_dict(sub)
 
 
 def _per_group(name: str, optimizer: Optimizer, value) -> list:
