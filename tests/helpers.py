@@ -8,6 +8,11 @@
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 
 import numtorch
@@ -134,3 +139,22 @@ def check(fn, *shapes_or_arrays, torch_fn=None, np_fn=None, grad: bool = True, l
         gx = nt_inputs(True)
         assert numtorch.autograd.gradcheck(nt_fn, gx, eps=1e-6, atol=grad_atol, rtol=1e-3)
     return out
+
+
+# ---- MPI: tests that start their own mpiexec ----------------------------------------------
+
+def mpiexec_path() -> str | None:
+    """``mpiexec`` next to this Python (a venv with the ``mpich`` wheel), else on PATH."""
+    here = Path(sys.executable).parent / "mpiexec"
+    return str(here) if here.exists() else shutil.which("mpiexec")
+
+
+def mpi_skip_reason() -> str | None:
+    """Why MPI tests cannot run here (None when they can)."""
+    if mpiexec_path() is None:
+        return "no mpiexec next to sys.executable or on PATH (pip install numtorch[dist])"
+    probe = subprocess.run([sys.executable, "-c", "from mpi4py import MPI"], capture_output=True, text=True,
+                           timeout=60)
+    if probe.returncode != 0:
+        return f"mpi4py/MPI library does not load: {probe.stderr.strip().splitlines()[-1:]}"
+    return None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -25,20 +24,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_N
 DIGITS_HELD_OUT = 355  # numtorch's split of scikit-learn's 1797 digits (as in tests/test_cli.py)
 
 
-def _mpiexec() -> str | None:
-    """``mpiexec`` next to this Python (a venv with the ``mpich`` wheel), else on PATH."""
-    here = Path(sys.executable).parent / "mpiexec"
-    return str(here) if here.exists() else shutil.which("mpiexec")
-
-
-def _skip_reason() -> str | None:
-    if _mpiexec() is None:
-        return "no mpiexec next to sys.executable or on PATH (pip install numtorch[dist])"
-    probe = subprocess.run([sys.executable, "-c", "from mpi4py import MPI"], capture_output=True, text=True,
-                           timeout=60)
-    if probe.returncode != 0:
-        return f"mpi4py/MPI library does not load: {probe.stderr.strip().splitlines()[-1:]}"
-    return None
+from helpers import mpiexec_path as _mpiexec, mpi_skip_reason as _skip_reason  # noqa: E402
 
 
 _REASON = _skip_reason()
