@@ -1,17 +1,39 @@
 """GPU tests: every op family and model on "cuda" gives the CPU's results (float32 tolerances).
 
-They carry the ``gpu`` marker and skip cleanly where CuPy finds no GPU
-(``numtorch.cuda.is_available()`` is decided by ``cupy.cuda.is_available()``, not by the import).
-Run them on a GPU machine with ``python -m pytest -m gpu tests/test_gpu.py``.
+Each test runs twice:
+
+* ``[cupy]`` on a real GPU through CuPy.  These carry the ``gpu`` marker and skip cleanly where
+  CuPy finds no GPU (availability is ``cupy.cuda.is_available()``, not the import).  Run them on a
+  GPU machine with ``python -m pytest -m gpu tests/test_gpu.py`` (or ``bash bench/gpu_check.sh``).
+* ``[emulated]`` everywhere, with ``tests/fake_cupy.py`` playing CuPy: NumPy arithmetic under
+  CuPy's rules (no implicit device -> host conversion, no mixing with NumPy arrays, every host
+  sync counted).  This checks numtorch's device plumbing on any machine; it cannot check CUDA
+  kernels or speed.
 """
 import numpy as np
 import pytest
 
 import numtorch
+import numtorch.models
 import numtorch.nn.functional as F
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not numtorch.cuda.is_available(), reason="CUDA (CuPy with a GPU) not available")]
+import fake_cupy
+
+_REAL_GPU = numtorch.cuda.is_available()
+
+
+@pytest.fixture(scope="module", autouse=True, params=[
+    pytest.param("cupy", marks=[pytest.mark.gpu, pytest.mark.skipif(not _REAL_GPU,
+                                                                    reason="CUDA (CuPy with a GPU) not available")]),
+    "emulated"])
+def backend(request):
+    """The array module behind "cuda": real CuPy, or the NumPy-backed stand-in."""
+    if request.param == "cupy":
+        yield None
+    else:
+        with fake_cupy.installed() as fake:
+            yield fake
+
 
 RTOL, ATOL = 1e-4, 1e-5
 

@@ -75,6 +75,7 @@ class _Cuda:
     """Holds the CuPy module once it has been imported (None until first use)."""
 
     cupy = None
+    cupyx = None
     current = 0
 
 
@@ -91,6 +92,16 @@ def cupy_module():
                                "use device='cpu'")
         _Cuda.cupy = cupy
     return _Cuda.cupy
+
+
+def cupyx_module():
+    """CuPy's companion package (``cupyx.scatter_add``, ``cupyx.scipy.special``), imported with CuPy."""
+    if _Cuda.cupyx is None:
+        cupy_module()
+        import cupyx
+        import cupyx.scipy.special  # noqa: F401
+        _Cuda.cupyx = cupyx
+    return _Cuda.cupyx
 
 
 def cuda_is_available() -> bool:

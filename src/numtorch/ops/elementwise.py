@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from numtorch import _dtypes
-from numtorch._backend import xp_of
+from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out
@@ -622,9 +622,8 @@ def _erf(x):
     """erf: SciPy's where it is installed (or CuPy's on a GPU), else a rational approximation
     with relative error below 1.2e-7 (Numerical Recipes' erfc, Chebyshev fit)."""
     xp = xp_of(x)
-    if xp.__name__ != "numpy":
-        import cupyx.scipy.special as sp
-        return sp.erf(x)
+    if xp is not np:
+        return cupyx_module().scipy.special.erf(x)
     try:
         from scipy.special import erf as sp_erf
         return sp_erf(x).astype(x.dtype, copy=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numtorch._backend import xp_of
+from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops._util import wrap_dim, ensure_tensor, promote
 from numtorch.tensor import Tensor, make_tensor
@@ -72,8 +72,7 @@ def scatter_sum(xp, positions, values, size: int, dtype):
     if xp is np:
         np.add.at(out, p, v)  # integer or complex values (bincount weights are float64)
     else:
-        import cupyx
-        cupyx.scatter_add(out, p, v)  # one atomic-add kernel on the GPU
+        cupyx_module().scatter_add(out, p, v)  # one atomic-add kernel on the GPU
     return out
 
 

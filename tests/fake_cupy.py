@@ -1,0 +1,434 @@
+"""A strict NumPy-backed stand-in for CuPy, so the GPU code path runs (and fails) on a CPU.
+
+numtorch computes a "cuda" tensor with whatever module ``_backend.cupy_module()`` returns.
+On a machine without a GPU the tests install this module instead of CuPy.  It computes with
+NumPy, but keeps CuPy's rules, so code that would break on a real GPU breaks here too:
+
+* its arrays are not NumPy arrays: ``np.asarray(a)`` raises ``TypeError`` (implicit conversion
+  to the host is forbidden, as in CuPy) and ``a.get()`` is the explicit copy;
+* an operation mixing one of its arrays with a NumPy array raises ``TypeError``, as CuPy does;
+* reductions return 0-d device arrays, never host scalars;
+* every transfer to the host (``get``, ``float(a)``, ``int(a)``, ``bool(a)``, ``item``,
+  ``tolist``, ``asnumpy``) is counted in ``stats.syncs``: a test can assert that a training
+  step never waits for the device.
+
+What it cannot check: CUDA kernels themselves (it offers no ``ElementwiseKernel``, so numtorch
+takes its NumPy reference paths) and speed.  Those need a real GPU: ``bash bench/gpu_check.sh``.
+"""
+from __future__ import annotations
+
+import contextlib
+import types
+import weakref
+
+import numpy as np
+
+_NP = np.ndarray
+
+
+class _Stats:
+    """Counters a test can read and reset."""
+
+    syncs = 0        # device -> host transfers that block (get, float, item, ...)
+    uploads = 0      # host -> device copies (asarray of host data)
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.syncs = 0
+        cls.uploads = 0
+
+
+stats = _Stats
+
+
+def _mixing_error(x) -> TypeError:
+    return TypeError(f"Unsupported type {type(x)} (fake CuPy: a NumPy array cannot meet a device array; "
+                     "copy it to the device first)")
+
+
+def _unwrap(x):
+    """Device arrays -> their NumPy data; host arrays are refused; containers recursed."""
+    if x.__class__ is ndarray:
+        return x._a
+    if isinstance(x, _NP):
+        raise _mixing_error(x)
+    if x.__class__ in (list, tuple):
+        return x.__class__(_unwrap(v) for v in x)
+    if x.__class__ is slice:
+        return slice(_unwrap(x.start), _unwrap(x.stop), _unwrap(x.step))
+    return x
+
+
+def _wrap(r):
+    """NumPy results -> device arrays (scalars too: CuPy reductions return 0-d arrays)."""
+    if isinstance(r, _NP):
+        return ndarray(r)
+    if isinstance(r, np.generic) and not isinstance(r, (np.str_, np.bytes_)):
+        return ndarray(np.asarray(r))
+    if r.__class__ in (list, tuple):
+        return r.__class__(_wrap(v) for v in r)
+    return r
+
+
+def _call(f, args, kwargs):
+    return _wrap(f(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+
+class Device:
+    """``cupy.cuda.Device``: a context that makes a GPU current (only GPU 0 exists here)."""
+
+    def __init__(self, device=None) -> None:
+        self.id = 0 if device is None else int(device)
+        if self.id != 0:
+            raise RuntimeError(f"fake CuPy: invalid device ordinal {self.id} (one device)")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def use(self) -> None:
+        pass
+
+    def synchronize(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<CUDA Device {self.id}>"
+
+
+_DEVICE0 = Device(0)
+
+
+class _Bytes:
+    """Bytes held by live device arrays that own their memory (the memory pool's count)."""
+
+    used = 0
+
+
+def _release(n: int) -> None:
+    _Bytes.used -= n
+
+
+class ndarray:
+    """A device array: NumPy data behind CuPy's rules."""
+
+    __slots__ = ("_a", "__weakref__")
+    __array_priority__ = 100
+
+    def __init__(self, a: np.ndarray) -> None:
+        self._a = a
+        if a.base is None and a.nbytes:
+            _Bytes.used += a.nbytes
+            weakref.finalize(self, _release, a.nbytes)
+
+    # -- what an array is ----------------------------------------------------------
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    strides = property(lambda self: self._a.strides)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    flags = property(lambda self: self._a.flags)
+    T = property(lambda self: ndarray(self._a.T))
+    mT = property(lambda self: ndarray(self._a.mT))
+    device = property(lambda self: _DEVICE0)
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        i = self._a.__array_interface__
+        return {"shape": i["shape"], "typestr": i["typestr"], "data": i["data"], "strides": i["strides"],
+                "version": 3}
+
+    @property
+    def base(self):
+        return None if self._a.base is None else ndarray(self._a.base)
+
+    @property
+    def real(self):
+        return ndarray(self._a.real)
+
+    @property
+    def imag(self):
+        return ndarray(self._a.imag)
+
+    def __repr__(self) -> str:
+        return "fake_cupy." + repr(self._a)
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    def __iter__(self):
+        return (ndarray(np.asarray(v)) for v in self._a)
+
+    # -- the host boundary ---------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. "
+                        "Please use `.get()` to construct a NumPy array explicitly.")
+
+    def get(self, stream=None, order="C", out=None):
+        stats.syncs += 1
+        return self._a.copy()
+
+    def item(self):
+        stats.syncs += 1
+        return self._a.item()
+
+    def tolist(self):
+        stats.syncs += 1
+        return self._a.tolist()
+
+    def __float__(self) -> float:
+        stats.syncs += 1
+        return float(self._a)
+
+    def __int__(self) -> int:
+        stats.syncs += 1
+        return int(self._a)
+
+    def __complex__(self) -> complex:
+        stats.syncs += 1
+        return complex(self._a)
+
+    def __bool__(self) -> bool:
+        stats.syncs += 1
+        return bool(self._a)
+
+    def __index__(self) -> int:
+        # CuPy refuses this: an index computed on the device must be fetched explicitly.
+        raise TypeError("fake CuPy: a device array cannot be used as a Python index; use int(a)")
+
+    # -- NumPy's protocols: what CuPy's arrays accept from numpy.* calls --------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _call(getattr(ufunc, method), inputs, kwargs)
+
+    def __array_function__(self, func, types_, args, kwargs):
+        return _call(func, args, kwargs)
+
+    # -- everything else: NumPy's methods, with device arrays in and out ----------------
+    def __getattr__(self, name):
+        attr = getattr(self._a, name)
+        if not callable(attr):
+            return _wrap(attr)
+        return lambda *args, **kwargs: _call(attr, args, kwargs)
+
+    def __getitem__(self, key):
+        return _wrap(self._a[_unwrap(key)])
+
+    def __setitem__(self, key, value) -> None:
+        self._a[_unwrap(key)] = _unwrap(value)
+
+    def __copy__(self):
+        return ndarray(self._a.copy())
+
+    def __deepcopy__(self, memo):
+        return ndarray(self._a.copy())
+
+    def __reduce__(self):
+        raise TypeError("fake CuPy: device arrays are not pickled here")
+
+
+def _binary(name):
+    op = getattr(_NP, name)
+    return lambda self, other: _wrap(op(self._a, _unwrap(other)))
+
+
+def _unary(name):
+    op = getattr(_NP, name)
+    return lambda self: _wrap(op(self._a))
+
+
+for _n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor",
+           "lshift", "rshift", "lt", "le", "gt", "ge", "eq", "ne"):
+    for _p in ("__%s__", "__r%s__", "__i%s__"):
+        _dunder = _p % _n
+        if hasattr(_NP, _dunder):
+            setattr(ndarray, _dunder, _binary(_dunder))
+for _n in ("__neg__", "__pos__", "__abs__", "__invert__"):
+    setattr(ndarray, _n, _unary(_n))
+ndarray.__hash__ = None
+
+
+def _inplace(name):
+    op = getattr(_NP, name)
+
+    def f(self, other):
+        op(self._a, _unwrap(other))
+        return self
+    return f
+
+
+for _n in ("__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
+           "__iand__", "__ior__", "__ixor__", "__imatmul__"):
+    setattr(ndarray, _n, _inplace(_n))
+
+
+# ---- the module: numpy's functions with device arrays in and out ------------------
+
+class _Ufunc:
+    """A NumPy ufunc that takes and returns device arrays (and refuses host arrays)."""
+
+    def __init__(self, uf) -> None:
+        self._uf = uf
+        self.__name__ = uf.__name__
+        self.nin, self.nout = uf.nin, uf.nout
+
+    def __call__(self, *args, **kwargs):
+        return _call(self._uf, args, kwargs)
+
+    def __getattr__(self, name):
+        attr = getattr(self._uf, name)
+        return (lambda *a, **k: _call(attr, a, k)) if callable(attr) else attr
+
+
+class _Namespace(types.ModuleType):
+    """A NumPy (sub)module seen through CuPy's eyes."""
+
+    def __init__(self, name, np_module) -> None:
+        super().__init__(name)
+        self._np = np_module
+
+    def __getattr__(self, name):
+        attr = getattr(self._np, name)
+        if isinstance(attr, np.ufunc):
+            out = _Ufunc(attr)
+        elif isinstance(attr, types.ModuleType):
+            out = _Namespace(f"{self.__name__}.{name}", attr)
+        elif isinstance(attr, type) or not callable(attr):
+            out = attr
+        else:
+            out = _function(attr)
+        setattr(self, name, out)   # cache: the next lookup is a plain attribute
+        return out
+
+
+def _function(f):
+    def g(*args, **kwargs):
+        return _call(f, args, kwargs)
+    g.__name__ = getattr(f, "__name__", "function")
+    return g
+
+
+def asarray(x, dtype=None, order=None, **_):
+    """cupy.asarray: device arrays pass through (cast if asked); host data is copied to the device."""
+    if x.__class__ is ndarray:
+        return x if dtype is None else ndarray(x._a.astype(dtype, copy=False))
+    stats.uploads += 1
+    return ndarray(np.array(x, dtype=dtype, order=order or "K", copy=True))
+
+
+def array(x, dtype=None, copy=True, order=None, **_):
+    """cupy.array: a copy (on the device) of device or host data."""
+    if x.__class__ is ndarray:
+        return ndarray(np.array(x._a, dtype=dtype, copy=copy, order=order or "K"))
+    return asarray(x, dtype=dtype, order=order)
+
+
+def ascontiguousarray(x, dtype=None):
+    if x.__class__ is ndarray:
+        return ndarray(np.ascontiguousarray(x._a, dtype=dtype))
+    return asarray(x, dtype=dtype, order="C")
+
+
+def asnumpy(a, stream=None, order="C", out=None):
+    if a.__class__ is ndarray:
+        return a.get()
+    return np.asarray(a)
+
+
+class _MemoryPool:
+    def used_bytes(self) -> int:
+        return _Bytes.used
+
+    def total_bytes(self) -> int:
+        return self.used_bytes()
+
+    def free_all_blocks(self) -> None:
+        pass
+
+
+_POOL = _MemoryPool()
+
+
+class _Stream:
+    null = None
+    ptr = 0
+
+    def synchronize(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _Event:
+    def __init__(self, *a, **k) -> None:
+        pass
+
+    def record(self, stream=None) -> None:
+        pass
+
+    def synchronize(self) -> None:
+        pass
+
+
+def _cuda_namespace():
+    cuda = types.SimpleNamespace()
+    cuda.is_available = lambda: True
+    cuda.Device = Device
+    cuda.Stream = lambda *a, **k: _Stream()
+    cuda.Event = _Event
+    cuda.get_current_stream = lambda: _Stream()
+    cuda.runtime = types.SimpleNamespace(
+        getDeviceCount=lambda: 1,
+        getDeviceProperties=lambda i: {"name": b"fake CuPy device (NumPy)", "totalGlobalMem": 0})
+    cuda.alloc_pinned_memory = lambda nbytes: bytearray(nbytes)
+    return cuda
+
+
+def make_module() -> types.ModuleType:
+    """A fresh module object that plays ``cupy``."""
+    m = _Namespace("fake_cupy", np)
+    m.ndarray = ndarray
+    m.asarray = asarray
+    m.array = array
+    m.ascontiguousarray = ascontiguousarray
+    m.asnumpy = asnumpy
+    m.cuda = _cuda_namespace()
+    m.get_default_memory_pool = lambda: _POOL
+    m.get_default_pinned_memory_pool = lambda: _POOL
+    m.fuse = lambda *a, **k: (a[0] if a and callable(a[0]) else (lambda f: f))
+    m.stats = stats
+    return m
+
+
+def _scatter_add(a, slices, value) -> None:
+    """cupyx.scatter_add: a[slices] += value with repeated indices accumulating."""
+    np.add.at(a._a, _unwrap(slices), _unwrap(value))
+
+
+def make_cupyx_module() -> types.ModuleType:
+    """A module object that plays ``cupyx`` (scatter_add and scipy.special.erf)."""
+    from scipy import special
+    m = types.ModuleType("fake_cupyx")
+    m.scatter_add = _scatter_add
+    m.scipy = types.SimpleNamespace(special=_Namespace("fake_cupyx.scipy.special", special))
+    return m
+
+
+@contextlib.contextmanager
+def installed():
+    """Makes numtorch's "cuda" device compute with this module for the duration."""
+    from numtorch import _backend
+    saved = (_backend._Cuda.cupy, _backend._Cuda.cupyx, _backend.cuda_is_available)
+    _backend._Cuda.cupy, _backend._Cuda.cupyx = make_module(), make_cupyx_module()
+    _backend.cuda_is_available = lambda: True
+    try:
+        yield _backend._Cuda.cupy
+    finally:
+        _backend._Cuda.cupy, _backend._Cuda.cupyx, _backend.cuda_is_available = saved
