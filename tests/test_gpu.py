@@ -17,22 +17,7 @@ import numtorch
 import numtorch.models
 import numtorch.nn.functional as F
 
-import fake_cupy
-
-_REAL_GPU = numtorch.cuda.is_available()
-
-
-@pytest.fixture(scope="module", autouse=True, params=[
-    pytest.param("cupy", marks=[pytest.mark.gpu, pytest.mark.skipif(not _REAL_GPU,
-                                                                    reason="CUDA (CuPy with a GPU) not available")]),
-    "emulated"])
-def backend(request):
-    """The array module behind "cuda": real CuPy, or the NumPy-backed stand-in."""
-    if request.param == "cupy":
-        yield None
-    else:
-        with fake_cupy.installed() as fake:
-            yield fake
+from gpu_backends import backend  # noqa: F401  (autouse: every test runs on [cupy] and [emulated])
 
 
 RTOL, ATOL = 1e-4, 1e-5
