@@ -87,7 +87,8 @@ class LazyLinear(Linear):
 
     def forward(self, input: Tensor) -> Tensor:
         if self._lazy is not None:
-            _, device, dtype = self._lazy
+            # materialise where the module is now (it may have been moved with .to() since __init__)
+            device, dtype = self.weight.device, self.weight.dtype
             self.in_features = input.shape[-1]
             self.weight._data = numtorch.empty((self.out_features, self.in_features), device=device,
                                                dtype=dtype)._data
