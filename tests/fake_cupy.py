@@ -12,12 +12,16 @@ NumPy, but keeps CuPy's rules, so code that would break on a real GPU breaks her
   ``tolist``, ``asnumpy``) is counted in ``stats.syncs``: a test can assert that a training
   step never waits for the device.
 
-What it cannot check: CUDA kernels themselves (it offers no ``ElementwiseKernel``, so numtorch
-takes its NumPy reference paths) and speed.  Those need a real GPU: ``bash bench/gpu_check.sh``.
+Its ``ElementwiseKernel`` runs a kernel's CUDA C body by translating the small C subset numtorch's
+kernels use (declarations, ``=``/``+=``/``-=``/``*=``, ``(T)`` casts, ``c ? a : b``, erf/exp/sqrt/tanh)
+into NumPy, element type ``T`` kept: so the kernels' formulas and argument order are checked
+against the CPU path here.  What it cannot check: that CUDA compiles them, and speed.  Those need a
+real GPU: ``bash bench/gpu_check.sh``.
 """
 from __future__ import annotations
 
 import contextlib
+import re
 import types
 import weakref
 
@@ -391,6 +395,68 @@ def _cuda_namespace():
     return cuda
 
 
+_TERNARY = re.compile(r"\(\s*([^?()]+?)\s*\?\s*([^:()]+?)\s*:\s*([^()]+?)\s*\)")
+_CAST = re.compile(r"\(T\)\s*(-?[\w.]+)")
+_COMPOUND = re.compile(r"^(\w+)\s*([-+*/])=\s*(.+)$")
+_DECL = re.compile(r"^(?:T|float|double|int|int32|bool)\s+(\w+\s*=.+)$")
+
+
+def _c_to_python(body: str) -> str:
+    """The C subset of numtorch's elementwise kernels as Python statements over NumPy arrays."""
+    lines = []
+    for stmt in body.split(";"):
+        stmt = " ".join(stmt.split())
+        if not stmt:
+            continue
+        stmt = _CAST.sub(r"_T(\1)", stmt)           # a cast to the element type
+        stmt = _TERNARY.sub(r"where(\1, \2, \3)", stmt)
+        stmt = _DECL.sub(r"\1", stmt)
+        m = _COMPOUND.match(stmt)
+        if m:
+            stmt = f"{m.group(1)} = {m.group(1)} {m.group(2)} ({m.group(3)})"
+        lines.append(stmt)
+    return "\n".join(lines)
+
+
+class ElementwiseKernel:
+    """cupy.ElementwiseKernel, run as NumPy: inputs and outputs by name, outputs updated in place."""
+
+    def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel", **_) -> None:
+        def params(spec):
+            return [tuple(p.split()) for p in spec.split(",") if p.strip()]
+        self.ins, self.outs = params(in_params), params(out_params)
+        self.name = name
+        self.code = compile(_c_to_python(operation), f"<kernel {name}>", "exec")
+
+    def __call__(self, *args):
+        if len(args) not in (len(self.ins), len(self.ins) + len(self.outs)):
+            raise TypeError(f"Wrong number of arguments for {self.name!r}")
+        arrays = [a._a for a in args if a.__class__ is ndarray]
+        if len(arrays) != sum(1 for a in args if isinstance(a, (ndarray, _NP))):
+            raise _mixing_error(next(a for a in args if isinstance(a, _NP)))
+        T = next(a.dtype for (t, _), a in zip(self.ins + self.outs, args)
+                 if t == "T" and a.__class__ is ndarray)
+        env = {"_T": T.type, "where": np.where, "exp": np.exp, "sqrt": np.sqrt, "tanh": np.tanh,
+               "erf": _erf}
+        for (t, n), a in zip(self.ins, args):
+            env[n] = a._a if a.__class__ is ndarray else np.dtype(T if t == "T" else t).type(a)
+        outs = list(args[len(self.ins):])
+        if not outs:
+            shape = np.broadcast_shapes(*(a.shape for a in arrays))
+            outs = [ndarray(np.empty(shape, dtype=T if t == "T" else t)) for t, _ in self.outs]
+        for (t, n), o in zip(self.outs, outs):
+            env[n] = o._a
+        exec(self.code, env)
+        for (t, n), o in zip(self.outs, outs):
+            o._a[...] = env[n]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _erf(x):
+    from scipy.special import erf
+    return erf(x).astype(x.dtype, copy=False)
+
+
 def make_module() -> types.ModuleType:
     """A fresh module object that plays ``cupy``."""
     m = _Namespace("fake_cupy", np)
@@ -402,6 +468,7 @@ def make_module() -> types.ModuleType:
     m.cuda = _cuda_namespace()
     m.get_default_memory_pool = lambda: _POOL
     m.get_default_pinned_memory_pool = lambda: _POOL
+    m.ElementwiseKernel = ElementwiseKernel
     m.fuse = lambda *a, **k: (a[0] if a and callable(a[0]) else (lambda f: f))
     m.stats = stats
     return m

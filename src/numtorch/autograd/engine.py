@@ -29,8 +29,8 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
     if len(outputs) == 1 and grad_outputs[0] is None and outputs[0].requires_grad \
             and outputs[0]._data.size == 1:  # the common case: loss.backward()
         arr = outputs[0]._data
-        one = xp_of(arr).array(1, dtype=arr.dtype)
-        return [_tensor.make_tensor(one.reshape(arr.shape) if arr.ndim else one)]
+        # ones(), not array(1): on a GPU the latter is a host -> device copy that waits for the stream
+        return [_tensor.make_tensor(xp_of(arr).ones(arr.shape, dtype=arr.dtype))]
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np  # only for random draws, which are made on the CPU (see numtorch.random)
 
+from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
@@ -329,6 +330,9 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 class Gelu(Function):
     @staticmethod
     def forward(ctx, x):
+        if _kernels.fused(x):  # GPU: one kernel each way; backward recomputes Phi and phi from x
+            ctx.save_for_backward(x)
+            return _kernels.gelu_forward(x)
         cdf, pdf = _normal_cdf_pdf(x)  # Phi(x) and phi(x), kept for backward
         ctx.save_for_backward(x, cdf, pdf)
         return x * cdf
@@ -336,8 +340,12 @@ class Gelu(Function):
     @staticmethod
     def backward(ctx, gy):
         # y = x Phi(x):  dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
-        x, cdf, pdf = ctx.saved_tensors
+        saved = ctx.saved_tensors
+        if not GradMode.enabled and len(saved) == 1:
+            return make_tensor(_kernels.gelu_backward(saved[0]._data, gy._data))
+        x = saved[0]
         if not GradMode.enabled:  # first order: on the arrays, reusing forward's Phi and phi
+            _, cdf, pdf = saved
             g = x._data * pdf._data
             g += cdf._data
             g *= gy._data
@@ -393,6 +401,8 @@ class GeluTanh(Function):
         # y = x/2 (1 + t), t = tanh(u), u = k (x + 0.044715 x^3):
         # dy/dx = (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 * 0.044715 x^2)
         x, = ctx.saved_tensors
+        if not GradMode.enabled and _kernels.fused(x._data):
+            return make_tensor(_kernels.gelu_tanh_backward(x._data, gy._data))
         x2 = x * x
         t = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x2 * x))
         return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x2))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
+
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
@@ -114,7 +116,17 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 # ---- classification: cross-entropy ----------------------------------------------------------
 
 def _valid_targets(xp, t, ignore_index: int, C: int, op: str):
-    """(mask of counted targets or None when all count, targets with ignored ones set to 0); checks bounds."""
+    """(mask of counted targets or None when all count, targets with ignored ones set to 0); checks bounds.
+
+    On the CPU an out-of-range target raises IndexError.  On a GPU that check would make the host wait
+    for the device at every step (PyTorch reports it with an asynchronous device-side assert); there
+    the mask is a float mask holding NaN for out-of-range targets, so their loss -- and the mean -- is NaN.
+    """
+    if xp is not np:
+        counted = t != ignore_index
+        in_range = (t >= 0) & (t < C)
+        t = xp.where(counted & in_range, t, 0)
+        return xp.where(in_range | ~counted, counted, xp.nan).astype(xp.float32), t
     if not t.size:
         return None, t
     tmin, tmax = int(t.min()), int(t.max())
@@ -159,7 +171,7 @@ class CrossEntropy(Function):
         loss = nll if wt is None else nll * wt
         if eps:
             loss *= x.dtype.type(1 - eps)
-        W = float(w.sum()) if w is not None else float(C)
+        W = w.sum() if w is not None else float(C)  # (stays on the device: no sync)
         if eps:  # -sum_c w_c log p_ic = W lse - sum_c w_c s_ic
             smooth_loss = W * lse - smooth
             if not all_valid:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.optim.optimizer import Optimizer, grad_for_update, check_nonnegative
 from numtorch.tensor import make_tensor
@@ -64,6 +65,9 @@ class SGD(Optimizer):
 
 def _sgd_update(p, state: dict | None, group: dict, scratch) -> None:
     lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
+    if _kernels.fused(p._data) and not group["maximize"] and p.grad._data.dtype == p._data.dtype:
+        _sgd_fused(p, state, group)
+        return
     g = grad_for_update(p, group["maximize"], group["weight_decay"], scratch(p._data, 0))
     xp, tmp = xp_of(g), scratch(p._data, 1)
     if mu != 0:
@@ -87,3 +91,17 @@ def _sgd_update(p, state: dict | None, group: dict, scratch) -> None:
             g = buf._data
     xp.multiply(g, -lr, out=tmp)                     # p <- p - lr * g
     p._data += tmp
+
+
+def _sgd_fused(p, state: dict | None, group: dict) -> None:
+    """The same update as one GPU kernel per parameter (numtorch._kernels.sgd / sgd_momentum)."""
+    g, lr, wd, mu = p.grad._data, group["lr"], group["weight_decay"], group["momentum"]
+    if mu == 0:
+        _kernels.sgd(g, lr, wd, p._data)
+        return
+    buf = state.get("momentum_buffer")
+    damp = group["dampening"]
+    if buf is None:  # first step: buf = d, which the kernel gives from a zero buffer without dampening
+        buf = state["momentum_buffer"] = make_tensor(xp_of(g).zeros_like(p._data))
+        damp = 0.0
+    _kernels.sgd_momentum(g, lr, wd, mu, damp, int(group["nesterov"]), p._data, buf._data)
