@@ -224,3 +224,30 @@ def test_training_step_never_waits_for_the_device(backend, name):
     loss = step()
     assert (backend.stats.syncs, backend.stats.uploads) == (0, 0)
     assert np.isfinite(loss.item())
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(ignore_index=2), dict(weight=[1.0, 2.0, 0.5, 1.0, 3.0]),
+                                    dict(label_smoothing=0.1, ignore_index=0), dict(reduction="sum"),
+                                    dict(reduction="none", weight=[1.0, 2.0, 0.5, 1.0, 3.0], ignore_index=4)])
+def test_cross_entropy_options_match_cpu(kwargs):
+    target = numtorch.tensor([1, 0, 3, 2, 4, 2])
+
+    def loss(x):
+        kw = dict(kwargs)
+        if "weight" in kw:
+            kw["weight"] = numtorch.tensor(kw["weight"], device=x.device)
+        return F.cross_entropy(x, target.to(x.device), **kw)
+    _check(loss, (6, 5))
+    _check(lambda x: F.nll_loss(F.log_softmax(x, 1), target.to(x.device), **{k: v for k, v in kwargs.items()
+                                                                             if k == "ignore_index"}), (6, 5))
+
+
+def test_cross_entropy_out_of_range_target_gives_nan_on_the_device():
+    """The CPU raises IndexError; a GPU cannot without waiting for the device, so the loss is NaN."""
+    x = numtorch.randn(3, 4)
+    with pytest.raises(IndexError, match="out of bounds"):
+        F.cross_entropy(x, numtorch.tensor([0, 4, 1]))
+    loss = F.cross_entropy(x.to("cuda"), numtorch.tensor([0, 4, 1], device="cuda"))
+    assert np.isnan(loss.item())
+    ignored = F.cross_entropy(x.to("cuda"), numtorch.tensor([0, -100, 1], device="cuda"))
+    _close(ignored, F.cross_entropy(x, numtorch.tensor([0, -100, 1])))
