@@ -312,3 +312,218 @@ def test_nn_module_matches_cpu(name, request, backend):  # noqa: F811 (the fixtu
     for (n, bc), (_, bg) in zip(cpu.named_buffers(), gpu.named_buffers()):  # running statistics
         assert _on_cuda(bg), f"{name}.{n}"
         _close(bc, bg)
+
+
+# ---- moving modules --------------------------------------------------------------------------------
+
+class _Holder(nn.Module):
+    """Containers without a forward of their own: ModuleList, ModuleDict, ParameterList, ParameterDict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(3, 3), nn.BatchNorm1d(3)])
+        self.heads = nn.ModuleDict({"a": nn.Linear(3, 2)})
+        self.scales = nn.ParameterList([nn.Parameter(numtorch.ones(3)), nn.Parameter(numtorch.full((3,), 2.0))])
+        self.shifts = nn.ParameterDict({"s": nn.Parameter(numtorch.zeros(2))})
+        self.register_buffer("steps", numtorch.tensor(0))
+
+    def forward(self, x):
+        for layer, scale in zip(self.layers, self.scales):
+            x = layer(x) * scale
+        return self.heads["a"](x) + self.shifts["s"]
+
+
+def _all_tensors(m: nn.Module) -> list:
+    return list(m.parameters()) + list(m.buffers())
+
+
+def test_module_to_cuda_cpu_and_dtype():
+    m = _Holder()
+    params = list(m.parameters())
+    assert m.to("cuda") is m
+    assert all(_on_cuda(t) for t in _all_tensors(m))
+    assert [p for p in m.parameters()] == params  # the same Parameter objects (optimizers stay valid)
+    assert m.steps.dtype == numtorch.int64  # integer buffers move but keep their dtype
+    m.cpu()
+    assert all(t.device.type == "cpu" for t in _all_tensors(m))
+    m.cuda()
+    assert all(_on_cuda(t) for t in _all_tensors(m))
+    m.to(numtorch.float64)
+    assert all(_on_cuda(p) and p.dtype == numtorch.float64 for p in m.parameters())
+    assert m.steps.dtype == numtorch.int64 and m.layers[1].running_mean.dtype == numtorch.float64
+    m.to("cpu", numtorch.float32)
+    assert all(p.device.type == "cpu" and p.dtype == numtorch.float32 for p in m.parameters())
+    m.to(numtorch.zeros(1, device="cuda"))  # to(tensor): that tensor's device and dtype
+    assert all(_on_cuda(t) for t in _all_tensors(m))
+
+
+def test_module_move_keeps_grads_and_running_stats():
+    numtorch.manual_seed(0)
+    cpu = _Holder().train()
+    gpu = _Holder()
+    gpu.load_state_dict(cpu.state_dict())
+    x = numtorch.randn(4, 3)
+    cpu(x).sum().backward()
+    gpu.cuda()(x.cuda()).sum().backward()
+    bn_cpu, bn_gpu = cpu.layers[1], gpu.layers[1]
+    assert _on_cuda(bn_gpu.running_mean) and _on_cuda(bn_gpu.num_batches_tracked)
+    _close(bn_cpu.running_mean, bn_gpu.running_mean)
+    _close(bn_cpu.running_var, bn_gpu.running_var)
+    assert int(bn_gpu.num_batches_tracked.cpu()) == 1
+    cpu.cuda()  # gradients move with their parameters
+    for pc, pg in zip(cpu.parameters(), gpu.parameters()):
+        assert _on_cuda(pc.grad)
+        _close(pc.grad, pg.grad)
+
+
+def test_state_dict_of_cuda_module_and_load_from_cpu():
+    numtorch.manual_seed(0)
+    cpu = _Holder()
+    gpu = _Holder().cuda()
+    params = {n: p for n, p in gpu.named_parameters()}
+    gpu.load_state_dict(cpu.state_dict())  # PyTorch copies into the existing cuda tensors
+    for n, p in gpu.named_parameters():
+        assert p is params[n] and _on_cuda(p), n
+    sd = gpu.state_dict()
+    assert all(_on_cuda(t) for t in sd.values())
+    for k, v in cpu.state_dict().items():
+        _close(v, sd[k], 0, 0)
+    cpu.load_state_dict(sd)  # and back: cuda tensors copied into CPU parameters stay on the CPU
+    assert all(t.device.type == "cpu" for t in cpu.state_dict().values())
+    gpu.load_state_dict(cpu.state_dict(), assign=True)  # assign: takes the given tensors as they are
+    assert all(t.device.type == "cpu" for t in gpu.state_dict().values())
+
+
+# ---- models ----------------------------------------------------------------------------------------
+
+def _model_pair(ctor):
+    """A CPU model and a "cuda" copy with its weights (cuda first, then load_state_dict from the CPU)."""
+    numtorch.manual_seed(0)
+    cpu = ctor()
+    gpu = ctor().cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    return cpu, gpu
+
+
+def _compare_grads(cpu: nn.Module, gpu: nn.Module, rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    for (n, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        assert (pc.grad is None) == (pg.grad is None), n
+        if pc.grad is not None:
+            assert _on_cuda(pg.grad), n
+            _close(pc.grad, pg.grad, rtol, atol)
+
+
+def _small_densenet() -> nn.Module:
+    return numtorch.models.DenseNet(growth_rate=4, block_config=(2, 2), num_init_features=8, bn_size=2,
+                                    num_classes=5, small_inputs=True)
+
+
+@pytest.mark.parametrize("name,ctor,shape", [
+    ("TwoLayerNet", lambda: numtorch.models.TwoLayerNet(12, 7, 4), (3, 12)),
+    ("MLP", lambda: numtorch.models.MLP([12, 8, 6, 4], activation="tanh"), (3, 12)),
+    ("SimpleConvNet", lambda: numtorch.models.SimpleConvNet((1, 10, 10), hidden_size=8), (2, 1, 10, 10)),
+    ("LeNet5", lambda: numtorch.models.LeNet5(), (2, 1, 28, 28)),
+    ("resnet20", lambda: numtorch.models.resnet20(), (2, 3, 16, 16)),
+    ("resnet18", lambda: numtorch.models.resnet18(num_classes=5), (2, 3, 32, 32)),
+    ("densenet", _small_densenet, (2, 3, 8, 8)),
+])
+def test_classifier_matches_cpu(name, ctor, shape):
+    cpu, gpu = _model_pair(ctor)
+    x = numtorch.randn(*shape, generator=numtorch.Generator().manual_seed(1))
+    t = numtorch.tensor([1, 0, 3][:shape[0]])
+    for m, xx, tt in ((cpu, x, t), (gpu, x.cuda(), t.cuda())):
+        F.cross_entropy(m(xx), tt).backward()
+    _close(F.cross_entropy(cpu(x), t), F.cross_entropy(gpu(x.cuda()), t.cuda()))
+    _compare_grads(cpu, gpu, rtol=1e-3, atol=1e-4)  # deep nets: float32 sums in a different order
+    for (n, bc), (_, bg) in zip(cpu.named_buffers(), gpu.named_buffers()):
+        assert _on_cuda(bg), n
+        _close(bc, bg, rtol=1e-3, atol=1e-4)
+    cpu.eval(), gpu.eval()
+    _close(cpu(x), gpu(x.cuda()), rtol=1e-3, atol=1e-4)
+
+
+def test_densenet_bc_100_runs_on_cuda():
+    m = numtorch.models.densenet_bc_100().cuda().eval()
+    with numtorch.no_grad():
+        y = m(numtorch.randn(1, 3, 8, 8, device="cuda"))
+    assert _on_cuda(y) and tuple(y.shape) == (1, 10)
+
+
+def _gpt(dropout: float = 0.0):
+    return numtorch.models.GPT(vocab_size=11, n_layer=2, n_head=2, n_embd=8, block_size=6, dropout=dropout)
+
+
+def test_gpt_forward_loss_and_grads_match_cpu():
+    cpu, gpu = _model_pair(lambda: _gpt(dropout=0.1))
+    g = numtorch.Generator().manual_seed(2)
+    idx, tgt = numtorch.randint(0, 11, (2, 5), generator=g), numtorch.randint(0, 11, (2, 5), generator=g)
+    outs = []
+    for m, a, b in ((cpu, idx, tgt), (gpu, idx.cuda(), tgt.cuda())):
+        numtorch.manual_seed(7)  # the same dropout masks
+        logits, loss = m(a, b)
+        loss.backward()
+        outs.append((logits, loss))
+    assert _on_cuda(outs[1][0]) and _on_cuda(outs[1][1])
+    _close(outs[0][0], outs[1][0])
+    _close(outs[0][1], outs[1][1])
+    _compare_grads(cpu, gpu)
+
+
+@pytest.mark.parametrize("use_cache", [False, True])
+def test_gpt_greedy_generate_same_tokens(use_cache):
+    cpu, gpu = _model_pair(_gpt)
+    idx = numtorch.tensor([[1, 2], [3, 4]])
+    # 7 new tokens: the window slides past block_size 6, which refills the cache
+    a = cpu.generate(idx, 7, temperature=0, use_cache=use_cache)
+    b = gpu.generate(idx.cuda(), 7, temperature=0, use_cache=use_cache)
+    assert _on_cuda(b)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b.cpu()))
+    assert np.asarray(a).tolist() == np.asarray(cpu.generate(idx, 7, temperature=0, use_cache=not use_cache)).tolist()
+
+
+def test_gpt_sampling_with_generator_same_tokens():
+    cpu, gpu = _model_pair(_gpt)
+    idx = numtorch.tensor([[1, 2]])
+    a = cpu.generate(idx, 4, temperature=0.8, top_k=5, generator=numtorch.Generator().manual_seed(3))
+    b = gpu.generate(idx.cuda(), 4, temperature=0.8, top_k=5, generator=numtorch.Generator().manual_seed(3))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b.cpu()))
+
+
+def test_seq2seq_matches_cpu_and_greedy_decodes_the_same():
+    ctor = lambda: numtorch.models.Seq2SeqTransformer(9, 10, d_model=8, nhead=2, num_encoder_layers=1,  # noqa: E731
+                                                      num_decoder_layers=1, dim_feedforward=16, dropout=0.1)
+    cpu, gpu = _model_pair(ctor)
+    g = numtorch.Generator().manual_seed(4)
+    src, tgt = numtorch.randint(0, 9, (2, 5), generator=g), numtorch.randint(0, 10, (2, 4), generator=g)
+    pad = numtorch.tensor([[False] * 5, [False] * 3 + [True] * 2])
+    outs = []
+    for m, dev in ((cpu, "cpu"), (gpu, "cuda")):
+        numtorch.manual_seed(7)
+        y = m(src.to(dev), tgt.to(dev), src_key_padding_mask=pad.to(dev))
+        (y * y).sum().backward()
+        outs.append(y)
+    _close(outs[0], outs[1])
+    _compare_grads(cpu, gpu)
+    a = cpu.greedy_decode(src, 6, start_symbol=1, end_symbol=2)
+    b = gpu.greedy_decode(src.cuda(), 6, start_symbol=1, end_symbol=2)
+    assert _on_cuda(b)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b.cpu()))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_recurrent_with_initial_state_and_packed_lengths(kind):
+    ctor = lambda: getattr(nn, kind)(3, 4, num_layers=2, batch_first=True, dropout=0.2)  # noqa: E731
+    cpu, gpu = _model_pair(ctor)
+    i = _I(3)
+    x = i.randn(2, 5, 3)
+    h0 = i.randn(2, 2, 4)
+    state = (h0, i.randn(2, 2, 4)) if kind == "LSTM" else h0
+    state_gpu = tuple(_to_gpu(s) for s in state) if kind == "LSTM" else _to_gpu(state)
+    xg = _to_gpu(x)
+    out_cpu, out_gpu = _run(cpu, [x, state]), _run(gpu, [xg, state_gpu])
+    for a, b in zip(out_cpu, out_gpu):
+        assert _on_cuda(b)
+        _close(a, b)
+    _close(x.grad, xg.grad)
+    _close(h0.grad, (state_gpu[0] if kind == "LSTM" else state_gpu).grad)
+    _compare_grads(cpu, gpu)

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.container import ModuleDict, ModuleList
@@ -79,8 +77,10 @@ class CausalSelfAttention(Module):
         if past == 0:
             y = scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         else:   # new query i sits at position past + i: it sees keys 0 .. past + i
-            keep = np.arange(past + T)[None, :] <= (past + np.arange(T))[:, None]
-            y = scaled_dot_product_attention(q, k, v, attn_mask=numtorch.from_numpy(keep), dropout_p=p)
+            keys = numtorch.arange(past + T, device=x.device)
+            queries = numtorch.arange(past, past + T, device=x.device)
+            keep = keys[None, :] <= queries[:, None]  # (T, past + T), built on x's device
+            y = scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)
         return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C)))
 
 

@@ -63,7 +63,7 @@ class Seq2SeqTransformer(Module):
                memory_key_padding_mask: Tensor | None = None) -> Tensor:
         """Decoder states (N, T, d_model) under a causal mask."""
         T = tgt.shape[1]
-        mask = Transformer.generate_square_subsequent_mask(T, dtype=memory.dtype)
+        mask = Transformer.generate_square_subsequent_mask(T, device=memory.device, dtype=memory.dtype)
         return self.transformer.decoder(self._embed(self.tgt_tok_emb, tgt), memory, tgt_mask=mask,
                                         tgt_key_padding_mask=tgt_key_padding_mask,
                                         memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=True)
