@@ -251,3 +251,24 @@ def test_cross_entropy_out_of_range_target_gives_nan_on_the_device():
     assert np.isnan(loss.item())
     ignored = F.cross_entropy(x.to("cuda"), numtorch.tensor([0, -100, 1], device="cuda"))
     _close(ignored, F.cross_entropy(x, numtorch.tensor([0, -100, 1])))
+
+
+# ---- the GPU benchmark's numtorch side runs (a real GPU is needed for its timings) -------------
+
+def _load_bench_gpu():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "bench" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("workload", ["W1_mlp", "W2_simplecnn", "W4_resnet20", "W5_gpt"])
+def test_gpu_benchmark_workloads_run(workload):
+    bench = _load_bench_gpu()
+    step, sync = bench.numtorch_step(workload)
+    for _ in range(2):
+        step()
+    sync()
