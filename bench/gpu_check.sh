@@ -3,7 +3,7 @@
 # Prints what failed; finishes in about 5 minutes.  Usage: bash bench/gpu_check.sh
 #   1. the [cupy] half of every tests/test_gpu*.py (the [emulated] half runs in every CI run);
 #   2. bench/gpu.py: W1, W2, W4, W5 steps, numtorch against PyTorch on the same GPU ("ratio" lines).
-set -u
+set -u -o pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src:$PWD/tests${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"

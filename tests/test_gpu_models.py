@@ -527,3 +527,120 @@ def test_recurrent_with_initial_state_and_packed_lengths(kind):
     _close(x.grad, xg.grad)
     _close(h0.grad, (state_gpu[0] if kind == "LSTM" else state_gpu).grad)
     _compare_grads(cpu, gpu)
+
+
+# ---- vision.ops ------------------------------------------------------------------------------------
+
+def _boxes(n: int, seed: int, grad: bool = False) -> numtorch.Tensor:
+    """n random xyxy boxes inside a 20 x 20 image (positive width and height)."""
+    g = numtorch.Generator().manual_seed(seed)
+    xy = numtorch.rand(n, 2, generator=g) * 14
+    wh = numtorch.rand(n, 2, generator=g) * 6 + 0.5
+    return numtorch.cat([xy, xy + wh], 1).requires_grad_(grad)
+
+
+def test_box_ops_match_cpu():
+    from numtorch.vision import ops
+    a, b = _boxes(6, 0, grad=True), _boxes(5, 1, grad=True)
+    ag, bg = _to_gpu(a), _to_gpu(b)
+    for fn in (ops.box_iou, ops.generalized_box_iou, ops.distance_box_iou):
+        y, yg = fn(a, b), fn(ag, bg)
+        assert _on_cuda(yg)
+        _close(y, yg)
+    for fmt in ("xywh", "cxcywh"):
+        yg = ops.box_convert(ag, "xyxy", fmt)
+        assert _on_cuda(yg)
+        _close(ops.box_convert(a, "xyxy", fmt), yg)
+        _close(a, ops.box_convert(yg, fmt, "xyxy"))
+    _close(ops.box_area(a), ops.box_area(ag))
+    loss, loss_g = (ops.generalized_box_iou_loss(p, q, reduction="sum")
+                    for p, q in ((a[:5], b), (ag[:5], bg)))
+    loss.backward()
+    loss_g.backward()
+    _close(loss, loss_g)
+    _close(a.grad, ag.grad)
+    _close(b.grad, bg.grad)
+    _close(ops.clip_boxes_to_image(a, (10, 12)), ops.clip_boxes_to_image(ag, (10, 12)))
+    kept = ops.remove_small_boxes(ag, 3.0)
+    assert _on_cuda(kept)
+    np.testing.assert_array_equal(np.asarray(ops.remove_small_boxes(a, 3.0)), np.asarray(kept.cpu()))
+
+
+def test_nms_and_batched_nms_match_cpu():
+    from numtorch.vision import ops
+    boxes = _boxes(40, 2)
+    scores = numtorch.rand(40, generator=numtorch.Generator().manual_seed(3))
+    idxs = numtorch.randint(0, 3, (40,), generator=numtorch.Generator().manual_seed(4))
+    keep = ops.nms(boxes, scores, 0.3)
+    keep_g = ops.nms(boxes.cuda(), scores.cuda(), 0.3)
+    assert _on_cuda(keep_g) and keep_g.dtype == numtorch.int64
+    np.testing.assert_array_equal(np.asarray(keep), np.asarray(keep_g.cpu()))
+    assert 0 < len(keep) < 40  # the case suppresses something and keeps something
+    keep = ops.batched_nms(boxes, scores, idxs, 0.3)
+    keep_g = ops.batched_nms(boxes.cuda(), scores.cuda(), idxs.cuda(), 0.3)
+    assert _on_cuda(keep_g)
+    np.testing.assert_array_equal(np.asarray(keep), np.asarray(keep_g.cpu()))
+    empty = ops.batched_nms(boxes[:0].cuda(), scores[:0].cuda(), idxs[:0].cuda(), 0.3)
+    assert _on_cuda(empty) and tuple(empty.shape) == (0,)
+
+
+def test_roi_align_matches_cpu():
+    from numtorch.vision import ops
+    x = _I(5).randn(2, 3, 9, 10)
+    rois = numtorch.cat([numtorch.tensor([[0.0], [1.0], [1.0]]), _boxes(3, 6)[:, :4] * 0.5], 1)
+    xg = _to_gpu(x)
+    y = ops.roi_align(x, rois, (3, 2), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    yg = ops.roi_align(xg, rois.cuda(), (3, 2), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    assert _on_cuda(yg)
+    _close(y, yg)
+    _weighted_sum([y]).backward()
+    _weighted_sum([yg]).backward()
+    _close(x.grad, xg.grad)
+    boxes_list = [_boxes(2, 7).cuda(), _boxes(1, 8).cuda()]  # the list-of-boxes form
+    y2 = ops.roi_align(xg, boxes_list, 2, sampling_ratio=2)
+    _close(ops.roi_align(x, [b.cpu() for b in boxes_list], 2, sampling_ratio=2), y2)
+
+
+# ---- the detector ----------------------------------------------------------------------------------
+
+def _detector():
+    from numtorch.models.detection import CenterNet
+    return CenterNet(num_classes=3, in_channels=1, widths=(4, 8, 8), score_thresh=0.0, topk=20)
+
+
+def _det_targets(device) -> list:
+    return [{"boxes": numtorch.tensor([[4.0, 5.0, 20.0, 18.0], [10.0, 2.0, 14.0, 30.0]], device=device),
+             "labels": numtorch.tensor([2, 0], device=device)},
+            {"boxes": numtorch.tensor([[1.0, 1.0, 9.0, 11.0]], device=device),
+             "labels": numtorch.tensor([1], device=device)}]
+
+
+def test_detector_losses_and_grads_match_cpu():
+    cpu, gpu = _model_pair(_detector)
+    images = _I(8).randn(2, 1, 32, 32, grad=False)
+    losses_cpu = cpu(images, _det_targets("cpu"))
+    losses_gpu = gpu(images.cuda(), _det_targets("cuda"))
+    assert sorted(losses_cpu) == sorted(losses_gpu) == ["bbox_giou", "heatmap", "offset", "size"]
+    for k in losses_cpu:
+        assert _on_cuda(losses_gpu[k]), k
+        _close(losses_cpu[k], losses_gpu[k])
+    sum(losses_cpu.values()).backward()
+    sum(losses_gpu.values()).backward()
+    _compare_grads(cpu, gpu, rtol=1e-3, atol=1e-5)
+
+
+def test_detector_predicts_the_same_on_cuda():
+    cpu, gpu = _model_pair(_detector)
+    cpu.eval(), gpu.eval()
+    images = [_I(9).randn(1, 30, 27, grad=False), _I(10).randn(1, 32, 32, grad=False)]  # padded to 32 x 32
+    with numtorch.no_grad():
+        det_cpu = cpu(images)
+        det_gpu = gpu([im.cuda() for im in images])
+    assert len(det_cpu) == len(det_gpu) == 2
+    for dc, dg in zip(det_cpu, det_gpu):
+        assert len(dc["boxes"]) > 0
+        for key in ("boxes", "scores", "labels"):
+            assert _on_cuda(dg[key]), key
+            assert dg[key].dtype == dc[key].dtype, key
+            _close(dc[key].float(), dg[key].float())
+        assert dc["boxes"][:, 2].max() <= 27 or dc is det_cpu[1]  # clipped to the image's own width

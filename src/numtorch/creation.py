@@ -242,10 +242,13 @@ def randint_like(input, low, high=None, *, dtype=None, device=None, generator=No
 
 
 def bernoulli(input, p=None, *, generator=None):
-    """1 with probability ``input`` (or ``p``), else 0, in ``input``'s dtype."""
-    probs = np.asarray(to_device(input._data, CPU)) if p is None else p
-    arr = (rng_of(generator).random(tuple(input.shape)) < probs).astype(input._data.dtype)
-    return _finish(arr, input.device, False)
+    """1 with probability ``input`` (or ``p``), else 0, in ``input``'s dtype.
+
+    The uniform draws come from the CPU generator and go to ``input``'s device, where they meet the
+    probabilities (no wait for the device)."""
+    u = to_device(rng_of(generator).random(tuple(input.shape)), input.device)
+    probs = input._data if p is None else p
+    return _tensor.make_tensor((u < probs).astype(input._data.dtype))
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None):
@@ -274,9 +277,15 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     like = mean if isinstance(mean, _tensor.Tensor) else (std if isinstance(std, _tensor.Tensor) else None)
     d = _dtypes.np_dtype(dtype) or (like._data.dtype if like is not None else _dtypes.get_default_dtype().np)
     dev = device or (like.device if like is not None else None)
-    arr = rng_of(generator).standard_normal(shape) * to_device(np.asarray(s) if not hasattr(s, "get") else s, CPU) \
-        + to_device(np.asarray(m) if not hasattr(m, "get") else m, CPU)
-    return _finish(np.asarray(arr, dtype=d), dev, requires_grad)
+    dev = as_device(dev)
+    z = to_device(rng_of(generator).standard_normal(shape), dev)   # drawn on the CPU, computed on dev
+    arr = z * _on(s, dev) + _on(m, dev)
+    return _finish(arr.astype(d, copy=False), None, requires_grad)
+
+
+def _on(v, dev):
+    """A number stays a number; an array goes to ``dev``."""
+    return to_device(v, dev) if hasattr(v, "shape") else v
 
 
 def fill_random(t, kind: str, a, b, generator):
@@ -288,7 +297,7 @@ def fill_random(t, kind: str, a, b, generator):
     elif kind == "normal":
         arr = rng.normal(a, b, shape)
     elif kind == "bernoulli":
-        arr = rng.random(shape) < (to_device(a._data, CPU) if isinstance(a, _tensor.Tensor) else a)
+        arr = to_device(rng.random(shape), t.device) < (a._data if isinstance(a, _tensor.Tensor) else a)
     elif kind == "exponential":
         arr = rng.exponential(1.0 / a, shape)
     else:

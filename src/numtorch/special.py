@@ -1,14 +1,17 @@
 """``numtorch.special``: the special functions of ``torch.special``.
 
 Most are the elementwise ops under their SciPy names (``expit`` is ``sigmoid``, ``ndtr`` is the
-normal CDF). ``erfinv``, ``gammaln``, ``digamma`` and ``i0`` / ``i1`` use SciPy where it is installed
-(a missing SciPy gives one clear line; ``erfinv`` then falls back to Newton's method on ``erf``).
+normal CDF). ``erfinv``, ``gammaln``, ``digamma``, ``i1`` and ``erfcx`` use ``scipy.special`` on the
+CPU and ``cupyx.scipy.special`` (its GPU twin) on CUDA; a missing SciPy gives one clear line
+(``erfinv`` then falls back to Newton's method on ``erf``).
 """
 from __future__ import annotations
 
 import math
 
-from numtorch._backend import xp_of
+import numpy as np
+
+from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops import elementwise as _ew
 from numtorch.ops.activation import softmax as _softmax, log_softmax as _log_softmax
@@ -30,17 +33,15 @@ exp2 = _ew.exp2
 round = _ew.round  # noqa: A001
 
 
-def _scipy_special(op: str):
+def _scipy_special(op: str, x):
+    """The special-function module for array ``x``: SciPy's on the CPU, ``cupyx.scipy.special`` on CUDA."""
+    if xp_of(x) is not np:
+        return cupyx_module().scipy.special
     try:
         import scipy.special
     except ImportError:
         raise ImportError(f"special.{op} needs SciPy: pip install numtorch[scipy]") from None
     return scipy.special
-
-
-def _cpu_only(op: str, x) -> None:
-    if xp_of(x).__name__ != "numpy":
-        raise NotImplementedError(f"special.{op} runs on the CPU only; move the input with .cpu()")
 
 
 def logit(input: Tensor, eps: float | None = None) -> Tensor:
@@ -98,9 +99,7 @@ class Erfinv(Function):
 def _erfinv_array(x):
     xp = xp_of(x)
     try:
-        from scipy.special import erfinv as sp_erfinv
-        _cpu_only("erfinv", x)
-        return sp_erfinv(x).astype(x.dtype, copy=False)
+        return _scipy_special("erfinv", x).erfinv(x).astype(x.dtype, copy=False)
     except ImportError:
         pass
     # Newton's method on erf(y) = x from a rough start (Winitzki's approximation)
@@ -129,9 +128,8 @@ class _ScipyForward(Function):
 
     @staticmethod
     def forward(ctx, x, name):
-        _cpu_only(name, x)
         ctx.name = name
-        return getattr(_scipy_special(name), name)(x).astype(x.dtype, copy=False)
+        return getattr(_scipy_special(name, x), name)(x).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, gy):
@@ -149,9 +147,8 @@ psi = digamma
 class Gammaln(Function):
     @staticmethod
     def forward(ctx, x):
-        _cpu_only("gammaln", x)
         ctx.save_for_backward(x)
-        return _scipy_special("gammaln").gammaln(x).astype(x.dtype, copy=False)
+        return _scipy_special("gammaln", x).gammaln(x).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, gy):

@@ -476,6 +476,8 @@ class Tensor:
     def index_add_(self, dim, index, source, *, alpha=1):
         return self._inplace(numtorch.ops.index_add, dim, index, source, alpha=alpha)
     def index_fill_(self, dim, index, value): return self._inplace(numtorch.ops.index_fill, dim, index, value)
+    def index_put_(self, indices, values, accumulate=False):
+        return self._inplace(numtorch.ops.index_put, indices, values, accumulate)
     def copy_(self, src, non_blocking=False): return self._inplace(numtorch.ops.copy_from, src)
     def zero_(self): return numtorch.ops.fill_inplace(self, 0)
     def fill_(self, value): return numtorch.ops.fill_inplace(self, value)

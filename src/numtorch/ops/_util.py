@@ -116,6 +116,22 @@ def ensure_tensor(x, like: Tensor | None = None) -> Tensor:
     return tensor(x)
 
 
+def same_device(op: str, *tensors) -> None:
+    """Raises PyTorch's error when the tensors (``None`` skipped) sit on different devices.
+
+    Ops that hand raw index arrays to ``Function.apply`` call this first, so a CPU index meeting a
+    CUDA input is named as such instead of surfacing as the array library's own complaint.  The
+    check compares array classes (NumPy vs CuPy): one attribute read per tensor.
+    """
+    ts = [t for t in tensors if isinstance(t, Tensor)]
+    first = ts[0]._data.__class__
+    for t in ts[1:]:
+        if t._data.__class__ is not first:
+            devs = sorted({str(x.device) for x in ts})
+            raise RuntimeError(f"{op}: expected all tensors to be on the same device, but found at least two "
+                               f"devices, {' and '.join(devs)}! Move them first, e.g. with .to(\"{devs[-1]}\")")
+
+
 def out_tensor(arr) -> Tensor:
     """Wraps an array made without autograd (comparisons, indices)."""
     return make_tensor(arr)

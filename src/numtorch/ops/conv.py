@@ -578,19 +578,20 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                 recompute_scale_factor=None, antialias: bool = False) -> Tensor:
     """Resizes (N, C, L) or (N, C, H, W) by ``size`` or ``scale_factor``.
 
-    Modes: ``'nearest'``, ``'linear'`` (3-D), ``'bilinear'`` (4-D), with ``align_corners`` for the latter.
+    Modes: ``'nearest'``, ``'linear'`` (3-D), ``'bilinear'`` (4-D), with ``align_corners`` for the latter,
+    and ``'area'`` (adaptive average pooling to the output size).
     Each spatial axis is a matrix product with a small resampling matrix, so backward is the transpose.
     """
     from numtorch.creation import as_tensor
     sp = input.ndim - 2
     if sp not in (1, 2):
         raise NotImplementedError(f"interpolate: expected 3-D or 4-D input, got {input.ndim}-D")
-    if mode not in ("nearest", "linear", "bilinear"):
-        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported (nearest, linear, bilinear)")
+    if mode not in ("nearest", "linear", "bilinear", "area"):
+        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported (nearest, linear, bilinear, area)")
     if mode in ("linear", "bilinear") and {"linear": 1, "bilinear": 2}[mode] != sp:
         raise NotImplementedError(f"interpolate: got {input.ndim}D input, but {mode} mode needs "
                                   f"{2 + {'linear': 1, 'bilinear': 2}[mode]}D input")
-    if mode == "nearest" and align_corners is not None:
+    if mode in ("nearest", "area") and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | bicubic | trilinear")
     if (size is None) == (scale_factor is None):
@@ -603,8 +604,11 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         sf = (scale_factor,) * sp if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
         out_sizes = tuple(int(math.floor(n * f)) for n, f in zip(in_sizes, sf))
         scales = (None,) * sp if recompute_scale_factor else tuple(float(f) for f in sf)
+    if mode == "area":
+        from numtorch.ops.pool import adaptive_avg_pool1d, adaptive_avg_pool2d
+        return (adaptive_avg_pool1d if sp == 1 else adaptive_avg_pool2d)(input, out_sizes)
     dtype = input._data.dtype
-    mats = [as_tensor(_interp_matrix(n, m, mode, align_corners, s).astype(dtype))
+    mats = [as_tensor(_interp_matrix(n, m, mode, align_corners, s).astype(dtype), device=input.device)
             for n, m, s in zip(in_sizes, out_sizes, scales)]
     y = input @ mats[-1].t()                                   # last axis: (..., W) -> (..., OW)
     if sp == 2:

@@ -831,7 +831,7 @@ def where(condition, input=None, other=None) -> Tensor:
                            f"{condition.dtype}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers: PyTorch's dtype, not NumPy's
         from numtorch import _dtypes
-        a = ensure_tensor(a).to(_dtypes.from_numpy_dtype(_dtypes.promote_types(a, b)))
+        a = ensure_tensor(a).to(condition.device, _dtypes.from_numpy_dtype(_dtypes.promote_types(a, b)))
     return Where.apply(condition, a, b)
 
 

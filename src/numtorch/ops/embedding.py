@@ -11,6 +11,7 @@ import numpy as np
 
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
+from numtorch.ops._util import same_device
 from numtorch.ops.index import scatter_sum
 from numtorch.tensor import Tensor, make_tensor
 
@@ -100,12 +101,17 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     tensor([[4., 5.],
             [0., 1.]])
     """
-    idx = input._data if isinstance(input, Tensor) else xp_of(weight._data).asarray(input)
+    if isinstance(input, Tensor):
+        same_device("embedding", weight, input)
+        idx = input._data
+    else:
+        idx = xp_of(weight._data).asarray(input)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"embedding: Expected tensor for argument #1 'indices' to have one of the following "
                            f"scalar types: Long, Int; but got {idx.dtype} instead")
     n = weight.shape[0]
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+    if idx.__class__ is np.ndarray and idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        # (host only: on a GPU the check would wait for the device every step)
         raise IndexError(f"embedding: index out of range in self (indices must be in [0, {n}), got min "
                          f"{int(idx.min())} and max {int(idx.max())})")
     if padding_idx is not None:

@@ -10,16 +10,27 @@ import numpy as np
 
 from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
-from numtorch.ops._util import wrap_dim, ensure_tensor, promote
+from numtorch.ops._util import wrap_dim, ensure_tensor, promote, same_device
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "index_add", "index_fill",
-           "masked_fill", "masked_select", "take_along_dim", "take", "nonzero", "argwhere"]
+           "index_put", "masked_fill", "masked_select", "take_along_dim", "take", "nonzero", "argwhere"]
 
 
 def _index_array(t, xp, op: str = "index"):
-    """An index tensor/array/list as an integer or bool array, with PyTorch's dtype check."""
-    a = t._data if isinstance(t, Tensor) else xp.asarray(t)
+    """An index tensor/array/list as an integer or bool array, with PyTorch's dtype check.
+
+    A CPU tensor, a list or a NumPy array indexing a GPU tensor (``xp`` is CuPy) is copied to the
+    device, as PyTorch does; a GPU index into a CPU tensor is refused with PyTorch's message."""
+    if isinstance(t, Tensor):
+        a = t._data
+        if a.__class__ is np.ndarray and xp is not np:
+            a = xp.asarray(a)  # a CPU index into a GPU tensor is copied over, as in PyTorch
+        elif xp is np and a.__class__ is not np.ndarray:
+            raise RuntimeError(f"{op}: indices should be either on cpu or on the same device as the indexed "
+                               f"tensor (cpu), got indices on {t.device}")
+    else:
+        a = xp.asarray(t)
     if a.dtype.kind not in "iub":
         raise IndexError(f"{op}: tensors used as indices must be long, int, byte or bool tensors "
                          f"(got {a.dtype} with shape {tuple(a.shape)})")
@@ -190,9 +201,12 @@ def _check_index(op, input, dim, index):
     if index.ndim != input.ndim and not (index.ndim <= 1 and input.ndim <= 1):
         raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as input tensor "
                            f"(index {tuple(index.shape)}, input {tuple(input.shape)})")
+    same_device(op, input, index)
     n = input.shape[dim] if input.ndim else 1
     idx = index._data
-    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+    if idx.__class__ is np.ndarray and idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+        # (on the CPU only: on a GPU this check would wait for the device; PyTorch checks there
+        # asynchronously, inside the kernel)
         raise RuntimeError(f"{op}(): index {int(idx.max()) if int(idx.max()) >= n else int(idx.min())} is out "
                            f"of bounds for dimension {dim} with size {n}")
 
@@ -336,7 +350,7 @@ def index_select(input, dim: int, index) -> Tensor:
     if idx.ndim > 1:
         raise IndexError(f"index_select(): Index is supposed to be a vector, got {idx.ndim}-d")
     n = input.shape[d] if input.ndim else 1
-    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+    if xp_of(idx) is np and idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):  # (host only)
         raise IndexError(f"index_select(): index out of range in self (size {n} along dim {d})")
     return IndexSelect.apply(input, idx, d)
 
@@ -344,6 +358,7 @@ def index_select(input, dim: int, index) -> Tensor:
 def index_add(input, dim: int, index, source, *, alpha=1) -> Tensor:
     """out = input, then out[index[i]] += alpha * source[i] along ``dim``."""
     d = wrap_dim(dim, input.ndim, "index_add")
+    same_device("index_add", input, source)
     src = source if alpha == 1 else source * alpha
     idx = _index_array(index, xp_of(input._data))
     return input + IndexAddBackward.apply(src, idx, d, tuple(input.shape))
@@ -358,6 +373,22 @@ def index_fill(input, dim: int, index, value) -> Tensor:
     shape = [1] * input.ndim
     shape[d] = -1
     return where(make_tensor(mask.reshape(shape)), value, input)
+
+
+def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
+    """out = input, then out[indices] = values (``accumulate``: +=, repeated positions summed)."""
+    from numtorch.ops.inplace import IndexPut
+    xp = xp_of(input._data)
+    key, _ = normalize_index(tuple(indices), xp)
+    values = ensure_tensor(values, input)
+    same_device("index_put", input, values)
+    if values._data.dtype != input._data.dtype:
+        values = values.to(input.dtype)
+    if not accumulate:
+        return IndexPut.apply(input, values, key)
+    shape = tuple(input.shape)
+    v = values.expand(_flat_positions(xp, shape, key).shape)  # one value per indexed element
+    return input + IndexBackward.apply(v, shape, key, True)
 
 
 def masked_fill(input, mask, value) -> Tensor:

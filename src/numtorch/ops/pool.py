@@ -143,8 +143,10 @@ def _is_channels_last(x) -> bool:
 class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, geo):
-        ctx.cl_tiled = (geo.tiled and geo.k[0] * geo.k[1] > 1 and _is_channels_last(x)
-                        and not x.flags.c_contiguous)
+        # (the channels-last tiled path is a NumPy speed-up; its NaN fallback asks the host whether
+        # the output holds a NaN, which on a GPU would wait for the device)
+        ctx.cl_tiled = (geo.tiled and geo.k[0] * geo.k[1] > 1 and x.__class__ is np.ndarray
+                        and _is_channels_last(x) and not x.flags.c_contiguous)
         if ctx.cl_tiled:
             y, ctx.arg = _max_pool_tiled_cl(x, geo)
             ctx.geo = geo
@@ -352,7 +354,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
             a = np.zeros((out, size))
             for i, (s0, e0) in enumerate(zip(*_bins(size, out))):  # a tiny (out, size) table
                 a[i, s0:e0] = 1.0 / (e0 - s0)
-            mats.append(as_tensor(a.astype(x._data.dtype)))
+            mats.append(as_tensor(a.astype(x._data.dtype), device=x.device))
         return mats[0] @ (x @ mats[1].t())
     return _batched("adaptive_avg_pool2d", input, run)
 

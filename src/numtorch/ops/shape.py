@@ -320,14 +320,15 @@ def tile(input, dims) -> Tensor:
 
 def repeat_interleave(input, repeats, dim=None) -> Tensor:
     from numtorch.ops.index import index_select
-    from numtorch.creation import arange, tensor as _t
+    from numtorch.creation import tensor as _t
     if dim is None:
         input, dim = flatten(input), 0
     d = wrap_dim(dim, input.ndim)
     n = input.shape[d]
+    # the output's size depends on a repeats tensor's values: they come to the host (as in PyTorch)
     reps = repeats.tolist() if isinstance(repeats, Tensor) else repeats
     idx = np.repeat(np.arange(n), reps)
-    return index_select(input, d, _t(idx))
+    return index_select(input, d, _t(idx, device=input.device))
 
 
 # ---- joining and splitting -----------------------------------------------------------------
