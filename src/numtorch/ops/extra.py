@@ -11,6 +11,8 @@ import math
 import warnings
 from collections import namedtuple
 
+import numpy as np
+
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops import shape as _shape, reduce as _reduce
@@ -120,9 +122,12 @@ def _quantile(op: str, input: Tensor, q, dim, keepdim: bool, interpolation: str,
         raise RuntimeError(f"{op}() input tensor must be either float or double dtype, got {input.dtype}")
     xp = xp_of(input._data)
     scalar_q = not isinstance(q, Tensor) or q.ndim == 0
-    qa = xp.asarray(q._data if isinstance(q, Tensor) else q, dtype=input._data.dtype).reshape(-1)
-    if qa.size and (qa.min() < 0 or qa.max() > 1):
-        raise RuntimeError(f"{op}() q values must be in the range [0, 1]")
+    qh = q._data if isinstance(q, Tensor) else q
+    if not hasattr(qh, "__cuda_array_interface__"):  # (a GPU q is not checked: that would wait, as in PyTorch)
+        qn = np.asarray(qh)
+        if qn.size and (qn.min() < 0 or qn.max() > 1):
+            raise RuntimeError(f"{op}() q values must be in the range [0, 1]")
+    qa = xp.asarray(qh, dtype=input._data.dtype).reshape(-1)
     if dim is None:
         x, d, out_ndim = input.reshape(-1), 0, input.ndim
     else:
@@ -145,7 +150,7 @@ def _quantile(op: str, input: Tensor, q, dim, keepdim: bool, interpolation: str,
     v_lo, v_hi = gather(s, -1, make_tensor(lo)), gather(s, -1, make_tensor(hi))
     out = v_lo if interpolation in ("lower", "higher", "nearest") else v_lo + weight * (v_hi - v_lo)
     invalid = (count == 0) if ignore_nan else nan.any(-1, keepdims=True)
-    if invalid.any():
+    if xp is not np or invalid.any():  # (on a GPU, asking would wait for the device: always mask)
         out = where(make_tensor(invalid), math.nan, out)
     out = out.movedim(-1, 0)                                      # (Q, ...)
     if keepdim:

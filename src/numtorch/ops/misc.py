@@ -131,18 +131,19 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     if x.dtype.kind not in "iu":
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     xp = xp_of(x)
-    if num_classes == -1:
+    if num_classes == -1:  # the output's size depends on the data: it comes to the host (as in PyTorch)
         num_classes = int(x.max()) + 1 if x.size else 0
-    if x.size and (int(x.min()) < 0 or int(x.max()) >= num_classes):
+    if x.__class__ is np.ndarray and x.size and (int(x.min()) < 0 or int(x.max()) >= num_classes):
+        # (checked on the CPU only: on a GPU it would wait for the device, as PyTorch avoids too)
         raise RuntimeError("Class values must be smaller than num_classes and non-negative.")
     return make_tensor((x[..., None] == xp.arange(num_classes)).astype(np.int64))
 
 
 def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None) -> Tensor:
     seq = sorted_sequence._data
-    v = input._data if isinstance(input, Tensor) else np.asarray(input)
-    side = side or ("right" if right else "left")
     xp = xp_of(seq)
+    v = input._data if isinstance(input, Tensor) else xp.asarray(input)
+    side = side or ("right" if right else "left")
     if seq.ndim == 1:
         res = xp.searchsorted(seq, v, side=side)
     else:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
+import numpy as np
+
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
@@ -434,8 +436,8 @@ class Cumprod(Function):
         def sum_from_i(t):  # sum over j >= i: a reversed cumulative sum
             return Cumsum.apply(t.flip((d,)), d).flip((d,))
 
-        if not (x._data == 0).any():
-            return sum_from_i(gy * y) / x, None
+        if x._data.__class__ is np.ndarray and not (x._data == 0).any():  # (a GPU takes the general path:
+            return sum_from_i(gy * y) / x, None                            # asking would wait for it)
         # With zeros only x_i up to the first zero k along dim get a gradient; at k it is
         # sum_{j>=k} gy_j prod_{m<=j, m!=k} x_m: the same sum over a cumprod with x_k set to 1.
         is_zero = x == 0
