@@ -74,26 +74,34 @@ def _schedule(total_steps: int, warmup: int = 100):
     return factor
 
 
+def _model_device(model):
+    return next(model.parameters()).device
+
+
 def evaluate_detector(model, images: np.ndarray, targets: list, batch_size: int = 50) -> dict:
-    """Held-out VOC mAP@0.5 and COCO mAP@[.5:.95] (plus the detections), without recording a graph."""
+    """Held-out VOC mAP@0.5 and COCO mAP@[.5:.95] (plus the detections, on the CPU), without recording
+    a graph.  The images go to the model's device."""
     from numtorch.vision.evaluation import coco_map, voc_map
     model.eval()
+    device = _model_device(model)
     detections = []
     with numtorch.no_grad():
         for start in range(0, len(images), batch_size):
-            detections.extend(model(numtorch.from_numpy(images[start:start + batch_size])))
+            batch = numtorch.from_numpy(images[start:start + batch_size]).to(device)
+            detections.extend({k: v.cpu() for k, v in d.items()} for d in model(batch))
     voc = voc_map(detections, targets, classes=list(range(model.num_classes)))
     coco = coco_map(detections, targets, classes=list(range(model.num_classes)))
     return {"map_50": voc["map"], "coco_map": coco["map"], "ap_per_class": voc["map_per_class"],
             "recall_per_class": voc["mar_per_class"], "detections": detections}
 
 
-def train_detector(config: dict, progress: bool = True, log=print) -> dict:
-    """Trains ``centernet_digits`` as ``config`` says; returns model, optimizer, history and timing."""
+def train_detector(config: dict, progress: bool = True, log=print, device: str = "cpu") -> dict:
+    """Trains ``centernet_digits`` on ``device`` as ``config`` says; returns model, optimizer, history
+    and timing."""
     from numtorch import optim
     from numtorch.models.detection import centernet_digits
     numtorch.manual_seed(config["seed"])
-    model = centernet_digits()
+    model = centernet_digits().to(device)
     opt_cls = optim.AdamW if config["optimizer"] == "adamw" else optim.Adam
     optimizer = opt_cls(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     steps_per_epoch = -(-config["canvases_per_epoch"] // config["batch_size"])
@@ -123,11 +131,13 @@ def _train_epoch(model, optimizer, scheduler, config, epoch, steps, progress) ->
     order = np.random.default_rng([config["seed"], epoch]).permutation(len(images))
     bs = config["batch_size"]
     model.train()
+    device = _model_device(model)
     bar = common.progress_bar(steps, f"epoch {epoch}/{config['epochs']}", progress)
     total = 0.0
     for i in range(steps):
         idx = order[i * bs:(i + 1) * bs]
-        losses = model(numtorch.from_numpy(images[idx]), [targets[j] for j in idx])
+        # images go to the model's device; the targets stay on the host, where they are encoded
+        losses = model(numtorch.from_numpy(images[idx]).to(device), [targets[j] for j in idx])
         loss = sum(losses.values())
         optimizer.zero_grad()
         loss.backward()
@@ -156,9 +166,7 @@ def run(args) -> int:
     """Entry point of ``numtorch train --model detector`` (the args namespace of ``numtorch train``)."""
     from numtorch.cli.train import default_out_dir
     config = _config_from_args(args)
-    if args.device not in ("cpu", None):
-        print(f"note: the detector trains on the CPU; --device {args.device} is not used")
-    result = train_detector(config, progress=not args.quiet)
+    result = train_detector(config, progress=not args.quiet, device=args.device or "cpu")
     out = Path(args.out) if args.out else default_out_dir()
     paths = save_detector_run(out, config, result)
     print(f"held-out mAP@0.5 {result['history']['map_50'][-1]:.4f} "

@@ -40,7 +40,11 @@ COCO_IOU_THRESHOLDS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2))
 
 
 def _np(x, dtype=None) -> np.ndarray:
-    a = np.asarray(x._data if hasattr(x, "_data") else x)
+    """A prediction or target entry as a NumPy array; tensors on a GPU are copied to the host (the
+    matching below is sequential host work)."""
+    if hasattr(x, "_data"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x)
     return a.astype(dtype, copy=False) if dtype is not None else a
 
 

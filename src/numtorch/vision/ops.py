@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 import numtorch.ops as _ops
-from numtorch._backend import xp_of
+from numtorch._backend import CPU, device_of, to_device, xp_of
 from numtorch.autograd.function import Function
 from numtorch.tensor import Tensor, make_tensor
 
@@ -254,7 +254,9 @@ def _iou_one_to_many(box, boxes, areas, area):
 def _nms_array(boxes, scores, iou_threshold: float):
     """Greedy NMS on arrays: indices kept, by decreasing score (stable for equal scores)."""
     xp = xp_of(boxes)
-    order = xp.argsort(-scores, kind="stable")
+    if xp is not np:
+        return _nms_device(boxes, xp.argsort(-scores), iou_threshold)  # CuPy's sort is always stable
+    order = np.argsort(-scores, kind="stable")
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep = []
     while order.size:  # one iteration per KEPT box; each suppresses with one vectorised IoU
@@ -264,6 +266,35 @@ def _nms_array(boxes, scores, iou_threshold: float):
         iou = _iou_one_to_many(boxes[i], boxes[rest], areas[rest], areas[i])
         order = rest[~(iou > iou_threshold)]
     return xp.asarray(keep, dtype=xp.int64)
+
+
+_NMS_ROWS = 2048  # rows of the IoU matrix computed per block on the device
+
+
+def _nms_device(boxes, order, iou_threshold: float):
+    """Greedy NMS on a GPU, as torchvision's CUDA kernel splits it: the device computes which
+    score-sorted pairs (i, j > i) overlap by more than the threshold, in blocks of rows; the host
+    walks the boxes once, keeping each box that no kept box suppressed (one transfer per block)."""
+    xp = xp_of(boxes)
+    b = boxes[order]
+    n = b.shape[0]
+    areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    removed = np.zeros(n, dtype=bool)
+    keep = []
+    for s in range(0, n, _NMS_ROWS):
+        e = min(s + _NMS_ROWS, n)
+        lt = xp.maximum(b[s:e, None, :2], b[None, s:, :2])
+        rb = xp.minimum(b[s:e, None, 2:], b[None, s:, 2:])
+        wh = xp.clip(rb - lt, 0, None)
+        inter = wh[..., 0] * wh[..., 1]
+        iou = inter / (areas[s:e, None] + areas[None, s:] - inter)  # 0/0 is NaN: never suppresses
+        over = to_device(iou > iou_threshold, CPU)                    # (e - s, n - s) on the host
+        for i in range(s, e):
+            if not removed[i]:
+                keep.append(i)
+                removed[s:] |= over[i - s]
+    kept = to_device(np.asarray(keep, dtype=np.int64), device_of(b))
+    return order[kept]
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:

@@ -28,7 +28,7 @@ import numpy as np
 import numtorch
 from numtorch import nn
 from numtorch.nn import functional as F
-from numtorch.tensor import Tensor, make_tensor
+from numtorch.tensor import Tensor
 from numtorch.vision.ops import batched_nms, generalized_box_iou_loss
 from numtorch.models.detection.backbone import TinyFPNBackbone
 
@@ -83,8 +83,8 @@ def encode_targets(targets: Sequence[dict], num_classes: int, feat_hw, stride: i
     """
     h, w = feat_hw
     n = len(targets)
-    boxes = np.concatenate([np.asarray(t["boxes"]._data, np.float32).reshape(-1, 4) for t in targets])
-    labels = np.concatenate([np.asarray(t["labels"]._data, np.int64).reshape(-1) for t in targets])
+    boxes = np.concatenate([_host(t["boxes"]).astype(np.float32).reshape(-1, 4) for t in targets])
+    labels = np.concatenate([_host(t["labels"]).astype(np.int64).reshape(-1) for t in targets])
     batch = np.concatenate([np.full(len(t["labels"]), i, np.int64) for i, t in enumerate(targets)])
     centre = (boxes[:, :2] + boxes[:, 2:]) / (2 * stride)  # (K, 2) in cells, (x, y)
     cell = np.clip(np.floor(centre).astype(np.int64), 0, [w - 1, h - 1])
@@ -102,10 +102,12 @@ def encode_targets(targets: Sequence[dict], num_classes: int, feat_hw, stride: i
             "offset": (centre - cell).astype(np.float32), "boxes": boxes}
 
 
-def _max_pool3x3(a: np.ndarray) -> np.ndarray:
-    """3x3 max over the last two axes with stride 1 (edges padded with -inf)."""
-    padded = np.pad(a, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
-    return np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3)).max(axis=(-2, -1))
+def _host(t) -> np.ndarray:
+    """A target entry (tensor on any device, or array-like) as a NumPy array: target assignment is
+    a handful of boxes per image, computed on the host like a data-loading step."""
+    if isinstance(t, Tensor):
+        return t.detach().cpu().numpy()
+    return np.asarray(t)
 
 
 # ---- the model -----------------------------------------------------------------------------
@@ -155,31 +157,31 @@ class CenterNet(nn.Module):
 
     # ---- input ----
     def _batch(self, images):
-        """A (N, C, H, W) tensor padded to multiples of 8, and each image's original (h, w)."""
+        """A (N, C, H, W) tensor padded to multiples of 8 (on the images' device), and each image's (h, w)."""
         if isinstance(images, Tensor):
             if images.ndim != 4:
                 raise ValueError(f"CenterNet: expected images (N, C, H, W) or a list of (C, H, W), got "
                                  f"{tuple(images.shape)}")
-            arrays = images._data
-            sizes = [tuple(arrays.shape[-2:])] * arrays.shape[0]
+            sizes = [tuple(images.shape[-2:])] * images.shape[0]
         else:
             sizes = [tuple(im.shape[-2:]) for im in images]
-            arrays = None
         hmax = -(-max(h for h, _ in sizes) // 8) * 8
         wmax = -(-max(w for _, w in sizes) // 8) * 8
-        if arrays is not None and arrays.shape[-2:] == (hmax, wmax):
-            return images, sizes
-        batch = np.zeros((len(sizes), self.in_channels, hmax, wmax), np.float32)
-        for i, (h, w) in enumerate(sizes):  # copying each image into the padded batch
-            batch[i, :, :h, :w] = (images[i]._data if arrays is None else arrays[i])
-        return make_tensor(batch), sizes
+        if isinstance(images, Tensor):
+            if tuple(images.shape[-2:]) == (hmax, wmax):
+                return images, sizes
+            h, w = sizes[0]
+            return F.pad(images.float(), (0, wmax - w, 0, hmax - h)), sizes
+        # zeros at the bottom/right of each image: box coordinates are unchanged
+        padded = [F.pad(im.float(), (0, wmax - w, 0, hmax - h)) for im, (h, w) in zip(images, sizes)]
+        return numtorch.stack(padded), sizes
 
     @staticmethod
     def _check_targets(targets) -> None:
         if targets is None:
             raise ValueError("CenterNet: in training mode, targets should be passed")
         for i, t in enumerate(targets):
-            b = np.asarray(t["boxes"]._data)
+            b = _host(t["boxes"])
             if b.ndim != 2 or b.shape[-1] != 4:
                 raise ValueError(f"CenterNet: expected target boxes of shape (K, 4), got {b.shape} for target {i}")
             bad = (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
@@ -201,58 +203,58 @@ class CenterNet(nn.Module):
     def compute_loss(self, cls: Tensor, reg: Tensor, targets: Sequence[dict]) -> dict:
         """The weighted losses {"heatmap", "bbox_giou", "offset", "size"}; their sum is the objective."""
         enc = encode_targets(targets, self.num_classes, tuple(cls.shape[-2:]), self.stride)
+        dev = cls.device
+
+        def on_dev(a: np.ndarray) -> Tensor:  # the encoded targets, uploaded to the maps' device
+            return numtorch.as_tensor(a, device=dev)
+
         k = len(enc["batch"])
-        losses = {"heatmap": heatmap_focal_loss(cls, make_tensor(enc["heatmap"]), k)}
+        losses = {"heatmap": heatmap_focal_loss(cls, on_dev(enc["heatmap"]), k)}
         if k == 0:  # no objects: the box head gets no signal
             zero = reg.sum() * 0
             losses.update(bbox_giou=zero, offset=zero, size=zero)
         else:
-            b, cy, cx = (make_tensor(enc[key]) for key in ("batch", "cy", "cx"))
+            b, cy, cx = (on_dev(enc[key]) for key in ("batch", "cy", "cx"))
             r = reg[b, :, cy, cx]  # (K, 4) at the centre cells
             offset, log_wh = r[:, :2], r[:, 2:].clamp(-6, 6)
-            cell = make_tensor(np.stack([enc["cx"], enc["cy"]], 1).astype(np.float32))
+            cell = on_dev(np.stack([enc["cx"], enc["cy"]], 1).astype(np.float32))
             centre = (cell + offset) * self.stride
             half = log_wh.exp() * (self.stride / 2)
             boxes = numtorch.cat([centre - half, centre + half], 1)
-            gt = make_tensor(enc["boxes"])
             gt_log_wh = np.log((enc["boxes"][:, 2:] - enc["boxes"][:, :2]) / self.stride)
-            losses["bbox_giou"] = generalized_box_iou_loss(boxes, gt, reduction="mean")
-            losses["offset"] = (offset - make_tensor(enc["offset"])).abs().mean()
-            losses["size"] = (log_wh - make_tensor(gt_log_wh.astype(np.float32))).abs().mean()
+            losses["bbox_giou"] = generalized_box_iou_loss(boxes, on_dev(enc["boxes"]), reduction="mean")
+            losses["offset"] = (offset - on_dev(enc["offset"])).abs().mean()
+            losses["size"] = (log_wh - on_dev(gt_log_wh.astype(np.float32))).abs().mean()
         return {name: loss * self.loss_weights[name] for name, loss in losses.items()}
 
     def postprocess(self, cls: Tensor, reg: Tensor, sizes) -> List[dict]:
-        """Decodes the maps into per-image {"boxes", "scores", "labels"} (see the module doc)."""
-        logits, r = cls._data, reg._data
-        n, c, h, w = logits.shape
-        heat = 1 / (1 + np.exp(-logits))
-        peaks = np.where(heat == _max_pool3x3(heat), heat, 0).reshape(n, -1)
-        k = min(self.topk, peaks.shape[1])
-        top = np.argpartition(-peaks, k - 1, axis=1)[:, :k]
-        scores = np.take_along_axis(peaks, top, 1)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        top, scores = np.take_along_axis(top, order, 1), np.take_along_axis(scores, order, 1)
-        labels, pix = top // (h * w), top % (h * w)
-        ys, xs = pix // w, pix % w
-        box = r[np.arange(n)[:, None], :, ys, xs]  # (N, k, 4)
-        cx = (xs + box[..., 0]) * self.stride
-        cy = (ys + box[..., 1]) * self.stride
-        half = np.exp(np.clip(box[..., 2:], -6, 6)) * (self.stride / 2)
-        boxes = np.stack([cx - half[..., 0], cy - half[..., 1], cx + half[..., 0], cy + half[..., 1]], -1)
-        return [self._filter(boxes[i], scores[i], labels[i], sizes[i]) for i in range(n)]
+        """Decodes the maps into per-image {"boxes", "scores", "labels"} (see the module doc), on the
+        maps' device."""
+        with numtorch.no_grad():
+            heat = cls.detach().sigmoid()
+            n, c, h, w = heat.shape
+            # a peak is a cell equal to the max of its 3x3 neighbourhood (max_pool2d pads with -inf)
+            peaks = heat * (heat == F.max_pool2d(heat, 3, 1, 1)).to(heat.dtype)
+            k = min(self.topk, c * h * w)
+            scores, top = numtorch.topk(peaks.reshape(n, -1), k, dim=1)  # (N, k), by decreasing score
+            labels, pix = top // (h * w), top % (h * w)
+            ys, xs = pix // w, pix % w
+            box = reg.detach().reshape(n, 4, h * w).gather(2, pix[:, None, :].expand(n, 4, k)).transpose(1, 2)
+            cx = (xs + box[..., 0]) * self.stride
+            cy = (ys + box[..., 1]) * self.stride
+            half = box[..., 2:].clamp(-6, 6).exp() * (self.stride / 2)
+            boxes = numtorch.stack([cx - half[..., 0], cy - half[..., 1], cx + half[..., 0], cy + half[..., 1]], -1)
+            return [self._filter(boxes[i], scores[i], labels[i], sizes[i]) for i in range(n)]
 
-    def _filter(self, boxes, scores, labels, size) -> dict:
-        """Score threshold, clipping to the image, class-wise NMS and the per-image cap."""
-        keep = scores > self.score_thresh
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    def _filter(self, boxes: Tensor, scores: Tensor, labels: Tensor, size) -> dict:
+        """Clipping to the image, score threshold, class-wise NMS and the per-image cap."""
         h, w = size
-        boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
-        ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        boxes, scores, labels = boxes[ok], scores[ok].astype(np.float32), labels[ok].astype(np.int64)
-        kept = batched_nms(make_tensor(boxes), make_tensor(scores), make_tensor(labels),
-                           self.nms_thresh)._data[:self.detections_per_img]
-        return {"boxes": make_tensor(boxes[kept]), "scores": make_tensor(scores[kept]),
-                "labels": make_tensor(labels[kept])}
+        limit = numtorch.tensor([w, h, w, h], dtype=boxes.dtype, device=boxes.device)
+        boxes = numtorch.minimum(boxes.clamp(min=0), limit)
+        keep = (scores > self.score_thresh) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        kept = batched_nms(boxes, scores, labels, self.nms_thresh)[:self.detections_per_img]
+        return {"boxes": boxes[kept].float(), "scores": scores[kept].float(), "labels": labels[kept].long()}
 
 
 def centernet_digits(**kwargs) -> CenterNet:
