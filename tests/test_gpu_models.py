@@ -665,3 +665,131 @@ def test_detector_trainer_honours_device(tmp_path):
     sd = numtorch.load(paths["checkpoint"], map_location="cpu")["model"]
     for k, v in model.state_dict().items():
         _close(v, sd[k], 0, 0)
+
+
+# ---- optimizers ------------------------------------------------------------------------------------
+
+_OPTIMIZERS = {  # name -> keyword arguments that reach the optional branches
+    "SGD": dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "Adam": dict(lr=0.01, amsgrad=True, weight_decay=0.01),
+    "AdamW": dict(lr=0.01, weight_decay=0.1),
+    "Adamax": dict(lr=0.01, weight_decay=0.01),
+    "NAdam": dict(lr=0.01, weight_decay=0.01),
+    "RAdam": dict(lr=0.01, weight_decay=0.01),
+    "RMSprop": dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01),
+    "Adagrad": dict(lr=0.1, lr_decay=0.01, weight_decay=0.01),
+    "Adadelta": dict(lr=1.0, weight_decay=0.01),
+}
+
+
+def test_every_optimizer_is_covered():
+    names = {n for n, c in vars(numtorch.optim).items()
+             if inspect.isclass(c) and issubclass(c, numtorch.optim.Optimizer) and c is not numtorch.optim.Optimizer}
+    assert names == set(_OPTIMIZERS), f"update _OPTIMIZERS: {sorted(names ^ set(_OPTIMIZERS))}"
+
+
+def _optim_model() -> nn.Module:
+    return nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
+
+
+def _optim_steps(model: nn.Module, opt, device: str, steps: int = 3) -> None:
+    g = numtorch.Generator().manual_seed(11)
+    x, t = numtorch.randn(6, 4, generator=g).to(device), numtorch.randint(0, 3, (6,), generator=g).to(device)
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(model(x), t).backward()
+        opt.step()
+
+
+def _state_tensors(opt) -> list:
+    return [(k, v) for s in opt.state.values() for k, v in s.items() if isinstance(v, numtorch.Tensor)]
+
+
+@pytest.mark.parametrize("name", sorted(_OPTIMIZERS))
+def test_optimizer_steps_match_cpu(name):
+    cpu, gpu = _model_pair(_optim_model)
+    ctor = getattr(numtorch.optim, name)
+    opt_cpu, opt_gpu = ctor(cpu.parameters(), **_OPTIMIZERS[name]), ctor(gpu.parameters(), **_OPTIMIZERS[name])
+    _optim_steps(cpu, opt_cpu, "cpu")
+    _optim_steps(gpu, opt_gpu, "cuda")
+    for (n, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        assert _on_cuda(pg), n
+        _close(pc, pg)
+    states = _state_tensors(opt_gpu)
+    assert states, f"{name}: expected optimizer state"
+    for k, v in states:
+        if v.ndim:  # per-element state; PyTorch keeps scalars ("step", NAdam's "mu_product") on the host
+            assert _on_cuda(v), f"{name} state {k!r} on {v.device}"
+    for (k, a), (_, b) in zip(_state_tensors(opt_cpu), states):
+        _close(a, b)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_optimizer_load_state_dict_moves_state_to_cuda(name):
+    """A CPU optimizer's state_dict loaded into the optimizer of a cuda model: the state follows the
+    parameters to cuda (PyTorch casts it to each parameter's device), and training continues the same."""
+    cpu, gpu = _model_pair(_optim_model)
+    ctor = getattr(numtorch.optim, name)
+    opt_cpu = ctor(cpu.parameters(), **_OPTIMIZERS[name])
+    _optim_steps(cpu, opt_cpu, "cpu", steps=2)
+    gpu.load_state_dict(cpu.state_dict())
+    opt_gpu = ctor(gpu.parameters(), **_OPTIMIZERS[name])
+    opt_gpu.load_state_dict(opt_cpu.state_dict())
+    for k, v in _state_tensors(opt_gpu):
+        if v.ndim:
+            assert _on_cuda(v), f"{name} state {k!r} on {v.device}"
+    _optim_steps(cpu, opt_cpu, "cpu", steps=2)
+    _optim_steps(gpu, opt_gpu, "cuda", steps=2)
+    for pc, pg in zip(cpu.parameters(), gpu.parameters()):
+        _close(pc, pg)
+    back = ctor(cpu.parameters(), **_OPTIMIZERS[name])  # and a cuda state into a CPU optimizer
+    back.load_state_dict(opt_gpu.state_dict())
+    assert all(v.device.type == "cpu" for _, v in _state_tensors(back))
+
+
+def test_lr_scheduler_with_cuda_parameters():
+    _, gpu = _model_pair(_optim_model)
+    opt = numtorch.optim.SGD(gpu.parameters(), lr=0.1, momentum=0.9)
+    sched = numtorch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=5)
+    plateau_opt = numtorch.optim.Adam(gpu.parameters(), lr=0.1)
+    plateau = numtorch.optim.lr_scheduler.ReduceLROnPlateau(plateau_opt, patience=0, factor=0.5)
+    lrs = []
+    for _ in range(4):
+        _optim_steps(gpu, opt, "cuda", steps=1)
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+        plateau.step(numtorch.tensor(1.0, device="cuda"))  # a metric on the device: a constant loss plateaus
+    ref = numtorch.optim.lr_scheduler.OneCycleLR(numtorch.optim.SGD([nn.Parameter(numtorch.zeros(1))], lr=0.1),
+                                                 max_lr=0.5, total_steps=5)
+    expected = []
+    for _ in range(4):
+        ref.optimizer.step()
+        ref.step()
+        expected.append(ref.optimizer.param_groups[0]["lr"])
+    assert lrs == pytest.approx(expected)
+    assert plateau_opt.param_groups[0]["lr"] < 0.1
+
+
+def test_clip_grad_on_cuda_matches_cpu_without_host_sync(backend):  # noqa: F811
+    cpu, gpu = _model_pair(_optim_model)
+    x = numtorch.randn(6, 4, generator=numtorch.Generator().manual_seed(12))
+    (cpu(x) ** 2).sum().backward()
+    (gpu(x.cuda()) ** 2).sum().backward()
+    if backend is not None:
+        backend.stats.reset()
+    norm_cpu = nn.utils.clip_grad_norm_(cpu.parameters(), 0.5)
+    norm_gpu = nn.utils.clip_grad_norm_(gpu.parameters(), 0.5)
+    if backend is not None:  # the emulator counts device -> host transfers
+        assert backend.stats.syncs == 0, "clip_grad_norm_ fetched a value from the device"
+    assert _on_cuda(norm_gpu)
+    _close(norm_cpu, norm_gpu)
+    _compare_grads(cpu, gpu)
+    _close(nn.utils.clip_grad_norm_(cpu.parameters(), 1.0, norm_type=float("inf")),
+           nn.utils.clip_grad_norm_(gpu.parameters(), 1.0, norm_type=float("inf")))
+    nn.utils.clip_grad_value_(cpu.parameters(), 0.01)
+    nn.utils.clip_grad_value_(gpu.parameters(), 0.01)
+    _compare_grads(cpu, gpu)
+    for p in gpu.parameters():
+        p.grad.fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.clip_grad_norm_(gpu.parameters(), 1.0, error_if_nonfinite=True)

@@ -62,14 +62,22 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
 
 
 def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor, foreach: bool | None = None) -> None:
-    """Scales every gradient by min(1, max_norm / (total_norm + 1e-6)), in place."""
+    """Scales every gradient by min(1, max_norm / (total_norm + 1e-6)), in place.
+
+    The factor is computed where ``total_norm`` lives (a GPU stays busy: no value comes to the host).
+    """
     params = [p for p in _as_list(parameters) if p.grad is not None]
     if not params:
         return
-    coef = min(float(max_norm) / (float(total_norm.item()) + 1e-6), 1.0)
+    total = total_norm._data if isinstance(total_norm, Tensor) else float(total_norm)
+    if isinstance(total, float):
+        coef = min(float(max_norm) / (total + 1e-6), 1.0)
+    else:
+        coef = xp_of(total).minimum(float(max_norm) / (total + 1e-6), 1.0)
     for p in params:
         g = p.grad
-        g._data *= g._data.dtype.type(coef)
+        c = coef if isinstance(coef, float) else to_device(coef, g.device)
+        g._data *= g._data.dtype.type(c) if isinstance(c, float) else c.astype(g._data.dtype)
         g._bump_version()
 
 
