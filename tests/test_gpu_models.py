@@ -793,3 +793,106 @@ def test_clip_grad_on_cuda_matches_cpu_without_host_sync(backend):  # noqa: F811
         p.grad.fill_(float("nan"))
     with pytest.raises(RuntimeError, match="non-finite"):
         nn.utils.clip_grad_norm_(gpu.parameters(), 1.0, error_if_nonfinite=True)
+
+
+# ---- data ------------------------------------------------------------------------------------------
+
+def test_dataloader_pinned_batches_to_cuda_non_blocking():
+    from numtorch.utils.data import DataLoader, TensorDataset
+    g = numtorch.Generator().manual_seed(13)
+    x, y = numtorch.randn(10, 3, generator=g), numtorch.randint(0, 4, (10,), generator=g)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=False, pin_memory=True)
+    seen = []
+    for xb, yb in loader:
+        xg, yg = xb.to("cuda", non_blocking=True), yb.cuda(non_blocking=True)
+        assert _on_cuda(xg) and _on_cuda(yg) and yg.dtype == numtorch.int64
+        seen.append((xg, yg))
+    numtorch.cuda.synchronize()
+    _close(x, numtorch.cat([a for a, _ in seen]), 0, 0)
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(numtorch.cat([b for _, b in seen]).cpu()))
+
+
+def test_dataset_of_cuda_tensors_and_random_split():
+    from numtorch.utils.data import DataLoader, TensorDataset, random_split
+    x = numtorch.arange(24.0, device="cuda").reshape(12, 2)
+    y = numtorch.arange(12, device="cuda")
+    ds = TensorDataset(x, y)
+    xi, yi = ds[3]
+    assert _on_cuda(xi) and _on_cuda(yi)
+    train, test = random_split(ds, [8, 4], generator=numtorch.Generator().manual_seed(0))
+    batches = list(DataLoader(train, batch_size=3, shuffle=True, generator=numtorch.Generator().manual_seed(1)))
+    xs = numtorch.cat([b[0] for b in batches])
+    ys = numtorch.cat([b[1] for b in batches])
+    assert _on_cuda(xs) and _on_cuda(ys) and tuple(xs.shape) == (8, 2)
+    _close(xs[:, 0], (ys * 2).float(), 0, 0)  # rows stay with their labels
+    assert sorted(np.asarray(ys.cpu()).tolist() + [int(test[i][1].cpu()) for i in range(4)]) == list(range(12))
+
+
+def test_vision_transforms_output_moves_to_cuda():
+    from numtorch.vision import transforms as T
+    img = (np.arange(6 * 5 * 3) % 256).astype(np.uint8).reshape(6, 5, 3)  # an HWC uint8 image
+    pipeline = T.Compose([T.ToTensor(), T.Normalize((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))])
+    x = pipeline(img)
+    xg = x.to("cuda")
+    assert _on_cuda(xg) and tuple(xg.shape) == (3, 6, 5)
+    _close(x, xg, 0, 0)
+    _close(T.Normalize((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))(T.ToTensor()(img).cuda()), x)  # transforms on cuda
+
+
+# ---- saving and loading ----------------------------------------------------------------------------
+
+def _saved_cuda_checkpoint(tmp_path):
+    numtorch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)).cuda()
+    opt = numtorch.optim.Adam(m.parameters(), lr=0.1)
+    m(numtorch.randn(4, 3, device="cuda")).sum().backward()
+    opt.step()
+    path = tmp_path / "ckpt.pt"
+    numtorch.save({"model": m.state_dict(), "optim": opt.state_dict(), "epoch": 2}, path)
+    return m, path
+
+
+@pytest.mark.parametrize("where", ["cpu", "cuda", "device", "dict", "callable", None])
+def test_load_map_location(tmp_path, where):
+    m, path = _saved_cuda_checkpoint(tmp_path)
+    expected = {"cpu": "cpu", "cuda": "cuda", "device": "cuda", "dict": "cpu", "callable": "cuda", None: "cuda"}
+    ml = {"cpu": "cpu", "cuda": "cuda", "device": numtorch.device("cuda", 0), "dict": {"cuda:0": "cpu"},
+          "callable": lambda storage, loc: storage.cuda(), None: None}[where]
+    ckpt = numtorch.load(path, map_location=ml)
+    assert ckpt["epoch"] == 2
+    for k, v in ckpt["model"].items():
+        assert v.device.type == expected[where], (k, v.device)
+        _close(m.state_dict()[k], v, 0, 0)
+    for state in ckpt["optim"]["state"].values():
+        for v in state.values():
+            if isinstance(v, numtorch.Tensor) and v.ndim:
+                assert v.device.type == expected[where]
+
+
+def test_cpu_checkpoint_loads_into_cuda_model(tmp_path):
+    numtorch.manual_seed(0)
+    cpu = nn.Linear(3, 2)
+    numtorch.save(cpu.state_dict(), tmp_path / "cpu.pt")
+    sd = numtorch.load(tmp_path / "cpu.pt", map_location="cuda")
+    assert all(_on_cuda(v) for v in sd.values())
+    gpu = nn.Linear(3, 2).cuda()
+    gpu.load_state_dict(numtorch.load(tmp_path / "cpu.pt"))  # CPU tensors into a cuda module
+    assert _on_cuda(gpu.weight)
+    _close(cpu.weight, gpu.weight, 0, 0)
+    _close(cpu(numtorch.ones(1, 3)), gpu(numtorch.ones(1, 3, device="cuda")))
+
+
+# ---- device mixing ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ctor,shape", [
+    (lambda: nn.Linear(3, 2), (4, 3)),
+    (lambda: nn.Conv2d(1, 2, 3), (1, 1, 5, 5)),
+    (lambda: nn.LSTM(3, 2), (4, 1, 3)),
+    (lambda: nn.Embedding(5, 2), None),
+    (lambda: nn.LayerNorm(3), (2, 3)),
+])
+def test_cuda_module_with_cpu_input_names_both_devices(ctor, shape):
+    m = ctor().cuda()
+    x = numtorch.tensor([[1, 2]]) if shape is None else numtorch.randn(*shape)
+    with pytest.raises(RuntimeError, match=r"(?s)(cpu.*cuda|cuda.*cpu)"):
+        m(x)
