@@ -839,6 +839,25 @@ def test_vision_transforms_output_moves_to_cuda():
     _close(T.Normalize((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))(T.ToTensor()(img).cuda()), x)  # transforms on cuda
 
 
+@pytest.mark.parametrize("make", [
+    lambda T: T.RandomCrop(4, padding=1), lambda T: T.RandomHorizontalFlip(1.0), lambda T: T.RandomVerticalFlip(1.0),
+    lambda T: T.RandomResizedCrop(4, antialias=True), lambda T: T.CenterCrop(3), lambda T: T.Pad(2, fill=0.5),
+    lambda T: T.Resize((7, 4), antialias=True), lambda T: T.ColorJitter(0.4, 0.4, 0.4), lambda T: T.Grayscale(3),
+    lambda T: T.RandomErasing(1.0, value="random"), lambda T: T.RandomErasing(1.0, value=0.0, inplace=True),
+    lambda T: T.ConvertImageDtype(numtorch.float64),
+])
+def test_vision_transforms_on_cuda_tensors(make):
+    """Transforms take a cuda image and give a cuda image with the CPU's values (same seed, same draws)."""
+    from numtorch.vision import transforms as T
+    img = numtorch.rand(3, 6, 5, generator=numtorch.Generator().manual_seed(14))
+    numtorch.manual_seed(15)
+    y = make(T)(img.clone())
+    numtorch.manual_seed(15)
+    yg = make(T)(img.cuda())
+    assert _on_cuda(yg) and yg.dtype == y.dtype
+    _close(y, yg)
+
+
 # ---- saving and loading ----------------------------------------------------------------------------
 
 def _saved_cuda_checkpoint(tmp_path):

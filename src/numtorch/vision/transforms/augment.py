@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+import numtorch
+from numtorch import _dtypes
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["Resize", "CenterCrop", "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip",
@@ -33,8 +35,9 @@ def _rng():
 
 def _unwrap(img):
     """(C x H x W ndarray, function turning such an array back into ``img``'s kind)."""
-    if isinstance(img, Tensor):
-        return np.asarray(img._data), make_tensor
+    if isinstance(img, Tensor):  # on a GPU: a round trip through the host, where the random draws are
+        dev = img.device
+        return img.detach().cpu().numpy(), lambda a: make_tensor(a).to(dev)
     if hasattr(img, "getbands"):  # a PIL image
         from PIL import Image
         mode = img.mode
@@ -336,8 +339,8 @@ class RandomErasing:
         rng = _rng()
         if rng.random() >= self.p:
             return img
-        a = np.asarray(img._data)
-        c, h, w = a.shape[-3:]
+        dtype = _dtypes.np_dtype(img.dtype)
+        c, h, w = img.shape[-3:]
         area, log_ratio = h * w, (math.log(self.ratio[0]), math.log(self.ratio[1]))
         for _ in range(10):
             target = area * rng.uniform(*self.scale)
@@ -349,12 +352,13 @@ class RandomErasing:
             return img
         top, left = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
         if self.value == "random":
-            v = rng.standard_normal((c, eh, ew)).astype(a.dtype)
+            v = rng.standard_normal((c, eh, ew)).astype(dtype)
         else:
-            v = np.asarray(self.value, dtype=a.dtype).reshape(-1, 1, 1)
-        out = a if self.inplace else a.copy()
-        out[..., top:top + eh, left:left + ew] = v
-        return img if self.inplace else make_tensor(out)
+            v = np.asarray(self.value, dtype=dtype).reshape(-1, 1, 1)
+        out = img if self.inplace else img.detach().clone()
+        with numtorch.no_grad():  # the patch drawn on the host, written on img's device
+            out[..., top:top + eh, left:left + ew] = make_tensor(v).to(img.device)
+        return out
 
     def __repr__(self) -> str:
         return f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio}, value={self.value})"
