@@ -434,8 +434,10 @@ class ElementwiseKernel:
         arrays = [a._a for a in args if a.__class__ is ndarray]
         if len(arrays) != sum(1 for a in args if isinstance(a, (ndarray, _NP))):
             raise _mixing_error(next(a for a in args if isinstance(a, _NP)))
-        T = next(a.dtype for (t, _), a in zip(self.ins + self.outs, args)
-                 if t == "T" and a.__class__ is ndarray)
+        typed = {a.dtype for (t, _), a in zip(self.ins + self.outs, args) if t == "T" and a.__class__ is ndarray}
+        if len(typed) != 1:
+            raise TypeError(f"Type is mismatched. {self.name} T: {sorted(map(str, typed))}")
+        T = typed.pop()
         env = {"_T": T.type, "where": np.where, "exp": np.exp, "sqrt": np.sqrt, "tanh": np.tanh,
                "erf": _erf}
         for (t, n), a in zip(self.ins, args):

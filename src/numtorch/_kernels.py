@@ -19,11 +19,12 @@ from numtorch._backend import xp_of
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def fused(a) -> bool:
-    """True where a fused kernel can run on array ``a``: a CuPy float32/float64 array."""
-    if a.__class__ is np.ndarray:
+def fused(a, *others) -> bool:
+    """True where a fused kernel can run on array ``a``: a CuPy float32/float64 array, and ``others``
+    (arrays, or None for an absent operand) of the same dtype, as a kernel's type ``T`` demands."""
+    if a.__class__ is np.ndarray or a.dtype not in _FLOATS or not hasattr(xp_of(a), "ElementwiseKernel"):
         return False
-    return a.dtype in _FLOATS and hasattr(xp_of(a), "ElementwiseKernel")
+    return all(o is None or o.dtype == a.dtype for o in others)
 
 
 class Kernel:
@@ -88,3 +89,20 @@ adam = Kernel(
        m += ((T)1 - b1) * (d - m);
        v = b2 * v + ((T)1 - b2) * d * d;
        p -= lr / c1 * m / (sqrt(v) / sqrt_c2 + eps);""")
+
+
+# ---- normalization: the elementwise passes around the per-channel / per-row statistics -------
+# Forward, both norms end with an affine map of the normalized values, vectors broadcast:
+#   batch norm (channels-last rows): y = xc * (gamma invstd) + beta;  layer norm: y = xhat * w + b
+scale_shift = Kernel("scale_shift", "T x, T a, T b", "T y", "y = x * a + b;")
+
+# Batch norm backward on channels-last rows:  gx = g * s1 - xc * s2 - s3
+# (s1 = gamma invstd, s2 = s1 invstd dgamma / M, s3 = s1 dbeta / M, per channel)
+batch_norm_backward = Kernel(
+    "batch_norm_backward", "T g, T xc, T s1, T s2, T s3", "T gx", "gx = g * s1 - xc * s2 - s3;")
+
+# Layer norm backward, per row:  gx = rstd * (gy w - mean(gy w) - xhat * mean(gy w xhat))
+# (the two row means computed before, broadcast here)
+layer_norm_backward = Kernel(
+    "layer_norm_backward", "T gy, T w, T xhat, T mean_g, T mean_gx, T rstd", "T gx",
+    "gx = (gy * w - mean_g - xhat * mean_gx) * rstd;")

@@ -341,10 +341,10 @@ class Gelu(Function):
     def backward(ctx, gy):
         # y = x Phi(x):  dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
         saved = ctx.saved_tensors
-        if not GradMode.enabled and len(saved) == 1:
-            return make_tensor(_kernels.gelu_backward(saved[0]._data, gy._data))
         x = saved[0]
-        if not GradMode.enabled:  # first order: on the arrays, reusing forward's Phi and phi
+        if not GradMode.enabled and len(saved) == 1 and _kernels.fused(x._data, gy._data):
+            return make_tensor(_kernels.gelu_backward(x._data, gy._data))
+        if not GradMode.enabled and len(saved) == 3:  # first order: on the arrays, reusing forward's Phi and phi
             _, cdf, pdf = saved
             g = x._data * pdf._data
             g += cdf._data
@@ -401,7 +401,7 @@ class GeluTanh(Function):
         # y = x/2 (1 + t), t = tanh(u), u = k (x + 0.044715 x^3):
         # dy/dx = (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 * 0.044715 x^2)
         x, = ctx.saved_tensors
-        if not GradMode.enabled and _kernels.fused(x._data):
+        if not GradMode.enabled and _kernels.fused(x._data, gy._data):
             return make_tensor(_kernels.gelu_tanh_backward(x._data, gy._data))
         x2 = x * x
         t = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x2 * x))

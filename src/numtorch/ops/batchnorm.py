@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import no_grad
@@ -86,9 +87,12 @@ class BatchNorm(Function):
         var = _col_dot(xc, xc, c) / m
         invstd = 1.0 / xp.sqrt(var + eps)
         a = invstd if gamma is None else invstd * gamma
-        y = xc * xp.tile(a, k)                                  # y = gamma * xhat + beta
-        if beta is not None:
-            y += xp.tile(beta, k)
+        if _kernels.fused(x, a, beta):                          # GPU: one kernel
+            y = _kernels.scale_shift(xc, xp.tile(a, k), 0.0 if beta is None else xp.tile(beta, k))
+        else:
+            y = xc * xp.tile(a, k)                              # y = gamma * xhat + beta
+            if beta is not None:
+                y += xp.tile(beta, k)
         ctx.shape, ctx.invstd, ctx.k = x.shape, invstd, k
         ctx.save_for_backward(xc, gamma)
         ctx.mark_non_differentiable(mean, var)
@@ -110,9 +114,13 @@ class BatchNorm(Function):
         gx = None
         if ctx.needs_input_grad[0]:
             scale = invstd if gamma is None else gamma._data * invstd
-            rows = g * xp.tile(scale, k)
-            rows -= xc * xp.tile(scale * invstd * dgamma / m, k)
-            rows -= xp.tile(scale * dbeta / m, k)
+            s1, s2, s3 = xp.tile(scale, k), xp.tile(scale * invstd * dgamma / m, k), xp.tile(scale * dbeta / m, k)
+            if _kernels.fused(g, xc, s1, s2, s3):
+                rows = _kernels.batch_norm_backward(g, xc, s1, s2, s3)
+            else:
+                rows = g * s1
+                rows -= xc * s2
+                rows -= s3
             gx = make_tensor(_from_rows(rows, ctx.shape))
         gg = make_tensor(dgamma) if ctx.needs_input_grad[1] else None
         gb = make_tensor(dbeta) if ctx.needs_input_grad[2] else None
@@ -141,6 +149,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                     ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
             raise RuntimeError(f"batch_norm: {name} should contain {c} elements not {t.numel()}")
+        if t is not None and name in ("weight", "bias") and t.dtype != input.dtype:
+            raise RuntimeError(f"batch_norm: mixed dtype: expect {name} to have scalar type {input.dtype}, "
+                               f"got {t.dtype}")
     if training:
         m = input.numel() // c
         if m <= 1:

@@ -10,6 +10,7 @@ Its backward is fused: with x_hat = (x - mean) * rstd and g = gy * weight (N = e
 """
 from __future__ import annotations
 
+from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
@@ -38,7 +39,9 @@ class LayerNormFunction(Function):
         var = (xc * xc).mean(axis=axes, keepdims=True)
         rstd = 1.0 / xp.sqrt(var + eps)            # Python eps keeps float32 float32
         xc *= rstd                                  # x_hat, in place
-        if w is not None:
+        if w is not None and _kernels.fused(x, w, b):     # GPU: y = x_hat * w + b in one kernel
+            y = _kernels.scale_shift(xc, w, 0.0 if b is None else b)
+        elif w is not None:
             y = xc * w
             if b is not None:
                 y += b
@@ -74,6 +77,11 @@ def _layer_norm_backward_arrays(ctx, gy, w, xhat, rstd, axes, lead):
     gw = make_tensor((gy * xhat).sum(axis=lead)) if need[1] else None
     gb = make_tensor(gy.sum(axis=lead)) if need[2] else None
     gx = None
+    if need[0] and w is not None and _kernels.fused(gy, w, xhat, rstd):  # GPU: the elementwise tail in one kernel
+        g = gy * w
+        gx = _kernels.layer_norm_backward(gy, w, xhat, g.mean(axis=axes, keepdims=True),
+                                          (g * xhat).mean(axis=axes, keepdims=True), rstd)
+        return make_tensor(gx), gw, gb, None, None
     if need[0]:
         g = gy if w is None else gy * w
         gx = g - g.mean(axis=axes, keepdims=True)
@@ -101,6 +109,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != shape:
             raise RuntimeError(f"layer_norm: expected {name} of shape {list(shape)}, but got {list(p.shape)}")
+        if p is not None and p.dtype != input.dtype:
+            raise RuntimeError(f"layer_norm: mixed dtype: expect {name} to have scalar type {input.dtype}, "
+                               f"got {p.dtype}")
     return LayerNormFunction.apply(input, weight, bias, len(shape), float(eps))
 
 

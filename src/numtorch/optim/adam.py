@@ -90,8 +90,8 @@ class Adam(Optimizer):
 def _adam_update(p, state: dict, group: dict, t: float, scratch) -> None:
     lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
     decoupled = group["decoupled_weight_decay"]
-    if _kernels.fused(p._data) and not (group["amsgrad"] or group["maximize"]) \
-            and p.grad._data.dtype == p._data.dtype:  # GPU: the whole update in one kernel
+    if _kernels.fused(p._data, p.grad._data) and not (group["amsgrad"] or group["maximize"]):
+        # GPU: the whole update in one kernel
         _kernels.adam(p.grad._data, lr, beta1, beta2, group["eps"], 0.0 if decoupled else wd,
                       1 - lr * wd if decoupled else 1.0, 1 - beta1 ** t, math.sqrt(1 - beta2 ** t),
                       p._data, state["exp_avg"]._data, state["exp_avg_sq"]._data)

@@ -65,7 +65,7 @@ class SGD(Optimizer):
 
 def _sgd_update(p, state: dict | None, group: dict, scratch) -> None:
     lr, mu, damp = group["lr"], group["momentum"], group["dampening"]
-    if _kernels.fused(p._data) and not group["maximize"] and p.grad._data.dtype == p._data.dtype:
+    if _kernels.fused(p._data, p.grad._data) and not group["maximize"]:
         _sgd_fused(p, state, group)
         return
     g = grad_for_update(p, group["maximize"], group["weight_decay"], scratch(p._data, 0))
