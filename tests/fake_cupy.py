@@ -34,12 +34,14 @@ class _Stats:
     """Counters a test can read and reset."""
 
     syncs = 0        # device -> host transfers that block (get, float, item, ...)
-    uploads = 0      # host -> device copies (asarray of host data)
+    uploads = 0      # host -> device copies (asarray of host data, set)
+    async_uploads = 0  # of which queued on a stream (set(..., stream=...)) from page-locked memory
 
     @classmethod
     def reset(cls) -> None:
         cls.syncs = 0
         cls.uploads = 0
+        cls.async_uploads = 0
 
 
 stats = _Stats
@@ -224,6 +226,14 @@ class ndarray:
     def __setitem__(self, key, value) -> None:
         self._a[_unwrap(key)] = _unwrap(value)
 
+    def set(self, arr, stream=None) -> None:
+        """The explicit host -> device copy into this array (asynchronous on a real GPU)."""
+        if not isinstance(arr, _NP) or arr.shape != self._a.shape or arr.dtype != self._a.dtype:
+            raise ValueError("fake CuPy: set() needs a NumPy array of the same shape and dtype")
+        stats.uploads += 1
+        stats.async_uploads += stream is not None
+        self._a[...] = arr
+
     def __copy__(self):
         return ndarray(self._a.copy())
 
@@ -371,6 +381,8 @@ class _Stream:
 
 
 class _Event:
+    done = True
+
     def __init__(self, *a, **k) -> None:
         pass
 
@@ -391,8 +403,21 @@ def _cuda_namespace():
     cuda.runtime = types.SimpleNamespace(
         getDeviceCount=lambda: 1,
         getDeviceProperties=lambda i: {"name": b"fake CuPy device (NumPy)", "totalGlobalMem": 0})
-    cuda.alloc_pinned_memory = lambda nbytes: bytearray(nbytes)
+    cuda.PinnedMemoryPointer = PinnedMemoryPointer
+    cuda.alloc_pinned_memory = PinnedMemoryPointer
     return cuda
+
+
+class PinnedMemoryPointer(bytearray):
+    """Page-locked host memory (here: ordinary memory with the type that marks it)."""
+
+
+def _empty_pinned(shape, dtype=float, order="C"):
+    """cupyx.empty_pinned: a NumPy array over page-locked memory."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    dtype = np.dtype(dtype)
+    mem = PinnedMemoryPointer(max(1, int(np.prod(shape)) * dtype.itemsize))
+    return np.ndarray(shape, dtype=dtype, buffer=mem, order=order)
 
 
 _TERNARY = re.compile(r"\(\s*([^?()]+?)\s*\?\s*([^:()]+?)\s*:\s*([^()]+?)\s*\)")
@@ -486,6 +511,7 @@ def make_cupyx_module() -> types.ModuleType:
     from scipy import special
     m = types.ModuleType("fake_cupyx")
     m.scatter_add = _scatter_add
+    m.empty_pinned = _empty_pinned
     m.scipy = types.SimpleNamespace(special=_Namespace("fake_cupyx.scipy.special", special))
     return m
 

@@ -134,8 +134,12 @@ def device_of(a) -> device:
     return device("cuda", a.device.id)
 
 
-def to_device(a, dev: device):
-    """Copies array ``a`` to device ``dev`` (returns ``a`` itself if it is there already)."""
+def to_device(a, dev: device, non_blocking: bool = False):
+    """Copies array ``a`` to device ``dev`` (returns ``a`` itself if it is there already).
+
+    A host array in page-locked memory (``pinned_empty``) goes to a GPU asynchronously when
+    ``non_blocking``: the copy is queued on the current stream and the host goes on at once.
+    """
     src = device_of(a)
     if src == dev:
         return a
@@ -143,7 +147,41 @@ def to_device(a, dev: device):
         return a.get()
     cp = cupy_module()
     with cp.cuda.Device(dev.index):
+        if non_blocking and is_pinned(a) and a.flags.c_contiguous:
+            out = cp.empty(a.shape, dtype=a.dtype)
+            stream = cp.cuda.get_current_stream()
+            out.set(a, stream=stream)
+            _InFlight.keep(a, stream)
+            return out
         return cp.asarray(a)
+
+
+def pinned_empty(shape, dtype):
+    """An uninitialised host array in page-locked memory, which a GPU copies from asynchronously."""
+    return cupyx_module().empty_pinned(shape, dtype=dtype)
+
+
+def is_pinned(a) -> bool:
+    """Whether host array ``a`` (or the array it views) lives in page-locked memory."""
+    if _Cuda.cupy is None or not isinstance(a, np.ndarray):
+        return False
+    pinned = _Cuda.cupy.cuda.PinnedMemoryPointer
+    while isinstance(a, np.ndarray):
+        a = a.base
+    return isinstance(a, pinned)
+
+
+class _InFlight:
+    """Host arrays whose asynchronous copy to a GPU may still run: kept alive until it is done."""
+
+    pending: list = []
+
+    @classmethod
+    def keep(cls, a, stream) -> None:
+        cls.pending = [(ev, arr) for ev, arr in cls.pending if not ev.done]
+        ev = _Cuda.cupy.cuda.Event(block=False, disable_timing=True)
+        ev.record(stream)
+        cls.pending.append((ev, a))
 
 
 def device_context(dev: device):
