@@ -76,6 +76,9 @@ class _Peak:
 
 
 def max_memory_allocated(device=None) -> int:
+    """The largest ``memory_allocated()`` seen by this function and ``reset_peak_memory_stats`` --
+    sampled when they are called, not tracked at every allocation as PyTorch's caching allocator
+    does (a CuPy memory hook on every allocation would slow every op)."""
     _Peak.value = max(_Peak.value, memory_allocated(device))
     return _Peak.value
 
