@@ -147,6 +147,8 @@ def to_device(a, dev: device, non_blocking: bool = False):
         return a.get()
     cp = cupy_module()
     with cp.cuda.Device(dev.index):
+        if src.type == "cuda":  # GPU to GPU: copy() makes the copy on the current device
+            return a.copy()
         if non_blocking and is_pinned(a) and a.flags.c_contiguous:
             out = cp.empty(a.shape, dtype=a.dtype)
             stream = cp.cuda.get_current_stream()
