@@ -414,10 +414,17 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
             w_inv = xp.where(s > cut, 1 / xp.where(s > cut, w, 1), 0)
             return (V * w_inv[..., None, :]) @ V.conj().swapaxes(-1, -2)
         U, s, Vh = xp.linalg.svd(a, full_matrices=False)
-        cut = xp.maximum(atol, rtol * s.max(-1, keepdims=True, initial=0))
+        cut = xp.maximum(atol, rtol * _max_or_0(s))
         s_inv = xp.where(s > cut, 1 / xp.where(s > cut, s, 1), 0)
         return (Vh.conj().swapaxes(-1, -2) * s_inv[..., None, :]) @ U.conj().swapaxes(-1, -2)
     return _run("pinv", A, _pinv)
+
+
+def _max_or_0(s):
+    """The largest singular value of each matrix, 0 for an empty one (CuPy's max has no ``initial``)."""
+    if s.shape[-1] == 0:
+        return xp_of(s).zeros(s.shape[:-1] + (1,), dtype=s.dtype)
+    return s.max(-1, keepdims=True)
 
 
 def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
@@ -428,5 +435,5 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
     if rtol is None:
         rtol = 0.0 if atol is not None and atol > 0 else xp.finfo(A._data.dtype).eps * max(m, n)
     atol = 0.0 if atol is None else atol
-    cut = xp.maximum(atol, rtol * s.max(-1, keepdims=True, initial=0))
+    cut = xp.maximum(atol, rtol * _max_or_0(s))
     return make_tensor((s > cut).sum(-1).astype(xp.int64))

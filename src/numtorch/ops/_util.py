@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from numtorch import _dtypes
+from numtorch._backend import xp_of
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
 
@@ -100,6 +101,26 @@ def sum_to(g: Tensor, shape):
         return make_tensor(sum_to_array(g._data, shape))
     from numtorch.ops.shape import SumTo
     return SumTo.apply(g, shape=shape)
+
+
+def accumulate(ufunc: str, a, axis: int):
+    """``np.<ufunc>.accumulate(a, axis)`` for an associative binary ufunc (maximum, minimum, logaddexp).
+
+    CuPy's ufuncs accumulate only ``add`` and ``multiply``; elsewhere this is a log-step scan
+    (Hillis-Steele): after the pass with shift k, element i combines elements i-2k+1 .. i, so
+    ceil(log2 n) whole-array passes give the running result (the order of combination differs from
+    a sequential loop, which only matters to rounding for logaddexp).
+    """
+    if a.__class__ is _ndarray:
+        return getattr(np, ufunc).accumulate(a, axis=axis)
+    xp = xp_of(a)
+    f = getattr(xp, ufunc)
+    out = xp.moveaxis(a, axis, -1).copy()
+    n, k = out.shape[-1], 1
+    while k < n:
+        out[..., k:] = f(out[..., k:], out[..., :-k])  # the right side is a new array: old values only
+        k *= 2
+    return xp.moveaxis(out, -1, axis)
 
 
 def shape_of(x):

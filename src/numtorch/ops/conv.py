@@ -71,13 +71,19 @@ def pad_nhwc(x, pads, value=0.0):
     return out
 
 
+def strided_view(a, shape, strides):
+    """A strided view of ``a`` (read-only on NumPy; CuPy's ``as_strided`` has no ``writeable``)."""
+    if a.__class__ is np.ndarray:
+        return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
+    return xp_of(a).lib.stride_tricks.as_strided(a, shape, strides)
+
+
 def windows(xp_arr, kh: int, kw: int, oh: int, ow: int, stride, dilation):
     """The strided view (N, C, OH, OW, KH, KW) of a padded (N, C, H, W) array: no copy."""
-    xp = xp_of(xp_arr)
     sn, sc, sh, sw = xp_arr.strides
     shape = (xp_arr.shape[0], xp_arr.shape[1], oh, ow, kh, kw)
     strides = (sn, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
-    return xp.lib.stride_tricks.as_strided(xp_arr, shape, strides, writeable=False)
+    return strided_view(xp_arr, shape, strides)
 
 
 def out_size(size: int, k: int, s: int, p_total: int, d: int) -> int:
@@ -126,12 +132,11 @@ def im2col(x, geo: _Geom):
     Columns are kernel-offset major, channel minor (kh, kw, c): the copy reads whole channel vectors
     of the channels-last input, and col2im below adds whole channel vectors back.
     """
-    xp = xp_of(x)
     a = nhwc_padded(x, geo.pads)                                  # (N, Hp, Wp, C)
     sn, sh, sw, sc = a.strides
     shape = (geo.n, geo.oh, geo.ow, geo.kh, geo.kw, geo.c)
     strides = (sn, sh * geo.stride[0], sw * geo.stride[1], sh * geo.dil[0], sw * geo.dil[1], sc)
-    win = xp.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
+    win = strided_view(a, shape, strides)
     rows, g = geo.n * geo.oh * geo.ow, geo.g
     if g == 1:
         return win.reshape(1, rows, geo.kh * geo.kw * geo.c)     # the one copy (none for 1x1, stride 1)

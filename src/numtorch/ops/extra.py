@@ -16,7 +16,7 @@ import numpy as np
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops import shape as _shape, reduce as _reduce
-from numtorch.ops._util import wrap_dim
+from numtorch.ops._util import accumulate, wrap_dim
 from numtorch.ops.elementwise import where, clamp_min
 from numtorch.ops.index import gather
 from numtorch.ops.misc import sort
@@ -188,7 +188,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
     ar = xp.arange(n)
     start = xp.ones(a.shape, dtype=bool)
     start[..., 1:] = a[..., 1:] != a[..., :-1]
-    run_start = xp.maximum.accumulate(xp.where(start, ar, 0), axis=-1)
+    run_start = accumulate("maximum", xp.where(start, ar, 0), -1)
     count = ar - run_start + 1                                   # running length of each run of equal values
     best = count.argmax(-1)[..., None]                           # first run end reaching the max: smallest value
     idx = xp.take_along_axis(order._data, best, -1)              # stable sort: the last occurrence
@@ -294,8 +294,7 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
 class LogCumSumExp(Function):
     @staticmethod
     def forward(ctx, x, dim):
-        xp = xp_of(x)
-        y = xp.logaddexp.accumulate(x, axis=dim)
+        y = accumulate("logaddexp", x, dim)
         ctx.dim = dim
         ctx.save_for_backward(x, y)
         return y
@@ -337,9 +336,9 @@ def cummin(input: Tensor, dim: int):
     d = wrap_dim(dim, max(input.ndim, 1), "cummin")
     if input.ndim == 0:
         return namedtuple("cummin", ["values", "indices"])(input.clone(), make_tensor(xp.zeros((), xp.int64)))
-    vals = xp.minimum.accumulate(x, axis=d)
+    vals = accumulate("minimum", x, d)
     ar = xp.arange(x.shape[d]).reshape((-1,) + (1,) * (x.ndim - d - 1))
-    idx = xp.maximum.accumulate(xp.where(x == vals, ar, 0), axis=d)
+    idx = accumulate("maximum", xp.where(x == vals, ar, 0), d)
     return namedtuple("cummin", ["values", "indices"])(gather(input, d, make_tensor(idx)), make_tensor(idx))
 
 

@@ -62,11 +62,22 @@ def _write(t: Tensor, value_array, op: str) -> None:
         except ValueError:
             raise RuntimeError(f"{op}: output with shape {list(dst.shape)} doesn't match the broadcast shape "
                                f"{list(value_array.shape)}") from None
-    if not dst.flags.writeable:
+    if _overlapping(dst):
         raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to tensor "
                            "refers to a single memory location. Please clone() the tensor before performing "
                            "the operation.")
     dst[...] = value_array
+
+
+def _overlapping(a) -> bool:
+    """Does more than one element of ``a`` refer to one memory location (an expanded view)?
+
+    NumPy marks such views read-only; CuPy's arrays have no ``writeable`` flag, so there a zero
+    stride over a dim longer than 1 tells."""
+    w = getattr(a.flags, "writeable", None)
+    if w is not None:
+        return not w
+    return any(s == 0 and n > 1 for s, n in zip(a.strides, a.shape))
 
 
 def _records(t: Tensor, args) -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import wrap_dim, wrap_dims
+from numtorch.ops._util import accumulate, wrap_dim, wrap_dims
 from numtorch import _dtypes
 from numtorch.ops.shape import BroadcastTo, broadcast_to, reshape
 from numtorch.tensor import Tensor, make_tensor
@@ -458,10 +458,10 @@ def cummax(input, dim: int):
     x = input._data
     xp = xp_of(x)
     d = wrap_dim(dim, input.ndim, "cummax")
-    vals = xp.maximum.accumulate(x, axis=d)
+    vals = accumulate("maximum", x, d)
     n = x.shape[d]
     ar = xp.arange(n).reshape((-1,) + (1,) * (x.ndim - d - 1))
-    idx = xp.maximum.accumulate(xp.where(x == vals, ar, 0), axis=d)
+    idx = accumulate("maximum", xp.where(x == vals, ar, 0), d)
     from numtorch.ops.index import gather
     return namedtuple("cummax", ["values", "indices"])(gather(input, d, make_tensor(idx)), make_tensor(idx))
 
