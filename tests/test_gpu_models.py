@@ -169,6 +169,22 @@ _SPECS = {
     "LearnedPositionalEncoding": (lambda: nn.LearnedPositionalEncoding(10, 6), lambda i: [i.randn(2, 4, 6)]),
     "SinusoidalPositionalEncoding": (lambda: nn.SinusoidalPositionalEncoding(6, 10, dropout=0.2),
                                      lambda i: [i.randn(2, 4, 6)]),
+    # ---- variants (options that take other code paths): "Class/what"
+    "MultiheadAttention/bias_kv+zero_attn": (lambda: nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True),
+                                             lambda i: [i.randn(3, 2, 8), i.randn(4, 2, 8), i.randn(4, 2, 8)]),
+    "Embedding/max_norm": (lambda: nn.Embedding(7, 3, max_norm=1.0), lambda i: [i.labels(7, 2, 5)]),
+    "Conv2d/reflect+groups": (lambda: nn.Conv2d(4, 6, 3, padding=1, groups=2, padding_mode="reflect", stride=2),
+                              lambda i: [i.randn(2, 4, 5, 5)]),
+    "Conv2d/circular+dilation": (lambda: nn.Conv2d(2, 3, 3, padding=2, dilation=2, padding_mode="circular"),
+                                 lambda i: [i.randn(2, 2, 5, 6)]),
+    "BatchNorm2d/eval": (lambda: nn.BatchNorm2d(3).eval(), lambda i: [i.randn(4, 3, 2, 2)]),
+    "BatchNorm1d/cumulative": (lambda: nn.BatchNorm1d(3, momentum=None), lambda i: [i.randn(4, 3)]),
+    "LSTM/bidirectional": (lambda: nn.LSTM(3, 4, bidirectional=True, batch_first=True), lambda i: [i.randn(2, 5, 3)]),
+    "TransformerEncoderLayer/gelu+norm_first": (
+        lambda: nn.TransformerEncoderLayer(8, 2, 16, activation="gelu", norm_first=True, batch_first=True),
+        lambda i: [i.randn(2, 5, 8)]),
+    "MaxPool2d/indices+ceil": (lambda: nn.MaxPool2d(2, return_indices=True, ceil_mode=True),
+                               lambda i: [i.randn(2, 3, 5, 5)]),
     # ---- losses
     "L1Loss": (lambda: nn.L1Loss(), lambda i: [i.randn(3, 4), i.randn(3, 4, grad=False)]),
     "MSELoss": (lambda: nn.MSELoss(reduction="sum"), lambda i: [i.randn(3, 4), i.randn(3, 4, grad=False)]),
@@ -389,6 +405,56 @@ def test_state_dict_of_cuda_module_and_load_from_cpu():
     assert all(t.device.type == "cpu" for t in gpu.state_dict().values())
 
 
+_FACTORY = {  # classes that take device=/dtype= (PyTorch's factory kwargs)
+    "Linear": lambda **kw: nn.Linear(4, 3, **kw),
+    "Bilinear": lambda **kw: nn.Bilinear(3, 4, 2, **kw),
+    "PReLU": lambda **kw: nn.PReLU(3, **kw),
+    "Conv1d": lambda **kw: nn.Conv1d(2, 3, 3, **kw),
+    "ConvTranspose2d": lambda **kw: nn.ConvTranspose2d(2, 3, 3, **kw),
+    "BatchNorm2d": lambda **kw: nn.BatchNorm2d(3, **kw),
+    "GroupNorm": lambda **kw: nn.GroupNorm(2, 4, **kw),
+    "LayerNorm": lambda **kw: nn.LayerNorm(5, **kw),
+    "RMSNorm": lambda **kw: nn.RMSNorm(5, **kw),
+    "Embedding": lambda **kw: nn.Embedding(7, 3, **kw),
+    "MultiheadAttention": lambda **kw: nn.MultiheadAttention(8, 2, **kw),
+    "Transformer": lambda **kw: nn.Transformer(8, 2, 1, 1, 16, **kw),
+    "LSTM": lambda **kw: nn.LSTM(3, 4, **kw),
+    "GRUCell": lambda **kw: nn.GRUCell(3, 4, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_FACTORY))
+def test_modules_built_on_cuda(name):
+    """device="cuda" at construction: every tensor on cuda, the same initial values as on the CPU (the
+    random draws happen on the host), dtype= honoured."""
+    numtorch.manual_seed(0)
+    cpu = _FACTORY[name]()
+    numtorch.manual_seed(0)
+    gpu = _FACTORY[name](device="cuda")
+    for (n, a), (_, b) in zip(cpu.state_dict().items(), gpu.state_dict().items()):
+        assert _on_cuda(b), n
+        _close(a, b, 0, 0)
+    numtorch.manual_seed(0)
+    g64 = _FACTORY[name](device="cuda", dtype=numtorch.float64)
+    assert all(_on_cuda(p) and p.dtype == numtorch.float64 for p in g64.parameters())
+
+
+@pytest.mark.parametrize("init", ["uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+                                  "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+                                  "kaiming_normal_", "orthogonal_", "sparse_"])
+def test_nn_init_on_cuda_tensors(init):
+    fn = getattr(nn.init, init)
+    args = {"constant_": (0.3,), "sparse_": (0.5,)}.get(init, ())
+    shape = (3, 2, 3) if init == "dirac_" else (4, 5)
+    cpu, gpu = numtorch.empty(*shape), numtorch.empty(*shape, device="cuda")
+    numtorch.manual_seed(1)
+    fn(cpu, *args)
+    numtorch.manual_seed(1)
+    assert fn(gpu, *args) is gpu
+    assert _on_cuda(gpu)
+    _close(cpu, gpu)
+
+
 # ---- models ----------------------------------------------------------------------------------------
 
 def _model_pair(ctor):
@@ -503,6 +569,29 @@ def test_seq2seq_matches_cpu_and_greedy_decodes_the_same():
     b = gpu.greedy_decode(src.cuda(), 6, start_symbol=1, end_symbol=2)
     assert _on_cuda(b)
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b.cpu()))
+
+
+@pytest.mark.parametrize("float_mask", [False, True])
+def test_attention_masks_on_cuda(float_mask):
+    cpu, gpu = _model_pair(lambda: nn.MultiheadAttention(8, 2, batch_first=True))
+    i = _I(16)
+    q, kv = i.randn(2, 3, 8), i.randn(2, 4, 8)
+    causal = nn.Transformer.generate_square_subsequent_mask(4)[:3]  # (3, 4) float: -inf above the diagonal
+    attn_mask = causal if float_mask else causal.isinf()
+    pad = numtorch.tensor([[False, False, False, True], [False, False, False, False]])
+    outs = []
+    for m, dev in ((cpu, "cpu"), (gpu, "cuda")):
+        a, b = (q, kv) if dev == "cpu" else (_to_gpu(q), _to_gpu(kv))
+        y, w = m(a, b, b, key_padding_mask=pad.to(dev), attn_mask=attn_mask.to(dev))
+        _weighted_sum([y, w]).backward()
+        outs.append((y, w, a, b))
+    assert _on_cuda(nn.Transformer.generate_square_subsequent_mask(3, device="cuda"))
+    for c, g in zip(outs[0][:2], outs[1][:2]):
+        assert _on_cuda(g)
+        _close(c, g)
+    for c, g in zip(outs[0][2:], outs[1][2:]):
+        _close(c.grad, g.grad)
+    _compare_grads(cpu, gpu)
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])

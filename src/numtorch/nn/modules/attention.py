@@ -174,8 +174,8 @@ class MultiheadAttention(Module):
             v = numtorch.cat([v, self.bias_v.expand(N, 1, self.embed_dim)], 1)
             extra += 1
         if self.add_zero_attn:
-            k = numtorch.cat([k, numtorch.zeros(N, 1, self.embed_dim, dtype=k.dtype)], 1)
-            v = numtorch.cat([v, numtorch.zeros(N, 1, self.embed_dim, dtype=v.dtype)], 1)
+            k = numtorch.cat([k, numtorch.zeros(N, 1, self.embed_dim, dtype=k.dtype, device=k.device)], 1)
+            v = numtorch.cat([v, numtorch.zeros(N, 1, self.embed_dim, dtype=v.dtype, device=v.device)], 1)
             extra += 1
         if extra and mask is not None:
             pad = [(0, 0)] * (mask.ndim - 1) + [(0, extra)]

@@ -39,7 +39,7 @@ class _NormBase(Module):
         if track_running_stats:
             self.register_buffer("running_mean", numtorch.zeros(num_features, device=device, dtype=dtype))
             self.register_buffer("running_var", numtorch.ones(num_features, device=device, dtype=dtype))
-            self.register_buffer("num_batches_tracked", numtorch.tensor(0, dtype=numtorch.int64))
+            self.register_buffer("num_batches_tracked", numtorch.tensor(0, dtype=numtorch.int64, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
