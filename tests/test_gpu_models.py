@@ -1004,3 +1004,37 @@ def test_cuda_module_with_cpu_input_names_both_devices(ctor, shape):
     x = numtorch.tensor([[1, 2]]) if shape is None else numtorch.randn(*shape)
     with pytest.raises(RuntimeError, match=r"(?s)(cpu.*cuda|cuda.*cpu)"):
         m(x)
+
+
+# ---- no host syncs on the training path ------------------------------------------------------------
+
+@pytest.mark.parametrize("opt_name", sorted(_OPTIMIZERS))
+def test_training_step_never_waits_for_the_device(backend, opt_name):  # noqa: F811
+    """forward, backward, clip_grad_norm_ and the optimizer step of a conv net: no value is fetched
+    from the device (the emulator counts every transfer to the host), so a GPU is never stalled."""
+    if backend is None:
+        pytest.skip("the emulator counts host syncs; a real GPU does not")
+    m = numtorch.models.LeNet5().cuda()
+    opt = getattr(numtorch.optim, opt_name)(m.parameters(), **_OPTIMIZERS[opt_name])
+    x, t = numtorch.randn(2, 1, 28, 28, device="cuda"), numtorch.tensor([1, 7], device="cuda")
+    for _ in range(2):  # the first step creates the optimizer state
+        backend.stats.reset()
+        opt.zero_grad()
+        F.cross_entropy(m(x), t).backward()
+        nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        assert backend.stats.syncs == 0
+
+
+def test_gpt_training_and_cached_greedy_decoding_never_wait(backend):  # noqa: F811
+    if backend is None:
+        pytest.skip("the emulator counts host syncs; a real GPU does not")
+    m = _gpt(dropout=0.1).cuda()
+    opt = numtorch.optim.AdamW(m.parameters(), lr=0.01)
+    idx = numtorch.randint(0, 11, (2, 5), generator=numtorch.Generator().manual_seed(5)).cuda()
+    backend.stats.reset()
+    opt.zero_grad()
+    m(idx, idx)[1].backward()
+    opt.step()
+    m.generate(idx[:, :2], 3, temperature=0)
+    assert backend.stats.syncs == 0
