@@ -1038,3 +1038,43 @@ def test_gpt_training_and_cached_greedy_decoding_never_wait(backend):  # noqa: F
     opt.step()
     m.generate(idx[:, :2], 3, temperature=0)
     assert backend.stats.syncs == 0
+
+
+# ---- the command line's trainers, in process (a subprocess cannot use the emulator) -----------------
+
+def test_classifier_trainer_on_cuda_matches_cpu(tmp_path):
+    from numtorch.cli import common
+    from numtorch.cli.train import save_run, train
+    g = numtorch.Generator().manual_seed(17)
+    split = lambda n: common.Split(numtorch.rand(n, 1, 6, 6, generator=g),  # noqa: E731
+                                   numtorch.randint(0, 3, (n,), generator=g))
+    data = common.DataBundle("toy", split(12), split(6), ["a", "b", "c"])
+    config = {"model": "simplecnn", "data": "toy", "image_shape": [1, 6, 6], "hidden": 8, "classes": data.classes,
+              "epochs": 2, "batch_size": 4, "lr": 0.05, "optimizer": "momentum", "weight_decay": 0.0, "seed": 0,
+              "augment": False}
+    quiet = dict(progress=False, log=lambda *a: None)
+    runs = {dev: train(config, data, device=dev, **quiet) for dev in ("cpu", "cuda")}
+    assert all(_on_cuda(p) for p in runs["cuda"]["model"].parameters())
+    for key in ("train_loss", "test_loss", "step_loss"):
+        np.testing.assert_allclose(runs["cpu"]["history"][key], runs["cuda"]["history"][key], rtol=1e-4, atol=1e-6)
+    assert runs["cpu"]["history"]["test_acc"] == runs["cuda"]["history"]["test_acc"]
+    paths = save_run(tmp_path, config, runs["cuda"])  # checkpoint of a cuda model and optimizer
+    ckpt = numtorch.load(paths["checkpoint"], map_location="cpu")
+    model = common.model_from_checkpoint(ckpt, "cuda")
+    assert all(_on_cuda(p) for p in model.parameters())
+    loss, acc = common.evaluate(model, data.test, device="cuda")
+    assert (loss, acc) == pytest.approx(common.evaluate(runs["cpu"]["model"], data.test), rel=1e-4)
+
+
+def test_text_trainer_on_cuda_matches_cpu():
+    from numtorch.cli.train_text import sample_text, train_gpt
+    text = "to be or not to be, that is the question. " * 8
+    settings = dict(block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.1, batch_size=4, lr=1e-2,
+                    weight_decay=0.0, eval_iters=2, seed=0, steps=3, eval_interval=3)
+    quiet = dict(progress=False, log=lambda *a: None)
+    runs = {dev: train_gpt(text, settings, device=dev, **quiet) for dev in ("cpu", "cuda")}
+    np.testing.assert_allclose(runs["cpu"]["history"]["step_loss"], runs["cuda"]["history"]["step_loss"], rtol=1e-4)
+    np.testing.assert_allclose(runs["cpu"]["history"]["val_loss"], runs["cuda"]["history"]["val_loss"], rtol=1e-4)
+    a = sample_text(runs["cpu"]["model"], runs["cpu"]["tokenizer"], "to", tokens=6, temperature=0.0)
+    b = sample_text(runs["cuda"]["model"], runs["cuda"]["tokenizer"], "to", tokens=6, temperature=0.0, device="cuda")
+    assert a == b and len(b) == 8
