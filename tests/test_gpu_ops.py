@@ -379,6 +379,26 @@ def test_data_dependent_outputs(name, fn):
     _run(fn, (4, 5), grad=False)
 
 
+EDGE = [  # zero-size and 0-d inputs
+    ("bincount_empty", lambda a: (numtorch.bincount(a.long().reshape(-1)), numtorch.bincount(a.long().reshape(-1), minlength=3)),
+     (0, 2), False),
+    ("sort_0d", lambda a: a.sum().sort(), (2, 3), True), ("argsort_0d", lambda a: a.sum().argsort(), (2, 3), False),
+    ("sum_empty", lambda a: (a.sum(0), a.sum(), a.mean(1), a.amax(1), a.prod(0)), (0, 3), True),
+    ("cat_empty", lambda a: numtorch.cat([a, a[:0]]) * 2, (2, 3), True),
+    ("index_empty", lambda a: a[numtorch.zeros(0, dtype=numtorch.int64, device=a.device)], (3, 2), True),
+    ("nonzero_none", lambda a: numtorch.nonzero(a > 100), (3, 2), False),
+    ("unique_empty", lambda a: numtorch.unique(a), (0,), False),
+    ("cumsum_empty", lambda a: (a.cumsum(0), numtorch.cummax(a, 0).values, numtorch.logcumsumexp(a, 0)), (0, 2), True),
+    ("matmul_empty", lambda a: a @ a.t(), (0, 3), True), ("conv_batch0", lambda a: F.conv2d(a.reshape(0, 1, 2, 2), a.new_ones(1, 1, 2, 2)), (0, 4), True),
+    ("scalar_ops_0d", lambda a: (a.sum() * 3).exp().clamp(max=5.0), (2, 2), True),
+]
+
+
+@pytest.mark.parametrize("name,fn,shape,grad", EDGE, ids=_ids(EDGE))
+def test_edge_cases(name, fn, shape, grad):
+    _run(fn, shape, grad=grad)
+
+
 # ---- linalg ---------------------------------------------------------------------------------
 
 LINALG = [

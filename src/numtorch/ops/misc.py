@@ -9,7 +9,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from numtorch._backend import xp_of
+from numtorch._backend import cupyx_module, xp_of
 from numtorch.ops._util import wrap_dim
 from numtorch.ops.index import gather
 from numtorch.tensor import Tensor, make_tensor
@@ -40,7 +40,7 @@ def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False
 def sort(input, dim: int = -1, descending: bool = False, stable: bool = False):
     """``(values, indices)`` sorted along ``dim``."""
     if input.ndim == 0:
-        return _sort(input.clone(), make_tensor(np.zeros((), dtype=np.int64)))
+        return _sort(input.clone(), make_tensor(xp_of(input._data).zeros((), dtype=np.int64)))
     idx = argsort(input, dim, descending)
     return _sort(gather(input, wrap_dim(dim, input.ndim), idx), idx)
 
@@ -115,14 +115,29 @@ def bincount(input, weights=None, minlength: int = 0) -> Tensor:
     if x.ndim != 1 or x.dtype.kind not in "iu":
         raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs (got {input.dtype} "
                            f"with shape {tuple(input.shape)})")
-    if x.size and int(x.min()) < 0:
-        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     xp = xp_of(x)
     w = None if weights is None else weights._data
-    out = xp.bincount(x, weights=w, minlength=minlength)
+    if xp is np:
+        if x.size and int(x.min()) < 0:
+            raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+        out = np.bincount(x, weights=w, minlength=minlength)
+    else:
+        out = _bincount_device(xp, x, w, minlength)
     if w is not None and w.dtype == np.float32:
         out = out.astype(np.float32)
     return make_tensor(out if w is not None else out.astype(np.int64))
+
+
+def _bincount_device(xp, x, w, minlength: int):
+    """bincount on a GPU: min and max come to the host in one transfer (the output's size depends on
+    them, as in PyTorch), then one scatter-add counts (float64, as NumPy's weighted bincount sums).
+    ``cupy.bincount`` would wait for the device twice and fails on an empty input."""
+    lo, hi = xp.stack([x.min(), x.max()]).tolist() if x.size else (0, -1)
+    if lo < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    out = xp.zeros(max(hi + 1, minlength), dtype=np.float64)
+    cupyx_module().scatter_add(out, x, 1.0 if w is None else w)
+    return out
 
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
@@ -160,6 +175,7 @@ def bucketize(input, boundaries, *, out_int32=False, right=False) -> Tensor:
 def histc(input, bins: int = 100, min=0, max=0) -> Tensor:
     x = input._data
     xp = xp_of(x)
-    lo, hi = (float(x.min()), float(x.max())) if min == 0 and max == 0 else (min, max)
+    # (the range from the data: one transfer to the host, as PyTorch's waits too)
+    lo, hi = xp.stack([x.min(), x.max()]).tolist() if min == 0 and max == 0 else (min, max)
     h, _ = xp.histogram(x, bins=bins, range=(lo, hi))
     return make_tensor(h.astype(x.dtype))
