@@ -366,6 +366,12 @@ def test_module_to_cuda_cpu_and_dtype():
     assert all(p.device.type == "cpu" and p.dtype == numtorch.float32 for p in m.parameters())
     m.to(numtorch.zeros(1, device="cuda"))  # to(tensor): that tensor's device and dtype
     assert all(_on_cuda(t) for t in _all_tensors(m))
+    m.cpu().to(device="cuda:0", non_blocking=True)
+    assert all(t.device == numtorch.device("cuda", 0) for t in _all_tensors(m))
+    m.cpu().cuda(0)
+    assert all(_on_cuda(t) for t in _all_tensors(m))
+    m.double().float()
+    assert all(_on_cuda(p) and p.dtype == numtorch.float32 for p in m.parameters())
 
 
 def test_module_move_keeps_grads_and_running_stats():
@@ -592,6 +598,21 @@ def test_attention_masks_on_cuda(float_mask):
     for c, g in zip(outs[0][2:], outs[1][2:]):
         _close(c.grad, g.grad)
     _compare_grads(cpu, gpu)
+
+
+def test_pad_sequence_of_cuda_tensors():
+    from numtorch.nn.utils.rnn import pad_sequence
+    i = _I(18)
+    seqs = [i.randn(3, 2), i.randn(1, 2), i.randn(4, 2)]
+    seqs_g = [_to_gpu(t) for t in seqs]
+    for kw in (dict(batch_first=True), dict(padding_value=-1.0, padding_side="left")):
+        y, yg = pad_sequence(seqs, **kw), pad_sequence(seqs_g, **kw)
+        assert _on_cuda(yg)
+        _close(y, yg, 0, 0)
+        _weighted_sum([y]).backward()
+        _weighted_sum([yg]).backward()
+    for a, b in zip(seqs, seqs_g):
+        _close(a.grad, b.grad)
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
