@@ -968,6 +968,25 @@ def test_vision_transforms_on_cuda_tensors(make):
     _close(y, yg)
 
 
+@pytest.mark.parametrize("make", [lambda T: T.RandomHorizontalFlip(1.0), lambda T: T.Resize((9, 14)),
+                                  lambda T: T.Resize(6), lambda T: T.RandomCrop((6, 8), min_visible=0.3)])
+def test_detection_transforms_on_cuda(make):
+    from numtorch.vision import detection_transforms as T
+    img = numtorch.rand(1, 10, 12, generator=numtorch.Generator().manual_seed(19))
+    target = {"boxes": numtorch.tensor([[0.0, 1.0, 5.0, 6.0], [6.0, 2.0, 11.0, 9.0], [2.0, 7.0, 4.0, 10.0]]),
+              "labels": numtorch.tensor([1, 2, 3]), "iscrowd": numtorch.tensor([0, 0, 1])}
+    numtorch.manual_seed(20)
+    y, ty = make(T)(img, target)
+    numtorch.manual_seed(20)
+    yg, tg = make(T)(img.cuda(), {k: v.cuda() for k, v in target.items()})
+    assert _on_cuda(yg) and all(_on_cuda(v) for v in tg.values())
+    _close(y, yg)
+    assert sorted(ty) == sorted(tg)
+    for k in ty:
+        assert ty[k].dtype == tg[k].dtype, k
+        _close(ty[k], tg[k])
+
+
 # ---- saving and loading ----------------------------------------------------------------------------
 
 def _saved_cuda_checkpoint(tmp_path):

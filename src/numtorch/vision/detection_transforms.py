@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 import numtorch
+from numtorch import _dtypes
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["Compose", "ToTensor", "RandomHorizontalFlip", "Resize", "RandomCrop", "interpolation_matrix",
@@ -51,21 +52,21 @@ def resize_array(a: np.ndarray, size) -> np.ndarray:
     return ry @ a @ rx.T
 
 
-def _filter(target: dict, keep: np.ndarray) -> dict:
-    """Keeps the rows ``keep`` of every per-box entry of ``target``."""
+def _filter(target: dict, keep: Tensor) -> dict:
+    """Keeps the rows ``keep`` (a bool tensor) of every per-box entry of ``target``, on its device."""
     n = target["boxes"].shape[0]
     out = {}
     for k, v in target.items():
         if isinstance(v, Tensor) and v.ndim >= 1 and v.shape[0] == n:
-            out[k] = make_tensor(v._data[keep])
+            out[k] = v[keep.to(v.device)]
         else:
             out[k] = v
     return out
 
 
-def _with_boxes(target: dict, boxes: np.ndarray) -> dict:
+def _with_boxes(target: dict, boxes: Tensor) -> dict:
     out = dict(target)
-    out["boxes"] = make_tensor(boxes.astype(np.float32, copy=False))
+    out["boxes"] = boxes.float()
     return out
 
 
@@ -111,10 +112,9 @@ class RandomHorizontalFlip:
         if numtorch.rand(1).item() >= self.p:
             return image, target
         w = image.shape[-1]
-        image = make_tensor(np.ascontiguousarray(image._data[..., ::-1]))
-        b = target["boxes"]._data
-        flipped = np.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
-        return image, _with_boxes(target, flipped)
+        b = target["boxes"]
+        flipped = numtorch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
+        return image.flip(-1), _with_boxes(target, flipped)
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"
@@ -138,9 +138,14 @@ class Resize:
     def __call__(self, image: Tensor, target: dict):
         h, w = image.shape[-2:]
         oh, ow = self._out_size(h, w)
-        image = make_tensor(np.ascontiguousarray(resize_array(image._data, (oh, ow)).astype(image._data.dtype)))
-        scale = np.array([ow / w, oh / h, ow / w, oh / h], dtype=np.float32)
-        return image, _with_boxes(target, target["boxes"]._data * scale)
+        # Ry @ image @ Rx^T with the bilinear matrices on the image's device
+        dtype = image.dtype if image.is_floating_point() else numtorch.float32
+        ry, rx = (numtorch.as_tensor(interpolation_matrix(n, m, _dtypes.np_dtype(dtype)), device=image.device)
+                  for n, m in ((h, oh), (w, ow)))
+        image = (ry @ image.to(dtype) @ rx.t()).to(image.dtype)
+        b = target["boxes"]
+        scale = numtorch.tensor([ow / w, oh / h, ow / w, oh / h], dtype=b.dtype, device=b.device)
+        return image, _with_boxes(target, b * scale)
 
     def __repr__(self) -> str:
         return f"Resize(size={self.size})"
@@ -161,15 +166,15 @@ class RandomCrop:
             raise ValueError(f"RandomCrop: crop size {self.size} is larger than the image ({h}, {w})")
         top = int(numtorch.randint(0, h - ch + 1, (1,)).item())
         left = int(numtorch.randint(0, w - cw + 1, (1,)).item())
-        image = make_tensor(np.ascontiguousarray(image._data[..., top:top + ch, left:left + cw]))
-        b = target["boxes"]._data
-        shifted = b - np.array([left, top, left, top], dtype=b.dtype)
-        clipped = np.stack([np.clip(shifted[:, 0], 0, cw), np.clip(shifted[:, 1], 0, ch),
-                            np.clip(shifted[:, 2], 0, cw), np.clip(shifted[:, 3], 0, ch)], 1)
+        image = image[..., top:top + ch, left:left + cw].contiguous()
+        b = target["boxes"]
+        shifted = b - numtorch.tensor([left, top, left, top], dtype=b.dtype, device=b.device)
+        clipped = numtorch.stack([shifted[:, 0].clamp(0, cw), shifted[:, 1].clamp(0, ch),
+                                  shifted[:, 2].clamp(0, cw), shifted[:, 3].clamp(0, ch)], 1)
         area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
         new_area, old_area = area(clipped), area(b)
         keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
-        keep &= new_area >= self.min_visible * old_area
+        keep = keep & (new_area >= self.min_visible * old_area)
         target = _with_boxes(target, clipped)
         return image, _filter(target, keep)
 
