@@ -83,8 +83,33 @@ def scatter_sum(xp, positions, values, size: int, dtype):
     if xp is np:
         np.add.at(out, p, v)  # integer or complex values (bincount weights are float64)
     else:
-        cupyx_module().scatter_add(out, p, v)  # one atomic-add kernel on the GPU
+        device_scatter_add(xp, out, p, v.astype(out.dtype, copy=False))  # one atomic-add kernel on the GPU
     return out
+
+
+_ATOMIC_ADD = frozenset(np.dtype(t) for t in ("int32", "uint32", "uint64", "float16", "float32", "float64"))
+
+
+def device_scatter_add(xp, out, p, v) -> None:
+    """``out[p] += v`` on a GPU (repeated positions add up), for 1-d ``out`` of any dtype.
+
+    ``cupyx.scatter_add`` (CUDA's atomicAdd) takes int32, uint32, uint64 and the floats only, so:
+    complex values add as pairs of floats; int64 adds as uint64 (two's-complement sums have the
+    same bits); bool and the small integers add in 64 bits and are cast back (wrapping, as PyTorch).
+    """
+    add = cupyx_module().scatter_add
+    dt = out.dtype
+    if dt in _ATOMIC_ADD:
+        add(out, p, v)
+    elif dt.kind == "c":
+        f = np.dtype(f"f{dt.itemsize // 2}")
+        add(out.view(f).reshape(-1, 2), p, xp.ascontiguousarray(v).view(f).reshape(-1, 2))
+    elif dt.itemsize == 8:
+        add(out.view(np.uint64), p, xp.ascontiguousarray(v).view(np.uint64))
+    else:
+        acc = xp.zeros(out.shape, dtype=np.uint64)
+        add(acc, p, v.astype(np.int64).view(np.uint64))
+        out[...] = acc.view(np.int64).astype(dt)
 
 
 class BasicIndex(Function):

@@ -9,9 +9,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from numtorch._backend import cupyx_module, xp_of
+from numtorch._backend import xp_of
 from numtorch.ops._util import wrap_dim
-from numtorch.ops.index import gather
+from numtorch.ops.index import device_scatter_add, gather
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["sort", "argsort", "topk", "kthvalue", "unique", "unique_consecutive", "bincount", "one_hot",
@@ -136,7 +136,7 @@ def _bincount_device(xp, x, w, minlength: int):
     if lo < 0:
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     out = xp.zeros(max(hi + 1, minlength), dtype=np.float64)
-    cupyx_module().scatter_add(out, x, 1.0 if w is None else w)
+    device_scatter_add(xp, out, x, xp.ones(x.shape, np.float64) if w is None else w.astype(np.float64))
     return out
 
 
