@@ -285,7 +285,7 @@ def _nms_device(boxes, order, iou_threshold: float):
         e = min(s + _NMS_ROWS, n)
         lt = xp.maximum(b[s:e, None, :2], b[None, s:, :2])
         rb = xp.minimum(b[s:e, None, 2:], b[None, s:, 2:])
-        wh = xp.clip(rb - lt, 0, None)
+        wh = xp.maximum(rb - lt, 0)
         inter = wh[..., 0] * wh[..., 1]
         iou = inter / (areas[s:e, None] + areas[None, s:] - inter)  # 0/0 is NaN: never suppresses
         over = to_device(iou > iou_threshold, CPU)                    # (e - s, n - s) on the host
