@@ -17,6 +17,7 @@ import numpy as np
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops.conv import _pair, first_order_only, pad_nhwc, _col2im_add
+from numtorch.ops.index import scatter_sum
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
@@ -392,14 +393,13 @@ class AdaptiveMaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        # dx[argmax] += gy; bins may overlap, so the scatter is a bincount over flat indices
+        # dx[argmax] += gy; bins may overlap, so the scatter sums repeated flat indices
         first_order_only("adaptive_max_pool2d")
         xp = xp_of(gy._data)
         n, c, h, w = ctx.shape
         base = (xp.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
-        flat = (ctx.idx + base).ravel()
-        gx = xp.bincount(flat, weights=gy._data.ravel(), minlength=n * c * h * w)  # cold path
-        return make_tensor(gx.astype(gy._data.dtype).reshape(ctx.shape)), None, None
+        gx = scatter_sum(xp, ctx.idx + base, gy._data, n * c * h * w, gy._data.dtype)
+        return make_tensor(gx.reshape(ctx.shape)), None, None
 
 
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
