@@ -1118,3 +1118,25 @@ def test_text_trainer_on_cuda_matches_cpu():
     a = sample_text(runs["cpu"]["model"], runs["cpu"]["tokenizer"], "to", tokens=6, temperature=0.0)
     b = sample_text(runs["cuda"]["model"], runs["cuda"]["tokenizer"], "to", tokens=6, temperature=0.0, device="cuda")
     assert a == b and len(b) == 8
+
+
+def test_detect_command_with_device_cuda(tmp_path, capsys):
+    """`numtorch detect ... --device cuda`, called in process: the same detections as on the CPU."""
+    pytest.importorskip("PIL")
+    from PIL import Image
+    from numtorch.cli.main import main
+    from numtorch.cli.train_detect import save_detector_run
+    numtorch.manual_seed(0)
+    save_detector_run(tmp_path, {"model": "detector"}, {"model": _detector(), "history": {}})
+    img = np.zeros((32, 40), np.uint8)
+    img[8:20, 10:22] = 255
+    Image.fromarray(img).save(tmp_path / "in.png")
+    printed = {}
+    for dev in ("cpu", "cuda"):
+        capsys.readouterr()
+        assert main(["detect", str(tmp_path / "checkpoint.pt"), str(tmp_path / "in.png"), "--score-thresh", "0.0",
+                     "--device", dev, "--out", str(tmp_path / f"{dev}.png")]) == 0
+        printed[dev] = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("boxes: ")]
+        assert (tmp_path / f"{dev}.png").exists()
+    assert printed["cpu"] == printed["cuda"] and "detections" in printed["cuda"][0]
+    assert len(printed["cuda"]) > 3

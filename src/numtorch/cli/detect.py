@@ -23,6 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("image", help="an image file (PNG, JPEG, ...)")
     p.add_argument("--out", default=None, metavar="PNG", help="write the image with the boxes drawn")
     p.add_argument("--score-thresh", type=float, default=0.3, help="smallest score shown (default 0.3)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     p.add_argument("--invert", default="auto", choices=("auto", "yes", "no"),
                    help="invert grey levels: auto (default) when the image's border is light")
     p.set_defaults(run=run)
@@ -88,8 +89,10 @@ def run(args) -> int:
     model, classes = load_detector(args.checkpoint)
     image = read_image(Path(args.image), args.invert)
     model.score_thresh = args.score_thresh
+    device = getattr(args, "device", None) or "cpu"
     with numtorch.no_grad():
-        det = model([numtorch.from_numpy(image)])[0]
+        det = model.to(device)([numtorch.from_numpy(image).to(device)])[0]
+    det = {k: v.cpu() for k, v in det.items()}  # printed and drawn on the host
     print(f"{len(det['labels'])} detections (score >= {args.score_thresh})")
     for box, label, score in zip(det["boxes"].numpy(), det["labels"].numpy(), det["scores"].numpy()):
         print(f"{classes[int(label)]} {score:.3f} " + " ".join(f"{v:.1f}" for v in box))
