@@ -20,7 +20,7 @@ import numpy as np
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import wrap_dim
+from numtorch.ops._util import same_device, wrap_dim
 from numtorch.ops.linalg import matmul
 from numtorch.tensor import Tensor, make_tensor
 
@@ -79,6 +79,8 @@ def _additive_mask(attn_mask, is_causal: bool, L: int, S: int, ref: Tensor):
         return xp.where(keep, dtype.type(0), dtype.type(-np.inf)), None
     if attn_mask is None:
         return None, None
+    if isinstance(attn_mask, Tensor):
+        same_device("scaled_dot_product_attention", ref, attn_mask)
     m = attn_mask._data if isinstance(attn_mask, Tensor) else xp.asarray(attn_mask)
     if m.dtype == bool:
         return xp.where(m, dtype.type(0), dtype.type(-np.inf)), None

@@ -433,6 +433,7 @@ def masked_fill(input, mask, value) -> Tensor:
 
 def masked_select(input, mask) -> Tensor:
     from numtorch.ops.shape import broadcast_tensors
+    same_device("masked_select", input, mask)
     x, m = broadcast_tensors(input, mask)
     return x[m]
 
