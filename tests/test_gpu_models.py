@@ -922,6 +922,19 @@ def test_dataloader_pinned_batches_to_cuda_non_blocking():
     np.testing.assert_array_equal(np.asarray(y), np.asarray(numtorch.cat([b for _, b in seen]).cpu()))
 
 
+def test_dataloader_pin_memory_gives_page_locked_batches(request, backend):  # noqa: F811
+    """pin_memory=True: batches in page-locked host memory, so non_blocking copies are asynchronous."""
+    _expect_op_bug(request, backend, "tensor.py Tensor.pin_memory returns self: no page-locked copy (it could "
+                   "copy into _backend.pinned_empty(shape, dtype) when CUDA is available)")
+    from numtorch._backend import is_pinned
+    from numtorch.utils.data import DataLoader, TensorDataset
+    ds = TensorDataset(numtorch.randn(6, 3), numtorch.arange(6))
+    for workers in (0, 1):
+        for xb, yb in DataLoader(ds, batch_size=4, pin_memory=True, num_workers=workers):
+            assert xb.device.type == "cpu" and is_pinned(xb._data) and is_pinned(yb._data)
+    assert not any(is_pinned(x._data) for x, _ in DataLoader(ds, batch_size=4))
+
+
 def test_dataset_of_cuda_tensors_and_random_split():
     from numtorch.utils.data import DataLoader, TensorDataset, random_split
     x = numtorch.arange(24.0, device="cuda").reshape(12, 2)

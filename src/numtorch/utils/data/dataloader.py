@@ -22,8 +22,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from numtorch import _backend
 from numtorch._backend import xp_of
-from numtorch.tensor import make_tensor
+from numtorch.tensor import Tensor, make_tensor
 from numtorch.utils.data._collate import default_collate, default_convert
 from numtorch.utils.data.dataset import IterableDataset, _tensor_source
 from numtorch.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
@@ -68,7 +69,8 @@ class DataLoader:
         batch_sampler: yields lists of indices (excludes batch_size, shuffle, sampler, drop_last).
         num_workers: 0 loads in the main thread; > 0 prefetches in one background thread.
         collate_fn: turns a list of samples into a batch (default ``default_collate``).
-        pin_memory: accepted for compatibility (host memory is not pinned).
+        pin_memory: when a GPU is available, every tensor of a batch goes through ``Tensor.pin_memory()``
+            (page-locked host memory, from which ``.to("cuda", non_blocking=True)`` copies asynchronously).
         drop_last: drop the last batch when it is smaller than ``batch_size``.
         timeout: seconds to wait for a prefetched batch before raising (0: forever).
         worker_init_fn: called as ``worker_init_fn(0)`` in the loading thread before it starts.
@@ -148,6 +150,8 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         batches = self._batches()
+        if self.pin_memory and _backend.cuda_is_available():
+            batches = map(_pin, batches)  # in the loading thread too, when there is one
         if self.num_workers == 0:
             return batches
         return _Prefetcher(batches, self.num_workers * self.prefetch_factor, self.timeout,
@@ -192,6 +196,19 @@ class DataLoader:
                 batch = []
         if batch and not self.drop_last:
             yield self.collate_fn(batch)
+
+
+def _pin(batch):
+    """``batch`` with every CPU tensor in page-locked memory (lists, tuples, named tuples, dicts kept)."""
+    if isinstance(batch, Tensor):
+        return batch.pin_memory() if batch.device.type == "cpu" else batch
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(_pin(b) for b in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_pin(b) for b in batch)
+    if isinstance(batch, dict):
+        return type(batch)((k, _pin(v)) for k, v in batch.items())
+    return batch
 
 
 def _check_worker_options(num_workers, timeout, prefetch_factor, persistent_workers) -> None:
