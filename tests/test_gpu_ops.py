@@ -742,6 +742,9 @@ def test_copy_between_devices():
     _close(d.float(), c, 0, 0)
     d[0] = c[1].double().to("cuda")
     _close(d[0].float(), c[1], 0, 0)
+    d[1] = np.arange(4.0)                       # host data assigned into a device tensor is copied over
+    d[2, :2] = [5.0, 6.0]
+    np.testing.assert_array_equal(d[1:, :2].cpu().numpy(), [[0.0, 1.0], [5.0, 6.0]])
 
 
 def test_item_tolist_numpy():

@@ -169,6 +169,8 @@ def setitem(t: Tensor, index, value) -> None:
     if isinstance(value, Tensor) and value.device != t.device:
         raise RuntimeError(f"setitem: expected value on {t.device}, got a tensor on {value.device}; "
                            f"move it first with .to(\"{t.device}\")")
+    if isinstance(value, (list, tuple)) or (hasattr(value, "shape") and not isinstance(value, Tensor)):
+        value = xp.asarray(value)  # host data (a list, a NumPy array) is copied to the tensor's device
     if not _records(t, (value,)):
         v = value._data if isinstance(value, Tensor) else value
         if getattr(v, "dtype", None) is not None and v.dtype.kind in "fc" and t._data.dtype.kind in "iub":
