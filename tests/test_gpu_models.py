@@ -1059,6 +1059,22 @@ def test_cuda_module_with_cpu_input_names_both_devices(ctor, shape):
         m(x)
 
 
+def test_parameters_to_vector_and_back_on_cuda():
+    from numtorch.nn.utils import parameters_to_vector, vector_to_parameters
+    cpu, gpu = _model_pair(_optim_model)
+    v, vg = parameters_to_vector(cpu.parameters()), parameters_to_vector(gpu.parameters())
+    assert _on_cuda(vg)
+    _close(v, vg, 0, 0)
+    (vg * vg).sum().backward()  # differentiable: d/dp sum(p^2) = 2p
+    for p in gpu.parameters():
+        _close(p.grad, 2 * p)
+    vector_to_parameters(vg * 0.5, gpu.parameters())
+    assert all(_on_cuda(p) for p in gpu.parameters())
+    _close(parameters_to_vector(gpu.parameters()), v * 0.5)
+    with pytest.raises(RuntimeError, match=r"cpu.*cuda"):
+        vector_to_parameters(v, gpu.parameters())
+
+
 # ---- no host syncs on the training path ------------------------------------------------------------
 
 @pytest.mark.parametrize("opt_name", sorted(_OPTIMIZERS))
