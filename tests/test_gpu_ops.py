@@ -528,6 +528,17 @@ def test_creation(name, make):
     _both(make)
 
 
+def test_cuda_generator_draws_the_cpu_generators_numbers():
+    g = numtorch.Generator(device="cuda").manual_seed(5)
+    assert g.device.type == "cuda"
+    c = numtorch.randn(3, 4, generator=numtorch.Generator().manual_seed(5))
+    _same(c, numtorch.randn(3, 4, generator=g, device="cuda"), 0, 0)
+    state = g.get_state()
+    x = numtorch.rand(5, generator=g, device="cuda")
+    g.set_state(state)
+    _close(x, numtorch.rand(5, generator=g), 0, 0)  # the same stream after restoring the state
+
+
 def test_global_seed_gives_the_same_numbers_on_both_devices():
     def draw(d):
         numtorch.manual_seed(21)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from numtorch._backend import as_device as _device
+
 
 class Generator:
     """A source of random numbers: ``g = numtorch.Generator().manual_seed(0)``."""
 
     def __init__(self, device="cpu") -> None:
-        self.device = device
+        self.device = _device(device)  # (the numbers are drawn on the CPU whatever the device)
         self._seed = 67280421310721
         self.rng = np.random.Generator(np.random.PCG64(self._seed))
 
