@@ -493,14 +493,20 @@ def _small_densenet() -> nn.Module:
     ("resnet20", lambda: numtorch.models.resnet20(), (2, 3, 16, 16)),
     ("resnet18", lambda: numtorch.models.resnet18(num_classes=5), (2, 3, 32, 32)),
     ("densenet", _small_densenet, (2, 3, 8, 8)),
+    ("CifarResNet-B", lambda: numtorch.models.CifarResNet(8, num_classes=4, shortcut="B"), (2, 3, 8, 8)),
+    ("densenet-dropout", lambda: numtorch.models.DenseNet(4, (2,), 8, 2, drop_rate=0.2, num_classes=3,
+                                                          memory_efficient=True, small_inputs=False), (2, 3, 16, 16)),
 ])
 def test_classifier_matches_cpu(name, ctor, shape):
     cpu, gpu = _model_pair(ctor)
     x = numtorch.randn(*shape, generator=numtorch.Generator().manual_seed(1))
     t = numtorch.tensor([1, 0, 3][:shape[0]])
+    losses = []
     for m, xx, tt in ((cpu, x, t), (gpu, x.cuda(), t.cuda())):
-        F.cross_entropy(m(xx), tt).backward()
-    _close(F.cross_entropy(cpu(x), t), F.cross_entropy(gpu(x.cuda()), t.cuda()))
+        numtorch.manual_seed(3)  # the same dropout masks
+        losses.append(F.cross_entropy(m(xx), tt))
+        losses[-1].backward()
+    _close(*losses)
     _compare_grads(cpu, gpu, rtol=1e-3, atol=1e-4)  # deep nets: float32 sums in a different order
     for (n, bc), (_, bg) in zip(cpu.named_buffers(), gpu.named_buffers()):
         assert _on_cuda(bg), n
