@@ -107,7 +107,7 @@ def _host(t) -> np.ndarray:
     a handful of boxes per image, computed on the host like a data-loading step."""
     if isinstance(t, Tensor):
         return t.detach().cpu().numpy()
-    return np.asarray(t)
+    return np.asarray(getattr(t, "_data", t))  # an array, or an object holding one in ``_data``
 
 
 # ---- the model -----------------------------------------------------------------------------
