@@ -371,6 +371,7 @@ class IndexAddBackward(Function):
 def index_select(input, dim: int, index) -> Tensor:
     """The slices of ``input`` at positions ``index`` along ``dim`` (an embedding lookup on dim 0)."""
     d = wrap_dim(dim, input.ndim, "index_select")
+    same_device("index_select", input, index)  # (unlike x[index], PyTorch wants the index on x's device)
     idx = _index_array(index, xp_of(input._data), "index_select")
     if idx.ndim > 1:
         raise IndexError(f"index_select(): Index is supposed to be a vector, got {idx.ndim}-d")
@@ -383,7 +384,7 @@ def index_select(input, dim: int, index) -> Tensor:
 def index_add(input, dim: int, index, source, *, alpha=1) -> Tensor:
     """out = input, then out[index[i]] += alpha * source[i] along ``dim``."""
     d = wrap_dim(dim, input.ndim, "index_add")
-    same_device("index_add", input, source)
+    same_device("index_add", input, index, source)
     src = source if alpha == 1 else source * alpha
     idx = _index_array(index, xp_of(input._data))
     return input + IndexAddBackward.apply(src, idx, d, tuple(input.shape))
