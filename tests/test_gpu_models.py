@@ -372,6 +372,12 @@ def test_module_to_cuda_cpu_and_dtype():
     assert all(_on_cuda(t) for t in _all_tensors(m))
     m.double().float()
     assert all(_on_cuda(p) and p.dtype == numtorch.float32 for p in m.parameters())
+    m.half()
+    assert all(_on_cuda(p) and p.dtype == numtorch.float16 for p in m.parameters())
+    m.cpu().float().to_empty(device="cuda")  # storage on cuda, values unspecified
+    assert all(_on_cuda(t) and t.dtype == b.dtype for t, b in zip(_all_tensors(m), _all_tensors(_Holder())))
+    p = nn.Parameter(numtorch.ones(2, device="cuda"))
+    assert _on_cuda(p) and p.requires_grad and isinstance(p, nn.Parameter)
 
 
 def test_module_move_keeps_grads_and_running_stats():
