@@ -256,6 +256,26 @@ def test_reduce(name, fn):
     _run(fn, (3, 4, 5))
 
 
+def _nan(a):  # NaN where a < -0.5
+    return numtorch.where(a < -0.5, math.nan, a)
+
+
+NAN = [  # NaN inputs: NumPy and CuPy must agree on where NaN goes
+    ("nansum", lambda a: numtorch.nansum(_nan(a), 1)), ("nanmean", lambda a: numtorch.nanmean(_nan(a), 0)),
+    ("amax_nan", lambda a: _nan(a).amax(1)), ("max_dim_nan", lambda a: _nan(a).max(0)),
+    ("argmax_nan", lambda a: _nan(a).argmax(1)), ("sort_nan", lambda a: _nan(a).sort(1)),
+    ("fmax", lambda a: numtorch.fmax(_nan(a), a.flip(1))), ("isnan", lambda a: numtorch.isnan(_nan(a))),
+    ("cummax_nan", lambda a: numtorch.cummax(_nan(a), 1)), ("nanquantile", lambda a: numtorch.nanquantile(_nan(a), 0.5, 1)),
+    ("max_pool_nan", lambda a: F.max_pool2d(_nan(a).reshape(1, 1, 4, 6), 2)),
+    ("maximum_nan", lambda a: numtorch.maximum(_nan(a), a)), ("clamp_nan", lambda a: _nan(a).clamp(-0.5, 0.5)),
+]
+
+
+@pytest.mark.parametrize("name,fn", NAN, ids=_ids(NAN))
+def test_nan_inputs(name, fn):
+    _run(fn, (4, 6), grad=False)
+
+
 def test_reduce_int_and_bool():
     _run(lambda i: (i.sum(), i.sum(0), i.prod(1), i.max(), i.amin(0), i.argmax(1), i.cumsum(0), i.all(), i.any(1),
                     i.float().mean(), numtorch.count_nonzero(i)), INTS)
