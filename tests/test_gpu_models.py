@@ -1153,6 +1153,25 @@ def test_classifier_trainer_on_cuda_matches_cpu(tmp_path):
     assert (loss, acc) == pytest.approx(common.evaluate(runs["cpu"]["model"], data.test), rel=1e-4)
 
 
+def test_checkpoint_of_a_cuda_run_opens_on_a_machine_without_cuda(tmp_path, monkeypatch):
+    """`numtorch train --device cuda` on a GPU box, `numtorch predict`/`detect`/`evaluate` on a laptop."""
+    from numtorch import _backend
+    from numtorch.cli import common
+    from numtorch.cli.train_detect import save_detector_run
+    from numtorch.cli.detect import load_detector
+    numtorch.manual_seed(0)
+    gpu = _detector().cuda()
+    save_detector_run(tmp_path, {"model": "detector"}, {"model": gpu, "history": {}})
+    monkeypatch.setattr(_backend, "cuda_is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="map_location"):  # what numtorch.load says without map_location
+        numtorch.load(tmp_path / "checkpoint.pt")
+    ckpt = common.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert all(v.device.type == "cpu" for v in ckpt["model"].values())
+    model, _ = load_detector(tmp_path / "checkpoint.pt")
+    for (k, a), b in zip(model.state_dict().items(), gpu.state_dict().values()):
+        _close(a, b, 0, 0)
+
+
 def test_text_trainer_on_cuda_matches_cpu():
     from numtorch.cli.train_text import sample_text, train_gpt
     text = "to be or not to be, that is the question. " * 8

@@ -216,7 +216,7 @@ def load_checkpoint(path) -> dict:
     if not path.is_file():
         raise CLIError(f"checkpoint not found: {path}")
     try:
-        ckpt = numtorch.load(str(path))
+        ckpt = numtorch.load(str(path), map_location="cpu")  # a GPU run's checkpoint opens anywhere
     except Exception as e:  # noqa: BLE001 - whatever the loader raises, the user gets one line
         raise CLIError(f"cannot read checkpoint {path}: {e}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
