@@ -1170,6 +1170,12 @@ def test_checkpoint_of_a_cuda_run_opens_on_a_machine_without_cuda(tmp_path, monk
     model, _ = load_detector(tmp_path / "checkpoint.pt")
     for (k, a), b in zip(model.state_dict().items(), gpu.state_dict().values()):
         _close(a, b, 0, 0)
+    net = numtorch.models.resnet20()
+    numtorch.save(net.cuda().state_dict(), tmp_path / "resnet20.pt")
+    loaded = numtorch.models.resnet20(weights=str(tmp_path / "resnet20.pt"))  # pretrained weights from a GPU
+    for a, b in zip(loaded.state_dict().values(), net.state_dict().values()):
+        assert a.device.type == "cpu"
+        _close(a, b, 0, 0)
 
 
 def test_text_trainer_on_cuda_matches_cpu():

@@ -156,7 +156,7 @@ def _load_weights(model: nn.Module, weights) -> nn.Module:
         raise FileNotFoundError(f"weights: no checkpoint file at {weights!r} (numtorch downloads nothing; "
                                 f"pass the path of a local state_dict saved with numtorch.save)")
     import numtorch
-    state = numtorch.load(weights)
+    state = numtorch.load(weights, map_location="cpu")  # the model is built on the CPU; a GPU's weights load too
     model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
     return model
 
