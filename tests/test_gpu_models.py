@@ -1192,6 +1192,24 @@ def test_text_trainer_on_cuda_matches_cpu():
     assert a == b and len(b) == 8
 
 
+def test_generate_command_with_device_cuda(tmp_path, capsys):
+    """`numtorch generate CKPT --device cuda`, in process, prints what the CPU prints (sampling too: the
+    random draws are the host's)."""
+    from numtorch.cli.main import main
+    from numtorch.cli.train_text import save_text_run, train_gpt
+    settings = dict(block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.0, batch_size=4, lr=1e-2,
+                    weight_decay=0.0, eval_iters=1, seed=0, steps=2, eval_interval=2)
+    run = train_gpt("abcabcabd " * 20, settings, device="cuda", progress=False, log=lambda *a: None)
+    save_text_run(tmp_path, settings, run, sample="")
+    printed = {}
+    for dev in ("cpu", "cuda"):
+        capsys.readouterr()
+        assert main(["generate", str(tmp_path / "checkpoint.pt"), "--prompt", "ab", "--tokens", "12",
+                     "--top-k", "3", "--device", dev]) == 0
+        printed[dev] = capsys.readouterr().out
+    assert printed["cpu"] == printed["cuda"] and printed["cuda"].startswith("ab") and len(printed["cuda"]) == 15
+
+
 def test_detect_command_with_device_cuda(tmp_path, capsys):
     """`numtorch detect ... --device cuda`, called in process: the same detections as on the CPU."""
     pytest.importorskip("PIL")
