@@ -6,7 +6,8 @@ host conversion, no mixing with NumPy arrays, every host sync counted).
 
 One parametrized line per op: ``_run(fn, *args)`` calls ``fn`` on CPU tensors and on their "cuda"
 copies, checks every output sits on "cuda" with the CPU's dtype and values (float32 tolerances),
-then backpropagates the sum of the floating outputs on both devices and compares the input gradients.
+then backpropagates a fixed random weighting of the floating outputs (so a gradient sent to the
+wrong element shows) on both devices and compares the input gradients.
 An argument is a shape (a random float32 input that requires grad), a CPU tensor (a constant moved
 to "cuda" for the device run) or anything else (passed as it is to both runs).
 """
@@ -81,8 +82,9 @@ def _run(fn, *args, grad: bool = True, rtol: float = 1e-4, atol: float = 1e-5):
     floats = [(c, g) for c, g in zip(yc, yg) if c.requires_grad]
     if not (grad and leaves and floats):
         return
-    sum(c.sum() for c, _ in floats).backward()
-    sum(g.sum() for _, g in floats).backward()
+    ws = [_pair(*c.shape, requires_grad=False, seed=100 + i) for i, (c, _) in enumerate(floats)]
+    sum((c * w.to(c.dtype)).sum() for (c, _), (w, _) in zip(floats, ws)).backward()
+    sum((g * w.to(g.dtype)).sum() for (_, g), (_, w) in zip(floats, ws)).backward()
     for c, g in leaves:
         if c.grad is None:
             assert g.grad is None
