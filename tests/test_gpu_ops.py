@@ -818,6 +818,9 @@ MIXED = [
     ("where_cond_cuda", lambda c, g: numtorch.where(g > 0, c, c)), ("clamp_tensor", lambda c, g: c.clamp(min=g)),
     ("gather_cuda_index", lambda c, g: c.gather(1, T([[0], [1], [2]]).to("cuda"))),
     ("scatter", lambda c, g: g.scatter(1, T([[0], [1], [2]]), c[:, :1])),
+    ("lt", lambda c, g: c < g), ("eq", lambda c, g: g == c), ("logical_and", lambda c, g: numtorch.logical_and(c > 0, g > 0)),
+    ("isclose", lambda c, g: numtorch.isclose(c, g)), ("atan2", lambda c, g: numtorch.atan2(g, c)),
+    ("pow", lambda c, g: c ** g), ("addcmul", lambda c, g: numtorch.addcmul(c, g, g)),
 ]
 
 

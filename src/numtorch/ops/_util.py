@@ -145,6 +145,8 @@ def same_device(op: str, *tensors) -> None:
     check compares array classes (NumPy vs CuPy): one attribute read per tensor.
     """
     ts = [t for t in tensors if isinstance(t, Tensor)]
+    if len(ts) < 2:
+        return
     first = ts[0]._data.__class__
     for t in ts[1:]:
         if t._data.__class__ is not first:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from numtorch._backend import xp_of
-from numtorch.ops._util import promote, as_tensor_operand
+from numtorch.ops._util import promote, as_tensor_operand, same_device
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal",
@@ -26,7 +26,10 @@ def _binary(name, ufunc):
         xp, x, y = _arrays(name, input, other)
         try:
             return make_tensor(getattr(xp, ufunc)(x, y))
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
+            same_device(name, input, other)  # a CPU tensor meeting a GPU one: PyTorch's error naming both
+            if isinstance(e, TypeError):
+                raise
             raise RuntimeError(f"{name}: the shapes {getattr(x, 'shape', ())} and {getattr(y, 'shape', ())} "
                                f"cannot be broadcast together") from e
     op.__name__ = op.__qualname__ = name
@@ -74,6 +77,7 @@ def bitwise_not(input) -> Tensor:
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> Tensor:
     """|input - other| <= atol + rtol * |other|, elementwise."""
+    same_device("isclose", input, other)
     xp, x, y = _arrays("isclose", input, other)
     return make_tensor(xp.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
@@ -84,6 +88,7 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
 
 def equal(input, other) -> bool:
     """True if both tensors have the same shape and elements."""
+    same_device("equal", input, other)
     if tuple(input.shape) != tuple(other.shape):
         return False
     return bool(xp_of(input._data).array_equal(input._data, other._data))
