@@ -628,7 +628,7 @@ def test_pad_sequence_of_cuda_tensors():
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
-def test_recurrent_with_initial_state_and_packed_lengths(kind):
+def test_recurrent_stacks_with_dropout_and_initial_state(kind):
     ctor = lambda: getattr(nn, kind)(3, 4, num_layers=2, batch_first=True, dropout=0.2)  # noqa: E731
     cpu, gpu = _model_pair(ctor)
     i = _I(3)
