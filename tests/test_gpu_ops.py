@@ -775,6 +775,9 @@ def test_copy_between_devices():
     _close(d.float(), c, 0, 0)
     d[0] = c[1].double().to("cuda")
     _close(d[0].float(), c[1], 0, 0)
+    e = numtorch.zeros(2, device="cuda").fill_(T(2.5))   # a 0-d value on another device, as PyTorch allows
+    assert e.device.type == "cuda" and e.tolist() == [2.5, 2.5]
+    assert numtorch.zeros(2).fill_(T(1.5, device="cuda")).tolist() == [1.5, 1.5]
     d[1] = np.arange(4.0)                       # host data assigned into a device tensor is copied over
     d[2, :2] = [5.0, 6.0]
     np.testing.assert_array_equal(d[1:, :2].cpu().numpy(), [[0.0, 1.0], [5.0, 6.0]])
@@ -821,6 +824,7 @@ MIXED = [
     ("lt", lambda c, g: c < g), ("eq", lambda c, g: g == c), ("logical_and", lambda c, g: numtorch.logical_and(c > 0, g > 0)),
     ("isclose", lambda c, g: numtorch.isclose(c, g)), ("atan2", lambda c, g: numtorch.atan2(g, c)),
     ("pow", lambda c, g: c ** g), ("addcmul", lambda c, g: numtorch.addcmul(c, g, g)),
+    ("floor_divide", lambda c, g: c // g), ("remainder", lambda c, g: g % c),
 ]
 
 

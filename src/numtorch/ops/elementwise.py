@@ -12,7 +12,7 @@ from numtorch import _dtypes
 from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out
+from numtorch.ops._util import promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out, same_device
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = [
@@ -155,7 +155,11 @@ def floor_divide(input, other) -> Tensor:
     aa = a._data if isinstance(a, Tensor) else a
     bb = b._data if isinstance(b, Tensor) else b
     xp = xp_of(aa if isinstance(a, Tensor) else bb)
-    return _plain(xp.floor_divide(aa, bb))
+    try:
+        return _plain(xp.floor_divide(aa, bb))
+    except TypeError:
+        same_device("floor_divide", a, b)  # a CPU tensor meeting a GPU one: PyTorch's error naming both
+        raise
 
 
 def _plain(arr):

@@ -10,7 +10,7 @@ With grad recording on:
 """
 from __future__ import annotations
 
-from numtorch._backend import xp_of
+from numtorch._backend import to_device, xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import sum_to
@@ -116,9 +116,11 @@ def fill_inplace(t: Tensor, value) -> Tensor:
                                "dimensions.")
         from numtorch.ops.convert import copy_from
         return apply_inplace(t, copy_from, value)
-    if GradMode.enabled and t.requires_grad:  # the old values get a zero gradient, as in PyTorch
-        return apply_inplace(t, _fill, value._data if isinstance(value, Tensor) else value)
     v = value._data if isinstance(value, Tensor) else value
+    if isinstance(value, Tensor) and value.device != t.device:  # a 0-d value may sit on another device
+        v = to_device(v, t.device)
+    if GradMode.enabled and t.requires_grad:  # the old values get a zero gradient, as in PyTorch
+        return apply_inplace(t, _fill, v)
     t._data[...] = v
     t._bump_version()
     return t
