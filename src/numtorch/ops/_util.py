@@ -142,14 +142,14 @@ def same_device(op: str, *tensors) -> None:
 
     Ops that hand raw index arrays to ``Function.apply`` call this first, so a CPU index meeting a
     CUDA input is named as such instead of surfacing as the array library's own complaint.  The
-    check compares array classes (NumPy vs CuPy): one attribute read per tensor.
+    check asks whether each array is a NumPy one (host) or not (device): no transfer, no device call.
     """
     ts = [t for t in tensors if isinstance(t, Tensor)]
     if len(ts) < 2:
         return
-    first = ts[0]._data.__class__
+    host = isinstance(ts[0]._data, _ndarray)
     for t in ts[1:]:
-        if t._data.__class__ is not first:
+        if isinstance(t._data, _ndarray) is not host:
             devs = sorted({str(x.device) for x in ts})
             raise RuntimeError(f"{op}: expected all tensors to be on the same device, but found at least two "
                                f"devices, {' and '.join(devs)}! Move them first, e.g. with .to(\"{devs[-1]}\")")

@@ -24,9 +24,9 @@ def _index_array(t, xp, op: str = "index"):
     device, as PyTorch does; a GPU index into a CPU tensor is refused with PyTorch's message."""
     if isinstance(t, Tensor):
         a = t._data
-        if a.__class__ is np.ndarray and xp is not np:
+        if xp is not np and isinstance(a, np.ndarray):
             a = xp.asarray(a)  # a CPU index into a GPU tensor is copied over, as in PyTorch
-        elif xp is np and a.__class__ is not np.ndarray:
+        elif xp is np and not isinstance(a, np.ndarray):
             raise RuntimeError(f"{op}: indices should be either on cpu or on the same device as the indexed "
                                f"tensor (cpu), got indices on {t.device}")
     else:
