@@ -215,6 +215,8 @@ class ndarray:
 
     # -- everything else: NumPy's methods, with device arrays in and out ----------------
     def __getattr__(self, name):
+        if name.startswith("__array_") or name == "__dlpack__":  # NumPy's host-side protocols: not on
+            raise AttributeError(name)                            # a device array (no silent conversion)
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)
