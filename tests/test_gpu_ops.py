@@ -796,6 +796,8 @@ def test_item_tolist_numpy():
     np.testing.assert_array_equal(g.cpu().numpy(), [[1.5, -2.0], [3.0, 4.25]])
     assert "cuda" in repr(g) and "4.2500" in repr(g)
     assert repr(numtorch.tensor([1, 2], device="cuda")).startswith("tensor([1, 2], device='cuda")
+    big = numtorch.randn(9, 300, generator=numtorch.Generator().manual_seed(0))  # summarised ("...")
+    assert repr(big.to("cuda")) == repr(big)[:-1] + ", device='cuda:0')"
 
 
 # ---- device mixing is refused ---------------------------------------------------------------

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from numtorch import _dtypes
-from numtorch._backend import to_device, CPU
+from numtorch._backend import to_device, xp_of, CPU
 
 __all__ = ["tensor_repr"]
 
@@ -83,20 +83,32 @@ def _tensor_str(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) ->
     return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
 
 
-def _body(a: np.ndarray) -> str:
-    summarize = a.size > _THRESHOLD
+def _body(a: np.ndarray, summarize: bool) -> str:
     fmt = _Formatter(_summarized(a) if summarize else a)
     return _tensor_str(a, len("tensor("), summarize, fmt)
 
 
+def _edge_box(a):
+    """The part of a large array that repr shows, cut out where the array lives: every dim longer
+    than 2 * _EDGEITEMS + 1 keeps its first _EDGEITEMS + 1 and last _EDGEITEMS items (the extra one
+    stands where "..." goes).  A GPU tensor's repr then copies a few numbers to the host, not all."""
+    for d in range(a.ndim):
+        n = a.shape[d]
+        if n > 2 * _EDGEITEMS + 1:
+            lead = (slice(None),) * d
+            a = xp_of(a).concatenate([a[lead + (slice(0, _EDGEITEMS + 1),)], a[lead + (slice(n - _EDGEITEMS, n),)]], d)
+    return a
+
+
 def tensor_repr(t) -> str:
-    a = np.asarray(to_device(t._data, CPU))
+    summarize = t._data.size > _THRESHOLD
+    a = np.asarray(to_device(_edge_box(t._data) if summarize else t._data, CPU))
     if a.dtype == np.float16:
         a = a.astype(np.float32)
     if a.size == 0:
         body = "[]"
     else:
-        body = _body(a)
+        body = _body(a, summarize)
     extras = []
     if a.size == 0 and a.ndim != 1:
         extras.append(f"size={tuple(a.shape)}")
