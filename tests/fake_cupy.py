@@ -29,6 +29,12 @@ import numpy as np
 
 _NP = np.ndarray
 
+try:  # the real CuPy (it imports without a GPU): the stand-in offers only what CuPy offers
+    import cupy as _real_cupy
+    import cupyx.scipy.special as _real_special
+except Exception:  # noqa: BLE001 -- CuPy absent or broken: no API check
+    _real_cupy = _real_special = None
+
 
 class _Stats:
     """Counters a test can read and reset."""
@@ -73,11 +79,26 @@ def _wrap(r):
         return ndarray(np.asarray(r))
     if r.__class__ in (list, tuple):
         return r.__class__(_wrap(v) for v in r)
+    if isinstance(r, tuple):  # NumPy 2's named results (slogdet, qr, eigh, svd, ...)
+        return r.__class__(*(_wrap(v) for v in r))
     return r
 
 
 def _call(f, args, kwargs):
     return _wrap(f(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+
+class _Flags:
+    """CuPy's array flags: contiguity and ownership only (no "writeable": device arrays always are)."""
+
+    __slots__ = ("c_contiguous", "f_contiguous", "owndata")
+
+    def __init__(self, f) -> None:
+        self.c_contiguous, self.f_contiguous, self.owndata = f.c_contiguous, f.f_contiguous, f.owndata
+
+    def __getitem__(self, name: str) -> bool:
+        return {"C_CONTIGUOUS": self.c_contiguous, "F_CONTIGUOUS": self.f_contiguous,
+                "OWNDATA": self.owndata}[name]
 
 
 class Device:
@@ -137,7 +158,7 @@ class ndarray:
     strides = property(lambda self: self._a.strides)
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: self._a.nbytes)
-    flags = property(lambda self: self._a.flags)
+    flags = property(lambda self: _Flags(self._a.flags))
     T = property(lambda self: ndarray(self._a.T))
     mT = property(lambda self: ndarray(self._a.mT))
     device = property(lambda self: _DEVICE0)
@@ -211,12 +232,21 @@ class ndarray:
         return _call(getattr(ufunc, method), inputs, kwargs)
 
     def __array_function__(self, func, types_, args, kwargs):
+        if _real_cupy is not None:  # CuPy answers numpy.f(device array) only where it has its own f
+            mod = _real_cupy
+            for part in func.__module__.split(".")[1:]:
+                if not part.startswith("_"):
+                    mod = getattr(mod, part, None)
+            if mod is None or not hasattr(mod, func.__name__):
+                raise TypeError(f"fake CuPy: no implementation found for numpy.{func.__name__} on device arrays")
         return _call(func, args, kwargs)
 
     # -- everything else: NumPy's methods, with device arrays in and out ----------------
     def __getattr__(self, name):
         if name.startswith("__array_") or name == "__dlpack__":  # NumPy's host-side protocols: not on
             raise AttributeError(name)                            # a device array (no silent conversion)
+        if _real_cupy is not None and not hasattr(_real_cupy.ndarray, name):
+            raise AttributeError(f"fake CuPy: cupy.ndarray has no attribute {name!r}")
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)
@@ -294,34 +324,70 @@ class _Ufunc:
     def __call__(self, *args, **kwargs):
         return _call(self._uf, args, kwargs)
 
+    # CuPy offers these methods "only for selected ufuncs"; the stand-in allows the ones known to work
+    _METHODS = {"reduce": ("add", "multiply"), "accumulate": ("add", "multiply"),
+                "reduceat": ("add",), "at": ("add",)}
+
     def __getattr__(self, name):
+        allowed = self._METHODS.get(name)
+        if allowed is not None and self.__name__ not in allowed:
+            raise NotImplementedError(f"fake CuPy: {self.__name__}.{name} is not supported by CuPy "
+                                      f"(only {', '.join(allowed)}); use a reduction function or cupyx.scatter_add")
         attr = getattr(self._uf, name)
         return (lambda *a, **k: _call(attr, a, k)) if callable(attr) else attr
 
 
-class _Namespace(types.ModuleType):
-    """A NumPy (sub)module seen through CuPy's eyes."""
+_MISSING = object()
 
-    def __init__(self, name, np_module) -> None:
+
+class _Namespace(types.ModuleType):
+    """A NumPy (sub)module seen through CuPy's eyes: where the real CuPy is installed, only the names
+    it has, called with arguments its signatures accept."""
+
+    def __init__(self, name, np_module, real=None) -> None:
         super().__init__(name)
         self._np = np_module
+        self._real = real
 
     def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        real = _MISSING if self._real is None else getattr(self._real, name, _MISSING)
+        if self._real is not None and real is _MISSING:
+            raise AttributeError(f"fake CuPy: {self.__name__}.{name} does not exist in CuPy")
         attr = getattr(self._np, name)
         if isinstance(attr, np.ufunc):
             out = _Ufunc(attr)
         elif isinstance(attr, types.ModuleType):
-            out = _Namespace(f"{self.__name__}.{name}", attr)
+            out = _Namespace(f"{self.__name__}.{name}", attr, None if real is _MISSING else real)
         elif isinstance(attr, type) or not callable(attr):
             out = attr
         else:
-            out = _function(attr)
+            out = _function(attr, None if real is _MISSING else real, f"{self.__name__}.{name}")
         setattr(self, name, out)   # cache: the next lookup is a plain attribute
         return out
 
 
-def _function(f):
+def _signature(f):
+    import inspect
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return None  # **kwargs: anything goes through to CuPy's own checks
+    return sig
+
+
+def _function(f, real=None, qualname=None):
+    sig = None if real is None else _signature(real)
+
     def g(*args, **kwargs):
+        if sig is not None:
+            try:
+                sig.bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"fake CuPy: {qualname}() as CuPy defines it refuses these arguments: {e}") from None
         return _call(f, args, kwargs)
     g.__name__ = getattr(f, "__name__", "function")
     return g
@@ -488,7 +554,7 @@ def _erf(x):
 
 def make_module() -> types.ModuleType:
     """A fresh module object that plays ``cupy``."""
-    m = _Namespace("fake_cupy", np)
+    m = _Namespace("fake_cupy", np, _real_cupy)
     m.ndarray = ndarray
     m.asarray = asarray
     m.array = array
@@ -514,7 +580,7 @@ def make_cupyx_module() -> types.ModuleType:
     m = types.ModuleType("fake_cupyx")
     m.scatter_add = _scatter_add
     m.empty_pinned = _empty_pinned
-    m.scipy = types.SimpleNamespace(special=_Namespace("fake_cupyx.scipy.special", special))
+    m.scipy = types.SimpleNamespace(special=_Namespace("fake_cupyx.scipy.special", special, _real_special))
     return m
 
 

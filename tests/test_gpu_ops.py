@@ -486,19 +486,8 @@ DECOMP = [
 ]
 
 
-def _emulator_drops_named_tuples(backend) -> bool:
-    """fake_cupy's ``_wrap`` turns plain tuples of NumPy results into device arrays but passes NumPy
-    2's named tuples (``SlogdetResult``, ``QRResult``, ``EighResult``, ``SVDResult``) through as host
-    arrays; real CuPy returns device arrays there.  Reported to the emulator's owner."""
-    if backend is None:
-        return False
-    return not isinstance(backend.linalg.slogdet(backend.eye(2))[0], backend.ndarray)
-
-
 @pytest.mark.parametrize("name,fn,grad,named", DECOMP, ids=_ids(DECOMP))
-def test_linalg_decompositions(backend, name, fn, grad, named):  # noqa: F811
-    if named and _emulator_drops_named_tuples(backend):
-        pytest.xfail("fake_cupy returns NumPy's named-tuple linalg results as host arrays")
+def test_linalg_decompositions(name, fn, grad, named):
     _run(fn, (2, 3, 3), grad=grad, rtol=1e-4, atol=1e-4)
 
 

@@ -288,7 +288,8 @@ def accumulate_grad(leaf, g, create_graph=False, claimed=None) -> None:
             leaf.grad = g
             return
         arr = g._data
-        if claimed is None or id(arr) in claimed or arr.base is not None or not arr.flags.writeable:
+        # (CuPy's flags have no "writeable": its arrays always are)
+        if claimed is None or id(arr) in claimed or arr.base is not None or not getattr(arr.flags, "writeable", True):
             arr = arr.copy()
         if claimed is not None:
             claimed.add(id(arr))
