@@ -217,8 +217,7 @@ def _gpt_step_parts():
     return model, x, y, lambda ps: numtorch.optim.AdamW(ps, lr=1e-3)
 
 
-@pytest.mark.parametrize("name", ["TwoLayerNet", "SimpleConvNet", "resnet20", pytest.param("GPT", marks=[
-    pytest.mark.xfail(strict=True, reason="being fixed: arange(device='cuda') is made on the host and uploaded")])])
+@pytest.mark.parametrize("name", ["TwoLayerNet", "SimpleConvNet", "resnet20", "GPT"])
 def test_training_step_never_waits_for_the_device(backend, name):
     """A step (forward, loss, backward, clip_grad_norm_, optimizer) copies nothing to or from the host."""
     if backend is None:
@@ -297,3 +296,35 @@ def test_gpu_benchmark_workloads_run(workload):
     for _ in range(2):
         step()
     sync()
+
+
+def test_pinned_tensors_go_to_the_device_asynchronously(backend):
+    x = numtorch.randn(4, 5)
+    p = x.pin_memory()
+    assert p.is_pinned() and not x.is_pinned() and p.device.type == "cpu"
+    _close(p, x, 0, 0)
+    assert p.pin_memory() is p
+    with pytest.raises(RuntimeError, match="only CPU tensors"):
+        p.cuda().pin_memory()
+    if backend is not None:
+        backend.stats.reset()
+    y = p.to("cuda", non_blocking=True)
+    z = p.cuda(non_blocking=True)
+    numtorch.cuda.synchronize()
+    _close(y, x, 0, 0)
+    _close(z, x, 0, 0)
+    if backend is not None:  # the emulator sees how the copies were made
+        assert backend.stats.async_uploads == 2
+        x.to("cuda", non_blocking=True)  # pageable memory: an ordinary copy
+        assert backend.stats.async_uploads == 2
+
+
+def test_arange_is_made_on_the_device(backend):
+    if backend is not None:
+        backend.stats.reset()
+    for args in [(5,), (1, 4), (0.5, 3.0, 0.25), (10, 0, -3)]:
+        d = numtorch.arange(*args, device="cuda")
+        _close(d, numtorch.arange(*args), 0, 0)
+        assert d.dtype == numtorch.arange(*args).dtype and d.device.type == "cuda"
+    if backend is not None:
+        assert backend.stats.uploads == 0

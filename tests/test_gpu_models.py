@@ -940,10 +940,8 @@ def test_dataloader_pinned_batches_to_cuda_non_blocking():
     np.testing.assert_array_equal(np.asarray(y), np.asarray(numtorch.cat([b for _, b in seen]).cpu()))
 
 
-def test_dataloader_pin_memory_gives_page_locked_batches(request, backend):  # noqa: F811
+def test_dataloader_pin_memory_gives_page_locked_batches():
     """pin_memory=True: batches in page-locked host memory, so non_blocking copies are asynchronous."""
-    _expect_op_bug(request, backend, "tensor.py Tensor.pin_memory returns self: no page-locked copy (it could "
-                   "copy into _backend.pinned_empty(shape, dtype) when CUDA is available)")
     from numtorch._backend import is_pinned
     from numtorch.utils.data import DataLoader, TensorDataset
     ds = TensorDataset(numtorch.randn(6, 3), numtorch.arange(6))

@@ -164,9 +164,10 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         is_int = all(isinstance(v, (builtins.int, np.integer)) for v in vals)
         dtype = _dtypes.int64 if is_int else _dtypes.get_default_dtype()
     n = builtins.max(0, math.ceil((vals[1] - vals[0]) / vals[2]))
-    arr = (vals[0] + np.arange(n, dtype=np.float64 if not _dtypes.to_dtype(dtype).is_floating_point
-                               else np.float64) * vals[2])
-    return _finish(arr.astype(_dtypes.np_dtype(dtype)), device, requires_grad)
+    xp = np if device is None else xp_for(as_device(device))
+    with device_context(as_device(device)):  # computed where it will live: no host -> device copy
+        arr = (vals[0] + xp.arange(n, dtype=np.float64) * vals[2]).astype(_dtypes.np_dtype(dtype))
+    return _finish(arr, device, requires_grad)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, out=None):

@@ -12,7 +12,7 @@ import numpy as np
 
 import numtorch
 from numtorch import _dtypes
-from numtorch._backend import device_of, to_device, as_device, CPU
+from numtorch._backend import device_of, to_device, as_device, is_pinned, pinned_empty, CPU
 
 _ndarray = np.ndarray
 _generic = np.generic
@@ -323,9 +323,11 @@ class Tensor:
         return repr(self)
 
     def to(self, *args, **kwargs) -> "Tensor":
-        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; differentiable."""
-        dtype, device, copy = _parse_to(self, args, kwargs)
-        return numtorch.ops.to_copy(self, dtype, device, copy)
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; differentiable.
+
+        ``non_blocking=True`` copies a pinned CPU tensor (``pin_memory()``) to a GPU asynchronously."""
+        dtype, device, copy, non_blocking = _parse_to(self, args, kwargs)
+        return numtorch.ops.to_copy(self, dtype, device, copy, non_blocking)
 
     def type(self, dtype=None):
         if dtype is None:
@@ -335,12 +337,23 @@ class Tensor:
     def cpu(self) -> "Tensor":
         return self.to("cpu")
 
-    def pin_memory(self) -> "Tensor":
-        """Page-locked host memory only speeds up CUDA copies in PyTorch; here it returns ``self``."""
-        return self
+    def pin_memory(self, device=None) -> "Tensor":
+        """A copy in page-locked host memory, which ``.to("cuda", non_blocking=True)`` sends to the GPU
+        asynchronously.  Without CUDA there is nothing to pin for, and ``self`` is returned."""
+        if self._data.__class__ is not _ndarray:
+            raise RuntimeError(f"cannot pin '{self.device}' memory: only CPU tensors can be pinned")
+        if is_pinned(self._data) or not numtorch.cuda.is_available():
+            return self
+        buf = pinned_empty(self._data.shape, self._data.dtype)
+        buf[...] = self._data
+        return make_tensor(buf)
+
+    def is_pinned(self, device=None) -> bool:
+        return is_pinned(self._data)
 
     def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
-        return self.to("cuda" if device is None else (device if not isinstance(device, int) else f"cuda:{device}"))
+        device = "cuda" if device is None else (device if not isinstance(device, int) else f"cuda:{device}")
+        return self.to(device, non_blocking=non_blocking)
 
     def float(self) -> "Tensor":
         return self.to(_dtypes.float32)
@@ -549,7 +562,7 @@ def _parse_to(t: Tensor, args, kwargs):
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)
-    kwargs.pop("non_blocking", None)
+    non_blocking = bool(kwargs.pop("non_blocking", False))
     kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
@@ -565,4 +578,4 @@ def _parse_to(t: Tensor, args, kwargs):
         else:
             raise TypeError(f"to() received an invalid argument {a!r}")
     return (None if dtype is None else _dtypes.to_dtype(dtype),
-            None if device is None else as_device(device), copy)
+            None if device is None else as_device(device), copy, non_blocking)

@@ -26,9 +26,9 @@ def clone(input, *, memory_format=None) -> Tensor:
 
 class ToCopy(Function):
     @staticmethod
-    def forward(ctx, x, npd, dev):
+    def forward(ctx, x, npd, dev, non_blocking=False):
         ctx.src = (x.dtype, device_of(x))
-        y = x if dev is None else to_device(x, dev)
+        y = x if dev is None else to_device(x, dev, non_blocking)
         if npd is not None and y.dtype != npd:
             y = y.astype(npd)
         return y.copy() if y is x else y
@@ -36,17 +36,17 @@ class ToCopy(Function):
     @staticmethod
     def backward(ctx, gy):
         src_dtype, src_dev = ctx.src
-        return ToCopy.apply(gy, src_dtype, src_dev), None, None
+        return ToCopy.apply(gy, src_dtype, src_dev), None, None, None
 
 
-def to_copy(input: Tensor, dtype=None, device=None, copy: bool = False) -> Tensor:
+def to_copy(input: Tensor, dtype=None, device=None, copy: bool = False, non_blocking: bool = False) -> Tensor:
     """``input`` in ``dtype`` on ``device``; ``input`` itself when nothing changes and not ``copy``."""
     npd = None if dtype is None else _dtypes.to_dtype(dtype).np
     same_dtype = npd is None or input._data.dtype == npd
     same_device = device is None or device_of(input._data) == device
     if same_dtype and same_device and not copy:
         return input
-    return ToCopy.apply(input, None if same_dtype else npd, None if same_device else device)
+    return ToCopy.apply(input, None if same_dtype else npd, None if same_device else device, non_blocking)
 
 
 def copy_from(input: Tensor, src) -> Tensor:

@@ -593,7 +593,7 @@ class Module:
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``: moves parameters and buffers
         in place; only floating-point tensors change dtype."""
         from numtorch.tensor import _parse_to
-        dtype, device, _ = _parse_to(None, args, dict(kwargs))
+        dtype, device, _, _ = _parse_to(None, args, dict(kwargs))
         if dtype is not None and dtype.np.kind not in "fc":
             raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but got desired "
                             f"dtype={dtype}")
