@@ -8,14 +8,18 @@ op uses; ``numtorch.tensor(...)`` (in ``creation``) is the public one.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 import numtorch
-from numtorch import _dtypes
+from numtorch import _dtypes, _elide
 from numtorch._backend import device_of, to_device, as_device, is_pinned, pinned_empty, CPU
 
 _ndarray = np.ndarray
 _generic = np.generic
+_refs = sys.getrefcount
+_TEMP, _TEMP_R, _TEMP_METHOD = _elide.TEMP_REFS, _elide.TEMP_REFS_REFLECTED, _elide.TEMP_REFS_METHOD
 
 
 class Size(tuple):
@@ -415,14 +419,39 @@ class Tensor:
                                requires_grad=requires_grad)
 
     # ---- operators ---------------------------------------------------------------------
-    def __add__(self, other): return numtorch.ops.add(self, other)
-    def __radd__(self, other): return numtorch.ops.add(other, self)
-    def __sub__(self, other): return numtorch.ops.sub(self, other)
-    def __rsub__(self, other): return numtorch.ops.sub(other, self)
-    def __mul__(self, other): return numtorch.ops.mul(self, other)
-    def __rmul__(self, other): return numtorch.ops.mul(other, self)
-    def __truediv__(self, other): return numtorch.ops.div(self, other)
-    def __rtruediv__(self, other): return numtorch.ops.div(other, self)
+    # (a temporary left operand lends its memory to the result: see numtorch/_elide.py)
+    def __add__(self, other):
+        r = _elide.binary(self, other, np.add) if _refs(self) <= _TEMP else None
+        return numtorch.ops.add(self, other) if r is None else r
+
+    def __radd__(self, other):
+        r = _elide.binary(self, other, np.add) if _refs(self) <= _TEMP_R else None
+        return numtorch.ops.add(other, self) if r is None else r
+
+    def __sub__(self, other):
+        r = _elide.binary(self, other, np.subtract) if _refs(self) <= _TEMP else None
+        return numtorch.ops.sub(self, other) if r is None else r
+
+    def __rsub__(self, other):
+        r = _elide.binary_reflected(self, other, np.subtract) if _refs(self) <= _TEMP_R else None
+        return numtorch.ops.sub(other, self) if r is None else r
+
+    def __mul__(self, other):
+        r = _elide.binary(self, other, np.multiply) if _refs(self) <= _TEMP else None
+        return numtorch.ops.mul(self, other) if r is None else r
+
+    def __rmul__(self, other):
+        r = _elide.binary(self, other, np.multiply) if _refs(self) <= _TEMP_R else None
+        return numtorch.ops.mul(other, self) if r is None else r
+
+    def __truediv__(self, other):
+        r = _elide.binary(self, other, np.true_divide, True) if _refs(self) <= _TEMP else None
+        return numtorch.ops.div(self, other) if r is None else r
+
+    def __rtruediv__(self, other):
+        r = _elide.binary_reflected(self, other, np.true_divide) if _refs(self) <= _TEMP_R else None
+        return numtorch.ops.div(other, self) if r is None else r
+
     def __floordiv__(self, other): return numtorch.ops.floor_divide(self, other)
     def __rfloordiv__(self, other): return numtorch.ops.floor_divide(other, self)
     def __mod__(self, other): return numtorch.ops.remainder(self, other)
@@ -506,7 +535,10 @@ class Tensor:
     def relu(self): return numtorch.ops.relu(self)
     def sigmoid(self): return numtorch.ops.sigmoid(self)
     def tanh(self): return numtorch.ops.tanh(self)
-    def exp(self): return numtorch.ops.exp(self)
+    def exp(self):
+        r = _elide.unary(self, np.exp) if _refs(self) <= _TEMP_METHOD else None
+        return numtorch.ops.exp(self) if r is None else r
+
     def log(self): return numtorch.ops.log(self)
     def sqrt(self): return numtorch.ops.sqrt(self)
     def abs(self): return numtorch.ops.abs(self)
@@ -579,3 +611,6 @@ def _parse_to(t: Tensor, args, kwargs):
             raise TypeError(f"to() received an invalid argument {a!r}")
     return (None if dtype is None else _dtypes.to_dtype(dtype),
             None if device is None else as_device(device), copy, non_blocking)
+
+
+_elide.TENSOR = Tensor  # elision applies to plain tensors only (numtorch/_elide.py)
