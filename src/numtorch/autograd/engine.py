@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
+
 import numtorch.autograd.function as _function
 import numtorch.creation as _creation
 import numtorch.tensor as _tensor
@@ -29,8 +31,12 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
     if len(outputs) == 1 and grad_outputs[0] is None and outputs[0].requires_grad \
             and outputs[0]._data.size == 1:  # the common case: loss.backward()
         arr = outputs[0]._data
+        xp = xp_of(arr)
+        if xp is np:  # np.array(1) is C; np.ones goes through Python
+            one = np.array(1, dtype=arr.dtype)
+            return [_tensor.make_tensor(one.reshape(arr.shape) if arr.ndim else one)]
         # ones(), not array(1): on a GPU the latter is a host -> device copy that waits for the stream
-        return [_tensor.make_tensor(xp_of(arr).ones(arr.shape, dtype=arr.dtype))]
+        return [_tensor.make_tensor(xp.ones(arr.shape, dtype=arr.dtype))]
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:
