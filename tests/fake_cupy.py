@@ -490,6 +490,7 @@ def _empty_pinned(shape, dtype=float, order="C"):
 
 _TERNARY = re.compile(r"\(\s*([^?()]+?)\s*\?\s*([^:()]+?)\s*:\s*([^()]+?)\s*\)")
 _CAST = re.compile(r"\(T\)\s*(-?[\w.]+)")
+_TERNARY_RHS = re.compile(r"^(\w+)\s*=(?!=)\s*([^?]+?)\s*\?\s*([^:]+?)\s*:\s*(.+)$")
 _COMPOUND = re.compile(r"^(\w+)\s*([-+*/])=\s*(.+)$")
 _DECL = re.compile(r"^(?:T|float|double|int|int32|bool)\s+(\w+\s*=.+)$")
 
@@ -503,6 +504,7 @@ def _c_to_python(body: str) -> str:
             continue
         stmt = _CAST.sub(r"_T(\1)", stmt)           # a cast to the element type
         stmt = _TERNARY.sub(r"where(\1, \2, \3)", stmt)
+        stmt = _TERNARY_RHS.sub(r"\1 = where(\2, \3, \4)", stmt)
         stmt = _DECL.sub(r"\1", stmt)
         m = _COMPOUND.match(stmt)
         if m:

@@ -151,6 +151,12 @@ def test_memory_functions():
 
 # ---- the fused kernels (numtorch._kernels) against the CPU path -----------------------------
 
+def test_activation_backward_kernels_match_cpu():
+    _check(lambda x: (x * 3).relu() * x, (5, 7))
+    _check(lambda x: (x * 3).sigmoid() * x, (5, 7))
+    _check(lambda x: (x * 3).tanh() * x, (5, 7))
+
+
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu_kernels_match_cpu(approximate):
     _check(lambda x: F.gelu(x * 3, approximate=approximate), (4, 33))

@@ -67,6 +67,13 @@ gelu_tanh_backward = Kernel(
                   + (T)0.5 * x * ((T)1 - t * t) * (T)0.79788456080286536 * ((T)1 + (T)0.134145 * x * x));""")
 
 
+# ReLU, sigmoid and tanh backwards from their outputs y:
+#   d relu = [y > 0] (0 at the kink, as PyTorch),  d sigmoid = y (1 - y),  d tanh = 1 - y^2
+relu_backward = Kernel("relu_backward", "T y, T gy", "T gx", "gx = y > (T)0 ? gy : (T)0;")
+sigmoid_backward = Kernel("sigmoid_backward", "T y, T gy", "T gx", "gx = gy * y * ((T)1 - y);")
+tanh_backward = Kernel("tanh_backward", "T y, T gy", "T gx", "gx = gy * ((T)1 - y * y);")
+
+
 # ---- optimizer updates (PyTorch's formulas, one launch per parameter) ----------------------
 # SGD:       d = g + wd p;  buf = mu buf + (1 - damp) d;  p -= lr (nesterov ? d + mu buf : buf)
 # (the first step initialises buf = d on the host side of the call, as PyTorch does)

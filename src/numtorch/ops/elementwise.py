@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from numtorch import _dtypes
+from numtorch import _kernels
 from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
@@ -472,6 +473,14 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
+        if not GradMode.enabled:  # first order, on the arrays (one fused kernel on a GPU)
+            y, g = y._data, gy._data
+            if _kernels.fused(y, g):
+                return make_tensor(_kernels.tanh_backward(y, g))
+            gx = y * y
+            xp_of(y).subtract(1, gx, out=gx)
+            gx *= g
+            return make_tensor(gx)
         return gy * (1 - y * y)  # d tanh/dx = 1 - tanh^2
 
 
@@ -489,6 +498,14 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
+        if not GradMode.enabled:  # first order, on the arrays (one fused kernel on a GPU)
+            y, g = y._data, gy._data
+            if _kernels.fused(y, g):
+                return make_tensor(_kernels.sigmoid_backward(y, g))
+            gx = 1 - y
+            gx *= y
+            gx *= g
+            return make_tensor(gx)
         return gy * (y * (1 - y))  # d sigmoid/dx = sigmoid (1 - sigmoid)
 
 
@@ -503,7 +520,9 @@ class Relu(Function):
     def backward(ctx, gy):
         y, = ctx.saved_arrays
         # d relu/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch); the mask is a constant
-        if not GradMode.enabled:  # first order: one multiply on the arrays
+        if not GradMode.enabled:  # first order: one multiply on the arrays (one kernel on a GPU)
+            if _kernels.fused(y, gy._data):
+                return make_tensor(_kernels.relu_backward(y, gy._data))
             return make_tensor(gy._data * (y > 0))
         return Mul.apply(gy, y > 0)
 
