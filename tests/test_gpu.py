@@ -58,6 +58,8 @@ def test_moves_and_devices():
         x + y
     with pytest.raises(TypeError, match="cpu"):
         y.numpy()
+    with pytest.raises(TypeError, match=r"cuda:0 device type tensor.*Tensor\.cpu\(\)"):
+        np.asarray(y)  # as PyTorch: no silent copy to the host
 
 
 @pytest.mark.parametrize("fn,shapes", [

@@ -261,7 +261,10 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        a = to_device(self._data, CPU)
+        a = self._data
+        if a.__class__ is not _ndarray and not isinstance(a, _ndarray):  # as PyTorch: no silent copy
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. "
+                            "Use Tensor.cpu() to copy the tensor to host memory first.")
         return a if dtype is None else a.astype(dtype, copy=False)
 
     def tolist(self):
