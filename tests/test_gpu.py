@@ -336,3 +336,23 @@ def test_arange_is_made_on_the_device(backend):
         assert d.dtype == numtorch.arange(*args).dtype and d.device.type == "cuda"
     if backend is not None:
         assert backend.stats.uploads == 0
+
+
+def test_a_0d_cpu_tensor_joins_a_gpu_op_as_pytorch_allows():
+    x_cpu = numtorch.randn(4)
+    for op in (lambda a, s: a * s, lambda a, s: s - a, lambda a, s: numtorch.maximum(a, s),
+               lambda a, s: numtorch.where(a > 0, a, s)):
+        s = numtorch.tensor(0.25, requires_grad=True)
+        x = x_cpu.to("cuda").requires_grad_()
+        y = op(x, s)
+        assert y.device.type == "cuda"
+        y.sum().backward()
+        s_ref = numtorch.tensor(0.25, requires_grad=True)
+        x_ref = x_cpu.clone().requires_grad_()
+        op(x_ref, s_ref).sum().backward()
+        _close(y, op(x_ref, s_ref))
+        assert s.grad.device.type == "cpu" and x.grad.device.type == "cuda"
+        _close(s.grad, s_ref.grad)
+        _close(x.grad, x_ref.grad)
+    with pytest.raises(RuntimeError, match="same device"):
+        x_cpu.to("cuda") + numtorch.ones(4)  # only 0-d CPU tensors join

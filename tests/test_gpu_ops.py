@@ -807,7 +807,6 @@ MIXED = [
     ("take_along_dim", lambda c, g: numtorch.take_along_dim(c, g.argsort(1), 1)),
     ("sdpa_mask", lambda c, g: F.scaled_dot_product_attention(g[None], g[None], g[None], attn_mask=c[:, :3] > 0)),
     ("embedding_cuda_ids", lambda c, g: F.embedding(T([0, 1]).to("cuda"), c)),
-    ("index_fill", lambda c, g: g.index_fill(0, T([0]), c[0, 0])),
     ("masked_select", lambda c, g: g.masked_select(c > 0)), ("pad_reflect", lambda c, g: g + F.pad(c, (1, 1), mode="reflect")[:, 1:-1]),
     ("where_cond_cuda", lambda c, g: numtorch.where(g > 0, c, c)), ("clamp_tensor", lambda c, g: c.clamp(min=g)),
     ("gather_cuda_index", lambda c, g: c.gather(1, T([[0], [1], [2]]).to("cuda"))),

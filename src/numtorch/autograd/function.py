@@ -26,7 +26,7 @@ import numpy as np
 
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
-from numtorch._backend import device_of
+from numtorch._backend import CPU, device_of
 
 _ndarray = np.ndarray
 
@@ -203,6 +203,9 @@ class Function:
                 return _record(cls, ctx, args, arrays, out)
             out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
         except (ValueError, TypeError) as e:
+            moved = _cpu_scalars_moved(args)
+            if moved is not None:  # PyTorch lets a 0-d CPU tensor join a GPU op, as a number would
+                return cls.apply(*moved, **kwargs)
             raise _explain(cls, args, e) from e
         if out.__class__ is tuple:
             outs = tuple([make_tensor(o) for o in out])
@@ -277,6 +280,18 @@ def _resolve_saved(s, args, arrays, outs, tensors):
             box = t._version_counter()
             return (_OUTPUT, t._data, (i, box, box[0]))
     return (_CONST, s, None)
+
+
+def _cpu_scalars_moved(args):
+    """``args`` with their 0-d CPU tensors moved to the one other device in use, or None when the
+    inputs are not GPU tensors plus 0-d CPU tensors."""
+    devices = {device_of(a._data) for a in args if isinstance(a, Tensor)}
+    if len(devices) != 2 or CPU not in devices:
+        return None
+    other = next(d for d in devices if d != CPU)
+    if any(isinstance(a, Tensor) and a._data.ndim and device_of(a._data) == CPU for a in args):
+        return None
+    return tuple(a.to(other) if isinstance(a, Tensor) and device_of(a._data) == CPU else a for a in args)
 
 
 def _explain(cls, args, e: Exception) -> Exception:
