@@ -40,8 +40,8 @@ class _Stats:
     """Counters a test can read and reset."""
 
     syncs = 0        # device -> host transfers that block (get, float, item, ...)
-    uploads = 0      # host -> device copies (asarray of host data, set)
-    async_uploads = 0  # of which queued on a stream (set(..., stream=...)) from page-locked memory
+    uploads = 0        # host -> device copies that wait (asarray of host data; set from pageable memory)
+    async_uploads = 0  # host -> device copies that do not (set from page-locked memory on a stream)
 
     @classmethod
     def reset(cls) -> None:
@@ -262,8 +262,13 @@ class ndarray:
         """The explicit host -> device copy into this array (asynchronous on a real GPU)."""
         if not isinstance(arr, _NP) or arr.shape != self._a.shape or arr.dtype != self._a.dtype:
             raise ValueError("fake CuPy: set() needs a NumPy array of the same shape and dtype")
-        stats.uploads += 1
-        stats.async_uploads += stream is not None
+        base = arr
+        while isinstance(base, _NP):
+            base = base.base
+        if stream is not None and isinstance(base, PinnedMemoryPointer):
+            stats.async_uploads += 1   # from page-locked memory on a stream: the host goes on
+        else:
+            stats.uploads += 1         # from pageable memory: the copy waits for the stream
         self._a[...] = arr
 
     def __copy__(self):

@@ -101,6 +101,22 @@ def test_same_seed_same_weights_and_dropout_masks():
     _close(m1, m2, 0, 0)
 
 
+@pytest.mark.parametrize("drop", [lambda x: F.dropout(x, 0.3), lambda x: F.dropout2d(x, 0.5),
+                                  lambda x: F.alpha_dropout(x, 0.2, training=True)])
+def test_dropout_masks_reach_the_device_without_waiting(backend, drop):
+    """Same seed, same mask on both devices; on a GPU the draws arrive by a copy the host need not wait for."""
+    x = numtorch.randn(4, 3, 5, 5)
+    numtorch.manual_seed(7)
+    y_cpu = drop(x)
+    numtorch.manual_seed(7)
+    if backend is not None:
+        backend.stats.reset()
+    y_gpu = drop(x.to("cuda"))
+    if backend is not None:
+        assert (backend.stats.syncs, backend.stats.uploads, backend.stats.async_uploads) == (0, 1, 1)
+    _close(y_cpu, y_gpu, 0, 0)
+
+
 def _train_steps(model, x, t, device, steps=3):
     model = model.to(device)
     x, t = x.to(device), t.to(device)

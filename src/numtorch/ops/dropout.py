@@ -1,7 +1,8 @@
 """Dropout: zero random elements (or whole channels) while training, scaling the rest by 1 / (1 - p).
 
-The mask is drawn on the CPU from numtorch's default generator (``numtorch.manual_seed``) and then
-moved to the tensor's device, so one seed gives the same masks everywhere.  Scaling at training
+The uniform draws behind a mask come from numtorch's default generator on the CPU
+(``numtorch.manual_seed``), so one seed gives the same masks on every device; a GPU receives them by
+an asynchronous copy from page-locked memory (the host does not wait) and builds the mask there.  Scaling at training
 time ("inverted dropout") means evaluation needs no change: in eval mode dropout is the identity.
 The notes' Dropout multiplies by (1 - p) at test time instead; the expected outputs are the same.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numtorch._backend import to_device
+from numtorch._backend import pinned_empty, to_device, xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops.inplace import apply_inplace
 from numtorch.random import rng_of
@@ -40,17 +41,28 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _keep_mask(input: Tensor, p: float, mask_shape: tuple) -> np.ndarray:
-    """A CPU array of shape ``mask_shape``: 1 / (1 - p) where kept (probability 1 - p), 0 where dropped."""
-    u = rng_of(None).random(mask_shape, dtype=np.float32)
-    dtype = input._data.dtype
+def _uniform(shape: tuple, dev):
+    """float32 draws in [0, 1) from the default generator, on device ``dev``."""
+    rng = rng_of(None)
+    if dev.type == "cpu":
+        return rng.random(shape, dtype=np.float32)
+    buf = pinned_empty(shape, np.float32)  # page-locked, so the copy below need not wait
+    rng.random(shape, dtype=np.float32, out=buf)
+    return to_device(buf, dev, non_blocking=True)
+
+
+def _keep_mask(input: Tensor, p: float, mask_shape: tuple):
+    """An array of shape ``mask_shape`` on ``input``'s device: 1 / (1 - p) where kept (probability
+    1 - p), 0 where dropped."""
+    u = _uniform(mask_shape, input.device)
+    xp, dtype = xp_of(u), input._data.dtype
     if p == 1.0:
-        return np.zeros(mask_shape, dtype=dtype)
-    return np.where(u >= p, dtype.type(1.0 / (1.0 - p)), dtype.type(0)).astype(dtype, copy=False)
+        return xp.zeros(mask_shape, dtype=dtype)
+    return xp.where(u >= p, dtype.type(1.0 / (1.0 - p)), dtype.type(0)).astype(dtype, copy=False)
 
 
 def _apply_mask(input: Tensor, p: float, mask_shape: tuple, inplace: bool) -> Tensor:
-    m = to_device(_keep_mask(input, p, mask_shape), input.device)
+    m = _keep_mask(input, p, mask_shape)
     fn = lambda x: MaskedScale.apply(x, m, None)  # noqa: E731
     return apply_inplace(input, fn) if inplace else fn(input)
 
@@ -97,12 +109,12 @@ def _alpha(input: Tensor, p: float, training: bool, inplace: bool, mask_shape: t
     if not training or p == 0.0:
         return input
     dtype = input._data.dtype
-    keep = rng_of(None).random(mask_shape, dtype=np.float32) >= p
+    keep = _uniform(mask_shape, input.device) >= p
     # dropped units are set to SELU's saturation value, then an affine map a x + b restores mean 0, var 1
     a = ((1 - p) * (1 + p * _SELU_NEG_SAT ** 2)) ** -0.5
     b = -a * _SELU_NEG_SAT * p
-    mul = to_device((keep * a).astype(dtype), input.device)
-    add = to_device((~keep * (a * _SELU_NEG_SAT) + b).astype(dtype), input.device)
+    mul = (keep * a).astype(dtype)
+    add = (~keep * (a * _SELU_NEG_SAT) + b).astype(dtype)
     fn = lambda x: MaskedScale.apply(x, mul, add)  # noqa: E731
     return apply_inplace(input, fn) if inplace else fn(input)
 
