@@ -182,6 +182,7 @@ def main() -> None:
                            capture_output=True, text=True, env=dict(os.environ))
         sys.stderr.write(r.stderr[-2000:])
         out[fw] = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip() else {}
+    failed = []
     for name in WORKLOADS:
         a, b = out["numtorch"].get(name), out["torch"].get(name)
         if a and b:
@@ -189,6 +190,9 @@ def main() -> None:
             print(f"ratio {name} {a / b:.3f}")
         else:
             print(f"# {name}: FAILED (numtorch {a}, torch {b})")
+            failed.append(name)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
