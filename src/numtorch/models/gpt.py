@@ -29,7 +29,7 @@ from numtorch.nn.modules.linear import Linear
 from numtorch.nn.modules.module import Module
 from numtorch.nn.modules.normalization import LayerNorm
 from numtorch.nn.modules.sparse import Embedding
-from numtorch.ops.attention import scaled_dot_product_attention
+from numtorch.ops.attention import causal_self_attention, scaled_dot_product_attention
 from numtorch.ops.rnn import ChunkLast
 from numtorch.tensor import Tensor
 
@@ -65,6 +65,9 @@ class CausalSelfAttention(Module):
         """x (B, T, C).  ``cache`` is None or a list [k, v] (B, H, T_past, D) that is extended in place."""
         B, T, C = x.shape
         H = self.n_head
+        p = self.dropout if self.training else 0.0
+        if cache is None:   # training / uncached: one fused op on the packed projections (CPU)
+            return self.resid_dropout(self.c_proj(causal_self_attention(self.c_attn(x), H, p)))
         q, k, v = (t.reshape(B, T, H, C // H).transpose(1, 2) for t in ChunkLast.apply(self.c_attn(x), 3))
         past = 0
         if cache is not None:
@@ -73,7 +76,6 @@ class CausalSelfAttention(Module):
                 k = numtorch.cat([cache[0], k], 2)
                 v = numtorch.cat([cache[1], v], 2)
             cache[:] = [k, v]
-        p = self.dropout if self.training else 0.0
         if past == 0:
             y = scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         else:   # new query i sits at position past + i: it sees keys 0 .. past + i

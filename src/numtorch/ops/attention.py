@@ -24,7 +24,7 @@ from numtorch.ops._util import same_device, wrap_dim
 from numtorch.ops.linalg import matmul
 from numtorch.tensor import Tensor, make_tensor
 
-__all__ = ["scaled_dot_product_attention"]
+__all__ = ["scaled_dot_product_attention", "causal_self_attention"]
 
 
 class ScaledMaskedSoftmax(Function):
@@ -67,6 +67,22 @@ def softmax_fused(x: Tensor, dim: int = -1) -> Tensor:
     return ScaledMaskedSoftmax.apply(x, None, scale=1.0, dim=wrap_dim(dim, x.ndim, "softmax"))
 
 
+_CAUSAL_MASKS: dict = {}  # (L, S, dtype) -> the additive causal mask, NumPy only (read-only, shared)
+
+
+def _causal_mask(xp, L: int, S: int, dtype):
+    """(L, S): 0 where key j <= query i (may attend), -inf above the diagonal."""
+    if xp is np:
+        m = _CAUSAL_MASKS.get((L, S, dtype))
+        if m is None:
+            m = np.where(np.tri(L, S, dtype=bool), dtype.type(0), dtype.type(-np.inf))
+            m.flags.writeable = False
+            _CAUSAL_MASKS[(L, S, dtype)] = m
+        return m
+    keep = xp.tril(xp.ones((L, S), dtype=bool))
+    return xp.where(keep, dtype.type(0), dtype.type(-np.inf))
+
+
 def _additive_mask(attn_mask, is_causal: bool, L: int, S: int, ref: Tensor):
     """The mask as (constant array or None, tensor that needs gradient or None), in ``ref``'s dtype."""
     xp = xp_of(ref._data)
@@ -75,8 +91,7 @@ def _additive_mask(attn_mask, is_causal: bool, L: int, S: int, ref: Tensor):
         if attn_mask is not None:
             raise RuntimeError("scaled_dot_product_attention: Explicit attn_mask should not be set when "
                                "is_causal=True")
-        keep = xp.tril(xp.ones((L, S), dtype=bool))
-        return xp.where(keep, dtype.type(0), dtype.type(-np.inf)), None
+        return _causal_mask(xp, L, S, dtype), None
     if attn_mask is None:
         return None, None
     if isinstance(attn_mask, Tensor):
@@ -168,3 +183,108 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     numtorch.Size([1, 2, 3, 4])
     """
     return attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)[0]
+
+
+# ---- causal self-attention on packed projections -------------------------------------------------
+# A GPT block projects x (B, T, C) once to qkv (B, T, 3C) = [q | k | v]; head h of q is columns
+# h*D .. (h+1)*D of the first third (D = C / n_head).  On the CPU the whole attention is one op:
+#
+#     forward:  S = q k^T * scale + M,  P = softmax(S),  y = P v          (heads as (B, H, T, D) views)
+#     backward: gv = P^T gy,  gP = gy v^T,  gS = P * (gP - sum(gP * P, -1)) * scale,
+#               gq = gS k,  gk = gS^T q
+#
+# reading q, k, v as strided views of qkv and writing y (B, T, C) and gqkv (B, T, 3C) in the
+# layouts their neighbours (the output projection, qkv's Linear) use: no head split or merge copies,
+# one graph node instead of a dozen.
+
+
+def _heads(a, n_head: int, parts: int):
+    """``parts`` (B, H, T, D) views of the (B, T, parts * C) array ``a`` (no copies)."""
+    B, T, W = a.shape
+    C = W // parts
+    D = C // n_head
+    return tuple(a[:, :, i * C:(i + 1) * C].reshape(B, T, n_head, D).transpose(0, 2, 1, 3) for i in range(parts))
+
+
+class PackedCausalAttention(Function):
+    """y (B, T, C) = causal softmax attention of the ``n_head`` heads packed in qkv (B, T, 3C)."""
+
+    @staticmethod
+    def forward(ctx, qkv, n_head, scale):
+        xp = xp_of(qkv)
+        B, T, _ = qkv.shape
+        q, k, v = _heads(qkv, n_head, 3)
+        p = xp.matmul(q, k.transpose(0, 1, 3, 2))   # (B, H, T, T), a fresh array: the softmax runs in place
+        p *= scale
+        p += _causal_mask(xp, T, T, p.dtype)
+        p -= p.max(axis=-1, keepdims=True)
+        xp.exp(p, out=p)
+        p /= p.sum(axis=-1, keepdims=True)
+        y = xp.empty((B, T, q.shape[1] * q.shape[3]), dtype=qkv.dtype)
+        xp.matmul(p, v, out=_heads(y, n_head, 1)[0])
+        ctx.save_for_backward(qkv, p)
+        ctx.args = (n_head, scale)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        n_head, scale = ctx.args
+        if GradMode.enabled:  # create_graph: the same formulas on tensors, differentiable again
+            qkv, p = ctx.saved_tensors
+            return _packed_attention_backward_tensors(qkv, p, gy, n_head, scale), None, None
+        qkv, p = ctx.saved_arrays
+        xp = xp_of(qkv)
+        q, k, v = _heads(qkv, n_head, 3)
+        g = _heads(xp.ascontiguousarray(gy._data), n_head, 1)[0]
+        gqkv = xp.empty(qkv.shape, dtype=qkv.dtype)
+        gq, gk, gv = _heads(gqkv, n_head, 3)
+        xp.matmul(p.transpose(0, 1, 3, 2), g, out=gv)
+        gs = xp.matmul(g, v.transpose(0, 1, 3, 2))   # gP, then gS in place
+        gs *= p
+        gs -= p * gs.sum(axis=-1, keepdims=True)
+        gs *= scale
+        xp.matmul(gs, k, out=gq)
+        xp.matmul(gs.transpose(0, 1, 3, 2), q, out=gk)
+        return make_tensor(gqkv), None, None
+
+
+def _packed_attention_backward_tensors(qkv: Tensor, p: Tensor, gy: Tensor, n_head: int, scale: float) -> Tensor:
+    """``PackedCausalAttention``'s backward on tensors (the forward's softmax recomputed from qkv)."""
+    from numtorch.ops.shape import cat
+    B, T, W = qkv.shape
+    C = W // 3
+    D = C // n_head
+
+    def split(t, i, parts):
+        return t[:, :, i * C:(i + 1) * C].reshape(B, T, n_head, D).transpose(1, 2)
+
+    q, k, v = (split(qkv, i, 3) for i in range(3))
+    mask = _causal_mask(xp_of(qkv._data), T, T, qkv._data.dtype)
+    p = ScaledMaskedSoftmax.apply(matmul(q, k.transpose(-2, -1)), mask, scale=scale, dim=3)
+    g = split(gy, 0, 1)
+    gv = matmul(p.transpose(-2, -1), g)
+    gp = matmul(g, v.transpose(-2, -1))
+    gs = p * (gp - (gp * p).sum(-1, keepdim=True)) * scale
+    parts = (matmul(gs, k), matmul(gs.transpose(-2, -1), q), gv)
+    return cat([t.transpose(1, 2).reshape(B, T, C) for t in parts], -1)
+
+
+def causal_self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0) -> Tensor:
+    """Causal multi-head self-attention of packed projections: qkv (B, T, 3C) -> y (B, T, C).
+
+    The same as splitting qkv into q, k, v, viewing each as (B, n_head, T, C / n_head), calling
+    ``scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)`` and merging the
+    heads back; on the CPU without dropout it is one fused op (see ``PackedCausalAttention``).
+    """
+    B, T, W = qkv.shape
+    C = W // 3
+    H = n_head
+    if W % 3 or C % H:
+        raise RuntimeError(f"causal_self_attention: qkv's last dim ({W}) must be 3 * n_head * head_dim "
+                           f"(n_head={H})")
+    if dropout_p == 0.0 and xp_of(qkv._data) is np:
+        return PackedCausalAttention.apply(qkv, H, 1.0 / math.sqrt(C // H))
+    from numtorch.ops.rnn import ChunkLast
+    q, k, v = (t.reshape(B, T, H, C // H).transpose(1, 2) for t in ChunkLast.apply(qkv, 3))
+    y = scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+    return y.transpose(1, 2).reshape(B, T, C)

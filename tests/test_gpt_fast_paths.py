@@ -1,0 +1,118 @@
+"""The CPU fast paths of the GPT step against PyTorch: packed causal attention (one fused op),
+blocked float32 GELU (block edges included), Linear on (B, T, C) inputs as one 2-D GEMM."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import numtorch
+import numtorch.nn.functional as F
+from helpers import assert_close, check
+from numtorch.ops import activation
+from numtorch.ops.attention import PackedCausalAttention, causal_self_attention
+
+torch = pytest.importorskip("torch")
+
+
+def _torch_csa(qkv, n_head, math=False):
+    """Reference: split, view heads, causal SDPA, merge heads (what GPT blocks did before the fusion).
+
+    ``math``: softmax(q k^T / sqrt(D) masked) v spelled out (PyTorch's fused CPU kernel has no
+    second derivative)."""
+    B, T, W = qkv.shape
+    C = W // 3
+    q, k, v = (t.reshape(B, T, n_head, C // n_head).transpose(1, 2) for t in qkv.split(C, -1))
+    if math:
+        s = (q @ k.transpose(-2, -1)) / (C // n_head) ** 0.5
+        s = s.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+        y = s.softmax(-1) @ v
+    else:
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return y.transpose(1, 2).reshape(B, T, C)
+
+
+def _csa(n_head):
+    def f(qkv):
+        if isinstance(qkv, numtorch.Tensor):
+            return causal_self_attention(qkv, n_head)
+        return _torch_csa(qkv, n_head)
+    return f
+
+
+@pytest.mark.parametrize("shape,n_head", [((2, 5, 3 * 8), 2), ((1, 1, 3 * 4), 1), ((3, 7, 3 * 6), 3)])
+def test_causal_self_attention_matches_torch_and_gradcheck(shape, n_head):
+    check(_csa(n_head), shape)
+
+
+def test_causal_self_attention_is_one_fused_op_on_the_cpu():
+    qkv = numtorch.randn(2, 4, 12, requires_grad=True)
+    y = causal_self_attention(qkv, 2)
+    assert y.grad_fn is not None and y.grad_fn.fn is PackedCausalAttention
+
+
+def test_causal_self_attention_float32_matches_torch():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 16, 3 * 32)).astype(np.float32)
+    g = rng.standard_normal((4, 16, 32)).astype(np.float32)
+    x, tx = numtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = causal_self_attention(x, 4), _torch_csa(tx, 4)
+    y.backward(numtorch.tensor(g))
+    ty.backward(torch.tensor(g))
+    assert y.dtype == numtorch.float32 and x.grad.dtype == numtorch.float32
+    assert_close(y, ty, atol=1e-5, rtol=1e-4)
+    assert_close(x.grad, tx.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_causal_self_attention_second_order_matches_torch():
+    rng = np.random.default_rng(4)
+    a, w = rng.standard_normal((2, 5, 3 * 4)), rng.standard_normal((2, 5, 4))
+    grads = []
+    for lib, f in ((numtorch, lambda t: causal_self_attention(t, 2)), (torch, lambda t: _torch_csa(t, 2, math=True))):
+        x = lib.tensor(a, requires_grad=True)
+        y = (f(x) * lib.tensor(w)).sum()
+        g, = lib.autograd.grad(y, x, create_graph=True)
+        gg, = lib.autograd.grad((g * g).sum(), x)
+        grads.append((g, gg))
+    assert_close(grads[0][0], grads[1][0], atol=1e-10, rtol=1e-8)
+    assert_close(grads[0][1], grads[1][1], atol=1e-10, rtol=1e-8)
+
+
+def test_causal_self_attention_checks_packing():
+    with pytest.raises(RuntimeError, match="3 \\* n_head"):
+        causal_self_attention(numtorch.zeros(1, 2, 10), 2)
+
+
+@pytest.mark.parametrize("n", [1, 7, activation._GELU_CHUNK, activation._GELU_CHUNK + 5, 3 * activation._GELU_CHUNK - 1])
+def test_gelu_float32_blocks_match_torch(n):
+    rng = np.random.default_rng(n)
+    a = (rng.standard_normal(n) * 3).astype(np.float32)
+    a[:3] = [0.0, -9.0, 9.0][:min(3, n)]
+    g = rng.standard_normal(n).astype(np.float32)
+    x, tx = numtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = F.gelu(x), torch.nn.functional.gelu(tx)
+    y.backward(numtorch.tensor(g))
+    ty.backward(torch.tensor(g))
+    assert y.dtype == numtorch.float32
+    assert_close(y, ty, atol=1e-6, rtol=1e-5)
+    assert_close(x.grad, tx.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_gelu_float32_non_contiguous_input():
+    a = np.random.default_rng(0).standard_normal((64, 40)).astype(np.float32)
+    x = numtorch.tensor(a).T[::2]                      # strided view
+    assert_close(F.gelu(x), torch.nn.functional.gelu(torch.tensor(a).T[::2]), atol=1e-6, rtol=1e-5)
+
+
+def test_gelu_second_order_after_fast_forward():
+    check(lambda x: (F.gelu(x) if isinstance(x, numtorch.Tensor) else torch.nn.functional.gelu(x)), (3, 4))
+    a = np.random.default_rng(1).standard_normal(6)
+    x, tx = numtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    g, = numtorch.autograd.grad(F.gelu(x).sum(), x, create_graph=True)
+    tg, = torch.autograd.grad(torch.nn.functional.gelu(tx).sum(), tx, create_graph=True)
+    assert_close(numtorch.autograd.grad(g.sum(), x)[0], torch.autograd.grad(tg.sum(), tx)[0], atol=1e-10, rtol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 3, 4, 5)])
+def test_linear_on_batched_inputs_matches_torch(shape):
+    check(lambda x, w, b: (F.linear(x, w, b) if isinstance(x, numtorch.Tensor)
+                           else torch.nn.functional.linear(x, w, b)), shape, (6, 5), (6,))
