@@ -61,6 +61,7 @@ def _mixing_error(x) -> TypeError:
 def _unwrap(x):
     """Device arrays -> their NumPy data; host arrays are refused; containers recursed."""
     if x.__class__ is ndarray:
+        _check_device(x)
         return x._a
     if isinstance(x, _NP):
         raise _mixing_error(x)
@@ -84,6 +85,14 @@ def _wrap(r):
     return r
 
 
+_VIEWS = frozenset({"view", "reshape", "transpose", "swapaxes", "squeeze", "ravel", "diagonal"})
+
+
+def _wrap_view(r, dev: int):
+    """A basic-indexing result: a view on ``dev``, or (a scalar) a 0-d array there."""
+    return ndarray(r if isinstance(r, _NP) else np.asarray(r), dev)
+
+
 def _call(f, args, kwargs):
     return _wrap(f(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
@@ -101,31 +110,52 @@ class _Flags:
                 "OWNDATA": self.owndata}[name]
 
 
+N_DEVICES = 2  # the stand-in has two GPUs, so moves between them and device guards are exercised
+
+
+class _Current:
+    id = 0  # the current device (CUDA's per-thread state)
+
+
 class Device:
-    """``cupy.cuda.Device``: a context that makes a GPU current (only GPU 0 exists here)."""
+    """``cupy.cuda.Device``: a context that makes a GPU current."""
 
     def __init__(self, device=None) -> None:
-        self.id = 0 if device is None else int(device)
-        if self.id != 0:
-            raise RuntimeError(f"fake CuPy: invalid device ordinal {self.id} (one device)")
+        self.id = _Current.id if device is None else int(device)
+        if not 0 <= self.id < N_DEVICES:
+            raise RuntimeError(f"fake CuPy: invalid device ordinal {self.id} ({N_DEVICES} devices)")
+        self._outer = []
 
     def __enter__(self):
+        self._outer.append(_Current.id)
+        _Current.id = self.id
         return self
 
     def __exit__(self, *exc):
+        _Current.id = self._outer.pop()
         return False
 
     def use(self) -> None:
-        pass
+        _Current.id = self.id
 
     def synchronize(self) -> None:
         pass
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Device) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return self.id
 
     def __repr__(self) -> str:
         return f"<CUDA Device {self.id}>"
 
 
-_DEVICE0 = Device(0)
+def _check_device(x) -> None:
+    """CuPy launches a kernel on the current device and refuses arrays that live on another."""
+    if x._dev != _Current.id:
+        raise ValueError(f"Array device must be same as the current device: array device = {x._dev} "
+                         f"while current = {_Current.id}")
 
 
 class _Bytes:
@@ -141,11 +171,12 @@ def _release(n: int) -> None:
 class ndarray:
     """A device array: NumPy data behind CuPy's rules."""
 
-    __slots__ = ("_a", "__weakref__")
+    __slots__ = ("_a", "_dev", "__weakref__")
     __array_priority__ = 100
 
-    def __init__(self, a: np.ndarray) -> None:
+    def __init__(self, a: np.ndarray, dev: int | None = None) -> None:
         self._a = a
+        self._dev = _Current.id if dev is None else dev  # made on the current device
         if a.base is None and a.nbytes:
             _Bytes.used += a.nbytes
             weakref.finalize(self, _release, a.nbytes)
@@ -159,9 +190,9 @@ class ndarray:
     itemsize = property(lambda self: self._a.itemsize)
     nbytes = property(lambda self: self._a.nbytes)
     flags = property(lambda self: _Flags(self._a.flags))
-    T = property(lambda self: ndarray(self._a.T))
-    mT = property(lambda self: ndarray(self._a.mT))
-    device = property(lambda self: _DEVICE0)
+    T = property(lambda self: ndarray(self._a.T, self._dev))
+    mT = property(lambda self: ndarray(self._a.mT, self._dev))
+    device = property(lambda self: Device(self._dev))
 
     @property
     def __cuda_array_interface__(self) -> dict:
@@ -171,15 +202,15 @@ class ndarray:
 
     @property
     def base(self):
-        return None if self._a.base is None else ndarray(self._a.base)
+        return None if self._a.base is None else ndarray(self._a.base, self._dev)
 
     @property
     def real(self):
-        return ndarray(self._a.real)
+        return ndarray(self._a.real, self._dev)
 
     @property
     def imag(self):
-        return ndarray(self._a.imag)
+        return ndarray(self._a.imag, self._dev)
 
     def __repr__(self) -> str:
         return "fake_cupy." + repr(self._a)
@@ -250,12 +281,22 @@ class ndarray:
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)
+        if name == "copy":  # a copy is made on the current device, from any device (as in CuPy)
+            return lambda *args, **kwargs: ndarray(attr(*args, **kwargs))
+        if name in _VIEWS:  # no kernel: a view stays where its array is
+            return lambda *args, **kwargs: ndarray(attr(*args, **kwargs), self._dev)
+        _check_device(self)
         return lambda *args, **kwargs: _call(attr, args, kwargs)
 
     def __getitem__(self, key):
-        return _wrap(self._a[_unwrap(key)])
+        k = _unwrap(key)  # (index arrays must be on the current device)
+        if k is key or not isinstance(key, (ndarray, tuple, list)):
+            return _wrap_view(self._a[k], self._dev)  # basic indexing: a view, no kernel
+        _check_device(self)
+        return _wrap(self._a[k])
 
     def __setitem__(self, key, value) -> None:
+        _check_device(self)
         self._a[_unwrap(key)] = _unwrap(value)
 
     def set(self, arr, stream=None) -> None:
@@ -283,12 +324,12 @@ class ndarray:
 
 def _binary(name):
     op = getattr(_NP, name)
-    return lambda self, other: _wrap(op(self._a, _unwrap(other)))
+    return lambda self, other: _wrap(op(_unwrap(self), _unwrap(other)))
 
 
 def _unary(name):
     op = getattr(_NP, name)
-    return lambda self: _wrap(op(self._a))
+    return lambda self: _wrap(op(_unwrap(self)))
 
 
 for _n in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor",
@@ -306,7 +347,7 @@ def _inplace(name):
     op = getattr(_NP, name)
 
     def f(self, other):
-        op(self._a, _unwrap(other))
+        op(_unwrap(self), _unwrap(other))
         return self
     return f
 
@@ -474,7 +515,7 @@ def _cuda_namespace():
     cuda.Event = _Event
     cuda.get_current_stream = lambda: _Stream()
     cuda.runtime = types.SimpleNamespace(
-        getDeviceCount=lambda: 1,
+        getDeviceCount=lambda: N_DEVICES,
         getDeviceProperties=lambda i: {"name": b"fake CuPy device (NumPy)", "totalGlobalMem": 0})
     cuda.PinnedMemoryPointer = PinnedMemoryPointer
     cuda.alloc_pinned_memory = PinnedMemoryPointer
@@ -531,7 +572,7 @@ class ElementwiseKernel:
     def __call__(self, *args):
         if len(args) not in (len(self.ins), len(self.ins) + len(self.outs)):
             raise TypeError(f"Wrong number of arguments for {self.name!r}")
-        arrays = [a._a for a in args if a.__class__ is ndarray]
+        arrays = [_unwrap(a) for a in args if a.__class__ is ndarray]
         if len(arrays) != sum(1 for a in args if isinstance(a, (ndarray, _NP))):
             raise _mixing_error(next(a for a in args if isinstance(a, _NP)))
         typed = {a.dtype for (t, _), a in zip(self.ins + self.outs, args) if t == "T" and a.__class__ is ndarray}
@@ -578,7 +619,7 @@ def make_module() -> types.ModuleType:
 
 def _scatter_add(a, slices, value) -> None:
     """cupyx.scatter_add: a[slices] += value with repeated indices accumulating."""
-    np.add.at(a._a, _unwrap(slices), _unwrap(value))
+    np.add.at(_unwrap(a), _unwrap(slices), _unwrap(value))
 
 
 def make_cupyx_module() -> types.ModuleType:

@@ -129,7 +129,7 @@ def _train_steps(model, x, t, device, steps=3):
         opt.step()
         losses.append(loss.item())
     for p in model.parameters():
-        assert p.device.type == device and p.grad.device.type == device
+        assert p.device == x.device and p.grad.device == x.device
     return losses
 
 
@@ -372,3 +372,37 @@ def test_a_0d_cpu_tensor_joins_a_gpu_op_as_pytorch_allows():
         _close(x.grad, x_ref.grad)
     with pytest.raises(RuntimeError, match="same device"):
         x_cpu.to("cuda") + numtorch.ones(4)  # only 0-d CPU tensors join
+
+
+# ---- a second GPU --------------------------------------------------------------------------------
+
+def _second_gpu(backend):
+    if numtorch.cuda.device_count() < 2:
+        pytest.skip("one GPU: nothing to move between")
+
+
+def test_moves_between_two_gpus(backend):
+    _second_gpu(backend)
+    x = numtorch.randn(3, 4, requires_grad=True)
+    a = x.to("cuda:0")
+    b = a.to("cuda:1")
+    assert b.device == numtorch.device("cuda", 1) and a.device == numtorch.device("cuda", 0)
+    (b * 2).sum().backward()  # the gradient goes back through both moves
+    _close(x.grad, numtorch.full((3, 4), 2.0), 0, 0)
+    _close(b, x, 0, 0)
+    with pytest.raises(RuntimeError, match="cuda:0.*cuda:1|cuda:1.*cuda:0"):
+        a + b
+
+
+def test_a_model_trains_on_the_second_gpu(backend):
+    """Ops, backward and the optimizer run on the tensors' own GPU, whichever is current."""
+    _second_gpu(backend)
+    numtorch.manual_seed(0)
+    cpu_model = numtorch.models.SimpleConvNet()
+    gpu_model = numtorch.models.SimpleConvNet()
+    gpu_model.load_state_dict(cpu_model.state_dict())
+    x, t = numtorch.rand(4, 1, 28, 28), numtorch.randint(0, 10, (4,))
+    np.testing.assert_allclose(_train_steps(cpu_model, x, t, "cpu"), _train_steps(gpu_model, x, t, "cuda:1"),
+                               rtol=1e-3, atol=1e-4)
+    assert all(p.device == numtorch.device("cuda", 1) for p in gpu_model.parameters())
+    assert numtorch.cuda.current_device() == 0

@@ -187,10 +187,42 @@ class _InFlight:
 
 
 def device_context(dev: device):
-    """A context that makes ``dev`` current for array creation (a no-op on the CPU)."""
+    """A context that makes ``dev`` the current device (a no-op on the CPU)."""
     if dev.type == "cpu":
         return _NULL_CONTEXT
-    return cupy_module().cuda.Device(dev.index)
+    return _OnGpu(dev.index)
+
+
+class _OnGpu:
+    """Makes GPU ``index`` current, for CuPy (where its kernels run) and for numtorch, then restores."""
+
+    __slots__ = ("index", "outer", "cupy_device")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __enter__(self):
+        self.outer = _Cuda.current
+        self.cupy_device = cupy_module().cuda.Device(self.index)
+        self.cupy_device.__enter__()
+        _Cuda.current = self.index
+        return self
+
+    def __exit__(self, *exc):
+        _Cuda.current = self.outer
+        return self.cupy_device.__exit__(*exc)
+
+
+def elsewhere(a):
+    """A context that makes the GPU holding array ``a`` current, or None when ``a`` is a NumPy array or
+    already on the current GPU (the common case, checked without a call into CUDA).
+
+    CuPy runs a kernel on the current GPU and refuses arrays of another, so work on a tensor living
+    on a GPU that is not current (``model.to("cuda:1")``) happens inside this context."""
+    if a.__class__ is _ndarray or isinstance(a, (np.ndarray, np.generic)):
+        return None
+    i = a.device.id
+    return None if i == _Cuda.current else _OnGpu(i)
 
 
 class _NullContext:

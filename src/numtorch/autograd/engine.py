@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 import numtorch.autograd.function as _function
 import numtorch.creation as _creation
 import numtorch.tensor as _tensor
-from numtorch._backend import xp_of
+from numtorch._backend import elsewhere, xp_of
 from numtorch.autograd.grad_mode import GradMode
 
 
@@ -25,6 +26,10 @@ def _as_tuple(x) -> tuple:
     if x is None:
         return ()
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+_NOTHING = contextlib.nullcontext()
+_ndarray = np.ndarray
 
 
 def _root_grads(outputs, grad_outputs, create_graph) -> list:
@@ -35,8 +40,10 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
         if xp is np:  # np.array(1) is C; np.ones goes through Python
             one = np.array(1, dtype=arr.dtype)
             return [_tensor.make_tensor(one.reshape(arr.shape) if arr.ndim else one)]
-        # ones(), not array(1): on a GPU the latter is a host -> device copy that waits for the stream
-        return [_tensor.make_tensor(xp.ones(arr.shape, dtype=arr.dtype))]
+        # ones(), not array(1): on a GPU the latter is a host -> device copy that waits for the stream;
+        # made on the output's own GPU (CuPy allocates on the current one)
+        with elsewhere(arr) or _NOTHING:
+            return [_tensor.make_tensor(xp.ones(arr.shape, dtype=arr.dtype))]
     grads = []
     for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:
@@ -193,7 +200,12 @@ def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
             if node.out_meta:
                 grads_in = [_creation.zeros(s, dtype=d, device=dv) if g is None else g
                             for g, (s, d, dv) in zip(grads_in, node.out_meta)]
-            gx = node.fn.backward(node, *grads_in)
+            g0 = grads_in[0]._data
+            if g0.__class__ is _ndarray:
+                gx = node.fn.backward(node, *grads_in)
+            else:
+                with elsewhere(g0) or _NOTHING:  # a node on a GPU that is not current runs there
+                    gx = node.fn.backward(node, *grads_in)
             if gx.__class__ is not tuple:
                 gx = (gx,)
             if len(gx) < len(node.next):
@@ -296,14 +308,18 @@ def accumulate_grad(leaf, g, create_graph=False, claimed=None) -> None:
         arr = g._data
         # (CuPy's flags have no "writeable": its arrays always are)
         if claimed is None or id(arr) in claimed or arr.base is not None or not getattr(arr.flags, "writeable", True):
-            arr = arr.copy()
+            with elsewhere(arr) or _NOTHING:  # (CuPy copies onto the current GPU: make it the array's)
+                arr = arr.copy()
         if claimed is not None:
             claimed.add(id(arr))
         leaf.grad = _tensor.make_tensor(arr)
     elif create_graph or leaf.grad.requires_grad:
         leaf.grad = leaf.grad + g
-    else:
+    elif g._data.__class__ is _ndarray:
         leaf.grad._data += g._data
+    else:
+        with elsewhere(g._data) or _NOTHING:
+            leaf.grad._data += g._data
 
 
 def retain_grad_hook(t):

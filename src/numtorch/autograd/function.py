@@ -26,7 +26,7 @@ import numpy as np
 
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
-from numtorch._backend import CPU, device_of
+from numtorch._backend import CPU, device_of, elsewhere
 
 _ndarray = np.ndarray
 
@@ -188,13 +188,22 @@ class Function:
     def apply(cls, *args, **kwargs):
         arrays = []
         record = False
+        gpu = None
         for a in args:
             if isinstance(a, Tensor):
-                arrays.append(a._data)
+                d = a._data
+                arrays.append(d)
+                if d.__class__ is not _ndarray:
+                    gpu = d
                 if a.requires_grad:
                     record = True
             else:
                 arrays.append(a)
+        if gpu is not None:
+            on_its_gpu = elsewhere(gpu)
+            if on_its_gpu is not None:  # the inputs live on a GPU that is not current: run there
+                with on_its_gpu:
+                    return cls.apply(*args, **kwargs)
         try:
             if record and GradMode.enabled:
                 needs, nxt = _edges(args)

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from numtorch import _dtypes
-from numtorch._backend import xp_of, to_device
+from numtorch._backend import elsewhere, to_device, xp_of
 from numtorch.autograd.grad_mode import enable_grad
 from numtorch.tensor import Tensor, make_tensor
 
@@ -152,7 +152,12 @@ class Optimizer:
         """The group's parameters that received a gradient (the others are skipped, as in PyTorch)."""
         for p in group["params"]:
             if p.grad is not None:
-                yield p
+                on_its_gpu = elsewhere(p._data)
+                if on_its_gpu is None:
+                    yield p
+                else:  # updated on its own GPU, when that is not the current one
+                    with on_its_gpu:
+                        yield p
 
     # ---- state_dict -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
