@@ -116,3 +116,41 @@ def test_gelu_second_order_after_fast_forward():
 def test_linear_on_batched_inputs_matches_torch(shape):
     check(lambda x, w, b: (F.linear(x, w, b) if isinstance(x, numtorch.Tensor)
                            else torch.nn.functional.linear(x, w, b)), shape, (6, 5), (6,))
+
+
+@pytest.mark.parametrize("shape,norm,affine,bias", [((4, 8, 32), (32,), True, True), ((3, 4, 8), (4, 8), True, True),
+                                                    ((5, 16), (16,), False, False), ((5, 16), (16,), True, False)])
+def test_layer_norm_float32_cpu_path_matches_torch(shape, norm, affine, bias):
+    rng = np.random.default_rng(len(shape) + len(norm))
+    a = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    m = numtorch.nn.LayerNorm(norm, elementwise_affine=affine, bias=bias)
+    tm = torch.nn.LayerNorm(norm, elementwise_affine=affine, bias=bias)
+    if affine:
+        w = rng.standard_normal(norm).astype(np.float32)
+        m.weight.data = numtorch.tensor(w)
+        tm.weight.data = torch.tensor(w)
+        if bias:
+            m.bias.data, tm.bias.data = numtorch.tensor(w[::-1].copy()), torch.tensor(w[::-1].copy())
+    x, tx = numtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = m(x), tm(tx)
+    y.backward(numtorch.tensor(g))
+    ty.backward(torch.tensor(g))
+    assert y.dtype == numtorch.float32
+    assert_close(y, ty, atol=1e-5, rtol=1e-4)
+    assert_close(x.grad, tx.grad, atol=1e-5, rtol=1e-4)
+    for p, tp in zip(m.parameters(), tm.parameters()):
+        assert_close(p.grad, tp.grad, atol=1e-4, rtol=1e-4)
+
+
+def test_layer_norm_second_order_matches_torch():
+    a = np.random.default_rng(2).standard_normal((3, 5))
+    w = np.random.default_rng(3).standard_normal(5)
+    out = []
+    for lib in (numtorch, torch):
+        x, wt = lib.tensor(a, requires_grad=True), lib.tensor(w, requires_grad=True)
+        y = lib.nn.functional.layer_norm(x, (5,), wt, None)
+        gx, = lib.autograd.grad((y * y * lib.tensor(a)).sum(), x, create_graph=True)
+        out.append(lib.autograd.grad((gx * gx).sum(), (x, wt)))
+    for g, tg in zip(*out):
+        assert_close(g, tg, atol=1e-10, rtol=1e-8)

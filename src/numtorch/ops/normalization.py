@@ -10,6 +10,10 @@ Its backward is fused: with x_hat = (x - mean) * rstd and g = gy * weight (N = e
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
@@ -35,6 +39,9 @@ class LayerNormFunction(Function):
     def forward(ctx, x, w, b, k, eps):
         xp = xp_of(x)
         axes = tuple(range(x.ndim - k, x.ndim))
+        ctx.args = (axes, eps)
+        if xp is np and x.dtype in _CPU_FLOATS and x.size:
+            return _layer_norm_forward_cpu(ctx, x, w, b, k, eps)
         xc = x - x.mean(axis=axes, keepdims=True)
         var = (xc * xc).mean(axis=axes, keepdims=True)
         rstd = 1.0 / xp.sqrt(var + eps)            # Python eps keeps float32 float32
@@ -48,18 +55,19 @@ class LayerNormFunction(Function):
         else:
             y = xc if b is None else xc + b
         ctx.save_for_backward(x, w, xc, rstd)
-        ctx.args = (axes, eps)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, w, xhat, rstd = ctx.saved_tensors
-        axes, eps = ctx.args
+        axes, eps = ctx.args[:2]
         lead = tuple(range(gy.ndim - len(axes)))
         if not GradMode.enabled:
-            return _layer_norm_backward_arrays(ctx, gy._data, None if w is None else w._data, xhat._data,
-                                               rstd._data, axes, lead)
+            if len(ctx.args) == 3:   # CPU: saved x, w, mean, rstd (x_hat is recomputed)
+                return _layer_norm_backward_cpu(ctx, gy._data, *ctx.saved_arrays, ctx.args[2])
+            x, w, xhat, rstd = ctx.saved_arrays
+            return _layer_norm_backward_arrays(ctx, gy._data, w, xhat, rstd, axes, lead)
         # create_graph: the same formula on tensors recomputed from x, so it differentiates again
+        x, w = ctx.saved_tensors[:2]
         mu = x.mean(axes, keepdim=True)
         xc = x - mu
         rstd = ((xc * xc).mean(axes, keepdim=True) + eps).rsqrt()
@@ -69,6 +77,62 @@ class LayerNormFunction(Function):
         gw = (gy * xhat).sum(lead) if ctx.needs_input_grad[1] else None
         gb = gy.sum(lead) if ctx.needs_input_grad[2] else None
         return gx, gw, gb, None, None
+
+
+_CPU_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _layer_norm_forward_cpu(ctx, x, w, b, k, eps):
+    """NumPy forward on rows x2 (R, N), N = the normalised elements.  Saves x, the row means and
+    1/std (as PyTorch does) instead of x_hat: less memory held for backward, which recomputes x_hat.
+
+        mean = x2 1 / N,  var = sum((x2 - mean)^2) / N  (per row, two passes),  y = (x2 - mean) rstd w + b
+    """
+    N = math.prod(x.shape[x.ndim - k:])
+    x2 = x.reshape(-1, N)
+    inv = x.dtype.type(1.0 / N)
+    mu = x2.sum(axis=1, keepdims=True)
+    mu *= inv
+    y = x2 - mu                                     # x - mean: the one array of x's size
+    rstd = np.einsum("ij,ij->i", y, y)[:, None]     # row sums of squares, no squared temporary
+    rstd *= inv
+    rstd += x.dtype.type(eps)
+    np.sqrt(rstd, out=rstd)
+    np.reciprocal(rstd, out=rstd)
+    y *= rstd                                       # x_hat
+    if w is not None:
+        y *= w.reshape(-1)
+    if b is not None:
+        y += b.reshape(-1)
+    ctx.save_for_backward(x, w, mu, rstd)
+    ctx.args += (x.shape[x.ndim - k:],)
+    return y.reshape(x.shape)
+
+
+def _layer_norm_backward_cpu(ctx, gy, x, w, mu, rstd, shape):
+    """First-order backward on NumPy rows (R, N); x_hat = (x - mean) rstd recomputed from forward's
+    saved statistics.  gx = rstd (g - mean(g) - x_hat mean(g x_hat)), g = gy w."""
+    need = ctx.needs_input_grad
+    N = math.prod(shape)
+    g2 = gy.reshape(-1, N)
+    xhat = x.reshape(-1, N) - mu
+    xhat *= rstd
+    gw = make_tensor(np.einsum("ij,ij->j", g2, xhat).reshape(shape)) if need[1] else None
+    gb = make_tensor(g2.sum(axis=0).reshape(shape)) if need[2] else None
+    gx = None
+    if need[0]:
+        inv = x.dtype.type(1.0 / N)
+        g = g2 * w.reshape(-1) if w is not None else g2.copy()
+        mean_g = g.sum(axis=1, keepdims=True)
+        mean_g *= inv
+        mean_gx = np.einsum("ij,ij->i", g, xhat)[:, None]
+        mean_gx *= inv
+        g -= mean_g
+        xhat *= mean_gx
+        g -= xhat
+        g *= rstd
+        gx = make_tensor(g.reshape(x.shape))
+    return gx, gw, gb, None, None
 
 
 def _layer_norm_backward_arrays(ctx, gy, w, xhat, rstd, axes, lead):
