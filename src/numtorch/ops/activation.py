@@ -378,6 +378,7 @@ _F32 = np.float32
 # of erf below 1.5e-7, float32's own resolution); coefficients highest first, times -1/2 (exact).
 _AS_P = _F32(0.3275911 / math.sqrt(2.0))   # p / sqrt 2: t from |x| directly, z = |x| / sqrt 2
 _AS_HALF_COEFS = tuple(_F32(-0.5 * a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592))
+_SIGN_BIT = np.int32(-2 ** 31)   # float32's sign bit, as an int32 mask
 _GELU_CHUNK = 32768  # elements per block: the block's temporaries (4 x 128 KiB) stay in the L2 cache
 
 
@@ -410,9 +411,11 @@ def _gelu_and_slope_f32(x):
             h += coef
             h *= t
         h *= e                               # h = -erfc(|z|) / 2
-        # Phi = 1 - erfc(|z|)/2 for x >= 0 and erfc(|z|)/2 for x < 0, i.e. 1/2 + copysign(1/2 - erfc/2, x)
+        # Phi = 1 - erfc(|z|)/2 for x >= 0 and erfc(|z|)/2 for x < 0, i.e. 1/2 + copysign(1/2 - erfc/2, x);
+        # 1/2 - erfc/2 >= 0, so copysign is an OR of x's sign bit (two integer passes: faster than np.copysign)
         h += _F32(0.5)
-        np.copysign(h, xs, out=h)
+        np.bitwise_and(xs.view(np.int32), _SIGN_BIT, out=t.view(np.int32))
+        np.bitwise_or(h.view(np.int32), t.view(np.int32), out=h.view(np.int32))
         h += _F32(0.5)                       # Phi(x)
         np.multiply(xs, h, out=y[s:s + m])   # y = x Phi(x)
         e *= _F32(1 / math.sqrt(2 * math.pi))  # phi(x)

@@ -239,9 +239,9 @@ class PackedCausalAttention(Function):
         gqkv = xp.empty(qkv.shape, dtype=qkv.dtype)
         gq, gk, gv = _heads(gqkv, n_head, 3)
         xp.matmul(p.transpose(0, 1, 3, 2), g, out=gv)
-        gs = xp.matmul(g, v.transpose(0, 1, 3, 2))   # gP, then gS in place
+        gs = xp.matmul(g, v.transpose(0, 1, 3, 2))   # gP, then gS = P * (gP - sum(gP * P, -1)) * scale in place
+        gs -= xp.einsum("...j,...j->...", gs, p)[..., None]   # row dots: no (B, H, T, T) temporary
         gs *= p
-        gs -= p * gs.sum(axis=-1, keepdims=True)
         gs *= scale
         xp.matmul(gs, k, out=gq)
         xp.matmul(gs.transpose(0, 1, 3, 2), q, out=gk)
