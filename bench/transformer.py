@@ -9,7 +9,9 @@ Timed, each framework in its own process with one BLAS thread, alternating A B A
   same loop; their generated tokens are compared).
 
 Printed: medians, the largest loss difference, and ``ratio <name> <numtorch / PyTorch>`` lines
-(target for gpt_step: <= 1.2), plus the cache speed-up of each framework.
+(target for gpt_step: <= 1.2), plus the cache speed-up and the minor page faults per training step
+of each framework (a process whose allocator returns freed memory to the OS pays ~1 ms per MB
+touched again: on this workload a large share of numtorch's step).
 
 Usage: python bench/transformer.py [--rounds 3] [--iters 30] [--warmup 5] [--profile]
 """
@@ -62,6 +64,15 @@ def _time(fn, warmup: int, iters: int) -> list:
     return times
 
 
+def _time_step(fn, warmup: int, iters: int, res: dict) -> None:
+    """``res["gpt_step"]``: the step times; ``res["faults"]``: minor page faults per step (memory the
+    process had returned to the OS and touches again: each costs the kernel a fresh zeroed page)."""
+    import resource
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    res["gpt_step"] = _time(fn, warmup, iters)
+    res["faults"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / max(warmup + iters, 1)
+
+
 # ---- numtorch worker -----------------------------------------------------------------------------
 
 def worker_numtorch(d, warmup: int, iters: int) -> dict:
@@ -82,8 +93,8 @@ def worker_numtorch(d, warmup: int, iters: int) -> dict:
         opt.step()
         losses.append(loss.item())
 
-    res = {"gpt_step": _time(step, warmup, iters), "losses": None}
-    res["losses"] = losses
+    res = {"losses": losses}
+    _time_step(step, warmup, iters, res)
     prompt = numtorch.tensor([[0]])
     for cache in (True, False):
         out = []
@@ -180,7 +191,8 @@ def worker_torch(d, warmup: int, iters: int) -> dict:
         opt.step()
         losses.append(loss.item())
 
-    res = {"gpt_step": _time(step, warmup, iters), "losses": losses}
+    res = {"losses": losses}
+    _time_step(step, warmup, iters, res)
     model.eval()
     prompt = torch.tensor([[0]])
     for cache in (True, False):
@@ -244,7 +256,8 @@ def main() -> None:
         print(f"{f:>9}: step {med[f]['gpt_step'] * 1e3:.2f} ms; generation "
               f"{1 / med[f]['gpt_generate_cache']:.0f} tokens/s with KV cache, "
               f"{1 / med[f]['gpt_generate_nocache']:.0f} tokens/s without "
-              f"(cache speed-up {med[f]['gpt_generate_nocache'] / med[f]['gpt_generate_cache']:.2f}x)")
+              f"(cache speed-up {med[f]['gpt_generate_nocache'] / med[f]['gpt_generate_cache']:.2f}x); "
+              f"{last[f]['faults']:.0f} page faults per step")
     ln, lt = last["numtorch"]["losses"], last["torch"]["losses"]
     print(f"largest |loss numtorch - loss torch| over {min(len(ln), len(lt))} steps: "
           f"{max(abs(a - b) for a, b in zip(ln, lt)):.2e}")
