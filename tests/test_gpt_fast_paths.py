@@ -154,3 +154,59 @@ def test_layer_norm_second_order_matches_torch():
         out.append(lib.autograd.grad((gx * gx).sum(), (x, wt)))
     for g, tg in zip(*out):
         assert_close(g, tg, atol=1e-10, rtol=1e-8)
+
+
+def _lin_gelu_pair(seed, shape=(3, 5, 8), out=12, bias=True):
+    rng = np.random.default_rng(seed)
+    arrs = [rng.standard_normal(shape).astype(np.float32), (rng.standard_normal((out, shape[-1])) * 0.5).astype(np.float32)]
+    if bias:
+        arrs.append(rng.standard_normal(out).astype(np.float32))
+    nt = [numtorch.tensor(a, requires_grad=True) for a in arrs]
+    th = [torch.tensor(a, requires_grad=True) for a in arrs]
+    return nt, th
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_gelu_float32_is_fused_and_matches_torch(bias):
+    nt, th = _lin_gelu_pair(0, bias=bias)
+    y = activation.linear_gelu(*nt, *([] if bias else [None]))
+    ty = torch.nn.functional.gelu(torch.nn.functional.linear(*th))
+    assert y.grad_fn.fn is activation.LinearGelu
+    g = np.random.default_rng(9).standard_normal(tuple(y.shape)).astype(np.float32)
+    y.backward(numtorch.tensor(g))
+    ty.backward(torch.tensor(g))
+    assert_close(y, ty, atol=1e-5, rtol=1e-4)
+    for a, b in zip(nt, th):
+        assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4)
+
+
+def test_linear_gelu_second_order_matches_torch():
+    nt, th = _lin_gelu_pair(1, shape=(4, 6), out=5)
+    res = []
+    for (x, w, b), lib in ((nt, numtorch), (th, torch)):
+        y = lib.nn.functional.gelu(lib.nn.functional.linear(x, w, b)) if lib is torch else activation.linear_gelu(x, w, b)
+        gx, gw = lib.autograd.grad((y * y).sum(), (x, w), create_graph=True)
+        res.append(lib.autograd.grad((gx * gx).sum() + (gw * gw).sum(), (x, w, b)))
+    for g, tg in zip(*res):
+        assert_close(g, tg, atol=1e-4, rtol=1e-3)
+
+
+def test_linear_gelu_float64_and_errors():
+    check(lambda x, w, b: (activation.linear_gelu(x, w, b) if isinstance(x, numtorch.Tensor)
+                           else torch.nn.functional.gelu(torch.nn.functional.linear(x, w, b))), (2, 3, 4), (5, 4), (5,))
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        activation.linear_gelu(numtorch.zeros(2, 3), numtorch.zeros(4, 5))
+
+
+def test_gpt_mlp_fused_path_matches_module_calls_and_respects_hooks():
+    from numtorch.models.gpt import MLP
+    numtorch.manual_seed(0)
+    m = MLP(8, 0.0, True)
+    x = numtorch.randn(2, 3, 8)
+    fused = m(x)
+    plain = m.c_proj(F.gelu(m.c_fc(x)))
+    assert_close(fused, plain, atol=1e-6, rtol=1e-5)
+    seen = []
+    m.c_fc.register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
+    m(x)
+    assert seen == [numtorch.Size([2, 3, 32])]

@@ -29,6 +29,7 @@ from numtorch.nn.modules.linear import Linear
 from numtorch.nn.modules.module import Module
 from numtorch.nn.modules.normalization import LayerNorm
 from numtorch.nn.modules.sparse import Embedding
+from numtorch.ops.activation import linear_gelu
 from numtorch.ops.attention import causal_self_attention, scaled_dot_product_attention
 from numtorch.ops.rnn import ChunkLast
 from numtorch.tensor import Tensor
@@ -97,7 +98,17 @@ class MLP(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         import numtorch.nn.functional as F
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+        fc = self.c_fc
+        if type(fc) is Linear and _plain(fc):   # c_fc and GELU as one op (fused for float32 on the CPU)
+            h = linear_gelu(x, fc.weight, fc.bias)
+        else:
+            h = F.gelu(fc(x))
+        return self.dropout(self.c_proj(h))
+
+
+def _plain(m: Module) -> bool:
+    """No hooks on module ``m``: calling its op directly is the same as calling the module."""
+    return not (m._forward_pre_hooks or m._forward_hooks or m._backward_hooks or m._backward_pre_hooks)
 
 
 class Block(Module):

@@ -37,14 +37,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, W, b):
         ctx.save_for_backward(x, W)
-        if x.ndim > 2:  # (*, in) as one (rows, in) GEMM: matmul would loop over the leading dims
-            y = x.reshape(-1, x.shape[-1]) @ W.T
-            y = y.reshape(x.shape[:-1] + (W.shape[0],))
-        else:
-            y = x @ W.T  # BLAS reads W transposed in place: no copy
-        if b is not None:
-            y += b  # y is a fresh array: adding in place saves one temporary
-        return y
+        return _affine(x, W, b)
 
     @staticmethod
     def backward(ctx, gy):
@@ -54,16 +47,33 @@ class Linear(Function):
         need = ctx.needs_input_grad
         if not GradMode.enabled:  # first order (the usual case): straight to BLAS on the arrays
             return _linear_backward_arrays(x._data, W._data, gy._data, need)
-        gx = _linalg.matmul(gy, W) if need[0] else None
-        gW = gb = None
-        if need[1] or need[2]:
-            gy2 = gy if gy.ndim == 2 else _shape.reshape(gy, (-1, gy.shape[-1]))
-            if need[1]:
-                x2 = x if x.ndim == 2 else _shape.reshape(x, (-1, x.shape[-1]))
-                gW = _linalg.matmul(_shape.transpose(gy2, 0, 1), x2)
-            if need[2]:
-                gb = _reduce.sum(gy2, 0)
-        return gx, gW, gb
+        return _linear_backward_tensors(x, W, gy, need)
+
+
+def _linear_backward_tensors(x, W, gy, need):
+    """``Linear.backward`` on tensors (create_graph: differentiable again)."""
+    gx = _linalg.matmul(gy, W) if need[0] else None
+    gW = gb = None
+    if need[1] or need[2]:
+        gy2 = gy if gy.ndim == 2 else _shape.reshape(gy, (-1, gy.shape[-1]))
+        if need[1]:
+            x2 = x if x.ndim == 2 else _shape.reshape(x, (-1, x.shape[-1]))
+            gW = _linalg.matmul(_shape.transpose(gy2, 0, 1), x2)
+        if need[2]:
+            gb = _reduce.sum(gy2, 0)
+    return gx, gW, gb
+
+
+def _affine(x, W, b):
+    """x W^T + b as a fresh array."""
+    if x.ndim > 2:  # (*, in) as one (rows, in) GEMM: matmul would loop over the leading dims
+        y = x.reshape(-1, x.shape[-1]) @ W.T
+        y = y.reshape(x.shape[:-1] + (W.shape[0],))
+    else:
+        y = x @ W.T  # BLAS reads W transposed in place: no copy
+    if b is not None:
+        y += b  # y is a fresh array: adding in place saves one temporary
+    return y
 
 
 def _linear_backward_arrays(x, W, gy, need):
@@ -88,6 +98,11 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     Returns:
         (*, out_features)
     """
+    _check_linear(input, weight, bias)
+    return Linear.apply(input, weight, bias)
+
+
+def _check_linear(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
     x, W = input._data, weight._data
     if x.shape[-1] != W.shape[-1] or W.ndim != 2:
         rows = x.size // x.shape[-1] if x.ndim and x.shape[-1] else (1 if x.ndim == 1 else 0)
@@ -96,7 +111,45 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.dtype != W.dtype or (bias is not None and bias._data.dtype != W.dtype):
         raise RuntimeError(f"linear: expected all inputs to have the same dtype, but got input {input.dtype}, "
                            f"weight {weight.dtype}" + ("" if bias is None else f", bias {bias.dtype}"))
-    return Linear.apply(input, weight, bias)
+
+
+class LinearGelu(Function):
+    """y = gelu(x W^T + b) on float32 NumPy arrays: a Transformer MLP's first layer and activation.
+
+    Forward keeps x, W and the GELU slope at h = x W^T + b, not h itself (h lives only inside
+    forward: one activation of the MLP's width less held for backward); first-order backward is
+    gh = gy * slope, then Linear's products.  A create_graph backward recomputes h from x, W and
+    the bias (``bias_ref``: the bias tensor, held without a version check, as PyTorch's linear
+    does not save its bias).
+    """
+
+    @staticmethod
+    def forward(ctx, x, W, b, bias_ref=None):
+        y, slope = _gelu_and_slope_f32(_affine(x, W, b))
+        ctx.save_for_backward(x, W, slope)
+        ctx.args = bias_ref
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        need = ctx.needs_input_grad
+        if not GradMode.enabled:
+            x, W, slope = ctx.saved_arrays
+            gx, gW, gb = _linear_backward_arrays(x, W, gy._data * slope, need)
+            return gx, gW, gb
+        x, W, _ = ctx.saved_tensors
+        h = Linear.apply(x, W, ctx.args)
+        cdf = 0.5 * (1.0 + erf(h * (1 / math.sqrt(2.0))))
+        pdf = exp(-0.5 * h * h) * (1 / math.sqrt(2 * math.pi))
+        return _linear_backward_tensors(x, W, gy * (cdf + h * pdf), need)
+
+
+def linear_gelu(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``gelu(linear(input, weight, bias))`` (exact GELU); one fused op for float32 on the CPU."""
+    _check_linear(input, weight, bias)
+    if input._data.__class__ is np.ndarray and input._data.dtype == np.float32:
+        return LinearGelu.apply(input, weight, bias, bias_ref=bias)
+    return gelu(linear(input, weight, bias))
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
