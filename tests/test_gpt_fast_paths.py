@@ -210,3 +210,22 @@ def test_gpt_mlp_fused_path_matches_module_calls_and_respects_hooks():
     m.c_fc.register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
     m(x)
     assert seen == [numtorch.Size([2, 3, 32])]
+
+
+@pytest.mark.parametrize("shape,out", [((2, 4, 0), 3), ((2, 4, 3), 0), ((0, 4, 3), 2)])
+def test_linear_batched_empty_dims_match_torch(shape, out):
+    a = np.random.default_rng(0).standard_normal(shape)
+    w = np.random.default_rng(1).standard_normal((out, shape[-1]))
+    bias = np.arange(out, dtype=np.float64)
+    res = []
+    for lib in (numtorch, torch):
+        x, wt, b = (lib.tensor(v, requires_grad=True) for v in (a, w, bias))
+        y = lib.nn.functional.linear(x, wt, b)
+        (y * 2).sum().backward()
+        res.append((y, x.grad, wt.grad, b.grad))
+    for got, want in zip(*res):
+        assert_close(got, want)
+    # create_graph: the tensor form of backward takes the same shapes
+    x = numtorch.tensor(a, requires_grad=True)
+    g, = numtorch.autograd.grad(F.linear(x, numtorch.tensor(w)).sum(), x, create_graph=True)
+    assert tuple(g.shape) == shape

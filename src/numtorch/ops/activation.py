@@ -55,9 +55,9 @@ def _linear_backward_tensors(x, W, gy, need):
     gx = _linalg.matmul(gy, W) if need[0] else None
     gW = gb = None
     if need[1] or need[2]:
-        gy2 = gy if gy.ndim == 2 else _shape.reshape(gy, (-1, gy.shape[-1]))
+        gy2 = gy if gy.ndim == 2 else _shape.reshape(gy, (math.prod(gy.shape[:-1]), gy.shape[-1]))
         if need[1]:
-            x2 = x if x.ndim == 2 else _shape.reshape(x, (-1, x.shape[-1]))
+            x2 = x if x.ndim == 2 else _shape.reshape(x, (math.prod(x.shape[:-1]), x.shape[-1]))
             gW = _linalg.matmul(_shape.transpose(gy2, 0, 1), x2)
         if need[2]:
             gb = _reduce.sum(gy2, 0)
@@ -67,7 +67,7 @@ def _linear_backward_tensors(x, W, gy, need):
 def _affine(x, W, b):
     """x W^T + b as a fresh array."""
     if x.ndim > 2:  # (*, in) as one (rows, in) GEMM: matmul would loop over the leading dims
-        y = x.reshape(-1, x.shape[-1]) @ W.T
+        y = _rows(x) @ W.T
         y = y.reshape(x.shape[:-1] + (W.shape[0],))
     else:
         y = x @ W.T  # BLAS reads W transposed in place: no copy
@@ -76,14 +76,19 @@ def _affine(x, W, b):
     return y
 
 
+def _rows(a):
+    """(*, n) -> (prod(*), n) (a view when a is contiguous; explicit rows: n may be 0)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 def _linear_backward_arrays(x, W, gy, need):
     """The same three products as ``Linear.backward``, on arrays (no graph is being recorded)."""
-    gy2 = gy if gy.ndim == 2 else gy.reshape(-1, gy.shape[-1])  # one 2-D GEMM, not one per leading index
+    gy2 = gy if gy.ndim == 2 else _rows(gy)  # one 2-D GEMM, not one per leading index
     gx = make_tensor((gy2 @ W).reshape(gy.shape[:-1] + (W.shape[1],))) if need[0] else None
     gW = gb = None
     if need[1] or need[2]:
         if need[1]:
-            x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+            x2 = x if x.ndim == 2 else _rows(x)
             gW = make_tensor(gy2.T @ x2)
         if need[2]:
             gb = make_tensor(gy2.sum(axis=0))
