@@ -481,10 +481,24 @@ _POOL = _MemoryPool()
 
 
 class _Stream:
+    """cupy.cuda.Stream: work is done at once here, so a stream is always done."""
+
     null = None
     ptr = 0
+    done = True
+    current = None
+
+    def __init__(self, *a, **k) -> None:
+        pass
 
     def synchronize(self) -> None:
+        pass
+
+    def use(self) -> "_Stream":
+        _Stream.current = self
+        return self
+
+    def wait_event(self, event) -> None:
         pass
 
     def __enter__(self):
@@ -494,29 +508,45 @@ class _Stream:
         return False
 
 
+_Stream.current = _Stream()
+
+
 class _Event:
+    """cupy.cuda.Event; timed events read a host clock (the emulator's 'GPU time')."""
+
     done = True
 
-    def __init__(self, *a, **k) -> None:
-        pass
+    def __init__(self, block=False, disable_timing=False, interprocess=False) -> None:
+        self.timing = not disable_timing
+        self.at = None
 
     def record(self, stream=None) -> None:
-        pass
+        import time
+        self.at = time.perf_counter()
 
     def synchronize(self) -> None:
         pass
+
+
+def _elapsed_time(start: _Event, end: _Event) -> float:
+    if not (start.timing and end.timing) or start.at is None or end.at is None:
+        raise RuntimeError("fake CuPy: both events must be recorded with timing enabled")
+    return (end.at - start.at) * 1e3
 
 
 def _cuda_namespace():
     cuda = types.SimpleNamespace()
     cuda.is_available = lambda: True
     cuda.Device = Device
-    cuda.Stream = lambda *a, **k: _Stream()
+    cuda.Stream = _Stream
     cuda.Event = _Event
-    cuda.get_current_stream = lambda: _Stream()
+    cuda.get_current_stream = lambda: _Stream.current
+    cuda.get_elapsed_time = _elapsed_time
     cuda.runtime = types.SimpleNamespace(
         getDeviceCount=lambda: N_DEVICES,
-        getDeviceProperties=lambda i: {"name": b"fake CuPy device (NumPy)", "totalGlobalMem": 0})
+        getDeviceProperties=lambda i: {"name": b"fake CuPy device (NumPy)", "totalGlobalMem": 2 ** 34,
+                                       "major": 9, "minor": 0, "multiProcessorCount": 132},
+        memGetInfo=lambda: (2 ** 33, 2 ** 34))
     cuda.PinnedMemoryPointer = PinnedMemoryPointer
     cuda.alloc_pinned_memory = PinnedMemoryPointer
     return cuda

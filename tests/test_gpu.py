@@ -406,3 +406,27 @@ def test_a_model_trains_on_the_second_gpu(backend):
                                rtol=1e-3, atol=1e-4)
     assert all(p.device == numtorch.device("cuda", 1) for p in gpu_model.parameters())
     assert numtorch.cuda.current_device() == 0
+
+
+def test_cuda_module_devices_streams_and_events():
+    cuda = numtorch.cuda
+    assert cuda.is_available() and cuda.is_initialized() and cuda.device_count() >= 1
+    props = cuda.get_device_properties(0)
+    assert props.name == cuda.get_device_name(0) and props.total_memory > 0
+    assert cuda.get_device_capability(0) == (props.major, props.minor) and props.major >= 3
+    free, total = cuda.mem_get_info()
+    assert 0 < free <= total
+    start, end = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)
+    x = numtorch.randn(256, 256, device="cuda")
+    start.record()
+    y = x @ x
+    end.record()
+    end.synchronize()
+    assert end.query() and start.elapsed_time(end) >= 0.0
+    s = cuda.Stream()
+    with cuda.stream(s):
+        z = y + 1
+    s.synchronize()
+    assert s.query()
+    cuda.current_stream().wait_stream(s)
+    _close(z, (x.cpu() @ x.cpu()) + 1, rtol=1e-4, atol=1e-3)
