@@ -108,14 +108,12 @@ def _additive_mask(attn_mask, is_causal: bool, L: int, S: int, ref: Tensor):
 
 
 def _dropout_weights(w: Tensor, p: float) -> Tensor:
-    """Inverted dropout on attention weights: zero with probability p, scale the rest by 1/(1-p)."""
-    from numtorch.random import rng_of
-    from numtorch._backend import to_device
+    """Inverted dropout on attention weights: zero with probability p, scale the rest by 1/(1-p)
+    (the mask as dropout makes it: the same for a seed on every device, no waiting on a GPU)."""
+    from numtorch.ops.dropout import _keep_mask
     if p >= 1.0:
         return w * 0.0
-    keep = rng_of(None).random(tuple(w.shape)) >= p
-    mask = to_device((keep / (1.0 - p)).astype(w._data.dtype), w.device)
-    return w * make_tensor(mask)
+    return w * make_tensor(_keep_mask(w, p, tuple(w.shape)))
 
 
 def _check_qkv(query, key, value, enable_gqa):
