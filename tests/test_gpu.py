@@ -217,6 +217,11 @@ def test_norms_refuse_mixed_dtypes_on_both_devices(norm):
     lambda ps: numtorch.optim.AdamW(ps, lr=0.01),
     lambda ps: numtorch.optim.Adam(ps, lr=0.01, amsgrad=True),
     lambda ps: numtorch.optim.Adam(ps, lr=0.01, maximize=True),
+    lambda ps: numtorch.optim.Adagrad(ps, lr=0.1),
+    lambda ps: numtorch.optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.5),
+    lambda ps: numtorch.optim.RMSprop(ps, lr=0.01),
+    lambda ps: numtorch.optim.RMSprop(ps, lr=0.01, momentum=0.9, weight_decay=0.01, alpha=0.9),
+    lambda ps: numtorch.optim.RMSprop(ps, lr=0.01, centered=True),
 ])
 def test_optimizer_updates_match_cpu(make):
     params = {}

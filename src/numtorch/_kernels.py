@@ -100,6 +100,29 @@ adam = Kernel(
        p -= lr / c1 * m / (sqrt(v) / sqrt_c2 + eps);""")
 
 
+# Adagrad:  d = g + wd p;  s += d^2;  p -= clr d / (sqrt(s) + eps)   (clr: lr with its decay applied)
+adagrad = Kernel(
+    "adagrad", "T g, T clr, T eps, T wd", "T p, T s",
+    """T d = g + wd * p;
+       s += d * d;
+       p -= clr * d / (sqrt(s) + eps);""")
+
+# RMSprop (not centered):  d = g + wd p;  v = alpha v + (1 - alpha) d^2;  q = d / (sqrt(v) + eps)
+#   p -= lr q,  or with momentum:  b = mu b + q;  p -= lr b
+rmsprop = Kernel(
+    "rmsprop", "T g, T lr, T alpha, T eps, T wd", "T p, T v",
+    """T d = g + wd * p;
+       v = alpha * v + ((T)1 - alpha) * d * d;
+       p -= lr * d / (sqrt(v) + eps);""")
+
+rmsprop_momentum = Kernel(
+    "rmsprop_momentum", "T g, T lr, T alpha, T eps, T wd, T mu", "T p, T v, T b",
+    """T d = g + wd * p;
+       v = alpha * v + ((T)1 - alpha) * d * d;
+       b = mu * b + d / (sqrt(v) + eps);
+       p -= lr * b;""")
+
+
 # ---- normalization: the elementwise passes around the per-channel / per-row statistics -------
 # Forward, both norms end with an affine map of the normalized values, vectors broadcast:
 #   batch norm (channels-last rows): y = xc * (gamma invstd) + beta;  layer norm: y = xhat * w + b

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.optim.optimizer import Optimizer, grad_for_update, check_nonnegative, step_tensor, next_step
 from numtorch.tensor import make_tensor
@@ -61,8 +62,13 @@ class Adagrad(Optimizer):
             for p in self._params_with_grad(group):
                 state = self._init_state(p, group)
                 t = next_step(state)
-                g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
                 clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
+                if _kernels.fused(p._data, p.grad._data) and not group["maximize"]:  # GPU: one kernel
+                    _kernels.adagrad(p.grad._data, clr, group["eps"], group["weight_decay"], p._data,
+                                     state["sum"]._data)
+                    p._bump_version()
+                    continue
+                g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
                 xp, s = xp_of(g), state["sum"]._data
                 tmp = xp.multiply(g, g, out=self._scratch(p._data, 1))   # s <- s + g^2
                 s += tmp

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.optim.optimizer import (Optimizer, grad_for_update, check_nonnegative, step_tensor, next_step,
                                       zeros_state)
@@ -72,6 +73,13 @@ class RMSprop(Optimizer):
 
 def _rmsprop_update(p, state: dict, group: dict, scratch) -> None:
     alpha, lr = group["alpha"], group["lr"]
+    if _kernels.fused(p._data, p.grad._data) and not (group["centered"] or group["maximize"]):
+        g, v, args = p.grad._data, state["square_avg"]._data, (lr, alpha, group["eps"], group["weight_decay"])
+        if group["momentum"] > 0:  # GPU: the whole update in one kernel
+            _kernels.rmsprop_momentum(g, *args, group["momentum"], p._data, v, state["momentum_buffer"]._data)
+        else:
+            _kernels.rmsprop(g, *args, p._data, v)
+        return
     g = grad_for_update(p, group["maximize"], group["weight_decay"], scratch(p._data, 0))
     xp, v = xp_of(g), state["square_avg"]._data
     tmp = xp.multiply(g, g, out=scratch(p._data, 1))                        # v <- alpha v + (1 - alpha) g^2
