@@ -437,3 +437,17 @@ def test_cuda_module_devices_streams_and_events():
     assert s.query()
     cuda.current_stream().wait_stream(s)
     _close(z, (x.cpu() @ x.cpu()) + 1, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("replacement,k", [(True, 1), (False, 1), (True, 5)])
+def test_multinomial_on_the_device_matches_the_cpu_without_waiting(backend, replacement, k):
+    g = numtorch.Generator().manual_seed(0)
+    probs = numtorch.rand(6, 9, generator=g) ** 3
+    cpu = numtorch.multinomial(probs, k, replacement, generator=numtorch.Generator().manual_seed(5))
+    if backend is not None:
+        backend.stats.reset()
+    gpu = numtorch.multinomial(probs.to("cuda"), k, replacement, generator=numtorch.Generator().manual_seed(5))
+    if backend is not None:
+        assert (backend.stats.syncs, backend.stats.uploads) == (0, 1)  # only probs.to("cuda") waits
+    assert gpu.device.type == "cuda" and gpu.dtype == numtorch.int64
+    np.testing.assert_array_equal(np.asarray(cpu), np.asarray(gpu.cpu()))

@@ -255,6 +255,8 @@ def bernoulli(input, p=None, *, generator=None):
 def multinomial(input, num_samples, replacement=False, *, generator=None):
     """Indices drawn from the rows of ``input`` (non-negative weights)."""
     rng = rng_of(generator)
+    if input.device.type != "cpu" and (replacement or num_samples == 1):
+        return _multinomial_on_device(input, num_samples, rng)
     probs = np.asarray(to_device(input.detach()._data, CPU), dtype=np.float64)
     rows = probs.reshape(-1, probs.shape[-1])
     if not replacement and num_samples > rows.shape[1]:
@@ -268,6 +270,24 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
             raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
         out[i] = rng.choice(r.size, size=num_samples, replace=replacement, p=r / s)
     return _finish(out.reshape(probs.shape[:-1] + (num_samples,)), input.device, False)
+
+
+def _multinomial_on_device(input, num_samples: int, rng):
+    """Sampling with replacement (or one sample) on a GPU, without waiting for it: the CPU generator's
+    uniforms u go over asynchronously, and each index is the number of cumulative probabilities <= u,
+    as NumPy's ``choice`` computes it on the CPU (so a seed gives the same indices on both devices).
+    The weights are not validated (that would wait for the device, as in PyTorch)."""
+    from numtorch.ops.dropout import _uniform
+    xp = xp_for(input.device)
+    with device_context(input.device):
+        p = input.detach()._data.astype(np.float64)
+        rows = p.reshape(-1, p.shape[-1])
+        cdf = xp.cumsum(rows / rows.sum(axis=1, keepdims=True), axis=1)
+        cdf /= cdf[:, -1:]
+        u = _uniform((rows.shape[0], num_samples), input.device, np.float64, rng)  # as choice() draws them
+        idx = (cdf[:, None, :] <= u[:, :, None]).sum(axis=2)      # searchsorted(cdf, u, side="right")
+        idx = xp.minimum(idx, rows.shape[1] - 1).astype(np.int64)
+    return _tensor.make_tensor(idx.reshape(p.shape[:-1] + (num_samples,)))
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):

@@ -41,13 +41,13 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _uniform(shape: tuple, dev):
-    """float32 draws in [0, 1) from the default generator, on device ``dev``."""
-    rng = rng_of(None)
+def _uniform(shape: tuple, dev, dtype=np.float32, rng=None):
+    """Draws in [0, 1) from the default generator (or ``rng``), on device ``dev``."""
+    rng = rng_of(None) if rng is None else rng
     if dev.type == "cpu":
-        return rng.random(shape, dtype=np.float32)
-    buf = pinned_empty(shape, np.float32)  # page-locked, so the copy below need not wait
-    rng.random(shape, dtype=np.float32, out=buf)
+        return rng.random(shape, dtype=dtype)
+    buf = pinned_empty(shape, dtype)  # page-locked, so the copy below need not wait
+    rng.random(shape, dtype=dtype, out=buf)
     return to_device(buf, dev, non_blocking=True)
 
 
