@@ -29,7 +29,7 @@ def _params(spec: str) -> list:
 
 def _source(k: _kernels.Kernel, ctype: str) -> str:
     ins, outs = _params(k.inputs), _params(k.outputs)
-    c = {"T": "T", "int32": "int", "float32": "float", "float64": "double", "bool": "bool"}
+    c = {"T": "T", "int32": "int", "int64": "long long", "float32": "float", "float64": "double", "bool": "bool"}
     args = [f"const {c[t]}* _raw_{n}" for t, n in ins] + [f"{c[t]}* _raw_{n}" for t, n in outs]
     setup = [f"const {c[t]} {n} = _raw_{n}[i];" for t, n in ins] + [f"{c[t]} &{n} = _raw_{n}[i];" for t, n in outs]
     return "\n".join([

@@ -76,6 +76,13 @@ sigmoid_backward = Kernel("sigmoid_backward", "T y, T gy", "T gx", "gx = gy * y 
 tanh_backward = Kernel("tanh_backward", "T y, T gy", "T gx", "gx = gy * ((T)1 - y * y);")
 
 
+# softmax cross-entropy backward (no label smoothing), per element (i, j) of the (M, C) logits:
+#   gx = c_i (p_ij - [j = t_i])   (p = softmax, c_i the upstream gradient times the sample's weight)
+cross_entropy_backward = Kernel(
+    "cross_entropy_backward", "T p, T c, int64 t, int64 col", "T gx",
+    "gx = col == t ? c * (p - 1) : c * p;")
+
+
 # ---- optimizer updates (PyTorch's formulas, one launch per parameter) ----------------------
 # SGD:       d = g + wd p;  buf = mu buf + (1 - damp) d;  p -= lr (nesterov ? d + mu buf : buf)
 # (the first step initialises buf = d on the host side of the call, as PyTorch does)

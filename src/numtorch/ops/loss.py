@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
@@ -205,8 +206,13 @@ class CrossEntropy(Function):
         dt = p._data.dtype
         if not eps:
             cw = xp.asarray(c if wt is None else c * wt, dtype=dt)
-            gx = p._data * (cw[:, None] if cw.ndim else cw)
-            gx[rows, t] -= cw  # p - onehot, scaled
+            cw = cw[:, None] if cw.ndim else cw
+            if _kernels.fused(p._data, cw):  # GPU: one kernel instead of a product and a scatter
+                cols = xp.arange(x.shape[1], dtype=xp.int64)[None, :]
+                gx = _kernels.cross_entropy_backward(p._data, cw, t.astype(xp.int64, copy=False)[:, None], cols)
+            else:
+                gx = p._data * cw
+                gx[rows, t] -= cw.reshape(-1) if cw.ndim else cw  # p - onehot, scaled
         else:
             wt = 1 if wt is None else wt
             Q = (1 - eps) * wt + (eps / x.shape[1]) * W * (1 if valid is None else valid)
