@@ -451,3 +451,15 @@ def test_multinomial_on_the_device_matches_the_cpu_without_waiting(backend, repl
         assert (backend.stats.syncs, backend.stats.uploads) == (0, 1)  # only probs.to("cuda") waits
     assert gpu.device.type == "cuda" and gpu.dtype == numtorch.int64
     np.testing.assert_array_equal(np.asarray(cpu), np.asarray(gpu.cpu()))
+
+
+@pytest.mark.parametrize("include_pad,uploads", [(True, 0), (False, 1)])
+def test_avg_pool_divisors_on_the_device(backend, include_pad, uploads):
+    """One divisor for every window is a number; a per-window table goes to the device once."""
+    _check(lambda x: F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=include_pad), (2, 3, 5, 6))
+    x = numtorch.randn(2, 3, 5, 6).to("cuda").requires_grad_()
+    if backend is not None:
+        backend.stats.reset()
+    F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=include_pad).sum().backward()
+    if backend is not None:
+        assert (backend.stats.syncs, backend.stats.uploads) == (0, uploads)

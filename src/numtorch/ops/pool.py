@@ -266,7 +266,9 @@ class AvgPool2d(Function):
         y[...] = tap0
         for k in range(1, geo.k[0] * geo.k[1]):                   # a sum over the kernel taps
             y += _offset(a, k // geo.k[1], k % geo.k[1], geo)
-        y /= xp.asarray(div)
+        if not isinstance(div, float):  # a per-window divisor table: one copy to the device, kept for backward
+            div = xp.asarray(div)
+        y /= div
         ctx.geo, ctx.div = geo, div
         return y
 
@@ -275,7 +277,7 @@ class AvgPool2d(Function):
         # y = sum(window) / div  =>  every element of a window gets gy / div
         first_order_only("avg_pool2d")
         geo = ctx.geo
-        g = gy._data / xp_of(gy._data).asarray(ctx.div)
+        g = gy._data / ctx.div
         xp = xp_of(g)
         (pt, pb), (pl, pr) = geo.pads
         buf = xp.zeros((geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c), dtype=g.dtype).transpose(0, 3, 1, 2)
@@ -301,6 +303,8 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
             dh = _divisor_axis(geo.h, k[0], s[0], p[0], geo.oh, count_include_pad)
             dw = _divisor_axis(geo.w, k[1], s[1], p[1], geo.ow, count_include_pad)
             div = np.outer(dh, dw)
+        if div.min() == div.max():  # one divisor for every window: a number, nothing to copy to a GPU
+            return AvgPool2d.apply(x, geo, float(div.flat[0]))
         return AvgPool2d.apply(x, geo, div.astype(x._data.dtype))
     return _batched("avg_pool2d", input, run)
 
