@@ -35,6 +35,8 @@ import random
 import sys
 import traceback
 import uuid
+from dataclasses import dataclass
+from typing import Any
 from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
@@ -44,32 +46,25 @@ from numtorch.tensor import Tensor, make_tensor
 
 SHM_DIR = "/dev/shm"
 SHM_MIN_BYTES = 1 << 16          # smaller arrays travel inside the pickle
-STATUS_CHECK_INTERVAL = 5.0      # seconds between checks that the other side is still alive
+STATUS_CHECK_INTERVAL = 5.0      # seconds between the main process's checks that workers live
+POLL_S = 0.1                     # a worker looks this often whether it should stop (done_event)
 
 __all__ = ["WorkerInfo", "get_worker_info"]
 
 
 # ---- worker info -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
-    """What ``get_worker_info()`` returns inside a worker: ``id``, ``num_workers``, ``seed``, ``dataset``
-    (this worker's copy).  Read-only, as PyTorch's."""
+    """What ``get_worker_info()`` returns inside a worker (read-only, PyTorch's fields): ``id``,
+    ``num_workers``, ``seed`` (``base_seed + id``), ``dataset`` (this worker's copy), ``rng`` (None)
+    and ``worker_method`` ("multiprocessing")."""
 
-    __initialized = False
-
-    def __init__(self, **kwargs) -> None:
-        for k, v in kwargs.items():
-            setattr(self, k, v)
-        self.__keys = tuple(kwargs.keys())
-        self.__initialized = True
-
-    def __setattr__(self, key, val) -> None:
-        if self.__initialized:
-            raise RuntimeError(f"Cannot assign attributes to {self.__class__.__name__} objects")
-        return super().__setattr__(key, val)
-
-    def __repr__(self) -> str:
-        items = ", ".join(f"{k}={getattr(self, k)}" for k in self.__keys)
-        return f"{self.__class__.__name__}({items})"
+    id: int
+    num_workers: int
+    seed: int
+    dataset: Any
+    rng: Any = None
+    worker_method: str | None = "multiprocessing"
 
 
 _worker_info: WorkerInfo | None = None
@@ -339,9 +334,9 @@ def worker_loop(fetch: Fetch, index_queue, result_queue, done_event, base_seed: 
         except Exception:
             init_error = ExceptionWrapper(sys.exc_info(), where)
         ended = False
-        while os.getppid() == parent_pid:
+        while os.getppid() == parent_pid and not done_event.is_set():
             try:
-                r = index_queue.get(timeout=STATUS_CHECK_INTERVAL)
+                r = index_queue.get(timeout=POLL_S)
             except queue.Empty:
                 continue
             if isinstance(r, ResumeIteration):
