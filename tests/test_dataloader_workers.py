@@ -322,3 +322,22 @@ def test_spawned_workers_get_the_dataset_pickled():
     got = list(DataLoader(ds, batch_size=2, num_workers=1, multiprocessing_context="spawn"))
     assert [b[1].tolist() for b in got] == [[0, 1], [2, 3], [4]]
     assert got[2][0].tolist() == [[8.0, 9.0]] and got[0][0].dtype == numtorch.float32
+
+
+class SlowFirst(Dataset):
+    """Sample 0 takes 0.5 s: with two workers, batch 1 is ready before batch 0."""
+
+    def __len__(self) -> int:
+        return 6
+
+    def __getitem__(self, i):
+        if i == 0:
+            import time
+            time.sleep(0.5)
+        return i
+
+
+def test_in_order_false_hands_out_batches_as_they_are_ready():
+    got = [b.tolist() for b in DataLoader(SlowFirst(), batch_size=2, num_workers=2, in_order=False)]
+    assert sorted(got) == [[0, 1], [2, 3], [4, 5]] and got[0] != [0, 1]
+    assert [b.tolist() for b in DataLoader(SlowFirst(), batch_size=2, num_workers=2)] == [[0, 1], [2, 3], [4, 5]]

@@ -248,6 +248,9 @@ class ExceptionWrapper:
         raise exception
 
 
+TAKEN = object()  # in the main process: a batch handed out before its turn (in_order=False)
+
+
 class IterationEnd:
     """A worker's IterableDataset replica is exhausted."""
 

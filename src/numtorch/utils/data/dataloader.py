@@ -66,6 +66,8 @@ class DataLoader:
             are drawn from.
         prefetch_factor: batches prefetched per worker (default 2 when num_workers > 0).
         persistent_workers: keep the worker processes from one epoch to the next.
+        pin_memory_device: accepted (deprecated in PyTorch; the current GPU is used).
+        in_order: False hands batches out as the workers finish them, not in the sampler's order.
     """
 
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None, sampler=None,
@@ -84,6 +86,8 @@ class DataLoader:
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.persistent_workers = persistent_workers
+        self.pin_memory_device = pin_memory_device
+        self.in_order = in_order
         self.generator = generator
         if multiprocessing_context is not None and num_workers == 0:
             raise ValueError("multiprocessing_context can only be used with multi-process loading "
@@ -257,6 +261,7 @@ class _MultiProcessingIter:
         self._prefetch = loader.prefetch_factor * loader.num_workers
         self._timeout = loader.timeout
         self._persistent = loader.persistent_workers
+        self._in_order = loader.in_order
         self._iterable = loader._iterable
         self._pin = loader.pin_memory and _backend.cuda_is_available()
         self._shutdown = False
@@ -314,20 +319,28 @@ class _MultiProcessingIter:
                     self._shutdown_workers()
                 raise StopIteration
             if len(self._task_info[self._rcvd_idx]) == 2:
-                return self._hand_out(self._task_info.pop(self._rcvd_idx)[1])
+                data = self._task_info.pop(self._rcvd_idx)[1]
+                if data is _worker.TAKEN:  # handed out already (in_order=False)
+                    self._rcvd_idx += 1
+                    continue
+                return self._hand_out(data)
             idx, data = self._get()
             self._outstanding -= 1
             if isinstance(data, _worker.IterationEnd):
                 self._retire(data.worker_id)
                 self._request()
+            elif idx != self._rcvd_idx and not self._in_order:  # hand it out now, skip it later
+                self._task_info[idx] = (self._task_info[idx][0], _worker.TAKEN)
+                return self._hand_out(data, advance=False)
             elif idx != self._rcvd_idx:
                 self._task_info[idx] += (data,)  # early: keep it until its turn
             else:
                 del self._task_info[idx]
                 return self._hand_out(data)
 
-    def _hand_out(self, data):
-        self._rcvd_idx += 1
+    def _hand_out(self, data, advance: bool = True):
+        if advance:
+            self._rcvd_idx += 1
         self._request()
         if isinstance(data, _worker.ExceptionWrapper):
             data.reraise()
