@@ -196,7 +196,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     _check_dtypes(header, where)
     st = _safetensors_numpy()
     try:
-        arrays = st.load(data)
+        arrays = _st_load(data)
     except Exception as e:  # safetensors raises its own error type for malformed files
         raise RuntimeError(f"numtorch.load: {where} is truncated or corrupted ({e})") from None
     meta = header.get("__metadata__") or {}
@@ -211,11 +211,24 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
     return _Decoder(arrays, placer, where).decode(structure)
 
 
-_NUMPY_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F16", "F32", "F64", "C64"}
+_NUMPY_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F16", "F32", "F64", "C64", "BF16"}
+
+
+_ST_NUMPY = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16, "U32": np.uint32,
+             "I32": np.int32, "U64": np.uint64, "I64": np.int64, "F16": np.float16, "F32": np.float32,
+             "F64": np.float64, "C64": np.complex64, "BF16": _dtypes.bfloat16.np}
+
+
+def _st_load(data: bytes) -> dict[str, np.ndarray]:
+    """``safetensors.numpy.load`` with BF16 too: safetensors' NumPy table lacks it (saving already
+    writes NumPy's ``bfloat16`` as BF16)."""
+    from safetensors import deserialize
+    return {name: np.frombuffer(v["data"], dtype=_ST_NUMPY[v["dtype"]]).reshape(v["shape"])
+            for name, v in deserialize(data)}
 
 
 def _check_dtypes(header: dict, where: str) -> None:
-    """NumPy has no bfloat16 or float8: say so by name instead of failing obscurely."""
+    """NumPy (with ml_dtypes) has no float8 here: say so by name instead of failing obscurely."""
     for name, info in header.items():
         if name != "__metadata__" and isinstance(info, dict) and info.get("dtype") not in _NUMPY_DTYPES:
             raise RuntimeError(f"numtorch.load: {where} holds tensor '{name}' of dtype {info.get('dtype')}, which "
