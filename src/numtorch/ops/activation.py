@@ -229,11 +229,6 @@ def _inplace(input: Tensor, fn, inplace: bool, **kwargs) -> Tensor:
     return fn(input, **kwargs)
 
 
-def _float(input: Tensor, op: str) -> None:
-    if input._data.dtype.kind not in "fc":
-        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
-
-
 # ---- ReLU family ------------------------------------------------------------------------------
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:

@@ -143,7 +143,8 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
         if isinstance(input, Tensor) and input._data.dtype.kind in "iu":
             y = y.to(input.dtype)
     elif rounding_mode is not None:
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+        raise ValueError("div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                         f"but found '{rounding_mode}'")
     return y
 
 
