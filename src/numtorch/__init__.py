@@ -32,7 +32,7 @@ from numtorch import autograd, cuda  # noqa: F401
 from numtorch import nn, optim, utils, distributed  # noqa: F401
 from numtorch.serialization import *  # noqa: F401,F403
 from numtorch.ops.extra import *  # noqa: F401,F403
-import numtorch.linalg as linalg  # noqa: E402  (import, not from-import: ops.linalg was star-imported above)
+import numtorch.linalg as linalg  # noqa: E402,F401  (import, not from-import: ops.linalg was star-imported above)
 from numtorch import backends, testing, special  # noqa: F401
 from numtorch.linalg import inverse, det, logdet, slogdet  # noqa: F401
 from numtorch.legacy_types import *  # noqa: F401,F403
@@ -57,10 +57,6 @@ strided = "strided"
 contiguous_format = preserve_format = channels_last = "contiguous_format"
 
 
-def is_grad_enabled_() -> bool:  # pragma: no cover - kept for symmetry with PyTorch internals
-    return is_grad_enabled()
-
-
 def result_type(tensor1, tensor2):
     from numtorch._dtypes import from_numpy_dtype, promote_types
     ops_ = [(t._data.dtype, t.ndim) if isinstance(t, Tensor) else t for t in (tensor1, tensor2)]
@@ -72,8 +68,9 @@ def can_cast(from_, to) -> bool:
     return _np.can_cast(from_.np, to.np, casting="same_kind")
 
 
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None,
-                     sci_mode=None) -> None:
+def set_printoptions(precision=None,
+                     threshold=None,  # noqa: F811 (PyTorch's parameter name shadows F.threshold)
+                     edgeitems=None, linewidth=None, profile=None, sci_mode=None) -> None:
     """Accepted for compatibility; numtorch prints with PyTorch's default options."""
 
 

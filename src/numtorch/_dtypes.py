@@ -169,7 +169,8 @@ class finfo:
         self.resolution = 10.0 ** -fi.precision  # as PyTorch (NumPy's is rounded to the dtype)
 
     def __repr__(self) -> str:
-        return f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, eps={self.eps}, tiny={self.tiny}, dtype={self.dtype})"
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, eps={self.eps}, "
+                f"tiny={self.tiny}, dtype={self.dtype})")
 
 
 class iinfo:

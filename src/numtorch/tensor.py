@@ -145,10 +145,6 @@ class Tensor:
     def _bump_version(self) -> None:
         self._version_counter()[0] += 1
 
-    @property
-    def is_floating_point_(self) -> bool:
-        return _dtypes.kind(self._data.dtype) == "f"
-
     def is_floating_point(self) -> bool:
         return _dtypes.kind(self._data.dtype) == "f"
 
@@ -497,7 +493,8 @@ class Tensor:
     def add_(self, other, *, alpha=1): return self._inplace(numtorch.ops.add, other, alpha=alpha)
     def sub_(self, other, *, alpha=1): return self._inplace(numtorch.ops.sub, other, alpha=alpha)
     def mul_(self, other): return self._inplace(numtorch.ops.mul, other)
-    def div_(self, other, *, rounding_mode=None): return self._inplace(numtorch.ops.div, other, rounding_mode=rounding_mode)
+    def div_(self, other, *, rounding_mode=None):
+        return self._inplace(numtorch.ops.div, other, rounding_mode=rounding_mode)
     def pow_(self, exponent): return self._inplace(numtorch.ops.pow, exponent)
     def neg_(self): return self._inplace(numtorch.ops.neg)
     def abs_(self): return self._inplace(numtorch.ops.abs)
@@ -529,11 +526,16 @@ class Tensor:
     def copy_(self, src, non_blocking=False): return self._inplace(numtorch.ops.copy_from, src)
     def zero_(self): return numtorch.ops.fill_inplace(self, 0)
     def fill_(self, value): return numtorch.ops.fill_inplace(self, value)
-    def uniform_(self, a=0.0, b=1.0, *, generator=None): return numtorch.creation.fill_random(self, "uniform", a, b, generator)
-    def normal_(self, mean=0.0, std=1.0, *, generator=None): return numtorch.creation.fill_random(self, "normal", mean, std, generator)
-    def bernoulli_(self, p=0.5, *, generator=None): return numtorch.creation.fill_random(self, "bernoulli", p, None, generator)
-    def exponential_(self, lambd=1.0, *, generator=None): return numtorch.creation.fill_random(self, "exponential", lambd, None, generator)
-    def random_(self, low=0, high=None, *, generator=None): return numtorch.creation.fill_random(self, "integers", low, high, generator)
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        return numtorch.creation.fill_random(self, "uniform", a, b, generator)
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        return numtorch.creation.fill_random(self, "normal", mean, std, generator)
+    def bernoulli_(self, p=0.5, *, generator=None):
+        return numtorch.creation.fill_random(self, "bernoulli", p, None, generator)
+    def exponential_(self, lambd=1.0, *, generator=None):
+        return numtorch.creation.fill_random(self, "exponential", lambd, None, generator)
+    def random_(self, low=0, high=None, *, generator=None):
+        return numtorch.creation.fill_random(self, "integers", low, high, generator)
 
     # ---- the most used methods, written out (the rest resolve through __getattr__) --------
     def sum(self, dim=None, keepdim=False, *, dtype=None): return numtorch.ops.sum(self, dim, keepdim, dtype=dtype)

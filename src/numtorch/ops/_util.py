@@ -155,11 +155,6 @@ def same_device(op: str, *tensors) -> None:
                                f"devices, {' and '.join(devs)}! Move them first, e.g. with .to(\"{devs[-1]}\")")
 
 
-def out_tensor(arr) -> Tensor:
-    """Wraps an array made without autograd (comparisons, indices)."""
-    return make_tensor(arr)
-
-
 def write_out(result: Tensor, out: Tensor, op: str) -> Tensor:
     """PyTorch's ``out=``: ``result`` written into ``out`` (resized if its shape differs); not differentiable."""
     from numtorch.autograd.grad_mode import GradMode

@@ -169,58 +169,90 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
 # For a piecewise-linear f the second derivative is 0, so backward gy * f'(x) with f'(x) saved as a
 # constant array is exact to every order (double backward included).
 
-class _PiecewiseLinear(Function):
-    """y = f(x) for a piecewise-linear f; subclasses give ``f(xp, x, **p)`` and ``slope(xp, x, **p)``."""
+def _save_slope(ctx, x, slope) -> None:
+    """Saves f'(x) as a constant array of x's dtype; only a recorded call pays for it."""
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(slope.astype(x.dtype, copy=False))
+
+
+def _times_slope(ctx, gy):
+    """The backward of every piecewise-linear op below: dL/dx = dL/dy * f'(x)."""
+    d, = ctx.saved_tensors
+    return gy * d
+
+
+class LeakyRelu(Function):
+    """y = x for x > 0, slope * x otherwise;  f'(x) = 1 right of 0, slope left of it."""
 
     @staticmethod
-    def f(xp, x, **p):
-        raise NotImplementedError
-
-    @staticmethod
-    def slope(xp, x, **p):
-        raise NotImplementedError
-
-
-def _piecewise(name: str, f, slope) -> type:
-    def forward(ctx, x, **p):
+    def forward(ctx, x, slope):
         xp = xp_of(x)
-        if ctx.needs_input_grad:  # only a recorded call pays for the slope
-            ctx.save_for_backward(slope(xp, x, **p).astype(x.dtype, copy=False))
-        return f(xp, x, **p)
+        _save_slope(ctx, x, xp.where(x > 0, 1.0, slope))
+        return xp.where(x > 0, x, x * x.dtype.type(slope))
 
-    def backward(ctx, gy):
-        d, = ctx.saved_tensors
-        return gy * d
-
-    return type(name, (_PiecewiseLinear,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
-                                            "f": staticmethod(f), "slope": staticmethod(slope)})
+    backward = staticmethod(_times_slope)
 
 
-LeakyRelu = _piecewise(
-    "LeakyRelu",
-    lambda xp, x, slope: xp.where(x > 0, x, x * x.dtype.type(slope)),
-    lambda xp, x, slope: xp.where(x > 0, 1.0, slope))  # slope 1 right of 0, negative_slope left
-Hardtanh = _piecewise(
-    "Hardtanh",
-    lambda xp, x, lo, hi: xp.clip(x, lo, hi).astype(x.dtype, copy=False),
-    lambda xp, x, lo, hi: (x > lo) & (x < hi))  # 1 strictly inside [lo, hi], 0 outside (and at the ends)
-Hardsigmoid = _piecewise(
-    "Hardsigmoid",
-    lambda xp, x: xp.clip(x * x.dtype.type(1 / 6) + x.dtype.type(0.5), 0, 1).astype(x.dtype, copy=False),
-    lambda xp, x: ((x > -3) & (x < 3)) * (1 / 6))  # 1/6 on (-3, 3), 0 elsewhere
-Threshold = _piecewise(
-    "Threshold",
-    lambda xp, x, threshold, value: xp.where(x > threshold, x, x.dtype.type(value)),
-    lambda xp, x, threshold, value: x > threshold)
-Hardshrink = _piecewise(
-    "Hardshrink",
-    lambda xp, x, lambd: xp.where(xp.abs(x) > lambd, x, x.dtype.type(0)),
-    lambda xp, x, lambd: xp.abs(x) > lambd)
-Softshrink = _piecewise(
-    "Softshrink",
-    lambda xp, x, lambd: xp.where(x > lambd, x - x.dtype.type(lambd),
-                                  xp.where(x < -lambd, x + x.dtype.type(lambd), x.dtype.type(0))),
-    lambda xp, x, lambd: xp.abs(x) > lambd)
+class Hardtanh(Function):
+    """y = clip(x, lo, hi);  f'(x) = 1 strictly inside (lo, hi), 0 outside and at the ends."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        xp = xp_of(x)
+        _save_slope(ctx, x, (x > lo) & (x < hi))
+        return xp.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    backward = staticmethod(_times_slope)
+
+
+class Hardsigmoid(Function):
+    """y = clip(x / 6 + 1/2, 0, 1);  f'(x) = 1/6 on (-3, 3), 0 elsewhere."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = xp_of(x)
+        _save_slope(ctx, x, ((x > -3) & (x < 3)) * (1 / 6))
+        return xp.clip(x * x.dtype.type(1 / 6) + x.dtype.type(0.5), 0, 1).astype(x.dtype, copy=False)
+
+    backward = staticmethod(_times_slope)
+
+
+class Threshold(Function):
+    """y = x where x > threshold, else value;  f'(x) = 1 where x > threshold, else 0."""
+
+    @staticmethod
+    def forward(ctx, x, threshold, value):
+        xp = xp_of(x)
+        _save_slope(ctx, x, x > threshold)
+        return xp.where(x > threshold, x, x.dtype.type(value))
+
+    backward = staticmethod(_times_slope)
+
+
+class Hardshrink(Function):
+    """y = x where |x| > lambd, else 0;  f'(x) = 1 where |x| > lambd, else 0."""
+
+    @staticmethod
+    def forward(ctx, x, lambd):
+        xp = xp_of(x)
+        keep = xp.abs(x) > lambd
+        _save_slope(ctx, x, keep)
+        return xp.where(keep, x, x.dtype.type(0))
+
+    backward = staticmethod(_times_slope)
+
+
+class Softshrink(Function):
+    """y = x - lambd (x > lambd), x + lambd (x < -lambd), 0 between;  f'(x) = 1 where |x| > lambd."""
+
+    @staticmethod
+    def forward(ctx, x, lambd):
+        xp = xp_of(x)
+        _save_slope(ctx, x, xp.abs(x) > lambd)
+        lam, zero = x.dtype.type(lambd), x.dtype.type(0)
+        return xp.where(x > lambd, x - lam, xp.where(x < -lambd, x + lam, zero))
+
+    backward = staticmethod(_times_slope)
 
 
 def _inplace(input: Tensor, fn, inplace: bool, **kwargs) -> Tensor:
@@ -228,11 +260,6 @@ def _inplace(input: Tensor, fn, inplace: bool, **kwargs) -> Tensor:
     if inplace:
         return apply_inplace(input, fn, **kwargs)
     return fn(input, **kwargs)
-
-
-def _float(input: Tensor, op: str) -> None:
-    if input._data.dtype.kind not in "fcV":
-        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
 
 
 # ---- ReLU family ------------------------------------------------------------------------------

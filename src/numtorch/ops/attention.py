@@ -20,7 +20,7 @@ import numpy as np
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import same_device, wrap_dim
+from numtorch.ops._util import same_device
 from numtorch.ops.linalg import matmul
 from numtorch.tensor import Tensor, make_tensor
 
@@ -60,11 +60,6 @@ class ScaledMaskedSoftmax(Function):
             return make_tensor(gz), None
         gz = y * (gy - (gy * y).sum(dim, keepdim=True))
         return (gz * scale if scale != 1.0 else gz), None
-
-
-def softmax_fused(x: Tensor, dim: int = -1) -> Tensor:
-    """Softmax along ``dim`` through the fused Function (used by attention and the modules here)."""
-    return ScaledMaskedSoftmax.apply(x, None, scale=1.0, dim=wrap_dim(dim, x.ndim, "softmax"))
 
 
 _CAUSAL_MASKS: dict = {}  # (L, S, dtype) -> the additive causal mask, NumPy only (read-only, shared)

@@ -156,7 +156,8 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
         if isinstance(input, Tensor) and input._data.dtype.kind in "iu":
             y = y.to(input.dtype)
     elif rounding_mode is not None:
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+        raise ValueError("div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                         f"but found '{rounding_mode}'")
     return y
 
 
@@ -170,13 +171,13 @@ def floor_divide(input, other) -> Tensor:
     bb = b._data if isinstance(b, Tensor) else b
     xp = xp_of(aa if isinstance(a, Tensor) else bb)
     try:
-        return _plain(xp.floor_divide(aa, bb))
+        return _untracked(xp.floor_divide(aa, bb))
     except TypeError:
         same_device("floor_divide", a, b)  # a CPU tensor meeting a GPU one: PyTorch's error naming both
         raise
 
 
-def _plain(arr):
+def _untracked(arr):
     from numtorch.tensor import make_tensor
     return make_tensor(arr)
 
@@ -684,7 +685,7 @@ def erfc(input) -> Tensor:
 
 # ---- rounding and sign: zero gradient almost everywhere --------------------------------------
 
-class _Piecewise(Function):
+class _StepFunction(Function):
     """floor, ceil, round, trunc, sign: the derivative is 0 wherever it exists."""
 
     @staticmethod
@@ -699,26 +700,26 @@ class _Piecewise(Function):
         return gy * 0, None, None
 
 
-def _piecewise(name):
+def _step_function(name):
     def op(input, *, decimals=0) -> Tensor:
         if input._data.dtype.kind in "iub" and name != "sign":
             return input.clone()
-        return _Piecewise.apply(input, name, decimals) if name == "round" else _Piecewise.apply(input, name)
+        return _StepFunction.apply(input, name, decimals) if name == "round" else _StepFunction.apply(input, name)
     op.__name__ = name
     return op
 
 
-floor = _piecewise("floor")
-ceil = _piecewise("ceil")
-round = _piecewise("round")
-trunc = _piecewise("trunc")
+floor = _step_function("floor")
+ceil = _step_function("ceil")
+round = _step_function("round")
+trunc = _step_function("trunc")
 fix = trunc
 
 
 def sign(input) -> Tensor:
     if input._data.dtype.kind == "b":
         return input.clone()
-    return _Piecewise.apply(input, "sign")
+    return _StepFunction.apply(input, "sign")
 
 
 sgn = sign

@@ -15,7 +15,7 @@ from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import accumulate, wrap_dim, wrap_dims, in_float32_for_bfloat16
 from numtorch import _dtypes
-from numtorch.ops.shape import BroadcastTo, broadcast_to, reshape
+from numtorch.ops.shape import BroadcastTo, reshape
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "aminmax", "argmax",
@@ -492,7 +492,6 @@ def count_nonzero(input, dim=None) -> Tensor:
 
 def median(input, dim=None, keepdim: bool = False):
     """The lower median (as PyTorch); with ``dim``, ``(values, indices)``."""
-    from numtorch.ops.index import gather
     from numtorch.ops.misc import sort
     if dim is None:
         flat = input.reshape(-1)
