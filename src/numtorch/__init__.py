@@ -36,6 +36,7 @@ import numtorch.linalg as linalg  # noqa: E402,F401  (import, not from-import: o
 from numtorch import backends, testing, special  # noqa: F401
 from numtorch.linalg import inverse, det, logdet, slogdet  # noqa: F401
 from numtorch.legacy_types import *  # noqa: F401,F403
+from numtorch import onnx  # noqa: F401  (torch.onnx: the onnx package itself loads only on export)
 from math import e, inf, nan, pi  # noqa: F401  (torch.pi, torch.inf, ...)
 
 __version__ = "0.1.0"
