@@ -77,7 +77,7 @@ def scatter_sum(xp, positions, values, size: int, dtype):
     """out[p] += v for each (p, v): one bincount over flat positions."""
     p = positions.ravel()
     v = values.ravel()
-    if xp is np and v.dtype.kind == "f":
+    if xp is np and v.dtype.kind in "fV":
         return np.bincount(p, weights=v, minlength=size).astype(dtype, copy=False)
     out = xp.zeros(size, dtype=dtype)
     if xp is np:
