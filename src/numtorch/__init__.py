@@ -36,6 +36,7 @@ import numtorch.linalg as linalg  # noqa: E402,F401  (import, not from-import: o
 from numtorch import backends, testing, special  # noqa: F401
 from numtorch.linalg import inverse, det, logdet, slogdet  # noqa: F401
 from numtorch.legacy_types import *  # noqa: F401,F403
+from numtorch import onnx  # noqa: F401  (torch.onnx: the onnx package itself loads only on export)
 from math import e, inf, nan, pi  # noqa: F401  (torch.pi, torch.inf, ...)
 
 __version__ = "0.1.0"
@@ -51,6 +52,7 @@ int = int32  # noqa: A001
 long = int64
 bool = bool_  # noqa: A001
 uint8 = uint8
+from numtorch._dtypes import bfloat16  # noqa: E402,F401
 
 strided = "strided"
 contiguous_format = preserve_format = channels_last = "contiguous_format"

@@ -146,7 +146,7 @@ class Tensor:
         self._version_counter()[0] += 1
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return _dtypes.kind(self._data.dtype) == "f"
 
     def is_complex(self) -> bool:
         return self._data.dtype.kind == "c"
@@ -182,7 +182,7 @@ class Tensor:
 
     # ---- autograd --------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and self._data.dtype.kind not in "fc":
+        if requires_grad and _dtypes.kind(self._data.dtype) not in "fc":
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients "
                                f"(got {self.dtype})")
         if not requires_grad and self.grad_fn is not None:
@@ -366,6 +366,9 @@ class Tensor:
 
     def half(self) -> "Tensor":
         return self.to(_dtypes.float16)
+
+    def bfloat16(self) -> "Tensor":
+        return self.to(_dtypes.bfloat16)
 
     def long(self) -> "Tensor":
         return self.to(_dtypes.int64)
@@ -579,7 +582,7 @@ class Tensor:
 _new = object.__new__
 
 _TYPE_NAMES = {
-    _dtypes.float32: "FloatTensor", _dtypes.float64: "DoubleTensor", _dtypes.float16: "HalfTensor",
+    _dtypes.float32: "FloatTensor", _dtypes.float64: "DoubleTensor", _dtypes.float16: "HalfTensor", _dtypes.bfloat16: "BFloat16Tensor",
     _dtypes.int64: "LongTensor", _dtypes.int32: "IntTensor", _dtypes.int16: "ShortTensor",
     _dtypes.int8: "CharTensor", _dtypes.uint8: "ByteTensor", _dtypes.bool_: "BoolTensor",
     _dtypes.complex64: "ComplexFloatTensor", _dtypes.complex128: "ComplexDoubleTensor",
