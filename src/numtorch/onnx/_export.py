@@ -62,8 +62,9 @@ def export_model(model, args, f, *, kwargs=None, input_names=None, output_names=
     finally:
         model.train(was_training)
 
-    proto = _build(model, tape, alt_tape, out, alt_out, inputs, [a for a in (alt_args or args) if isinstance(a, Tensor)],
-                   input_names, output_names, dynamic, opset, export_params)
+    alt_inputs = [a for a in (alt_args or args) if isinstance(a, Tensor)]
+    proto = _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names, output_names, dynamic, opset,
+                   export_params)
     onnx.checker.check_model(proto)
     if verbose:
         print(onnx.helper.printable_graph(proto.graph))
@@ -82,7 +83,7 @@ def _normalise_dynamic_axes(dynamic_axes: dict) -> dict:
     return out
 
 
-def _resized_inputs(args, inputs, input_names, dynamic, grow=True):
+def _resized_inputs(args, inputs, input_names, dynamic):
     """``args`` with every dynamic axis of the tensor inputs resized (distinct new sizes per label), or None."""
     sizes = {}
     for t, name in zip(inputs, input_names):
@@ -95,11 +96,9 @@ def _resized_inputs(args, inputs, input_names, dynamic, grow=True):
         return None
     taken, new = set(), {}
     for label, n in sizes.items():
-        m = n + 1 if grow else n - 1
+        m = n + 1
         while m in taken or m in sizes.values():
-            m = m + 1 if grow else m - 1
-        if m < 1:
-            return None
+            m += 1
         taken.add(m)
         new[label] = m
     out, k = [], 0
@@ -117,7 +116,7 @@ def _resized_inputs(args, inputs, input_names, dynamic, grow=True):
 
 
 def _record_resized(model, args, alt_args, kwargs):
-    """The second recording, on inputs with grown (or, when the model refuses those, shrunk) dynamic axes."""
+    """The second recording, on inputs with grown dynamic axes."""
     try:
         return record_forward(model, alt_args, kwargs)
     except Exception as first:  # noqa: BLE001 - e.g. a sequence longer than a GPT's block size

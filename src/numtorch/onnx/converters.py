@@ -84,10 +84,10 @@ def _pow(g, op):
 
 _UNARY = {E.Neg: "Neg", E.Abs: "Abs", E.Sqrt: "Sqrt", E.Exp: "Exp", E.Log: "Log", E.Reciprocal: "Reciprocal",
           E.Sin: "Sin", E.Cos: "Cos", E.Tan: "Tan", E.Tanh: "Tanh", E.Sigmoid: "Sigmoid", E.Relu: "Relu",
-          E.Erf: "Erf", A.Softplus: None}
+          E.Erf: "Erf"}
 
 
-@converts(*[c for c, t in _UNARY.items() if t])
+@converts(*_UNARY)
 def _unary(g, op):
     return g.node(_UNARY[op.cls], [arg(g, op, 0)])
 
@@ -539,8 +539,7 @@ def _expand_ellipsis(key: tuple, nd: int) -> tuple:
 
 @converts(I.IndexSelect)
 def _index_select(g, op):
-    x, idx, dim = op.args[0], op.args[1], op.args[2]
-    return g.node("Gather", [arg(g, op, 0), arg(g, op, 1)], axis=_axis(dim, len(_shape(op, 0))))
+    return g.node("Gather", [arg(g, op, 0), arg(g, op, 1)], axis=_axis(op.args[2], len(_shape(op, 0))))
 
 
 @converts(I.Gather)
@@ -553,7 +552,8 @@ def _gather(g, op):
 def _reduce(g, op, onnx_op: str, dims, keepdim):
     x = arg(g, op, 0)
     nd = len(_shape(op, 0))
-    axes = list(range(nd)) if dims is None else [_axis(d, nd) for d in (dims if isinstance(dims, (tuple, list)) else (dims,))]
+    dims = range(nd) if dims is None else (dims if isinstance(dims, (tuple, list)) else (dims,))
+    axes = [_axis(d, nd) for d in dims]
     return g.node(onnx_op, [x, g.i64(axes)], keepdims=int(bool(keepdim)))
 
 
