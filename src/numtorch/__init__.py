@@ -52,6 +52,7 @@ int = int32  # noqa: A001
 long = int64
 bool = bool_  # noqa: A001
 uint8 = uint8
+from numtorch._dtypes import bfloat16  # noqa: E402,F401
 
 strided = "strided"
 contiguous_format = preserve_format = channels_last = "contiguous_format"

@@ -136,7 +136,8 @@ def save(obj: Any, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile
 
 # safetensors' dtype names <-> NumPy's (little-endian, as the format stores them)
 _ST_DTYPES = {"BOOL": "|b1", "U8": "|u1", "I8": "|i1", "U16": "<u2", "I16": "<i2", "U32": "<u4", "I32": "<i4",
-              "U64": "<u8", "I64": "<i8", "F16": "<f2", "F32": "<f4", "F64": "<f8", "C64": "<c8"}
+              "U64": "<u8", "I64": "<i8", "F16": "<f2", "F32": "<f4", "F64": "<f8", "C64": "<c8",
+              "BF16": _dtypes.bfloat16.np}
 _ST_NAMES = {np.dtype(v): k for k, v in _ST_DTYPES.items()}
 _MAX_HEADER = 100_000_000   # bytes: safetensors' own limit on the JSON header
 

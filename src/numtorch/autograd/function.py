@@ -284,7 +284,7 @@ def _record(cls, ctx: Node, args, arrays, out):
             if ctx.saved:  # ... and so does forward's saved reference to it (it is the output)
                 ctx.saved = tuple([out if s is scalar else s for s in ctx.saved])
         nd = ctx.non_differentiable
-        if out.dtype.kind in "fc" and not (nd and any(out is x for x in nd)):
+        if out.dtype.kind in "fcV" and not (nd and any(out is x for x in nd)):  # V: bfloat16
             t = make_tensor(out, True, ctx, 0)
         else:
             t = make_tensor(out)
@@ -301,7 +301,7 @@ def _record(cls, ctx: Node, args, arrays, out):
     for i, o in enumerate(out):
         if o.__class__ is not _ndarray:
             o = o if hasattr(o, "__cuda_array_interface__") else np.asarray(o)
-        diff = o.dtype.kind in "fc" and not (nd and any(o is x for x in nd))
+        diff = o.dtype.kind in "fcV" and not (nd and any(o is x for x in nd))  # V: bfloat16
         tensors.append(make_tensor(o, True, ctx, i) if diff else make_tensor(o))
     if cls.is_view:
         tensors[0]._vc = args[0]._version_counter()

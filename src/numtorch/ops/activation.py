@@ -10,14 +10,14 @@ import warnings
 
 import numpy as np  # random draws (made on the CPU, see numtorch.random) and the float32 CPU GELU
 
-from numtorch import _kernels
+from numtorch import _dtypes, _kernels
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import wrap_dim
+from numtorch.ops._util import wrap_dim, in_float32_for_bfloat16
 from numtorch.ops.elementwise import sigmoid, tanh, relu as _relu_op, exp, erf, where, abs as _abs, _erf
 from numtorch.ops.inplace import apply_inplace
 from numtorch.tensor import Tensor, make_tensor
@@ -71,6 +71,7 @@ def _affine(x, W, b):
         y = y.reshape(x.shape[:-1] + (W.shape[0],))
     else:
         y = x @ W.T  # BLAS reads W transposed in place: no copy
+    y = _dtypes.like(y, W.dtype)  # bfloat16: a float32 product, rounded once
     if b is not None:
         y += b  # y is a fresh array: adding in place saves one temporary
     return y
@@ -84,12 +85,12 @@ def _rows(a):
 def _linear_backward_arrays(x, W, gy, need):
     """The same three products as ``Linear.backward``, on arrays (no graph is being recorded)."""
     gy2 = gy if gy.ndim == 2 else _rows(gy)  # one 2-D GEMM, not one per leading index
-    gx = make_tensor((gy2 @ W).reshape(gy.shape[:-1] + (W.shape[1],))) if need[0] else None
+    gx = make_tensor(_dtypes.like(gy2 @ W, W.dtype).reshape(gy.shape[:-1] + (W.shape[1],))) if need[0] else None
     gW = gb = None
     if need[1] or need[2]:
         if need[1]:
             x2 = x if x.ndim == 2 else _rows(x)
-            gW = make_tensor(gy2.T @ x2)
+            gW = make_tensor(_dtypes.like(gy2.T @ x2, W.dtype))
         if need[2]:
             gb = make_tensor(gy2.sum(axis=0))
     return gx, gW, gb
@@ -544,6 +545,7 @@ def _stable_sigmoid(xp, x):
     return c * xp.tanh(c * x) + c
 
 
+@in_float32_for_bfloat16
 class Silu(Function):
     @staticmethod
     def forward(ctx, x):
@@ -570,6 +572,7 @@ def swish(input: Tensor, beta: "float | Tensor" = 1.0) -> Tensor:
     return input * sigmoid(input * beta)
 
 
+@in_float32_for_bfloat16
 class Softplus(Function):
     @staticmethod
     def forward(ctx, x, beta, threshold):
@@ -638,6 +641,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     return apply_inplace(input, Hardswish.apply) if inplace else Hardswish.apply(input)
 
 
+@in_float32_for_bfloat16
 class LogSigmoid(Function):
     @staticmethod
     def forward(ctx, x):
@@ -696,6 +700,7 @@ def _softmax_dim(name: str, ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+@in_float32_for_bfloat16
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
@@ -718,6 +723,7 @@ class Softmax(Function):
         return y * (gy - _reduce.sum(gy * y, ctx.dim, keepdim=True)), None
 
 
+@in_float32_for_bfloat16
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
@@ -743,7 +749,7 @@ class LogSoftmax(Function):
 def _prepare(input: Tensor, dim, dtype, name: str):
     if dtype is not None:
         input = input.to(dtype)
-    elif input._data.dtype.kind not in "fc":
+    elif input._data.dtype.kind not in "fcV":
         raise RuntimeError(f"{name}: expected a floating-point input, got {input.dtype}")
     if dim is None:
         dim = _softmax_dim(name, input.ndim)

@@ -94,7 +94,7 @@ def _additive_mask(attn_mask, is_causal: bool, L: int, S: int, ref: Tensor):
     m = attn_mask._data if isinstance(attn_mask, Tensor) else xp.asarray(attn_mask)
     if m.dtype == bool:
         return xp.where(m, dtype.type(0), dtype.type(-np.inf)), None
-    if m.dtype.kind != "f":
+    if m.dtype.kind not in "fV":
         raise RuntimeError(f"scaled_dot_product_attention: expected attn_mask dtype to be bool or float or to "
                            f"match query dtype, got {m.dtype}")
     if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:

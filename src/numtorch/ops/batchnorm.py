@@ -20,6 +20,7 @@ import math
 from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
+from numtorch.ops._util import in_float32_for_bfloat16
 from numtorch.autograd.grad_mode import no_grad
 from numtorch.ops.conv import first_order_only
 from numtorch.tensor import Tensor, make_tensor
@@ -68,6 +69,7 @@ def _col_dot(a, b, c: int):
     return xp_of(a).einsum("ij,ij->j", a, b).reshape(-1, c).sum(axis=0)
 
 
+@in_float32_for_bfloat16
 class BatchNorm(Function):
     """Training-mode batch norm: returns (y, batch mean, biased batch var); the stats carry no gradient.
 

@@ -14,6 +14,7 @@ from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out, same_device
+from numtorch.ops._util import in_float32_for_bfloat16
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = [
@@ -28,12 +29,18 @@ __all__ = [
 
 
 # ---- arithmetic ------------------------------------------------------------------------
+# A bfloat16 array with a Python number: the number stays float32 (PyTorch's rule), see with_scalar.
+_BF16 = _dtypes.bfloat16.np
+_NUMBERS = (float, int)
+
 
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
         if ctx.needs_input_grad:  # only a recorded call needs the shapes (to undo broadcasting)
             ctx.shapes = (shape_of(a), shape_of(b))
+        if b.__class__ in _NUMBERS and a.dtype is _BF16:
+            return _dtypes.with_scalar(np.add, a, b)
         return a + b
 
     @staticmethod
@@ -47,6 +54,8 @@ class Sub(Function):
     def forward(ctx, a, b):
         if ctx.needs_input_grad:
             ctx.shapes = (shape_of(a), shape_of(b))
+        if b.__class__ in _NUMBERS and a.dtype is _BF16:
+            return _dtypes.with_scalar(np.subtract, a, b)
         return a - b
 
     @staticmethod
@@ -64,6 +73,8 @@ class Mul(Function):
         if needs:
             ctx.save_for_backward(a if needs[1] else None, b if needs[0] else None)
             ctx.shapes = (shape_of(a), shape_of(b))
+        if b.__class__ in _NUMBERS and a.dtype is _BF16:
+            return _dtypes.with_scalar(np.multiply, a, b)
         return a * b
 
     @staticmethod
@@ -79,6 +90,8 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
+        if b.__class__ in _NUMBERS and a.dtype is _BF16:
+            return _dtypes.with_scalar(np.true_divide, a, b)
         return a / b
 
     @staticmethod
@@ -485,6 +498,7 @@ class Tanh(Function):
         return gy * (1 - y * y)  # d tanh/dx = 1 - tanh^2
 
 
+@in_float32_for_bfloat16
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
@@ -561,7 +575,7 @@ def relu(input) -> Tensor:
 
 
 def _float_input(x: Tensor) -> Tensor:
-    return x if x._data.dtype.kind in "fc" else x.float()
+    return x if x._data.dtype.kind in "fcV" else x.float()
 
 
 def asin(input): return _unary_composite(input, "asin")

@@ -118,7 +118,7 @@ def _quantile(op: str, input: Tensor, q, dim, keepdim: bool, interpolation: str,
     if interpolation not in _INTERPOLATIONS:
         raise RuntimeError(f"{op}() interpolation must be one of linear, lower, higher, midpoint or "
                            f"nearest. Got {interpolation}")
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         raise RuntimeError(f"{op}() input tensor must be either float or double dtype, got {input.dtype}")
     xp = xp_of(input._data)
     scalar_q = not isinstance(q, Tensor) or q.ndim == 0
@@ -322,7 +322,7 @@ class LogCumSumExp(Function):
 
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along ``dim``, computed stably."""
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         input = input.float()
     if input.ndim == 0:
         return input.clone()

@@ -18,7 +18,7 @@ from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import elementwise as _ew
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import sum_to
+from numtorch.ops._util import sum_to, in_float32_for_bfloat16
 from numtorch.ops.activation import log_softmax, softmax
 from numtorch.tensor import Tensor, make_tensor
 
@@ -141,6 +141,7 @@ def _valid_targets(xp, t, ignore_index: int, C: int, op: str):
     return valid, t
 
 
+@in_float32_for_bfloat16
 class CrossEntropy(Function):
     """Fused softmax + cross-entropy on (M, C) logits and (M,) class indices.
 
@@ -265,7 +266,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if input.ndim == 0:
         raise RuntimeError("cross_entropy: input must have at least one dimension (the classes)")
-    if target._data.dtype.kind == "f":
+    if target._data.dtype.kind in "fV":
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     if target._data.dtype.kind not in "iu":
         raise RuntimeError(f"cross_entropy: expected target of dtype int64 (class indices) or a floating dtype "
@@ -419,6 +420,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return _reduced(loss, reduction)
 
 
+@in_float32_for_bfloat16
 class BCEWithLogits(Function):
     """loss = (1 - t) x + (1 + (pw - 1) t) softplus(-x), stable for any x; pw the positive weight."""
 

@@ -17,6 +17,7 @@ import numpy as np
 from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
+from numtorch.ops._util import in_float32_for_bfloat16
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
 
@@ -32,6 +33,7 @@ def _check_shape(op: str, input: Tensor, normalized_shape) -> tuple:
     return shape
 
 
+@in_float32_for_bfloat16
 class LayerNormFunction(Function):
     """y = x_hat * w + b over the last ``k`` dims; one op forward and one fused backward."""
 

@@ -13,7 +13,7 @@ import numpy as np
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import accumulate, wrap_dim, wrap_dims
+from numtorch.ops._util import accumulate, wrap_dim, wrap_dims, in_float32_for_bfloat16
 from numtorch import _dtypes
 from numtorch.ops.shape import BroadcastTo, reshape
 from numtorch.tensor import Tensor, make_tensor
@@ -62,10 +62,15 @@ class ExpandScalar(Function):
         return gy.sum(), None
 
 
+_BF16 = _dtypes.bfloat16.np
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim, dtype):
         ctx.args = (x.shape, dims, keepdim)
+        if x.dtype == _BF16 and dtype is None:  # bfloat16 accumulates in float32, rounds once (PyTorch's CPU)
+            return x.sum(axis=dims, keepdims=keepdim, dtype=np.float32).astype(_BF16)
         y = x.sum(axis=dims, keepdims=keepdim, dtype=dtype)
         return y
 
@@ -82,6 +87,8 @@ class Mean(Function):
         for d in dims:
             n *= x.shape[d]
         ctx.n = n
+        if x.dtype == _BF16:  # accumulates in float32, rounds once
+            return x.mean(axis=dims, keepdims=keepdim, dtype=np.float32).astype(_BF16)
         return x.mean(axis=dims, keepdims=keepdim)
 
     @staticmethod
@@ -107,7 +114,7 @@ def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
-    if input._data.dtype.kind not in "fc":
+    if _dtypes.kind(input._data.dtype) not in "fc":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point "
                            f"or complex dtype. Got: {input.dtype}")
     return Mean.apply(input, _dims(input, dim, "mean"), keepdim)
@@ -131,7 +138,7 @@ def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
     dims = _dims(input, dim, "prod") if dim is not None else tuple(range(input.ndim))
-    if input._data.dtype.kind not in "fc" or not input.requires_grad:
+    if input._data.dtype.kind not in "fcV" or not input.requires_grad:
         x = input._data
         return make_tensor(x.prod(axis=dims, keepdims=keepdim, dtype="int64" if x.dtype.kind in "bui" else None))
     zero = input == 0
@@ -283,6 +290,7 @@ def builtins_max(a, b):
     return a if a > b else b
 
 
+@in_float32_for_bfloat16
 class Var(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim, denom):
@@ -331,6 +339,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
+@in_float32_for_bfloat16
 class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
@@ -353,7 +362,7 @@ class LogSumExp(Function):
 
 def logsumexp(input, dim=None, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably (the max is subtracted first)."""
-    if input._data.dtype.kind not in "fc":
+    if input._data.dtype.kind not in "fcV":
         input = input.float()
     return LogSumExp.apply(input, _dims(input, dim, "logsumexp"), keepdim)
 

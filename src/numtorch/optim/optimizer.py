@@ -241,7 +241,7 @@ def _cast_state(param: Tensor, key: str, value):
     if isinstance(value, Tensor):
         arr = value._data
         if key != "step":  # the step counter stays a CPU scalar, as PyTorch keeps it
-            if param._data.dtype.kind in "fc" and arr.dtype.kind in "fc":
+            if param._data.dtype.kind in "fcV" and arr.dtype.kind in "fcV":
                 arr = arr.astype(param._data.dtype, copy=False)
             arr = to_device(arr, param.device)
         return make_tensor(arr.copy())
