@@ -20,7 +20,7 @@ import numpy as np
 from numtorch.cli.common import CLIError
 
 BUILTIN = ("train", "evaluate", "predict", "plot", "gradcheck_cmd", "lr_search")
-OPTIONAL = ("summary", "generate", "detect")
+OPTIONAL = ("summary", "generate", "detect", "export")
 
 
 class OneLineParser(argparse.ArgumentParser):
