@@ -103,3 +103,13 @@ def compile(model=None, **kwargs):
     if model is None:
         return lambda m: m
     return model
+
+
+# mixed precision: numtorch.amp, numtorch.autocast, numtorch.cuda.amp, numtorch.cpu.amp
+from numtorch import amp, cpu  # noqa: E402,F401
+from numtorch.amp.autocast_mode import (  # noqa: E402,F401
+    autocast, is_autocast_enabled, set_autocast_enabled, get_autocast_dtype, set_autocast_dtype,
+    is_autocast_cpu_enabled, get_autocast_cpu_dtype, get_autocast_gpu_dtype, is_autocast_cache_enabled,
+    set_autocast_cache_enabled, clear_autocast_cache)
+import numtorch.cuda.amp  # noqa: E402,F401
+import numtorch.cpu.amp  # noqa: E402,F401

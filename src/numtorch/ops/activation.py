@@ -12,6 +12,7 @@ import numpy as np  # random draws (made on the CPU, see numtorch.random) and th
 
 from numtorch import _dtypes, _kernels
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import linalg as _linalg
@@ -104,6 +105,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     Returns:
         (*, out_features)
     """
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("linear", input, weight, bias)
     _check_linear(input, weight, bias)
     return Linear.apply(input, weight, bias)
 
@@ -681,6 +684,8 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x for x > 0, a * x otherwise, with a learnable slope ``weight`` per channel (dim 1) or shared."""
+    if _autocast.active:
+        input, weight = _autocast.cast("prelu", input, weight)
     if weight.numel() != 1:
         if input.ndim < 2 or input.shape[1] != weight.numel():
             raise RuntimeError(f"prelu: mismatch of parameter numbers and input channel size. Found parameter "
@@ -763,12 +768,16 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
     >>> torch.softmax(torch.tensor([1000., 1001.]), dim=0)
     tensor([0.2689, 0.7311])
     """
+    if _autocast.active:
+        input, = _autocast.cast("softmax", input)
     input, dim = _prepare(input, dim, dtype, "softmax")
     return Softmax.apply(input, dim)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """log(softmax(x)) = x - logsumexp(x), computed without forming softmax (stable, exact backward)."""
+    if _autocast.active:
+        input, = _autocast.cast("log_softmax", input)
     input, dim = _prepare(input, dim, dtype, "log_softmax")
     return LogSoftmax.apply(input, dim)
 
