@@ -21,7 +21,7 @@ from numtorch.backends import cpu as cpu_backend
 from numtorch.cli.common import CLIError
 
 BUILTIN = ("train", "evaluate", "predict", "plot", "gradcheck_cmd", "lr_search")
-OPTIONAL = ("summary", "generate", "detect")
+OPTIONAL = ("summary", "generate", "detect", "export")
 
 
 class OneLineParser(argparse.ArgumentParser):
