@@ -15,10 +15,13 @@ import os
 import sys
 from typing import Optional, Sequence
 
+import numpy as np
+
+from numtorch.backends import cpu as cpu_backend
 from numtorch.cli.common import CLIError
 
 BUILTIN = ("train", "evaluate", "predict", "plot", "gradcheck_cmd", "lr_search")
-OPTIONAL = ("summary", "generate", "detect")
+OPTIONAL = ("summary", "generate", "detect", "export")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -65,11 +68,14 @@ def _run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parses ``argv`` (default ``sys.argv[1:]``), runs the subcommand and returns its exit status."""
     command = "numtorch"
+    cpu_backend.tune_allocator()  # a training program owns its process: keep freed memory (opt-in)
     try:
         parser = build_parser()
         args_list = list(sys.argv[1:] if argv is None else argv)
         command = "numtorch " + next((a for a in args_list if not a.startswith("-")), "").strip()
-        return _run(parser, args_list)
+        # PyTorch computes inf and NaN silently; a run that diverges is stopped by its own check
+        with np.errstate(all="ignore"):
+            return _run(parser, args_list)
     except BrokenPipeError:  # `numtorch eval ... | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -30,6 +30,7 @@ import numpy as np
 
 from numtorch import _dtypes
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
@@ -387,6 +388,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     Returns:
         (N, OC, OH, OW) with OH = (H + 2p - d(KH-1) - 1) // s + 1.
     """
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("conv2d", input, weight, bias)
     if input.ndim == 3:
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     _check_conv("conv2d", input, weight, bias, groups)
@@ -402,6 +405,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """1-D convolution: input (N, C, L), weight (OC, C/groups, K); computed as conv2d with height 1."""
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("conv1d", input, weight, bias)
     if input.ndim == 2:
         return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     one = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
@@ -450,6 +455,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     Returns:
         (N, Cout, OH, OW), OH = (H-1)*s - 2p + d*(KH-1) + output_padding + 1.
     """
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("conv_transpose2d", input, weight, bias)
     if input.ndim == 3:
         return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
                                 dilation).squeeze(0)
@@ -477,6 +484,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
                      output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """Transposed 1-D convolution, computed as conv_transpose2d with height 1."""
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("conv_transpose1d", input, weight, bias)
     one = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
     y = conv_transpose2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, one(stride)), (0, one(padding)),
                          (0, one(output_padding)), groups, (1, one(dilation)))
