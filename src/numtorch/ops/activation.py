@@ -19,7 +19,8 @@ from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
 from numtorch.ops._util import wrap_dim, in_float32_for_bfloat16
-from numtorch.ops.elementwise import sigmoid, tanh, relu as _relu_op, exp, erfc, where, abs as _abs, _erfc
+from numtorch.ops.elementwise import (sigmoid, tanh, relu as _relu_op, exp, erfc, where, abs as _abs, _erfc,
+                                     _sigmoid_array)
 from numtorch.ops.inplace import apply_inplace
 from numtorch.tensor import Tensor, make_tensor
 
@@ -552,8 +553,14 @@ class GeluTanh(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
+        # x/2 (1 + tanh u) = x sigmoid(2u), u = k x (1 + 0.044715 x^2): 1 + tanh u would cancel for u < 0
         c = x.dtype.type
-        return c(0.5) * x * (1 + xp_of(x).tanh(c(_SQRT_2_OVER_PI) * (x + c(0.044715) * x * x * x)))
+        two_u = x * x
+        two_u *= c(0.044715)
+        two_u += c(1)
+        two_u *= x
+        two_u *= c(2 * _SQRT_2_OVER_PI)
+        return x * _sigmoid_array(two_u)
 
     @staticmethod
     def backward(ctx, gy):
@@ -577,9 +584,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def _stable_sigmoid(xp, x):
-    """1 / (1 + e^-x) through tanh: never overflows for large |x|."""
-    c = x.dtype.type(0.5)
-    return c * xp.tanh(c * x) + c
+    """1 / (1 + e^-x): never overflows, accurate in relative terms in both tails."""
+    return _sigmoid_array(x)
 
 
 @in_float32_for_bfloat16

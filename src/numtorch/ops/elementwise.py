@@ -498,15 +498,23 @@ class Tanh(Function):
         return gy * (1 - y * y)  # d tanh/dx = 1 - tanh^2
 
 
+def _sigmoid_array(x):
+    """1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0, from e = e^-|x| <= 1: never overflows,
+    and accurate in relative terms in both tails (1/2 + tanh(x/2)/2 would cancel to 0 for x < -17)."""
+    xp = xp_of(x)
+    e = xp.abs(x)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)                     # e^-|x|
+    r = e + 1
+    xp.reciprocal(r, out=r)              # 1 / (1 + e^-|x|)
+    return xp.where(x < 0, e * r, r)
+
+
 @in_float32_for_bfloat16
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
-        xp = xp_of(x)
-        # 1 / (1 + e^-x), written through tanh so that large |x| never overflows
-        y = xp.tanh(x * 0.5)
-        y *= 0.5
-        y += 0.5
+        y = _sigmoid_array(x)
         ctx.save_for_backward(y)
         return y
 
