@@ -127,7 +127,8 @@ def _reaped(pid: int) -> bool:
 
 # ---- order and types ----------------------------------------------------------------------------
 @pytest.mark.parametrize("workers", [1, 3])
-def test_batches_come_in_the_sampler_order_as_numtorch_tensors(workers):
+def test_batches_come_in_the_sampler_order_as_numtorch_tensors(workers, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)  # no warning
     serial = _values(DataLoader(Squares(10), batch_size=3))
     loader = DataLoader(Squares(10), batch_size=3, num_workers=workers)
     got = list(loader)
@@ -341,3 +342,13 @@ def test_in_order_false_hands_out_batches_as_they_are_ready():
     got = [b.tolist() for b in DataLoader(SlowFirst(), batch_size=2, num_workers=2, in_order=False)]
     assert sorted(got) == [[0, 1], [2, 3], [4, 5]] and got[0] != [0, 1]
     assert [b.tolist() for b in DataLoader(SlowFirst(), batch_size=2, num_workers=2)] == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_more_workers_than_cores_warn_as_in_pytorch(torch, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    for lib, ds in ((numtorch, TensorDataset(numtorch.arange(4))),
+                    (torch, torch.utils.data.TensorDataset(torch.arange(4)))):
+        with pytest.warns(UserWarning, match="This DataLoader will create 2 worker processes in total. Our "
+                                             "suggested max number of worker in current system is 1, which"):
+            it = iter(lib.utils.data.DataLoader(ds, num_workers=2))
+        it._shutdown_workers()

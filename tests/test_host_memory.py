@@ -85,3 +85,12 @@ def test_the_environment_variable_opts_in_at_import_and_out_of_explicit_calls():
 def test_tuned_steps_reuse_memory_without_page_faults():
     kept, faults = _run(_FAULT_PROBE)
     assert kept == "True" and float(faults) < 100, faults   # 32 MB = 7,800 pages when they are fresh
+
+
+def test_the_numtorch_command_opts_in():
+    code = ("import numtorch, numtorch.cli.main as m\n"
+            "before = numtorch.backends.cpu.is_allocator_tuned()\n"
+            "m.main(['--version'])\n"
+            "print(before, numtorch.backends.cpu.is_allocator_tuned())")
+    out = _run(code)
+    assert out[-2:] == ["False", "True"], out

@@ -274,6 +274,17 @@ def test_export_to_path_and_file_object_agree(tmp_path):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_export_params_false_makes_parameters_inputs():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    x = numtorch.randn(5, 3)
+    f = io.BytesIO()
+    proto = numtorch.onnx.export(model, (x,), f, input_names=["x"], export_params=False)
+    assert not proto.graph.initializer or all(i.name not in model.state_dict() for i in proto.graph.initializer)
+    feeds = {"x": x.numpy(), **{k: v.numpy() for k, v in model.state_dict().items()}}
+    assert sorted(i.name for i in proto.graph.input) == sorted(feeds)
+    _close(_run(f.getvalue(), feeds)[0], _forward(model, (x,)))
+
+
 def test_export_keeps_training_mode_and_is_in_onnx_export():
     seen = []
 

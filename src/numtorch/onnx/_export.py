@@ -139,7 +139,7 @@ def _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names,
     from onnx import helper
     from numtorch.onnx._graph import Graph, onnx_dtype
     from numtorch.onnx.converters import CONVERTERS
-    g = Graph(_params(model) if export_params else {}, opset)
+    g = Graph(_params(model), opset, export_params)
     for t, alt, name in zip(inputs, alt_inputs, input_names):
         g.bind(t, name, alt)
         g.graph_inputs.append(name)
@@ -171,7 +171,8 @@ def _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names,
                 for i, (d, d2) in enumerate(zip(t.shape, alt.shape))]
         return helper.make_tensor_value_info(name, onnx_dtype(t._data.dtype), dims)
     graph = helper.make_graph(g.nodes, type(model).__name__,
-                              [value_info(n, t, a) for n, t, a in zip(input_names, inputs, alt_inputs)],
+                              [value_info(n, t, a) for n, t, a in zip(input_names, inputs, alt_inputs)]
+                              + [value_info(k, t, t) for k, t in g.param_inputs],
                               [value_info(n, o, a) for (o, a), n in zip(pairs, output_names)],
                               initializer=list(g.initializers.values()))
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],

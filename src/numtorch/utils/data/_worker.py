@@ -35,6 +35,7 @@ import random
 import sys
 import traceback
 import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any
 from multiprocessing.reduction import ForkingPickler
@@ -398,6 +399,23 @@ def resolve_context(ctx):
         raise TypeError("multiprocessing_context option should be a valid context object or a string "
                         f"specifying the start method, but got multiprocessing_context={ctx}")
     return ctx
+
+
+def check_worker_number(num_workers: int) -> None:
+    """PyTorch's warning when a loader starts more workers than this process may run on cores."""
+    cpuset_checked = hasattr(os, "sched_getaffinity")
+    suggest = len(os.sched_getaffinity(0)) if cpuset_checked else os.cpu_count()
+    if suggest is not None and num_workers <= suggest:
+        return
+    if suggest is None:
+        hint = "DataLoader is not able to compute a suggested max number of worker in current system."
+    else:
+        hint = (f"Our suggested max number of worker in current system is {suggest}"
+                f"{'' if cpuset_checked else ' (`cpuset` is not taken into account)'}, which is smaller "
+                "than what this DataLoader is going to create.")
+    warnings.warn(f"This DataLoader will create {num_workers} worker processes in total. {hint} Please be "
+                  "aware that excessive worker creation might get DataLoader running slow or even freeze, "
+                  "lower the worker number to avoid potential slowness/freeze if necessary.", stacklevel=3)
 
 
 def loads(payload: bytes):

@@ -154,8 +154,10 @@ class DataLoader:
     def __iter__(self) -> Iterator[Any]:
         if self.num_workers > 0:
             if not self.persistent_workers:
+                _worker.check_worker_number(self.num_workers)
                 return _MultiProcessingIter(self)
             if self._iterator is None or self._iterator._shutdown:
+                _worker.check_worker_number(self.num_workers)
                 self._iterator = _MultiProcessingIter(self)
             else:
                 self._iterator._reset(self)
