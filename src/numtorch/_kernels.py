@@ -47,8 +47,8 @@ class Kernel:
 
 # ---- activations -------------------------------------------------------------------------
 # GELU: y = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (1 + erf(x / sqrt 2) would cancel for x < 0);
-# dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi).  The backward recomputes Phi and phi from x (cheaper on a GPU
-# than saving them: it reads one array instead of two).
+# dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi).  The backward recomputes Phi and phi
+# from x (cheaper on a GPU than saving them: it reads one array instead of two).
 
 gelu_forward = Kernel(
     "gelu_forward", "T x", "T y",
