@@ -9,7 +9,7 @@ from numtorch import _dtypes
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import sum_to, sum_to_array, promote
+from numtorch.ops._util import sum_to, sum_to_array
 from numtorch.ops.shape import Permute
 from numtorch.tensor import Tensor, make_tensor
 
@@ -84,9 +84,12 @@ def _check_matmul(op, a, b):
 
 def matmul(input, other) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting of batch dims; 1-D operands are vectors."""
-    a, b = promote("matmul", input, other)
+    a, b = input, other
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors (got a Python number)")
+    if a._data.dtype != b._data.dtype:  # PyTorch never promotes in a matrix product
+        raise RuntimeError(f"matmul: expected both tensors to have the same dtype, but got {a.dtype} and "
+                           f"{b.dtype} (shapes {tuple(a.shape)} and {tuple(b.shape)}); convert one with .to()")
     try:
         return Matmul.apply(a, b)
     except ValueError:  # NumPy refused the shapes: check them only now, to raise PyTorch's message
