@@ -8,7 +8,7 @@
 tensor([[ 8., 12.],
         [ 8., 12.]])
 """
-from numtorch import _host_memory  # noqa: F401  (malloc keeps freed arrays' memory: see the module)
+from numtorch import _host_memory  # noqa: F401  (opt-in malloc tuning: numtorch.backends.cpu.tune_allocator())
 
 # The op library is imported first: ops, Tensor, Function and the engine refer to each other
 # by module (``import numtorch.ops as _ops``), and this order lets each module finish loading
@@ -103,3 +103,13 @@ def compile(model=None, **kwargs):
     if model is None:
         return lambda m: m
     return model
+
+
+# mixed precision: numtorch.amp, numtorch.autocast, numtorch.cuda.amp, numtorch.cpu.amp
+from numtorch import amp, cpu  # noqa: E402,F401
+from numtorch.amp.autocast_mode import (  # noqa: E402,F401
+    autocast, is_autocast_enabled, set_autocast_enabled, get_autocast_dtype, set_autocast_dtype,
+    is_autocast_cpu_enabled, get_autocast_cpu_dtype, get_autocast_gpu_dtype, is_autocast_cache_enabled,
+    set_autocast_cache_enabled, clear_autocast_cache)
+import numtorch.cuda.amp  # noqa: E402,F401
+import numtorch.cpu.amp  # noqa: E402,F401

@@ -171,6 +171,9 @@ def _modified_error(node, tensor, version) -> RuntimeError:
         f"it in place.")
 
 
+_tape = None  # set by numtorch.onnx's ``recording`` while it exports: called as _tape(cls, args, kwargs)
+
+
 class Function:
     """Base of every differentiable op; subclass it with ``forward`` and ``backward``."""
 
@@ -186,6 +189,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if _tape is not None:  # numtorch.onnx records the ops (see onnx/_tape.py)
+            return _tape(cls, args, kwargs)
         arrays = []
         record = False
         gpu = None

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import same_device
@@ -175,6 +176,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     >>> torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).shape
     numtorch.Size([1, 2, 3, 4])
     """
+    if _autocast.active:
+        query, key, value, attn_mask = _autocast.cast("scaled_dot_product_attention", query, key, value, attn_mask)
     return attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)[0]
 
 

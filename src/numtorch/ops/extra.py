@@ -14,6 +14,7 @@ from collections import namedtuple
 import numpy as np
 
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.ops import shape as _shape, reduce as _reduce
 from numtorch.ops._util import accumulate, wrap_dim
@@ -68,6 +69,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
     p = 2 expands ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b (one matmul); the gradient is 0 where a
     distance is 0. Other p use the broadcast difference (memory P * R * M).
     """
+    if _autocast.active:
+        x1, x2 = _autocast.cast("cdist", x1, x2)
     if x1.ndim < 2 or x2.ndim < 2:
         raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D and X2 got: {x2.ndim}D")
     if x1.shape[-1] != x2.shape[-1]:

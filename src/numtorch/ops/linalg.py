@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from numtorch import _dtypes
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import sum_to, sum_to_array
+from numtorch.ops._util import sum_to, sum_to_array, in_float32_for_bfloat16
 from numtorch.ops.shape import Permute
 from numtorch.tensor import Tensor, make_tensor
 
@@ -84,6 +85,8 @@ def _check_matmul(op, a, b):
 
 def matmul(input, other) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting of batch dims; 1-D operands are vectors."""
+    if _autocast.active:
+        input, other = _autocast.cast("matmul", input, other)
     a, b = input, other
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors (got a Python number)")
@@ -99,6 +102,8 @@ def matmul(input, other) -> Tensor:
 
 def mm(input, mat2) -> Tensor:
     """(n x k) @ (k x m): ``x.mm(y)`` is NumPy's ``x.dot(y)`` for matrices."""
+    if _autocast.active:
+        input, mat2 = _autocast.cast("mm", input, mat2)
     if input.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(f"mm: expected 2D tensors, got {input.ndim}D and {mat2.ndim}D "
                            f"(shapes {tuple(input.shape)} and {tuple(mat2.shape)})")
@@ -108,6 +113,8 @@ def mm(input, mat2) -> Tensor:
 
 
 def bmm(input, mat2) -> Tensor:
+    if _autocast.active:
+        input, mat2 = _autocast.cast("bmm", input, mat2)
     if input.ndim != 3 or mat2.ndim != 3:
         raise RuntimeError(f"bmm: expected 3D tensors, got {input.ndim}D and {mat2.ndim}D")
     if input.shape[0] != mat2.shape[0]:
@@ -118,6 +125,8 @@ def bmm(input, mat2) -> Tensor:
 
 
 def mv(input, vec) -> Tensor:
+    if _autocast.active:
+        input, vec = _autocast.cast("mv", input, vec)
     if input.ndim != 2 or vec.ndim != 1:
         raise RuntimeError(f"mv: expected a matrix and a vector, got {input.ndim}D and {vec.ndim}D")
     _dtype_match("mv", input, vec)
@@ -159,20 +168,27 @@ ger = outer
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2)."""
+    if _autocast.active:
+        input, mat1, mat2 = _autocast.cast("addmm", input, mat1, mat2)
     p = mm(mat1, mat2)
     return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
+    if _autocast.active:
+        input, batch1, batch2 = _autocast.cast("baddbmm", input, batch1, batch2)
     p = bmm(batch1, batch2)
     return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
 
 
 def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
+    if _autocast.active:
+        input, mat, vec = _autocast.cast("addmv", input, mat, vec)
     p = mv(mat, vec)
     return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
 
 
+@in_float32_for_bfloat16  # (NumPy's einsum has no bfloat16 loop)
 class Einsum(Function):
     @staticmethod
     def forward(ctx, *ops, spec):
@@ -255,6 +271,8 @@ def einsum(equation: str, *operands) -> Tensor:
     """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    if _autocast.active:
+        operands = _autocast.cast("einsum", *operands)
     spec = _normalize_spec(equation, operands)
     return Einsum.apply(*operands, spec=spec)
 

@@ -6,6 +6,8 @@ log-probability; backward is ``(softmax - onehot) * weight / N`` without a separ
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import math
 import warnings
 
@@ -13,6 +15,7 @@ import numpy as np
 
 from numtorch import _kernels
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import elementwise as _ew
@@ -69,6 +72,8 @@ def _check_same_size(name: str, input: Tensor, target: Tensor) -> None:
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
              weight: Tensor | None = None) -> Tensor:
     """Mean squared error (x - t)^2.  The notes' sum_squared_error is 0.5 * this with reduction="sum"."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("mse_loss", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size("mse_loss", input, target)
     d = input - target
@@ -81,6 +86,8 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, redu
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
             weight: Tensor | None = None) -> Tensor:
     """Mean absolute error |x - t|."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("l1_loss", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size("l1_loss", input, target)
     loss = _ew.abs(input - target)
@@ -92,6 +99,8 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduc
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = x - t): L1 with a rounded kink."""
+    if _autocast.active:
+        input, target = _autocast.cast("smooth_l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
@@ -105,6 +114,8 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
                weight: Tensor | None = None) -> Tensor:
     """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere (= delta * smooth_l1 with beta=delta)."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("huber_loss", input, target, weight)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     d = _ew.abs(input - target)
@@ -191,40 +202,53 @@ class CrossEntropy(Function):
         if ctx.needs_input_grad:
             s /= sumexp[:, None]  # s now holds softmax(x)
             ctx.save_for_backward(x, s)
-            ctx.info = (rows, t_safe, wt, valid if not all_valid else None, w, W, eps, reduction, denom)
+            ctx.info = _CrossEntropyInfo(rows, t_safe, wt, valid if not all_valid else None, w, W, eps,
+                                         reduction, denom)
         return xp.asarray(out, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, gy):
         x, p = ctx.saved_tensors
-        rows, t, wt, valid, w, W, eps, reduction, denom = ctx.info
         if GradMode.enabled:  # create_graph: the same formula from differentiable ops
             return _cross_entropy_backward_graph(x, gy, ctx.info), None, None
-        # first-order fast path on arrays: gx = c_i (p_i Q_i - q_i)
-        xp = xp_of(p._data)
-        g = gy._data
-        c = g / denom if reduction == "mean" else g  # () or (M,)
-        dt = p._data.dtype
-        if not eps:
-            cw = xp.asarray(c if wt is None else c * wt, dtype=dt)
-            cw = cw[:, None] if cw.ndim else cw
-            if _kernels.fused(p._data, cw):  # GPU: one kernel instead of a product and a scatter
-                cols = xp.arange(x.shape[1], dtype=xp.int64)[None, :]
-                gx = _kernels.cross_entropy_backward(p._data, cw, t.astype(xp.int64, copy=False)[:, None], cols)
-            else:
-                gx = p._data * cw
-                gx[rows, t] -= cw.reshape(-1) if cw.ndim else cw  # p - onehot, scaled
+        return make_tensor(_cross_entropy_backward_arrays(p._data, gy._data, ctx.info)), None, None
+
+
+_CrossEntropyInfo = namedtuple("_CrossEntropyInfo", "rows t wt valid w W eps reduction denom")
+_CrossEntropyInfo.__doc__ = """What CrossEntropy's forward keeps for backward: the row indices and
+safe targets, each sample's target weight ``wt`` (None: all 1), the ignore mask ``valid`` (None:
+none ignored), the class weights ``w`` and their sum ``W``, label smoothing ``eps``, the reduction
+and the mean's divisor ``denom``."""
+
+
+def _cross_entropy_backward_arrays(p, g, info: _CrossEntropyInfo):
+    """First-order gradient on the arrays, p = softmax(x) from forward: gx = c_i (p_i Q_i - q_i),
+    c the incoming gradient (divided by ``denom`` for the mean)."""
+    rows, t, wt, valid, w, W, eps, reduction, denom = info
+    x_shape = p.shape
+    xp = xp_of(p)
+    c = g / denom if reduction == "mean" else g  # () or (M,)
+    dt = p.dtype
+    if not eps:
+        cw = xp.asarray(c if wt is None else c * wt, dtype=dt)
+        cw = cw[:, None] if cw.ndim else cw
+        if _kernels.fused(p, cw):  # GPU: one kernel instead of a product and a scatter
+            cols = xp.arange(x_shape[1], dtype=xp.int64)[None, :]
+            gx = _kernels.cross_entropy_backward(p, cw, t.astype(xp.int64, copy=False)[:, None], cols)
         else:
-            wt = 1 if wt is None else wt
-            Q = (1 - eps) * wt + (eps / x.shape[1]) * W * (1 if valid is None else valid)
-            cQ = (c * Q).astype(dt, copy=False)
-            gx = p._data * (cQ[:, None] if cQ.ndim else cQ)
-            cv = c * (1 if valid is None else valid)
-            cv = xp.broadcast_to(xp.asarray(cv, dtype=dt), (x.shape[0],))
-            wrow = w if w is not None else xp.ones(x.shape[1], dtype=dt)
-            gx -= (eps / x.shape[1]) * cv[:, None] * wrow[None, :]
-            gx[rows, t] -= (c * (1 - eps) * wt).astype(dt, copy=False)
-        return make_tensor(gx), None, None
+            gx = p * cw
+            gx[rows, t] -= cw.reshape(-1) if cw.ndim else cw  # p - onehot, scaled
+    else:
+        wt = 1 if wt is None else wt
+        Q = (1 - eps) * wt + (eps / x_shape[1]) * W * (1 if valid is None else valid)
+        cQ = (c * Q).astype(dt, copy=False)
+        gx = p * (cQ[:, None] if cQ.ndim else cQ)
+        cv = c * (1 if valid is None else valid)
+        cv = xp.broadcast_to(xp.asarray(cv, dtype=dt), (x_shape[0],))
+        wrow = w if w is not None else xp.ones(x_shape[1], dtype=dt)
+        gx -= (eps / x_shape[1]) * cv[:, None] * wrow[None, :]
+        gx[rows, t] -= (c * (1 - eps) * wt).astype(dt, copy=False)
+    return gx
 
 
 def _cross_entropy_backward_graph(x: Tensor, gy: Tensor, info) -> Tensor:
@@ -260,6 +284,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     With reduction="mean" and class indices, the sum is divided by the total weight of the counted
     targets (the number of non-ignored samples without ``weight``), as in PyTorch.
     """
+    if _autocast.active:
+        input, target, weight = _autocast.cast("cross_entropy", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -348,6 +374,8 @@ class NLLLoss(Function):
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (e.g. from ``log_softmax``) at the targets."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("nll_loss", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if target._data.dtype.kind not in "iu":
@@ -409,6 +437,8 @@ class _quiet:
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                          reduce=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities ``input`` (in [0, 1]) against ``target``."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("binary_cross_entropy", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
@@ -470,6 +500,9 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 
     ``pos_weight`` (broadcast along the last dim, one per class) weighs the positive examples.
     """
+    if _autocast.active:
+        input, target, weight, pos_weight = _autocast.cast("binary_cross_entropy_with_logits", input, target,
+                                                           weight, pos_weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
@@ -489,6 +522,8 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
     reduction="batchmean" divides the sum by the batch size (the mathematically correct KL);
     "mean" divides by the number of elements, as PyTorch does.
     """
+    if _autocast.active:
+        input, target = _autocast.cast("kl_div", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("none", "mean", "sum", "batchmean"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -509,6 +544,8 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:
     """log(1 + exp(-t x)) for targets t in {-1, 1}."""
+    if _autocast.active:
+        input, target = _autocast.cast("soft_margin_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _reduced(_softplus_neg(target * input), reduction)
 
@@ -516,6 +553,8 @@ def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=No
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
                      size_average=None, eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of a Poisson target with rate exp(input) (or input)."""
+    if _autocast.active:
+        input, target = _autocast.cast("poisson_nll_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if log_input:
         loss = _ew.exp(input) - target * input
@@ -530,6 +569,8 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
 def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = False, eps: float = 1e-6,
                       reduction: str = "mean") -> Tensor:
     """0.5 (log var + (x - t)^2 / var) (+ 0.5 log 2 pi when ``full``); var clamped at ``eps``."""
+    if _autocast.active:
+        input, target, var = _autocast.cast("gaussian_nll_loss", input, target, var)
     if var.ndim == input.ndim - 1 and tuple(var.shape) == tuple(input.shape[:-1]):
         var = _shape.unsqueeze(var, -1)
     if bool((var < 0).any()):
@@ -548,6 +589,8 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = F
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
                         reduce=None, reduction: str = "mean") -> Tensor:
     """max(0, -y (x1 - x2) + margin): x1 should rank above x2 where y = 1, below where y = -1."""
+    if _autocast.active:
+        input1, input2, target = _autocast.cast("margin_ranking_loss", input1, input2, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _reduced(_ew.clamp_min(-target * (input1 - input2) + margin, 0.0), reduction)
 
@@ -555,6 +598,8 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None,
                          reduction: str = "mean") -> Tensor:
     """x where y = 1, max(0, margin - x) where y = -1."""
+    if _autocast.active:
+        input, target = _autocast.cast("hinge_embedding_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     pos = _ew.where(target == 1, input, 0.0)
     neg = _ew.where(target == -1, _ew.clamp_min(margin - input, 0.0), 0.0)
@@ -564,6 +609,8 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
                           reduce=None, reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cos over the last dim)."""
+    if _autocast.active:
+        input1, input2, target = _autocast.cast("cosine_embedding_loss", input1, input2, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     eps = 1e-12  # PyTorch's: cos = x1.x2 / sqrt((|x1|^2 + eps)(|x2|^2 + eps))
     dim = input1.ndim - 1
@@ -577,6 +624,8 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
 def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                                 reduce=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of each label's logit, averaged over the labels (dim 1)."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("multilabel_soft_margin_loss", input, target, weight)
     from numtorch.ops.activation import logsigmoid
     reduction = _legacy_reduction(size_average, reduce, reduction)
     loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
@@ -590,6 +639,8 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
                         eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None,
                         reduction: str = "mean") -> Tensor:
     """max(0, d(a, p) - d(a, n) + margin) with d the p-norm distance."""
+    if _autocast.active:
+        anchor, positive, negative = _autocast.cast("triplet_margin_loss", anchor, positive, negative)
     from numtorch.ops.activation import pairwise_distance
     reduction = _legacy_reduction(size_average, reduce, reduction)
     d_pos = pairwise_distance(anchor, positive, p, eps)
@@ -602,6 +653,8 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
 def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
                       size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """sum over j != y of max(0, margin - x[y] + x[j])^p / C (the multi-class hinge loss)."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("multi_margin_loss", input, target, weight)
     from numtorch.ops.index import gather
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if p not in (1, 2):

@@ -16,6 +16,7 @@ import numpy as np
 
 from numtorch import _kernels
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.ops._util import in_float32_for_bfloat16
 from numtorch.autograd.grad_mode import GradMode
@@ -41,8 +42,9 @@ class LayerNormFunction(Function):
     def forward(ctx, x, w, b, k, eps):
         xp = xp_of(x)
         axes = tuple(range(x.ndim - k, x.ndim))
-        ctx.args = (axes, eps)
-        if xp is np and x.dtype in _CPU_FLOATS and x.size:
+        ctx.axes, ctx.eps = axes, eps
+        ctx.cpu_rows = xp is np and x.dtype in _CPU_FLOATS and x.size > 0   # the NumPy fast path
+        if ctx.cpu_rows:
             return _layer_norm_forward_cpu(ctx, x, w, b, k, eps)
         xc = x - x.mean(axis=axes, keepdims=True)
         var = (xc * xc).mean(axis=axes, keepdims=True)
@@ -61,11 +63,11 @@ class LayerNormFunction(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        axes, eps = ctx.args[:2]
+        axes, eps = ctx.axes, ctx.eps
         lead = tuple(range(gy.ndim - len(axes)))
         if not GradMode.enabled:
-            if len(ctx.args) == 3:   # CPU: saved x, w, mean, rstd (x_hat is recomputed)
-                return _layer_norm_backward_cpu(ctx, gy._data, *ctx.saved_arrays, ctx.args[2])
+            if ctx.cpu_rows:   # saved x, w, mean, rstd (x_hat is recomputed)
+                return _layer_norm_backward_cpu(ctx, gy._data, *ctx.saved_arrays, ctx.normalized_shape)
             x, w, xhat, rstd = ctx.saved_arrays
             return _layer_norm_backward_arrays(ctx, gy._data, w, xhat, rstd, axes, lead)
         # create_graph: the same formula on tensors recomputed from x, so it differentiates again
@@ -107,7 +109,7 @@ def _layer_norm_forward_cpu(ctx, x, w, b, k, eps):
     if b is not None:
         y += b.reshape(-1)
     ctx.save_for_backward(x, w, mu, rstd)
-    ctx.args += (x.shape[x.ndim - k:],)
+    ctx.normalized_shape = x.shape[x.ndim - k:]
     return y.reshape(x.shape)
 
 
@@ -171,6 +173,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     >>> torch.nn.functional.layer_norm(torch.tensor([[1.0, 3.0]]), (2,))
     tensor([[-1.0000,  1.0000]])
     """
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("layer_norm", input, weight, bias)
     shape = _check_shape("layer_norm", input, normalized_shape)
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != shape:

@@ -11,6 +11,7 @@ from collections import namedtuple
 import numpy as np
 
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import accumulate, wrap_dim, wrap_dims, in_float32_for_bfloat16, quiet
@@ -136,6 +137,8 @@ def nanmean(input, dim=None, keepdim=False) -> Tensor:
 
 def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Product over ``dim``; the gradient of each factor is the product of the others."""
+    if _autocast.active:
+        input, = _autocast.cast("prod", input)
     from numtorch.ops.elementwise import where
     if dtype is not None:
         input = input.to(dtype)
@@ -382,6 +385,8 @@ class LogSumExp(Function):
 
 def logsumexp(input, dim=None, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably (the max is subtracted first)."""
+    if _autocast.active:
+        input, = _autocast.cast("logsumexp", input)
     if input._data.dtype.kind not in "fcV":
         input = input.float()
     return LogSumExp.apply(input, _dims(input, dim, "logsumexp"), keepdim)
@@ -440,6 +445,8 @@ class Cumsum(Function):
 
 
 def cumsum(input, dim: int, *, dtype=None) -> Tensor:
+    if _autocast.active:
+        input, = _autocast.cast("cumsum", input)
     if dtype is not None:
         input = input.to(dtype)
     elif input._data.dtype.kind in "bui":
@@ -478,6 +485,8 @@ class Cumprod(Function):
 
 
 def cumprod(input, dim: int, *, dtype=None) -> Tensor:
+    if _autocast.active:
+        input, = _autocast.cast("cumprod", input)
     if dtype is not None:
         input = input.to(dtype)
     return Cumprod.apply(input, wrap_dim(dim, input.ndim, "cumprod"))
