@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from numtorch import _dtypes
+from numtorch import _dtypes, _module_files
+from numtorch._module_files import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from numtorch._backend import CPU, as_device, device, to_device
 from numtorch.tensor import Tensor, make_tensor
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals", "safe_globals"]
 
 _META_KEY = "numtorch"
 _FORMAT_VERSION = 1
@@ -78,6 +79,9 @@ class _Encoder:
             return {"__dtype__": str(obj).split(".")[-1]}
         if isinstance(obj, device):
             return {"__device__": str(obj)}
+        node = _module_files.encode_object(self, obj, path)  # nn.Modules, allow-listed objects, sets
+        if node is not None:
+            return node
         raise TypeError(f"numtorch.save: cannot save an object of type {type(obj).__name__} at '{path or '<root>'}' "
                         "(only tensors, dicts, lists, tuples, str, int, float, bool and None are saved; "
                         "numtorch never pickles)")
@@ -176,7 +180,7 @@ def _read_header(data: bytes, where: str) -> dict:
         raise RuntimeError(f"numtorch.load: {where} has a corrupted header ({e})") from None
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None, **kwargs) -> Any:
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap=None, **kwargs) -> Any:
     """Loads an object saved by ``numtorch.save`` (or any safetensors file, as a dict of tensors).
 
     Args:
@@ -184,7 +188,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
         map_location: where tensors go: ``None`` (the device each was saved from), ``"cpu"``,
             ``"cuda:0"``, a ``numtorch.device``, a dict mapping saved locations to new ones
             (``{"cuda:0": "cpu"}``) or a callable ``fn(tensor, location) -> tensor``.
-        weights_only: accepted for compatibility; loading is always safe (no pickle).
+        weights_only: loading never unpickles; whole objects (``torch.save(model, f)``) are rebuilt
+            only from allow-listed classes (see ``numtorch._module_files``); ``False`` also trusts
+            classes of modules the program has already imported.
     """
     where = repr(os.fspath(f)) if isinstance(f, (str, os.PathLike)) else "the given file object"
     if isinstance(f, (str, os.PathLike)):
@@ -208,7 +214,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
         structure = json.loads(meta[_META_KEY])["object"]
     except (ValueError, KeyError, TypeError) as e:
         raise RuntimeError(f"numtorch.load: {where} has a corrupted numtorch structure ({e})") from None
-    return _Decoder(arrays, placer, where).decode(structure)
+    decoder = _Decoder(arrays, placer, where)
+    decoder.weights_only = weights_only is not False  # None (PyTorch's default) means True
+    return decoder.decode(structure)
 
 
 _NUMPY_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F16", "F32", "F64", "C64"}
@@ -275,6 +283,9 @@ class _Decoder:
             return getattr(_dtypes, node["__dtype__"]) if node["__dtype__"] != "bool" else _dtypes.bool_
         if "__device__" in node:
             return device(node["__device__"])
+        obj = _module_files.decode_object(self, node)
+        if obj is not NotImplemented:
+            return obj
         raise RuntimeError(f"numtorch.load: {self.where} has an unknown structure entry {sorted(node)}")
 
     def _key(self, k):

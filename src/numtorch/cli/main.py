@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 from numtorch.cli.common import CLIError
 
-BUILTIN = ("train", "evaluate", "predict", "plot", "gradcheck_cmd", "lr_search")
+BUILTIN = ("train", "evaluate", "predict", "plot", "gradcheck_cmd", "lr_search", "run")
 OPTIONAL = ("summary", "generate", "detect")
 
 
