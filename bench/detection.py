@@ -113,7 +113,6 @@ def worker_numtorch(d, warmup: int, iters: int) -> dict:
 # ---- PyTorch worker: the same network, transcribed -------------------------------------------
 
 def _torch_model():
-    import torch
     from torch import nn
     import torch.nn.functional as F
 

@@ -262,7 +262,8 @@ def main() -> None:
     print(f"largest |loss numtorch - loss torch| over {min(len(ln), len(lt))} steps: "
           f"{max(abs(a - b) for a, b in zip(ln, lt)):.2e}")
     same = all(last["numtorch"]["tokens_" + c] == last["torch"]["tokens_" + c] for c in ("True", "False"))
-    print(f"greedy tokens identical across frameworks and cache modes: {same and last['numtorch']['tokens_True'] == last['numtorch']['tokens_False']}")
+    cached_same = last['numtorch']['tokens_True'] == last['numtorch']['tokens_False']
+    print(f"greedy tokens identical across frameworks and cache modes: {same and cached_same}")
     for n in NAMES:
         print(f"ratio {n} {med['numtorch'][n] / med['torch'][n]:.3f}")
 

@@ -85,9 +85,9 @@ def test_attention_dropout_zeroes_about_p_and_rescales():
 def test_fused_softmax_backward_closed_form():
     # gx = y * (gy - sum(gy * y)): checked numerically in float64
     x = numtorch.tensor(RNG.standard_normal((3, 5)), requires_grad=True)
-    from numtorch.ops.attention import softmax_fused
-    assert numtorch.autograd.gradcheck(lambda t: softmax_fused(t, -1), (x,))
-    assert numtorch.autograd.gradcheck(lambda t: softmax_fused(t, 0), (x,))
+    from numtorch.ops.attention import ScaledMaskedSoftmax
+    for dim in (1, 0):
+        assert numtorch.autograd.gradcheck(lambda t: ScaledMaskedSoftmax.apply(t, None, scale=1.0, dim=dim), (x,))
 
 
 # ---- MultiheadAttention -----------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_train_writes_checkpoint_curves_and_history(trained):
     acc = [float(a) for a in re.findall(r"held-out loss [\d.]+ acc ([\d.]+)", res.stdout)]
     assert len(acc) == 3 and acc[-1] > 0.8  # three epochs of the two-layer net on the digits
     assert_png(out / "curves.png")
-    ckpt = numtorch.load(str(out / "checkpoint.pt"))
+    ckpt = numtorch.load(str(out / "checkpoint.safetensors"))
     assert set(ckpt["model"]) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
     assert tuple(ckpt["model"]["fc1.weight"].shape) == (100, 64)
     assert ckpt["config"]["optimizer"] == "sgd" and ckpt["classes"] == [str(d) for d in range(10)]
@@ -72,7 +72,7 @@ def test_eval_and_predict(trained, tmp_path):
     Image = pytest.importorskip("PIL.Image")
     from sklearn.datasets import load_digits
     out, res = trained
-    ckpt_path = out / "checkpoint.pt"
+    ckpt_path = out / "checkpoint.safetensors"
     ev = start("eval", ckpt_path)
     # a held-out digit as an 8x8 PNG, light on dark like the training images
     digits = load_digits()
@@ -129,11 +129,11 @@ def test_errors_are_one_line_and_non_zero(trained, tmp_path):
     garbage.write_bytes(b"not a checkpoint at all")
     cases = {  # arguments -> (expected exit status, a phrase the line must contain)
         ("train", "--epochs", "x"): (2, "invalid int value"),
-        ("train", "--lr", "-1"): (1, "--lr must be positive"),
+        ("train", "--lr", "-1"): (2, "argument --lr: expected a positive finite number"),
         ("eval", tmp_path / "missing.pt"): (1, "checkpoint not found"),
         ("eval", garbage): (1, "cannot read checkpoint"),
         ("predict", garbage, tmp_path / "x.png"): (1, "cannot read checkpoint"),
-        ("predict", trained[0] / "checkpoint.pt", tmp_path / "x.png"): (1, "image not found"),
+        ("predict", trained[0] / "checkpoint.safetensors", tmp_path / "x.png"): (1, "image not found"),
         ("train", "--data", "mnist", "--data-dir", tmp_path, "--quiet"): (1, "t10k-images-idx3-ubyte"),
         ("plot", "nothing"): (2, "invalid choice"),
     }
@@ -179,7 +179,7 @@ def test_default_train_reaches_095_within_a_minute(tmp_path):
     assert res.returncode == 0, res.stderr
     assert float(re.search(r"^held-out accuracy ([\d.]+)$", res.stdout, re.M).group(1)) >= 0.95
     assert elapsed < 60
-    assert len(list((tmp_path / "runs").glob("*/checkpoint.pt"))) == 1
+    assert len(list((tmp_path / "runs").glob("*/checkpoint.safetensors"))) == 1
 
 
 @pytest.mark.slow

@@ -70,8 +70,8 @@ def test_two_ranks_train_one_checkpoint_that_evaluates(tmp_path):
     acc = float(epochs[-1][1])
     assert acc >= 0.85, p.stdout
     # exactly one checkpoint, written by rank 0, holding the unwrapped model (no DDP "module." prefix)
-    assert [c.relative_to(tmp_path) for c in tmp_path.rglob("*.pt")] == [Path("run/checkpoint.pt")]
-    ckpt = numtorch.load(str(tmp_path / "run" / "checkpoint.pt"))
+    assert [c.relative_to(tmp_path) for c in tmp_path.rglob("*.safetensors")] == [Path("run/checkpoint.safetensors")]
+    ckpt = numtorch.load(str(tmp_path / "run" / "checkpoint.safetensors"))
     assert set(ckpt["model"]) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
     assert ckpt["config"]["batch_size"] == 32 and ckpt["config"]["world_size"] == 2
     # each rank iterated only its share: ceil(ceil(n / 2) / 16) steps per epoch, not ceil(n / 16)
@@ -82,7 +82,7 @@ def test_two_ranks_train_one_checkpoint_that_evaluates(tmp_path):
     steps = json.loads((tmp_path / "run" / "history.json").read_text())["step_loss"]
     assert len(steps) == 2 * math.ceil(math.ceil(n_train / 2) / 16)
     # the held-out figures summed over the ranks' shares are those of the saved model on the whole split
-    ev = subprocess.run(cli("eval", tmp_path / "run" / "checkpoint.pt"), env=ENV, capture_output=True,
+    ev = subprocess.run(cli("eval", tmp_path / "run" / "checkpoint.safetensors"), env=ENV, capture_output=True,
                         text=True, timeout=120)
     assert ev.returncode == 0, ev.stderr
     assert f"{DIGITS_HELD_OUT} images" in ev.stdout
@@ -115,10 +115,10 @@ def test_one_rank_failing_in_setup_is_named_and_every_rank_leaves(tmp_path):
 
 
 def test_rank_0_failing_to_save_aborts_the_job(tmp_path):
-    """Rank 0 cannot write its output (a file stands where the folder should go) while rank 1 waits for
-    it: the job ends non-zero at once, not when the collective timeout (30 min) would."""
+    """Rank 0 cannot write its checkpoint (a folder stands where the file should go) while rank 1 waits
+    for it: the job ends non-zero at once, not when the collective timeout (30 min) would."""
     pytest.importorskip("sklearn")
-    (tmp_path / "taken").write_text("a file, not a folder")
+    (tmp_path / "taken" / "run" / "checkpoint.safetensors").mkdir(parents=True)
     p, took = mpirun(cli("train", "--epochs", 1, "--quiet", "--out", "taken/run"), cwd=tmp_path)
     assert p.returncode != 0 and took < 40, (took, p.stderr)
     lines = error_lines(p.stderr)

@@ -222,7 +222,7 @@ def test_detect_cli_draws_boxes(tmp_path):
     img = np.zeros((32, 40), np.uint8)
     img[8:20, 10:22] = 255
     Image.fromarray(img).save(tmp_path / "in.png")
-    rc = main(["detect", str(tmp_path / "checkpoint.pt"), str(tmp_path / "in.png"), "--out",
+    rc = main(["detect", str(tmp_path / "checkpoint.safetensors"), str(tmp_path / "in.png"), "--out",
                str(tmp_path / "boxes.png"), "--score-thresh", "0.0"])
     assert rc == 0
     with Image.open(tmp_path / "boxes.png") as im:
@@ -252,5 +252,5 @@ def test_acceptance_map50_on_held_out_canvases(tmp_path):
     from PIL import Image
     image, _ = DigitCanvases(DATA, split="test", num_canvases=1, seed=7)[0]
     Image.fromarray((image.numpy()[0] * 255).astype(np.uint8)).save(tmp_path / "canvas.png")
-    assert main(["detect", str(tmp_path / "checkpoint.pt"), str(tmp_path / "canvas.png"),
+    assert main(["detect", str(tmp_path / "checkpoint.safetensors"), str(tmp_path / "canvas.png"),
                  "--out", str(tmp_path / "boxes.png")]) == 0

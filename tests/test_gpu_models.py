@@ -1162,10 +1162,10 @@ def test_checkpoint_of_a_cuda_run_opens_on_a_machine_without_cuda(tmp_path, monk
     save_detector_run(tmp_path, {"model": "detector"}, {"model": gpu, "history": {}})
     monkeypatch.setattr(_backend, "cuda_is_available", lambda: False)
     with pytest.raises(RuntimeError, match="map_location"):  # what numtorch.load says without map_location
-        numtorch.load(tmp_path / "checkpoint.pt")
-    ckpt = common.load_checkpoint(tmp_path / "checkpoint.pt")
+        numtorch.load(tmp_path / "checkpoint.safetensors")
+    ckpt = common.load_checkpoint(tmp_path / "checkpoint.safetensors")
     assert all(v.device.type == "cpu" for v in ckpt["model"].values())
-    model, _ = load_detector(tmp_path / "checkpoint.pt")
+    model, _ = load_detector(tmp_path / "checkpoint.safetensors")
     for (k, a), b in zip(model.state_dict().items(), gpu.state_dict().values()):
         _close(a, b, 0, 0)
     net = numtorch.models.resnet20()
@@ -1202,7 +1202,7 @@ def test_generate_command_with_device_cuda(tmp_path, capsys):
     printed = {}
     for dev in ("cpu", "cuda"):
         capsys.readouterr()
-        assert main(["generate", str(tmp_path / "checkpoint.pt"), "--prompt", "ab", "--tokens", "12",
+        assert main(["generate", str(tmp_path / "checkpoint.safetensors"), "--prompt", "ab", "--tokens", "12",
                      "--top-k", "3", "--device", dev]) == 0
         printed[dev] = capsys.readouterr().out
     assert printed["cpu"] == printed["cuda"] and printed["cuda"].startswith("ab") and len(printed["cuda"]) == 15
@@ -1222,7 +1222,7 @@ def test_detect_command_with_device_cuda(tmp_path, capsys):
     printed = {}
     for dev in ("cpu", "cuda"):
         capsys.readouterr()
-        assert main(["detect", str(tmp_path / "checkpoint.pt"), str(tmp_path / "in.png"), "--score-thresh", "0.0",
+        assert main(["detect", str(tmp_path / "checkpoint.safetensors"), str(tmp_path / "in.png"), "--score-thresh", "0.0",
                      "--device", dev, "--out", str(tmp_path / f"{dev}.png")]) == 0
         printed[dev] = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("boxes: ")]
         assert (tmp_path / f"{dev}.png").exists()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import numtorch
-from helpers import check, assert_close, lib
+from helpers import check, assert_close
 
 
 def _pair(torch, a):

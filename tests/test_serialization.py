@@ -254,9 +254,10 @@ def test_model_state_dict_round_trip_with_torch(tmp_path):
                                rtol=1e-6, atol=1e-6)
 
 
-def test_bfloat16_file_gives_clear_error(tmp_path):
+def test_float8_file_gives_clear_error(tmp_path):
+    # (bfloat16 loads: tests/test_bfloat16.py; float8 has no numtorch dtype)
     torch = pytest.importorskip("torch")
     from safetensors.torch import save_file
-    save_file({"w": torch.ones(2, dtype=torch.bfloat16)}, str(tmp_path / "bf.safetensors"))
-    with pytest.raises(RuntimeError, match="bf.safetensors.*'w' of dtype BF16"):
-        nt.load(tmp_path / "bf.safetensors")
+    save_file({"w": torch.ones(2, dtype=torch.float8_e4m3fn)}, str(tmp_path / "f8.safetensors"))
+    with pytest.raises(RuntimeError, match="f8.safetensors.*'w' of dtype F8_E4M3"):
+        nt.load(tmp_path / "f8.safetensors")

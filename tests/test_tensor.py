@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import numtorch
-from helpers import assert_close
 
 REPR_CASES = [
     lambda L: L.tensor([1.0, 2.0, 3.0]), lambda L: L.tensor([[1.0, 2.5], [3.0, 4.0]]),

@@ -70,16 +70,16 @@ def test_cli_train_gpt_and_generate(tmp_path, capsys, monkeypatch):
     assert code == 0
     printed = capsys.readouterr().out
     assert "held-out loss" in printed
-    ckpt = numtorch.load(str(out / "checkpoint.pt"))
+    ckpt = numtorch.load(str(out / "checkpoint.safetensors"))
     assert ckpt["config"]["model"] == "gpt" and ckpt["tokenizer"]["chars"] == "".join(sorted(set(TEXT)))
     assert ckpt["config"]["n_embd"] == 16 and (out / "loss.png").stat().st_size > 0
     hist = json.loads((out / "history.json").read_text())
     assert hist["step"] == [3, 6] and len(hist["step_loss"]) == 6
     assert (out / "sample.txt").read_text()
-    assert main(["generate", str(out / "checkpoint.pt"), "--prompt", "All:", "--tokens", "20", "--seed", "1"]) == 0
+    assert main(["generate", str(out / "checkpoint.safetensors"), "--prompt", "All:", "--tokens", "20", "--seed", "1"]) == 0
     first = capsys.readouterr().out
     assert first.startswith("All:") and len(first.rstrip("\n")) >= 24 - first.count("\n")
-    main(["generate", str(out / "checkpoint.pt"), "--prompt", "All:", "--tokens", "20", "--seed", "1", "--no-cache"])
+    main(["generate", str(out / "checkpoint.safetensors"), "--prompt", "All:", "--tokens", "20", "--seed", "1", "--no-cache"])
     assert capsys.readouterr().out == first          # the KV cache does not change the sample
 
 

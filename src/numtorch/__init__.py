@@ -32,10 +32,11 @@ from numtorch import autograd, cuda  # noqa: F401
 from numtorch import nn, optim, utils, distributed  # noqa: F401
 from numtorch.serialization import *  # noqa: F401,F403
 from numtorch.ops.extra import *  # noqa: F401,F403
-import numtorch.linalg as linalg  # noqa: E402  (import, not from-import: ops.linalg was star-imported above)
+import numtorch.linalg as linalg  # noqa: E402,F401  (import, not from-import: ops.linalg was star-imported above)
 from numtorch import backends, testing, special  # noqa: F401
 from numtorch.linalg import inverse, det, logdet, slogdet  # noqa: F401
 from numtorch.legacy_types import *  # noqa: F401,F403
+from numtorch import onnx  # noqa: F401  (torch.onnx: the onnx package itself loads only on export)
 from math import e, inf, nan, pi  # noqa: F401  (torch.pi, torch.inf, ...)
 
 __version__ = "0.1.0"
@@ -51,13 +52,10 @@ int = int32  # noqa: A001
 long = int64
 bool = bool_  # noqa: A001
 uint8 = uint8
+from numtorch._dtypes import bfloat16  # noqa: E402,F401
 
 strided = "strided"
 contiguous_format = preserve_format = channels_last = "contiguous_format"
-
-
-def is_grad_enabled_() -> bool:  # pragma: no cover - kept for symmetry with PyTorch internals
-    return is_grad_enabled()
 
 
 def result_type(tensor1, tensor2):
@@ -71,8 +69,9 @@ def can_cast(from_, to) -> bool:
     return _np.can_cast(from_.np, to.np, casting="same_kind")
 
 
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None,
-                     sci_mode=None) -> None:
+def set_printoptions(precision=None,
+                     threshold=None,  # noqa: F811 (PyTorch's parameter name shadows F.threshold)
+                     edgeitems=None, linewidth=None, profile=None, sci_mode=None) -> None:
     """Accepted for compatibility; numtorch prints with PyTorch's default options."""
 
 
@@ -104,3 +103,13 @@ def compile(model=None, **kwargs):
     if model is None:
         return lambda m: m
     return model
+
+
+# mixed precision: numtorch.amp, numtorch.autocast, numtorch.cuda.amp, numtorch.cpu.amp
+from numtorch import amp, cpu  # noqa: E402,F401
+from numtorch.amp.autocast_mode import (  # noqa: E402,F401
+    autocast, is_autocast_enabled, set_autocast_enabled, get_autocast_dtype, set_autocast_dtype,
+    is_autocast_cpu_enabled, get_autocast_cpu_dtype, get_autocast_gpu_dtype, is_autocast_cache_enabled,
+    set_autocast_cache_enabled, clear_autocast_cache)
+import numtorch.cuda.amp  # noqa: E402,F401
+import numtorch.cpu.amp  # noqa: E402,F401

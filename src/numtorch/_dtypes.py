@@ -2,12 +2,56 @@
 
 A ``numtorch.dtype`` wraps a NumPy dtype.  float32 is the default floating type, as in
 PyTorch; Python numbers never widen a tensor (``float32 tensor * 2.5`` stays float32).
+
+bfloat16 (8 exponent bits like float32, 7 mantissa bits) is not a NumPy type: it is
+``ml_dtypes.bfloat16``, a NumPy dtype whose ufuncs compute in float32 and round the result to
+nearest-even, which is what PyTorch's CPU does for bfloat16 elementwise ops.  NumPy files it
+under kind ``"V"``; ``kind()`` below reports it as ``"f"``, the kind it behaves as.
 """
 from __future__ import annotations
 
 import builtins
 
+import ml_dtypes
 import numpy as np
+
+_BF16 = np.dtype(ml_dtypes.bfloat16)
+_F32 = np.dtype(np.float32)
+
+
+def kind(npd) -> str:
+    """NumPy's kind letter of ``npd``, with bfloat16 as ``"f"`` (NumPy says ``"V"``)."""
+    k = npd.kind
+    return "f" if k == "V" and npd == _BF16 else k
+
+
+def like(y, npd):
+    """``y`` in dtype ``npd``: a bfloat16 matrix product comes back from NumPy in float32.
+
+    NumPy multiplies bfloat16 matrices with float32 BLAS and returns float32; PyTorch's CPU does
+    the same products in float32 and rounds the result once to bfloat16, which this does.
+    """
+    return y if y.dtype == npd else y.astype(npd)
+
+
+def with_scalar(ufunc, a, s):
+    """``ufunc(a, s)`` for a bfloat16 array ``a`` and a Python number ``s``, as PyTorch computes it:
+    ``s`` is held in float32 (not first rounded to bfloat16), the result rounded once."""
+    return ufunc(a, np.float32(s), dtype=_F32).astype(_BF16)
+
+
+def astype(a, npd, copy: bool = True):
+    """``a.astype(npd)``; to bfloat16 through float32, as PyTorch converts.
+
+    PyTorch casts float64 and integers to float32 first, then rounds float32 to bfloat16
+    (nearest-even): two roundings, which can differ from one direct rounding in a tie.
+    """
+    if npd != _BF16:
+        return a.astype(npd, copy=copy)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf and NaN are values here, as in PyTorch
+        if a.dtype != _F32 and a.dtype != _BF16:
+            a = a.astype(_F32)
+        return a.astype(npd, copy=copy)
 
 
 class dtype:
@@ -18,9 +62,9 @@ class dtype:
     def __init__(self, name: str, np_dtype) -> None:
         self.name = name
         self.np = np.dtype(np_dtype)
-        self.is_floating_point = self.np.kind == "f"
+        self.is_floating_point = kind(self.np) == "f"
         self.is_complex = self.np.kind == "c"
-        self.is_signed = self.np.kind in "fic"
+        self.is_signed = kind(self.np) in "fic"
         self.itemsize = self.np.itemsize
 
     def __repr__(self) -> str:
@@ -36,6 +80,7 @@ class dtype:
 float16 = dtype("float16", np.float16)
 float32 = dtype("float32", np.float32)
 float64 = dtype("float64", np.float64)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16)
 complex64 = dtype("complex64", np.complex64)
 complex128 = dtype("complex128", np.complex128)
 uint8 = dtype("uint8", np.uint8)
@@ -45,7 +90,7 @@ int32 = dtype("int32", np.int32)
 int64 = dtype("int64", np.int64)
 bool_ = dtype("bool", np.bool_)
 
-ALL = (float16, float32, float64, complex64, complex128, uint8, int8, int16, int32, int64, bool_)
+ALL = (float16, bfloat16, float32, float64, complex64, complex128, uint8, int8, int16, int32, int64, bool_)
 _FROM_NP = {d.np: d for d in ALL}
 _NAMES = {d.name: d for d in ALL}
 
@@ -66,7 +111,7 @@ def get_default_dtype() -> dtype:
 
 def set_default_dtype(d) -> None:
     d = to_dtype(d)
-    if d not in (float16, float32, float64):
+    if d not in (float16, bfloat16, float32, float64):
         raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got {d}")
     _Default.float = d
 
@@ -114,7 +159,7 @@ class finfo:
         d = get_default_dtype() if type is None else to_dtype(type)
         if not (d.is_floating_point or d.is_complex):
             raise TypeError(f"finfo: {d} is not a floating point dtype")
-        fi = np.finfo(d.np)
+        fi = ml_dtypes.finfo(d.np) if d is bfloat16 else np.finfo(d.np)
         self.dtype = d.name
         self.bits = fi.bits
         self.eps = float(fi.eps)
@@ -124,7 +169,8 @@ class finfo:
         self.resolution = 10.0 ** -fi.precision  # as PyTorch (NumPy's is rounded to the dtype)
 
     def __repr__(self) -> str:
-        return f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, eps={self.eps}, tiny={self.tiny}, dtype={self.dtype})"
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, eps={self.eps}, "
+                f"tiny={self.tiny}, dtype={self.dtype})")
 
 
 class iinfo:
@@ -149,7 +195,7 @@ class iinfo:
 # with dimensions outrank zero-dimensional tensors, which outrank Python numbers.
 
 def _category(npd) -> int:
-    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[npd.kind]
+    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[kind(npd)]
 
 
 def _scalar_category(v) -> int:

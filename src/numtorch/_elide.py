@@ -38,13 +38,19 @@ class _Probe:
         self._data = np.empty(1)
 
     def __add__(self, other):
-        return _getrefcount(self)
+        return _seen(self)
 
     def __radd__(self, other):
-        return _getrefcount(self)
+        return _seen(self)
 
     def method(self):
-        return _getrefcount(self)
+        return _seen(self)
+
+
+def _seen(t) -> int:
+    """The reference count of ``t`` one call below an operator: what ``binary``, ``binary_reflected``
+    and ``unary`` see of their first argument (each is called straight from the operator)."""
+    return _getrefcount(t)
 
 
 def _array_refs(t) -> int:
@@ -91,11 +97,11 @@ def _reusable(t) -> bool:
             and t.__class__ is TENSOR and t.grad_fn is None and t._hooks is None and a.dtype.kind in "fiu")
 
 
-def binary(t, other, ufunc, true_divide: bool = False):
-    """``ufunc(t, other)`` written into ``t``'s array, returning ``t``; None where not possible.
-
-    The caller has checked that ``t`` is a temporary (its reference count)."""
-    if not (_no_record(t, other) and _reusable(t)):
+def binary(t, other, ufunc, temp_refs: int, true_divide: bool = False):
+    """``ufunc(t, other)`` written into ``t``'s array, returning ``t``, when ``t`` is a temporary
+    (no more than ``temp_refs`` references, measured by ``_measure``); None where not possible.
+    Called straight from the operator method (the reference count depends on it)."""
+    if _getrefcount(t) > temp_refs or not (_no_record(t, other) and _reusable(t)):
         return None
     a = t._data
     if true_divide and a.dtype.kind != "f":
@@ -117,9 +123,10 @@ def binary(t, other, ufunc, true_divide: bool = False):
     return t
 
 
-def binary_reflected(t, other, ufunc):
+def binary_reflected(t, other, ufunc, temp_refs: int):
     """``ufunc(other, t)`` into ``t`` (``2 - t``, ``1 / t``) for a Python-number ``other``."""
-    if other.__class__ not in (int, float) or not (_no_record(t, other) and _reusable(t)):
+    if (_getrefcount(t) > temp_refs or other.__class__ not in (int, float)
+            or not (_no_record(t, other) and _reusable(t))):
         return None
     a = t._data
     if a.dtype.kind != "f" and (other.__class__ is float or ufunc is np.true_divide):
@@ -128,9 +135,9 @@ def binary_reflected(t, other, ufunc):
     return t
 
 
-def unary(t, ufunc):
+def unary(t, ufunc, temp_refs: int):
     """``ufunc(t)`` into ``t``'s array (float tensors only: exp of an int tensor is a float)."""
-    if not (_no_record(t, None) and _reusable(t)) or t._data.dtype.kind != "f":
+    if _getrefcount(t) > temp_refs or not (_no_record(t, None) and _reusable(t)) or t._data.dtype.kind != "f":
         return None
     ufunc(t._data, out=t._data)
     return t

@@ -161,28 +161,46 @@ def _refuse(name: str, where: str):
         "trust this class/function.")
 
 
+def _corrupted(decoder, reason: str) -> RuntimeError:
+    return RuntimeError(f"numtorch.load: {decoder.where} has a corrupted numtorch structure ({reason})")
+
+
 def decode_object(decoder, node: dict) -> Any:
     """Rebuilds the object of an ``__object__`` / ``__global__`` / ``__set__`` / ``__ref__`` node;
     ``NotImplemented`` for any other node."""
     weights_only = getattr(decoder, "weights_only", True)
     objects = decoder.__dict__.setdefault("_objects", [])
     if "__set__" in node:
+        if not isinstance(node["__set__"], list):
+            raise _corrupted(decoder, "a __set__ entry is not a list")
         return set(decoder.decode(v) for v in node["__set__"])
     if "__ref__" in node:
-        return objects[node["__ref__"]]
-    if "__global__" in node:
-        obj = _find(node["__global__"], weights_only)
-        if obj is None:
-            raise _refuse(node["__global__"], decoder.where)
-        return obj
-    if "__object__" not in node:
+        n = node["__ref__"]
+        if not (isinstance(n, int) and 0 <= n < len(objects)):
+            raise _corrupted(decoder, f"a __ref__ to object {n!r} of {len(objects)}")
+        return objects[n]
+    name = node.get("__global__", node.get("__object__"))
+    if name is None:
         return NotImplemented
-    cls = _find(node["__object__"], weights_only)
-    if not isinstance(cls, type):
-        raise _refuse(node["__object__"], decoder.where)
+    if not isinstance(name, str) or "__object__" in node and not isinstance(node.get("state"), dict):
+        raise _corrupted(decoder, f"an object entry {sorted(node)} without a class name and state")
+    obj = _find(name, weights_only)
+    if "__global__" in node:
+        if obj is None:
+            raise _refuse(name, decoder.where)
+        return obj
+    if not isinstance(obj, type):
+        raise _refuse(name, decoder.where)
+    return _rebuild(decoder, obj, node["state"], objects)
+
+
+def _rebuild(decoder, cls: type, state_node: dict, objects: list):
+    """``cls.__new__(cls)`` and its saved ``__dict__`` (by ``__setstate__`` where the class has one)."""
     obj = cls.__new__(cls)  # no constructor runs, as in unpickling
     objects.append(obj)
-    state = decoder.decode(node["state"])
+    state = decoder.decode(state_node)
+    if not isinstance(state, dict):
+        raise _corrupted(decoder, f"the state of a {cls.__qualname__} is not a dict")
     setstate = getattr(cls, "__setstate__", None)
     if setstate is not None and setstate is not getattr(object, "__setstate__", None):
         obj.__setstate__(state)

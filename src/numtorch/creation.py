@@ -53,7 +53,7 @@ def _infer_np(data, exact: bool = False):
         arr = arr.astype(np.complex64)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "fbc":
+    elif _dtypes.kind(arr.dtype) not in "fbc":
         raise TypeError(f"Could not infer dtype of {type(data).__name__}")
     return arr
 
@@ -70,7 +70,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, pin_memor
     src_device = data.device if isinstance(data, _tensor.Tensor) else None
     arr = _infer_np(data, exact=dtype is not None)
     if dtype is not None:
-        arr = arr.astype(_dtypes.np_dtype(dtype))
+        arr = _dtypes.astype(arr, _dtypes.np_dtype(dtype))
     else:
         arr = arr.copy()
     return _finish(arr, device if device is not None else src_device, requires_grad)
@@ -82,7 +82,7 @@ def as_tensor(data, dtype=None, device=None):
         return data.to(dtype=dtype, device=device) if (dtype or device) else data
     arr = _infer_np(data)
     if dtype is not None:
-        arr = arr.astype(_dtypes.np_dtype(dtype), copy=False)
+        arr = _dtypes.astype(arr, _dtypes.np_dtype(dtype), copy=False)
     return _finish(arr, device, False)
 
 

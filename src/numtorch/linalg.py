@@ -49,7 +49,7 @@ def _check_square(op: str, A: Tensor) -> None:
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise RuntimeError(f"linalg.{op}: A must be batches of square matrices, but they are "
                            f"{tuple(A.shape)[-2:] if A.ndim >= 2 else tuple(A.shape)} matrices")
-    if A._data.dtype.kind not in "fc":
+    if A._data.dtype.kind not in "fcV":
         raise RuntimeError(f"linalg.{op}: Expected a floating point or complex tensor as input. "
                            f"Got {A.dtype}")
 
@@ -70,7 +70,7 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
 
     ``ord``: any real p, ``inf`` (max |x|), ``-inf`` (min |x|), 0 (count of non-zeros).
     """
-    if x._data.dtype.kind not in "fc":
+    if x._data.dtype.kind not in "fcV":
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. "
                            f"Got {x.dtype}")
     return _reduce.norm(x, ord, dim, keepdim, dtype)

@@ -5,10 +5,15 @@ A file is a standard safetensors file: the tensors, stored by name, plus a metad
 int keys, lists, tuples, str/int/float/bool/None), in which each tensor is a reference to its
 name.  Saving a model's flat ``state_dict()`` therefore gives a file that
 ``safetensors.torch.load_file`` reads into the same keys, and a file written by
-``safetensors.torch.save_file`` loads here as a dict of tensors.
+``safetensors.torch.save_file`` loads here as a dict of tensors.  numtorch reads and writes the
+format itself (it is small: below), so the ``safetensors`` package is needed only to exchange files
+with PyTorch's side.
 
 Writes go to a temporary file in the target directory and are renamed into place, so an
-error never leaves a half-written checkpoint.
+error never leaves a half-written checkpoint; a temporary left by a killed process is removed by
+the next save of the same file.  Saving streams the header and then each tensor's bytes in turn,
+and loading checks the header against the file's size before reading each tensor straight into
+its own array, so neither holds more than the tensors themselves in memory.
 
 >>> import numtorch as torch
 >>> ckpt = {"model": {"w": torch.ones(2)}, "epoch": 3, "optimizer": {"state": {0: {}}, "param_groups": []}}
@@ -19,7 +24,11 @@ error never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import socket
+import stat
 import struct
 import tempfile
 from collections import OrderedDict
@@ -38,22 +47,13 @@ _META_KEY = "numtorch"
 _FORMAT_VERSION = 1
 
 
-def _safetensors_numpy():
-    try:
-        import safetensors.numpy
-    except ImportError:
-        raise ImportError("numtorch.save/load need safetensors, which is not installed: "
-                          "pip install numtorch[io]") from None
-    return safetensors.numpy
-
-
 # ---- save: object -> (JSON structure, named arrays) ----------------------------------------
 
 class _Encoder:
     """Walks an object, replacing each tensor by a reference and collecting the arrays by name."""
 
     def __init__(self) -> None:
-        self.arrays: dict[str, np.ndarray] = {}
+        self.arrays: dict[str, Any] = {}      # name -> the tensor's array, on its own device
         self._names: dict[int, str] = {}      # id(tensor) -> name: a tensor saved twice is stored once
 
     def encode(self, obj, path: str):
@@ -104,7 +104,7 @@ class _Encoder:
                     n += 1
                 name = f"{name}#{n}"
             self._names[id(t)] = name
-            self.arrays[name] = _host_array(t)
+            self.arrays[name] = t._data
         node = {"__tensor__": name}
         if t.device != CPU:
             node["device"] = str(t.device)
@@ -113,12 +113,6 @@ class _Encoder:
         if type(t).__name__ == "Parameter":
             node["parameter"] = True
         return node
-
-
-def _host_array(t: Tensor) -> np.ndarray:
-    """The tensor's data as a C-contiguous NumPy array (0-d stays 0-d, unlike np.ascontiguousarray)."""
-    arr = to_device(t._data, CPU)
-    return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
 def _join(path: str, key) -> str:
@@ -133,29 +127,68 @@ def save(obj: Any, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile
         f: a path (``str``/``os.PathLike``) or a binary file object opened for writing.
         pickle_module, pickle_protocol: accepted for compatibility and ignored (nothing is pickled).
     """
-    st = _safetensors_numpy()
     enc = _Encoder()
     structure = enc.encode(obj, "")
     meta = {"format": "pt", _META_KEY: json.dumps({"version": _FORMAT_VERSION, "object": structure})}
-    data = st.save(enc.arrays, metadata=meta)
     if isinstance(f, (str, os.PathLike)):
-        _atomic_write(os.fspath(f), data)
+        _atomic_write(os.fspath(f), lambda fh: _write_safetensors(fh, enc.arrays, meta))
     else:
-        f.write(data)
+        _write_safetensors(f, enc.arrays, meta)
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    """Writes to a temporary file beside ``path``, then renames it into place."""
+# ---- the safetensors layout: 8-byte little-endian header length, JSON header, tensor bytes --------
+
+# safetensors' dtype names <-> NumPy's (little-endian, as the format stores them)
+_ST_DTYPES = {"BOOL": "|b1", "U8": "|u1", "I8": "|i1", "U16": "<u2", "I16": "<i2", "U32": "<u4", "I32": "<i4",
+              "U64": "<u8", "I64": "<i8", "F16": "<f2", "F32": "<f4", "F64": "<f8", "C64": "<c8",
+              "BF16": _dtypes.bfloat16.np}
+_ST_NAMES = {np.dtype(v): k for k, v in _ST_DTYPES.items()}
+_MAX_HEADER = 100_000_000   # bytes: safetensors' own limit on the JSON header
+
+
+def _write_safetensors(fh, arrays: dict, metadata: dict | None) -> None:
+    """Writes the header, then each array's bytes in turn (one array on the host at a time)."""
+    header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
+    offset = 0
+    for name, a in arrays.items():
+        st_dtype = _ST_NAMES.get(np.dtype(a.dtype).newbyteorder("<"))
+        if st_dtype is None:
+            raise TypeError(f"numtorch.save: tensor '{name}' has dtype {a.dtype}, which safetensors files "
+                            f"cannot hold (they hold {', '.join(str(np.dtype(v)) for v in _ST_DTYPES.values())})")
+        header[name] = {"dtype": st_dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)   # pad with spaces, as safetensors does: the data starts 8-aligned
+    fh.write(struct.pack("<Q", len(text)))
+    fh.write(text)
+    for a in arrays.values():
+        fh.write(_le_bytes(to_device(a, CPU)))
+
+
+def _le_bytes(a: np.ndarray) -> memoryview:
+    """A host array's bytes, C order, little-endian: a view when it already is (no copy)."""
+    a = np.asarray(a)
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    return memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+
+
+def _atomic_write(path: str, write) -> None:
+    """Calls ``write(file)`` on a temporary file beside ``path``, then renames it into place.
+
+    The temporary's name tells which target, machine and process it belongs to; one left behind by
+    a killed process (SIGKILL, power loss) is removed by the next save of the same target.
+    """
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".numtorch")
+    prefix = _tmp_prefix(os.path.basename(path))
+    _remove_stale_temporaries(directory, prefix)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{prefix}{_HOST}.{os.getpid()}.", suffix=".numtorch")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        os.chmod(tmp, _default_file_mode())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -163,21 +196,146 @@ def _atomic_write(path: str, data: bytes) -> None:
         raise
 
 
-# ---- load: bytes -> object -----------------------------------------------------------------
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
-def _read_header(data: bytes, where: str) -> dict:
-    """The safetensors JSON header (8-byte little-endian length, then JSON), checked for sanity."""
-    if len(data) < 8:
-        raise RuntimeError(f"numtorch.load: {where} is not a numtorch/safetensors file (only {len(data)} bytes)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8 or n == 0:
-        raise RuntimeError(f"numtorch.load: {where} is truncated or not a numtorch/safetensors file "
-                           f"(header of {n} bytes in a file of {len(data)} bytes; files written by torch.save "
-                           "are pickles and are not read)")
+
+def _tmp_prefix(target_name: str) -> str:
+    return f".tmp-{target_name[:100]}."
+
+
+def _remove_stale_temporaries(directory: str, prefix: str) -> None:
+    """Removes ``<prefix><host>.<pid>.*.numtorch`` files of this machine whose process has ended."""
+    pattern = re.compile(re.escape(prefix) + re.escape(_HOST) + r"\.(\d+)\.[^.]+\.numtorch\Z")
     try:
-        return json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, ValueError) as e:
-        raise RuntimeError(f"numtorch.load: {where} has a corrupted header ({e})") from None
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.match(name)
+        if m and not _process_alive(int(m.group(1))):
+            try:
+                os.remove(os.path.join(directory, name))
+            except OSError:
+                pass  # another process removed it first, or we may not: it stays, harmlessly
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another thread of this process may be saving the same target right now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists (another user's) or cannot tell: keep the file
+    return True
+
+
+def _default_file_mode() -> int:
+    """0666 less the umask: the mode ``open(path, "w")`` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+# ---- load: file -> object -----------------------------------------------------------------
+
+class _Source:
+    """A safetensors file on disk (or a seekable file object): its checked header and, per tensor,
+    its bytes read straight into a new array (or memory-mapped, copy-on-write)."""
+
+    def __init__(self, fh, where: str, path: str | None = None, mmap: bool = False) -> None:
+        self.fh, self.where, self.path, self.mmap = fh, where, path, mmap
+        self.base = fh.tell()
+        size = fh.seek(0, os.SEEK_END) - self.base
+        fh.seek(self.base)
+        self.header, n = _read_header(fh, size, where)
+        self.data_start = self.base + 8 + n
+        self.entries = _check_entries(self.header, size - (self.data_start - self.base), where)
+
+    def names(self) -> list:
+        """The tensors' names in file order."""
+        return sorted(self.entries, key=lambda k: self.entries[k][2])
+
+    def __contains__(self, name) -> bool:
+        return name in self.entries
+
+    def array(self, name: str) -> np.ndarray:
+        dtype, shape, begin, nbytes = self.entries[name]
+        if self.mmap and self.path is not None and nbytes:
+            return np.memmap(self.path, dtype=dtype, mode="c", offset=self.data_start + begin, shape=shape)
+        out = np.empty(shape, dtype=dtype)
+        self.fh.seek(self.data_start + begin)
+        if nbytes and _read_into(self.fh, memoryview(out.reshape(-1).view(np.uint8))) != nbytes:
+            raise RuntimeError(f"numtorch.load: {self.where} is truncated: tensor '{name}' is incomplete")
+        return out
+
+
+def _read_into(fh, buf: memoryview) -> int:
+    """Fills ``buf`` from ``fh``; returns how many bytes came (fewer only at the end of the file)."""
+    done = 0
+    while done < len(buf):
+        if hasattr(fh, "readinto"):
+            n = fh.readinto(buf[done:])
+        else:
+            chunk = fh.read(len(buf) - done)
+            n = len(chunk)
+            buf[done:done + n] = chunk
+        if not n:
+            break
+        done += n
+    return done
+
+
+def _read_header(fh, size: int, where: str) -> tuple:
+    """``(JSON header, its length)``, the length checked against the file's size before reading on."""
+    not_ours = "files written by torch.save are pickles and are not read"
+    if size < 8:
+        raise RuntimeError(f"numtorch.load: {where} is not a numtorch/safetensors file (only {size} bytes)")
+    (n,) = struct.unpack("<Q", fh.read(8))
+    if n == 0 or n > size - 8 or n > _MAX_HEADER:
+        raise RuntimeError(f"numtorch.load: {where} is truncated or not a numtorch/safetensors file "
+                           f"(header of {n} bytes in a file of {size} bytes; {not_ours})")
+    raw = fh.read(n)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise RuntimeError(f"numtorch.load: {where} has a corrupted header ({reason}; {not_ours})") from None
+    if not isinstance(header, dict):
+        raise RuntimeError(f"numtorch.load: {where} has a corrupted header (a JSON {type(header).__name__}, "
+                           "not an object)")
+    meta = header.get("__metadata__")
+    if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
+        raise RuntimeError(f"numtorch.load: {where} has a corrupted header (__metadata__ is not a "
+                           "string-to-string object)")
+    return header, n
+
+
+def _check_entries(header: dict, data_size: int, where: str) -> dict:
+    """``{name: (numpy dtype, shape, begin, nbytes)}``, each entry checked to lie inside the data."""
+    _check_dtypes(header, where)
+    entries = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        bad = f"numtorch.load: {where} has a corrupted header entry for tensor '{name}'"
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if not (isinstance(shape, list) and all(_is_index(d) for d in shape)
+                and isinstance(offsets, list) and len(offsets) == 2 and all(_is_index(o) for o in offsets)):
+            raise RuntimeError(f"{bad} (shape {shape!r}, data_offsets {offsets!r})")
+        dtype = np.dtype(_ST_DTYPES[info["dtype"]])
+        begin, end = offsets
+        nbytes = math.prod(shape) * dtype.itemsize
+        if not begin <= end <= data_size or end - begin != nbytes:
+            raise RuntimeError(f"{bad} (bytes {begin}..{end} for {nbytes} bytes of data, in a data section of "
+                               f"{data_size} bytes: truncated or corrupted)")
+        entries[name] = (dtype, tuple(shape), begin, nbytes)
+    return entries
+
+
+def _is_index(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap=None, **kwargs) -> Any:
@@ -191,41 +349,63 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
         weights_only: loading never unpickles; whole objects (``torch.save(model, f)``) are rebuilt
             only from allow-listed classes (see ``numtorch._module_files``); ``False`` also trusts
             classes of modules the program has already imported.
+        mmap: ``True`` memory-maps a path's tensors (copy-on-write) instead of reading them.
     """
-    where = repr(os.fspath(f)) if isinstance(f, (str, os.PathLike)) else "the given file object"
     if isinstance(f, (str, os.PathLike)):
-        with open(f, "rb") as fh:
-            data = fh.read()
-    else:
-        data = f.read()
-    header = _read_header(data, where)
-    _check_dtypes(header, where)
-    st = _safetensors_numpy()
+        path = os.fspath(f)
+        with open(path, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # /dev/zero, a pipe: no size to check
+                raise RuntimeError(f"numtorch.load: {path!r} is not a regular file (a checkpoint is a "
+                                   "numtorch/safetensors file)")
+            return _load(_Source(fh, repr(path), path, bool(mmap)), map_location, weights_only)
+    fh = f if _seekable(f) else _BufferedCopy(f)
+    return _load(_Source(fh, "the given file object"), map_location, weights_only)
+
+
+def _seekable(f) -> bool:
     try:
-        arrays = st.load(data)
-    except Exception as e:  # safetensors raises its own error type for malformed files
-        raise RuntimeError(f"numtorch.load: {where} is truncated or corrupted ({e})") from None
-    meta = header.get("__metadata__") or {}
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _BufferedCopy(f):
+    """A pipe or socket cannot seek: its bytes, in memory."""
+    import io
+    return io.BytesIO(f.read())
+
+
+def _load(src: _Source, map_location, weights_only=None) -> Any:
+    meta = src.header.get("__metadata__") or {}
     placer = _Placer(map_location)
     if _META_KEY not in meta:   # a plain safetensors file: a dict of tensors, in file order
-        names = sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
-        return {name: placer(arrays[name], None) for name in names}
+        return {name: placer(src.array(name), None) for name in src.names()}
     try:
         structure = json.loads(meta[_META_KEY])["object"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise RuntimeError(f"numtorch.load: {where} has a corrupted numtorch structure ({e})") from None
-    decoder = _Decoder(arrays, placer, where)
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
+        raise RuntimeError(f"numtorch.load: {src.where} has a corrupted numtorch structure ({reason})") from None
+    decoder = _Decoder(src, placer, src.where)
     decoder.weights_only = weights_only is not False  # None (PyTorch's default) means True
-    return decoder.decode(structure)
+    try:
+        return decoder.decode(structure)
+    except RecursionError:
+        raise RuntimeError(f"numtorch.load: {src.where} has a corrupted numtorch structure "
+                           "(nested too deeply)") from None
 
 
-_NUMPY_DTYPES = {"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F16", "F32", "F64", "C64"}
+_NUMPY_DTYPES = frozenset(_ST_DTYPES)
 
 
 def _check_dtypes(header: dict, where: str) -> None:
     """NumPy has no bfloat16 or float8: say so by name instead of failing obscurely."""
     for name, info in header.items():
-        if name != "__metadata__" and isinstance(info, dict) and info.get("dtype") not in _NUMPY_DTYPES:
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict):
+            raise RuntimeError(f"numtorch.load: {where} has a corrupted header entry for tensor '{name}' "
+                               f"(a JSON {type(info).__name__}, not an object)")
+        if not (isinstance(info.get("dtype"), str) and info["dtype"] in _NUMPY_DTYPES):
             raise RuntimeError(f"numtorch.load: {where} holds tensor '{name}' of dtype {info.get('dtype')}, which "
                                "numtorch (NumPy) cannot represent; convert it to float32 before saving "
                                "(e.g. {k: v.float() for k, v in state_dict.items()} in PyTorch)")
@@ -260,9 +440,16 @@ class _Placer:
         return make_tensor(to_device(arr, target))
 
 
+_DTYPES_BY_NAME = {d.name: d for d in _dtypes.ALL}   # the only objects a "__dtype__" entry may name
+
+
 class _Decoder:
-    def __init__(self, arrays: dict, placer: _Placer, where: str) -> None:
-        self.arrays, self.placer, self.where = arrays, placer, where
+    """Rebuilds the saved object from its JSON structure; anything but the shapes ``_Encoder`` writes
+    is a corrupted file (a ``RuntimeError`` naming it); a whole object is rebuilt only from an allow-listed
+    class (``numtorch._module_files``), never from a module the file names."""
+
+    def __init__(self, src: _Source, placer: _Placer, where: str) -> None:
+        self.src, self.placer, self.where = src, placer, where
         self._done: dict[str, Tensor] = {}    # a tensor saved twice comes back as one object
 
     def decode(self, node):
@@ -273,49 +460,85 @@ class _Decoder:
         if "__tensor__" in node:
             return self._tensor(node)
         if "__dict__" in node:
-            d = OrderedDict() if node.get("ordered") else {}
-            for k, v in node["__dict__"]:
-                d[self._key(k)] = self.decode(v)
-            return d
+            return self._dict(node)
         if "__tuple__" in node:
-            return tuple(self.decode(v) for v in node["__tuple__"])
+            return tuple(self.decode(v) for v in self._list(node["__tuple__"], "__tuple__"))
         if "__dtype__" in node:
-            return getattr(_dtypes, node["__dtype__"]) if node["__dtype__"] != "bool" else _dtypes.bool_
+            return self._lookup(node["__dtype__"], _DTYPES_BY_NAME, "dtype")
         if "__device__" in node:
-            return device(node["__device__"])
-        obj = _module_files.decode_object(self, node)
+            return self._device(node["__device__"])
+        obj = _module_files.decode_object(self, node)  # whole objects of allow-listed classes, sets
         if obj is not NotImplemented:
             return obj
-        raise RuntimeError(f"numtorch.load: {self.where} has an unknown structure entry {sorted(node)}")
+        raise self._corrupted(f"unknown structure entry {sorted(node)}")
+
+    def _dict(self, node: dict) -> dict:
+        d = OrderedDict() if node.get("ordered") else {}
+        for pair in self._list(node["__dict__"], "__dict__"):
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise self._corrupted(f"a __dict__ item is {_short(pair)}, not a [key, value] pair")
+            d[self._key(pair[0])] = self.decode(pair[1])
+        return d
 
     def _key(self, k):
         if isinstance(k, dict) and "__tuple__" in k:
-            return tuple(self._key(x) for x in k["__tuple__"])
-        return k
+            return tuple(self._key(x) for x in self._list(k["__tuple__"], "__tuple__"))
+        if k is None or isinstance(k, (bool, int, float, str)):
+            return k
+        raise self._corrupted(f"a dict key is {_short(k)}")
+
+    def _list(self, v, what: str) -> list:
+        if not isinstance(v, list):
+            raise self._corrupted(f"{what} holds {_short(v)}, not a list")
+        return v
+
+    def _lookup(self, name, table: dict, what: str):
+        if not isinstance(name, str) or name not in table:
+            raise self._corrupted(f"unknown {what} {_short(name)}")
+        return table[name]
+
+    def _device(self, name):
+        try:
+            return device(name)
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise self._corrupted(f"bad device {_short(name)} ({e})") from None
+
+    def _corrupted(self, reason: str) -> RuntimeError:
+        return RuntimeError(f"numtorch.load: {self.where} has a corrupted numtorch structure ({reason})")
 
     def _tensor(self, node: dict) -> Tensor:
         name = node["__tensor__"]
+        if not isinstance(name, str):
+            raise self._corrupted(f"a tensor reference is {_short(name)}")
         if name in self._done:
             return self._done[name]
-        if name not in self.arrays:
+        if name not in self.src:
             raise RuntimeError(f"numtorch.load: {self.where} is corrupted: tensor '{name}' is missing")
-        t = self.placer(self.arrays[name], node.get("device"))
+        saved_device = node.get("device")
+        if saved_device is not None and not isinstance(saved_device, str):
+            raise self._corrupted(f"tensor '{name}' has device {_short(saved_device)}")
+        t = self.placer(self.src.array(name), saved_device)
         if node.get("parameter"):
             from numtorch.nn.parameter import Parameter
-            t = Parameter(t, requires_grad=node.get("requires_grad", False))
+            t = Parameter(t, requires_grad=bool(node.get("requires_grad", False)))
         elif node.get("requires_grad"):
             t.requires_grad_(True)
         self._done[name] = t
         return t
 
 
+def _short(v) -> str:
+    """A value of a corrupted file, for an error message: its repr, cut to 60 characters."""
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 # ---- flat helpers, as in safetensors.torch ---------------------------------------------------
 
 def save_file(tensors: dict[str, Tensor], filename, metadata: dict[str, str] | None = None) -> None:
     """Saves a flat ``{name: tensor}`` dict as a plain safetensors file (no numtorch structure)."""
-    st = _safetensors_numpy()
-    arrays = {k: _host_array(v) for k, v in tensors.items()}
-    _atomic_write(os.fspath(filename), st.save(arrays, metadata=metadata))
+    arrays = {k: v._data for k, v in tensors.items()}
+    _atomic_write(os.fspath(filename), lambda fh: _write_safetensors(fh, arrays, metadata))
 
 
 def load_file(filename, device="cpu") -> dict[str, Tensor]:

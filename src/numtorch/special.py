@@ -115,7 +115,7 @@ def _erfinv_array(x):
 
 def erfinv(input: Tensor) -> Tensor:
     """The inverse of erf on (-1, 1) (+-inf at +-1, nan outside)."""
-    return Erfinv.apply(input if input._data.dtype.kind == "f" else input.float())
+    return Erfinv.apply(input if input._data.dtype.kind in "fV" else input.float())
 
 
 def erfcx(input: Tensor) -> Tensor:
@@ -186,4 +186,4 @@ def i1(input: Tensor) -> Tensor:
 
 
 def _float(t: Tensor) -> Tensor:
-    return t if t._data.dtype.kind == "f" else t.float()
+    return t if t._data.dtype.kind in "fV" else t.float()

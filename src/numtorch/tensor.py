@@ -8,7 +8,6 @@ op uses; ``numtorch.tensor(...)`` (in ``creation``) is the public one.
 """
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 
@@ -18,7 +17,6 @@ from numtorch._backend import device_of, to_device, as_device, is_pinned, pinned
 
 _ndarray = np.ndarray
 _generic = np.generic
-_refs = sys.getrefcount
 _TEMP, _TEMP_R, _TEMP_METHOD = _elide.TEMP_REFS, _elide.TEMP_REFS_REFLECTED, _elide.TEMP_REFS_METHOD
 
 
@@ -145,12 +143,8 @@ class Tensor:
     def _bump_version(self) -> None:
         self._version_counter()[0] += 1
 
-    @property
-    def is_floating_point_(self) -> bool:
-        return self._data.dtype.kind == "f"
-
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return _dtypes.kind(self._data.dtype) == "f"
 
     def is_complex(self) -> bool:
         return self._data.dtype.kind == "c"
@@ -186,7 +180,7 @@ class Tensor:
 
     # ---- autograd --------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and self._data.dtype.kind not in "fc":
+        if requires_grad and _dtypes.kind(self._data.dtype) not in "fc":
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients "
                                f"(got {self.dtype})")
         if not requires_grad and self.grad_fn is not None:
@@ -384,6 +378,9 @@ class Tensor:
     def half(self) -> "Tensor":
         return self.to(_dtypes.float16)
 
+    def bfloat16(self) -> "Tensor":
+        return self.to(_dtypes.bfloat16)
+
     def long(self) -> "Tensor":
         return self.to(_dtypes.int64)
 
@@ -437,35 +434,35 @@ class Tensor:
     # ---- operators ---------------------------------------------------------------------
     # (a temporary left operand lends its memory to the result: see numtorch/_elide.py)
     def __add__(self, other):
-        r = _elide.binary(self, other, np.add) if _refs(self) <= _TEMP else None
+        r = _elide.binary(self, other, np.add, _TEMP)
         return numtorch.ops.add(self, other) if r is None else r
 
     def __radd__(self, other):
-        r = _elide.binary(self, other, np.add) if _refs(self) <= _TEMP_R else None
+        r = _elide.binary(self, other, np.add, _TEMP_R)
         return numtorch.ops.add(other, self) if r is None else r
 
     def __sub__(self, other):
-        r = _elide.binary(self, other, np.subtract) if _refs(self) <= _TEMP else None
+        r = _elide.binary(self, other, np.subtract, _TEMP)
         return numtorch.ops.sub(self, other) if r is None else r
 
     def __rsub__(self, other):
-        r = _elide.binary_reflected(self, other, np.subtract) if _refs(self) <= _TEMP_R else None
+        r = _elide.binary_reflected(self, other, np.subtract, _TEMP_R)
         return numtorch.ops.sub(other, self) if r is None else r
 
     def __mul__(self, other):
-        r = _elide.binary(self, other, np.multiply) if _refs(self) <= _TEMP else None
+        r = _elide.binary(self, other, np.multiply, _TEMP)
         return numtorch.ops.mul(self, other) if r is None else r
 
     def __rmul__(self, other):
-        r = _elide.binary(self, other, np.multiply) if _refs(self) <= _TEMP_R else None
+        r = _elide.binary(self, other, np.multiply, _TEMP_R)
         return numtorch.ops.mul(other, self) if r is None else r
 
     def __truediv__(self, other):
-        r = _elide.binary(self, other, np.true_divide, True) if _refs(self) <= _TEMP else None
+        r = _elide.binary(self, other, np.true_divide, _TEMP, True)
         return numtorch.ops.div(self, other) if r is None else r
 
     def __rtruediv__(self, other):
-        r = _elide.binary_reflected(self, other, np.true_divide) if _refs(self) <= _TEMP_R else None
+        r = _elide.binary_reflected(self, other, np.true_divide, _TEMP_R)
         return numtorch.ops.div(other, self) if r is None else r
 
     def __floordiv__(self, other): return numtorch.ops.floor_divide(self, other)
@@ -507,7 +504,8 @@ class Tensor:
     def add_(self, other, *, alpha=1): return self._inplace(numtorch.ops.add, other, alpha=alpha)
     def sub_(self, other, *, alpha=1): return self._inplace(numtorch.ops.sub, other, alpha=alpha)
     def mul_(self, other): return self._inplace(numtorch.ops.mul, other)
-    def div_(self, other, *, rounding_mode=None): return self._inplace(numtorch.ops.div, other, rounding_mode=rounding_mode)
+    def div_(self, other, *, rounding_mode=None):
+        return self._inplace(numtorch.ops.div, other, rounding_mode=rounding_mode)
     def pow_(self, exponent): return self._inplace(numtorch.ops.pow, exponent)
     def neg_(self): return self._inplace(numtorch.ops.neg)
     def abs_(self): return self._inplace(numtorch.ops.abs)
@@ -539,11 +537,16 @@ class Tensor:
     def copy_(self, src, non_blocking=False): return self._inplace(numtorch.ops.copy_from, src)
     def zero_(self): return numtorch.ops.fill_inplace(self, 0)
     def fill_(self, value): return numtorch.ops.fill_inplace(self, value)
-    def uniform_(self, a=0.0, b=1.0, *, generator=None): return numtorch.creation.fill_random(self, "uniform", a, b, generator)
-    def normal_(self, mean=0.0, std=1.0, *, generator=None): return numtorch.creation.fill_random(self, "normal", mean, std, generator)
-    def bernoulli_(self, p=0.5, *, generator=None): return numtorch.creation.fill_random(self, "bernoulli", p, None, generator)
-    def exponential_(self, lambd=1.0, *, generator=None): return numtorch.creation.fill_random(self, "exponential", lambd, None, generator)
-    def random_(self, low=0, high=None, *, generator=None): return numtorch.creation.fill_random(self, "integers", low, high, generator)
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        return numtorch.creation.fill_random(self, "uniform", a, b, generator)
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        return numtorch.creation.fill_random(self, "normal", mean, std, generator)
+    def bernoulli_(self, p=0.5, *, generator=None):
+        return numtorch.creation.fill_random(self, "bernoulli", p, None, generator)
+    def exponential_(self, lambd=1.0, *, generator=None):
+        return numtorch.creation.fill_random(self, "exponential", lambd, None, generator)
+    def random_(self, low=0, high=None, *, generator=None):
+        return numtorch.creation.fill_random(self, "integers", low, high, generator)
 
     # ---- the most used methods, written out (the rest resolve through __getattr__) --------
     def sum(self, dim=None, keepdim=False, *, dtype=None): return numtorch.ops.sum(self, dim, keepdim, dtype=dtype)
@@ -552,7 +555,7 @@ class Tensor:
     def sigmoid(self): return numtorch.ops.sigmoid(self)
     def tanh(self): return numtorch.ops.tanh(self)
     def exp(self):
-        r = _elide.unary(self, np.exp) if _refs(self) <= _TEMP_METHOD else None
+        r = _elide.unary(self, np.exp, _TEMP_METHOD)
         return numtorch.ops.exp(self) if r is None else r
 
     def log(self): return numtorch.ops.log(self)
@@ -590,7 +593,7 @@ class Tensor:
 _new = object.__new__
 
 _TYPE_NAMES = {
-    _dtypes.float32: "FloatTensor", _dtypes.float64: "DoubleTensor", _dtypes.float16: "HalfTensor",
+    _dtypes.float32: "FloatTensor", _dtypes.float64: "DoubleTensor", _dtypes.float16: "HalfTensor", _dtypes.bfloat16: "BFloat16Tensor",
     _dtypes.int64: "LongTensor", _dtypes.int32: "IntTensor", _dtypes.int16: "ShortTensor",
     _dtypes.int8: "CharTensor", _dtypes.uint8: "ByteTensor", _dtypes.bool_: "BoolTensor",
     _dtypes.complex64: "ComplexFloatTensor", _dtypes.complex128: "ComplexDoubleTensor",

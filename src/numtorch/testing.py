@@ -122,10 +122,10 @@ def _compare_values(x: np.ndarray, y: np.ndarray, rtol, atol, equal_nan, path, m
         ok = diff <= atol + rtol * np.abs(ref)
         ok |= signed == ref  # equal infinities
         if equal_nan:
-            ok |= np.isnan(x) & np.isnan(y) if x.dtype.kind in "fc" else False
+            ok |= np.isnan(x) & np.isnan(y) if x.dtype.kind in "fcV" else False
     if ok.all():
         return
-    float_kind = x.dtype.kind in "fc"
+    float_kind = x.dtype.kind in "fcV"
     kind = "close" if float_kind else "equal"
     n_bad, n = int((~ok).sum()), ok.size
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -62,7 +62,7 @@ class Function:
         nd = ctx.non_differentiable or ()
         wrapped = []
         for i, o in enumerate(outs):
-            if isinstance(o, Tensor) and o._data.dtype.kind in "fc" and not any(o is x for x in nd):
+            if isinstance(o, Tensor) and o._data.dtype.kind in "fcV" and not any(o is x for x in nd):
                 wrapped.append(make_tensor(o._data, True, ctx, i))
             else:
                 wrapped.append(o)

@@ -148,123 +148,192 @@ def _key_of_edge(e):
 
 
 def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
-    Node = _function.Node
-    buffers = {}  # node -> list of gradients, one per output
-    leaf_grads = {}  # leaf -> summed gradient so far
-    roots = []
-    leaf_roots = []
-    for out, g in zip(outputs, grads):
-        node = out.grad_fn
-        if node is None:
-            leaf_roots.append((out, g))
-            continue
-        buf = buffers.get(node)
-        if buf is None:
-            buffers[node] = buf = [None] * (len(node.out_meta) if node.out_meta else 1)
-            roots.append(node)
-        nr = out._output_nr
-        buf[nr] = g if buf[nr] is None else buf[nr] + g
-    deps = _count_edges(roots)
-    needed = _needed(roots, deps, targets) if targets is not None else None
-    claimed = set()  # ids of gradient arrays a leaf may not keep without a copy (plain loops: cheaper
-    for g in grads:  # than comprehensions for the usual single root)
-        claimed.add(id(g._data))
-    ready = []
-    for r in roots:
-        if r not in deps:
-            ready.append(r)
-    prev = GradMode.enabled
-    GradMode.enabled = create_graph
-    try:
-        for leaf, g in leaf_roots:
-            _deliver_leaf(leaf, g, targets, capture, create_graph, claimed)
-        while ready:
-            node = ready.pop()
-            grads_in = buffers.pop(node)
-            if node.hooks:
-                _run_tensor_hooks(node, grads_in)
-            if targets is not None:
+    """One backward pass from ``outputs`` (seeded with ``grads``) to the leaves."""
+    _Pass(keep_graph, create_graph, targets, capture).run(outputs, grads)
+
+
+class _Pass:
+    """The state of one backward pass, and its steps.
+
+    ``deps[x]`` counts the edges into node or leaf ``x`` still to deliver; ``buffers[node]`` holds
+    the gradients sent to each of ``node``'s outputs so far; a node is ``ready`` when its count
+    reaches zero.  With ``targets`` (``autograd.grad`` or ``backward(inputs=...)``) only the
+    ``needed`` nodes run, and the targets' gradients go to ``capture`` instead of ``.grad``.
+    ``claimed`` holds the ids of gradient arrays a leaf may not keep without a copy.
+    """
+
+    __slots__ = ("keep_graph", "create_graph", "targets", "capture", "deps", "buffers", "leaf_grads",
+                 "ready", "needed", "claimed")
+
+    def __init__(self, keep_graph, create_graph, targets, capture) -> None:
+        self.keep_graph, self.create_graph = keep_graph, create_graph
+        self.targets, self.capture = targets, capture
+        self.buffers = {}      # node -> [gradient per output]
+        self.leaf_grads = {}   # leaf -> summed gradient so far
+        self.ready = []
+        self.claimed = set()
+
+    def run(self, outputs, grads) -> None:
+        leaf_roots = self._seed(outputs, grads)
+        prev = GradMode.enabled
+        GradMode.enabled = self.create_graph   # the backward ops record a graph only for create_graph
+        try:
+            for leaf, g in leaf_roots:
+                self.deliver_leaf(leaf, g)
+            ready = self.ready
+            while ready:
+                node = ready.pop()
+                grads_in = self._inputs(node)
+                if grads_in is None:
+                    continue
+                gx = self._call(node, grads_in)
+                for e, g in zip(node.next, gx):
+                    if e is not None:
+                        self._send(node, e, g)
+        finally:
+            GradMode.enabled = prev
+
+    def _seed(self, outputs, grads) -> list:
+        """Puts the outputs' gradients in their nodes' buffers; counts the edges; returns the
+        outputs that are leaves themselves (with their gradients)."""
+        roots, leaf_roots, buffers = [], [], self.buffers
+        for out, g in zip(outputs, grads):
+            node = out.grad_fn
+            if node is None:
+                leaf_roots.append((out, g))
+                continue
+            buf = buffers.get(node)
+            if buf is None:
+                buffers[node] = buf = [None] * (len(node.out_meta) if node.out_meta else 1)
+                roots.append(node)
+            nr = out._output_nr
+            buf[nr] = g if buf[nr] is None else buf[nr] + g
+            self.claimed.add(id(g._data))
+        for _, g in leaf_roots:
+            self.claimed.add(id(g._data))
+        self.deps = deps = _count_edges(roots)
+        self.needed = _needed(roots, deps, self.targets) if self.targets is not None else None
+        for r in roots:
+            if r not in deps:
+                self.ready.append(r)
+        return leaf_roots
+
+    def _inputs(self, node):
+        """The gradients into ``node`` after its hooks, or None when ``node`` need not run."""
+        grads_in = self.buffers.pop(node)
+        if node.hooks:
+            _run_tensor_hooks(node, grads_in)
+        targets = self.targets
+        if targets is not None:
+            if self.capture is not None:
                 for nr, g in enumerate(grads_in):
                     i = targets.get((node, nr))
-                    if i is not None and capture is not None:
-                        capture[i] = g
-                if node not in needed:
-                    continue
-            if grads_in[0] is None and all(g is None for g in grads_in):
-                # reached only by edges that carried no gradient (a backward returned None for a
-                # needed input): nothing to compute, but its own inputs must stop waiting for it
-                for e in node.next:
-                    if e is not None:
-                        _release(e[0], deps, buffers, ready, leaf_grads, targets, capture, create_graph, claimed)
-                continue
-            if node.out_meta:
-                grads_in = [_creation.zeros(s, dtype=d, device=dv) if g is None else g
-                            for g, (s, d, dv) in zip(grads_in, node.out_meta)]
-            g0 = grads_in[0]._data
-            if g0.__class__ is _ndarray:
+                    if i is not None:
+                        self.capture[i] = g
+            if node not in self.needed:
+                return None
+        if grads_in[0] is None and all(g is None for g in grads_in):
+            # reached only by edges that carried no gradient (a backward returned None for a
+            # needed input): nothing to compute, but its own inputs must stop waiting for it
+            for e in node.next:
+                if e is not None:
+                    self.release(e[0])
+            return None
+        if node.out_meta:   # an output nobody used gets a zero gradient
+            grads_in = [_creation.zeros(s, dtype=d, device=dv) if g is None else g
+                        for g, (s, d, dv) in zip(grads_in, node.out_meta)]
+        return grads_in
+
+    def _call(self, node, grads_in) -> tuple:
+        """Runs ``node``'s backward (on the GPU its gradient lives on); frees its saved tensors."""
+        g0 = grads_in[0]._data
+        if g0.__class__ is _ndarray:
+            gx = node.fn.backward(node, *grads_in)
+        else:
+            with elsewhere(g0) or _NOTHING:  # a node on a GPU that is not current runs there
                 gx = node.fn.backward(node, *grads_in)
-            else:
-                with elsewhere(g0) or _NOTHING:  # a node on a GPU that is not current runs there
-                    gx = node.fn.backward(node, *grads_in)
-            if gx.__class__ is not tuple:
-                gx = (gx,)
-            if len(gx) < len(node.next):
-                raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
-                                   f"(expected {len(node.next)}, got {len(gx)})")
-            if node.post_hooks:
-                for h in node.post_hooks:
-                    h(gx, grads_in)
-            if not keep_graph:
-                node.saved = None  # frees the saved tensors; reading them again raises
-            for e, g in zip(node.next, gx):
-                if e is None:
-                    continue
-                if g is None:  # no gradient along this edge; the child still stops waiting for it
-                    _release(e[0], deps, buffers, ready, leaf_grads, targets, capture, create_graph, claimed)
-                    continue
-                child = e[0]
-                left = deps[child] - 1
-                deps[child] = left
-                if child.__class__ is Node:
-                    buf = buffers.get(child)
-                    if buf is None:
-                        if child.out_meta is None:
-                            buffers[child] = [g]
-                        else:
-                            buffers[child] = buf = [None] * len(child.out_meta)
-                            buf[e[1]] = g
-                    else:
-                        nr = e[1]
-                        buf[nr] = g if buf[nr] is None else buf[nr] + g
-                    if left == 0:
-                        ready.append(child)
+        if gx.__class__ is not tuple:
+            gx = (gx,)
+        if len(gx) < len(node.next):
+            raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
+                               f"(expected {len(node.next)}, got {len(gx)})")
+        if node.post_hooks:
+            for h in node.post_hooks:
+                h(gx, grads_in)
+        if not self.keep_graph:
+            node.saved = None  # frees the saved tensors; reading them again raises
+        return gx
+
+    def _send(self, node, e, g) -> None:
+        """Delivers gradient ``g`` along edge ``e = (child, output_nr)`` out of ``node``."""
+        if g is None:  # no gradient along this edge; the child still stops waiting for it
+            self.release(e[0])
+            return
+        child = e[0]
+        left = self.deps[child] - 1
+        self.deps[child] = left
+        if child.__class__ is _function.Node:
+            buf = self.buffers.get(child)
+            if buf is None:
+                if child.out_meta is None:
+                    self.buffers[child] = [g]
                 else:
-                    if child._data.shape != g._data.shape:
-                        raise RuntimeError(f"Function {node.name()} returned an invalid gradient - got "
-                                           f"{tuple(g.shape)} but expected shape {tuple(child.shape)}")
-                    if left == 0 and child not in leaf_grads:
-                        _deliver_leaf(child, g, targets, capture, create_graph, claimed)
-                    else:
-                        s = leaf_grads.get(child)
-                        leaf_grads[child] = g if s is None else s + g
-                        if left == 0:
-                            _deliver_leaf(child, leaf_grads.pop(child), targets, capture, create_graph, claimed)
-    finally:
-        GradMode.enabled = prev
+                    self.buffers[child] = buf = [None] * len(child.out_meta)
+                    buf[e[1]] = g
+            else:
+                nr = e[1]
+                buf[nr] = g if buf[nr] is None else buf[nr] + g
+            if left == 0:
+                self.ready.append(child)
+            return
+        if child._data.shape != g._data.shape:
+            raise RuntimeError(f"Function {node.name()} returned an invalid gradient - got "
+                               f"{tuple(g.shape)} but expected shape {tuple(child.shape)}")
+        self._to_leaf(child, g, left)
 
+    def _to_leaf(self, leaf, g, left: int) -> None:
+        """Sums ``g`` into ``leaf``'s pending gradient; delivers it once no edge is left."""
+        leaf_grads = self.leaf_grads
+        if left == 0 and leaf not in leaf_grads:
+            self.deliver_leaf(leaf, g)
+            return
+        s = leaf_grads.get(leaf)
+        leaf_grads[leaf] = g if s is None else s + g
+        if left == 0:
+            self.deliver_leaf(leaf, leaf_grads.pop(leaf))
 
-def _release(child, deps, buffers, ready, leaf_grads, targets, capture, create_graph, claimed) -> None:
-    """Counts an edge into ``child`` that delivered no gradient (so ``child`` never waits forever)."""
-    left = deps[child] - 1
-    deps[child] = left
-    if left:
-        return
-    if child.__class__ is _function.Node:
-        if child not in buffers:
-            buffers[child] = [None] * (len(child.out_meta) if child.out_meta else 1)
-        ready.append(child)
-    elif child in leaf_grads:
-        _deliver_leaf(child, leaf_grads.pop(child), targets, capture, create_graph, claimed)
+    def release(self, child) -> None:
+        """Counts an edge into ``child`` that delivered no gradient (so ``child`` never waits forever)."""
+        left = self.deps[child] - 1
+        self.deps[child] = left
+        if left:
+            return
+        if child.__class__ is _function.Node:
+            if child not in self.buffers:
+                self.buffers[child] = [None] * (len(child.out_meta) if child.out_meta else 1)
+            self.ready.append(child)
+        elif child in self.leaf_grads:
+            self.deliver_leaf(child, self.leaf_grads.pop(child))
+
+    def deliver_leaf(self, leaf, g) -> None:
+        """A leaf's finished gradient: through its hooks, then captured or added to ``.grad``."""
+        if leaf._hooks:
+            for h in leaf._hooks:
+                r = h(g)
+                if r is not None:
+                    g = r
+        if self.targets is not None:
+            i = self.targets.get(leaf)
+            if i is None:
+                return
+            if self.capture is not None:
+                self.capture[i] = g
+                return
+        accumulate_grad(leaf, g, self.create_graph, self.claimed)
+        post = leaf._post_accumulate_grad_hooks
+        if post:
+            for h in post:
+                h(leaf)
 
 
 def _run_tensor_hooks(node, grads_in) -> None:
@@ -277,26 +346,6 @@ def _run_tensor_hooks(node, grads_in) -> None:
             if r is not None:
                 g = r
         grads_in[nr] = g
-
-
-def _deliver_leaf(leaf, g, targets, capture, create_graph, claimed) -> None:
-    if leaf._hooks:
-        for h in leaf._hooks:
-            r = h(g)
-            if r is not None:
-                g = r
-    if targets is not None:
-        i = targets.get(leaf)
-        if i is None:
-            return
-        if capture is not None:
-            capture[i] = g
-            return
-    accumulate_grad(leaf, g, create_graph, claimed)
-    post = leaf._post_accumulate_grad_hooks
-    if post:
-        for h in post:
-            h(leaf)
 
 
 def accumulate_grad(leaf, g, create_graph=False, claimed=None) -> None:

@@ -171,6 +171,39 @@ def _modified_error(node, tensor, version) -> RuntimeError:
         f"it in place.")
 
 
+_tape = None  # while ``recording`` is active: called as _tape(cls, args, kwargs) by Function.apply
+
+
+class recording:
+    """``with recording(tape):`` -- each op applied inside calls ``tape(cls, args, kwargs)`` instead.
+
+    The tape runs the op (``run_unrecorded``) and notes what it needs (the ONNX exporter notes the
+    op class, its arguments and its outputs).  Inactive, it costs ``Function.apply`` one global check.
+    """
+
+    def __init__(self, tape) -> None:
+        self.tape = tape
+
+    def __enter__(self):
+        global _tape
+        self.previous, _tape = _tape, self.tape
+        return self.tape
+
+    def __exit__(self, *exc) -> None:
+        global _tape
+        _tape = self.previous
+
+
+def run_unrecorded(cls, args, kwargs):
+    """Applies ``cls`` with the tape paused (ops that an op applies inside are not noted again)."""
+    global _tape
+    tape, _tape = _tape, None
+    try:
+        return cls.apply(*args, **kwargs)
+    finally:
+        _tape = tape
+
+
 class Function:
     """Base of every differentiable op; subclass it with ``forward`` and ``backward``."""
 
@@ -186,6 +219,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if _tape is not None:  # an exporter is recording ops (numtorch.onnx): see ``recording``
+            return _tape(cls, args, kwargs)
         arrays = []
         record = False
         gpu = None
@@ -249,7 +284,7 @@ def _record(cls, ctx: Node, args, arrays, out):
             if ctx.saved:  # ... and so does forward's saved reference to it (it is the output)
                 ctx.saved = tuple([out if s is scalar else s for s in ctx.saved])
         nd = ctx.non_differentiable
-        if out.dtype.kind in "fc" and not (nd and any(out is x for x in nd)):
+        if out.dtype.kind in "fcV" and not (nd and any(out is x for x in nd)):  # V: bfloat16
             t = make_tensor(out, True, ctx, 0)
         else:
             t = make_tensor(out)
@@ -266,7 +301,7 @@ def _record(cls, ctx: Node, args, arrays, out):
     for i, o in enumerate(out):
         if o.__class__ is not _ndarray:
             o = o if hasattr(o, "__cuda_array_interface__") else np.asarray(o)
-        diff = o.dtype.kind in "fc" and not (nd and any(o is x for x in nd))
+        diff = o.dtype.kind in "fcV" and not (nd and any(o is x for x in nd))  # V: bfloat16
         tensors.append(make_tensor(o, True, ctx, i) if diff else make_tensor(o))
     if cls.is_view:
         tensors[0]._vc = args[0]._version_counter()

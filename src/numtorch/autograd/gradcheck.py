@@ -36,7 +36,7 @@ def _numerical_jacobian_vjp(scalar_f, inputs, eps):
     grads = []
     with no_grad():
         for t in inputs:
-            if not isinstance(t, _tensor.Tensor) or t._data.dtype.kind not in "fc":
+            if not isinstance(t, _tensor.Tensor) or t._data.dtype.kind not in "fcV":
                 grads.append(None)
                 continue
             a = t._data
@@ -82,7 +82,7 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
                           "precision, not a wrong gradient", stacklevel=2)
     if fast_mode:
         return _fast_gradcheck(func, inputs, eps, atol, rtol, raise_exception)
-    outs = [o for o in _outputs(func, inputs) if o.requires_grad or o._data.dtype.kind in "fc"]
+    outs = [o for o in _outputs(func, inputs) if o.requires_grad or o._data.dtype.kind in "fcV"]
     rng = np.random.default_rng(0)
     projections = []
     for o in outs:
@@ -125,7 +125,7 @@ def _fast_gradcheck(func, inputs, eps, atol, rtol, raise_exception) -> bool:
     backward with ``v``; the numeric side is a central difference along ``u``."""
     rng = np.random.default_rng(0)
     first = _outputs(func, inputs)
-    kept = [i for i, o in enumerate(first) if o.requires_grad or o._data.dtype.kind in "fc"]
+    kept = [i for i, o in enumerate(first) if o.requires_grad or o._data.dtype.kind in "fcV"]
     vs = [rng.standard_normal(first[i]._data.shape) for i in kept]
 
     def projected(*xs) -> float:

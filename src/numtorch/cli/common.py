@@ -7,6 +7,9 @@ per-sample Python work.
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
 import math
 import os
 import sys
@@ -210,11 +213,28 @@ def evaluate_sums(model, split: Split, batch_size: int = 1000, device=None) -> t
 
 # ---- checkpoints ---------------------------------------------------------------------------
 
+CHECKPOINT_NAME = "checkpoint.safetensors"   # what `numtorch train` writes into its run folder
+OLD_CHECKPOINT_NAME = "checkpoint.pt"        # the same format, as earlier versions named it
+
+
+def checkpoint_path(path) -> Path:
+    """The checkpoint file a command line names: the file itself, or a run folder holding one."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (CHECKPOINT_NAME, OLD_CHECKPOINT_NAME):
+            if (path / name).is_file():
+                return path / name
+        raise CLIError(f"no {CHECKPOINT_NAME} (or {OLD_CHECKPOINT_NAME}) in the folder {path}")
+    if not path.is_file():
+        renamed = path.with_name(CHECKPOINT_NAME) if path.name == OLD_CHECKPOINT_NAME else None
+        hint = f" (did you mean {renamed}?)" if renamed is not None and renamed.is_file() else ""
+        raise CLIError(f"checkpoint not found: {path}{hint}")
+    return path
+
+
 def load_checkpoint(path) -> dict:
     """A checkpoint written by ``numtorch train``; any failure becomes one clear ``CLIError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CLIError(f"checkpoint not found: {path}")
+    path = checkpoint_path(path)
     try:
         ckpt = numtorch.load(str(path), map_location="cpu")  # a GPU run's checkpoint opens anywhere
     except Exception as e:  # noqa: BLE001 - whatever the loader raises, the user gets one line
@@ -232,24 +252,135 @@ def model_from_checkpoint(ckpt: dict, device=None):
     try:
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, KeyError, ValueError) as e:
-        raise CLIError(f"checkpoint does not fit model {config['model']!r}: {str(e).splitlines()[0]}") from None
+        raise CLIError(f"checkpoint does not fit model {config['model']!r}: {reason(e)}") from None
     if device is not None:
         model.to(device)
     return model.eval()
 
 
+def reason(e: BaseException) -> str:
+    """An exception's whole message on one line (load_state_dict's lists every missing key and
+    every shape that differs, line by line: all of it is the reason)."""
+    return "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+
+
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Writes ``text`` to a temporary file next to ``path`` and renames it into place."""
+    """Writes ``text`` to a temporary file next to ``path`` and renames it into place, with the mode
+    a plain ``open(path, "w")`` gives (mkstemp's own is 0600)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def default_file_mode() -> int:
+    """0666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def check_out_dir(out: Path, option: str = "--out") -> Optional[Path]:
+    """Makes sure the output folder exists (or can be made) and is writable, before any training:
+    a run must not end in an error after hours of work.  Returns the folder if this made it, else None."""
+    out = Path(out)
+    made = None if out.exists() else out
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"{option} {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise CLIError(f"{option} {out}: cannot write there ({e.strerror or e})") from None
+    return made
+
+
+def dump_json(obj) -> str:
+    """JSON without NaN or Infinity (which JSON does not have): they become ``null``."""
+    return json.dumps(_finite_or_none(obj))
+
+
+def _finite_or_none(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def positive_finite_float(text: str) -> float:
+    """argparse type: a float > 0 that is finite (``--lr inf`` or ``nan`` trains nothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def non_negative_finite_float(text: str) -> float:
+    """argparse type: a finite float >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a random seed, an integer in [0, 2**64) (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**64 - 1, got {text}")
+    return value
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(folder: Optional[Path]):
+    """Removes ``folder`` (one ``check_out_dir`` made, or None) again if the block fails and leaves it empty."""
+    try:
+        yield
+    except BaseException:
+        remove_if_empty(folder)
+        raise
+
+
+def remove_if_empty(folder: Optional[Path]) -> None:
+    """Removes ``folder`` if it is there and empty; None or anything else is left alone."""
+    if folder is not None:
+        try:
+            folder.rmdir()   # only an empty folder goes
+        except OSError:
+            pass
+
+
+class NonFiniteLoss(CLIError):
+    """Training diverged: the loss became NaN or infinite."""
+
+
+def check_finite_loss(value: float, where: str) -> float:
+    """Stops a run whose loss is NaN or infinite (diverged: lower the learning rate)."""
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"the loss became {value} at {where}: training diverged (try a smaller --lr); "
+                            "no checkpoint written")
+    return value
 
 
 # ---- progress --------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ The checkpoint is one written by ``numtorch train --model detector``.  The image
 grayscale, light-on-dark like the training canvases (a light background is inverted), scaled to
 [0, 1]; the detector's boxes with score >= ``--score-thresh`` are printed (``label score x1 y1 x2
 y2``) and, with ``--out``, drawn on the image with their labels and scores.
+
+Images of more than ``MAX_PIXELS`` (2048 x 2048) are refused with a one-line error before they are
+decoded: the network's feature maps grow with the image (a 9000 x 9000 image would take over 6 GB),
+and shrinking the image would shrink the digits below the 20-40 pixels the detector was trained on,
+so cropping is the user's choice.
 """
 from __future__ import annotations
 
@@ -15,11 +20,13 @@ import numpy as np
 import numtorch
 from numtorch.cli import common
 
+MAX_PIXELS = 2048 * 2048
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("detect", help="detect digits in an image and draw the boxes", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="a checkpoint.pt written by `numtorch train --model detector`")
+    p.add_argument("checkpoint", help="a checkpoint.safetensors written by `numtorch train --model detector`")
     p.add_argument("image", help="an image file (PNG, JPEG, ...)")
     p.add_argument("--out", default=None, metavar="PNG", help="write the image with the boxes drawn")
     p.add_argument("--score-thresh", type=float, default=0.3, help="smallest score shown (default 0.3)")
@@ -41,7 +48,7 @@ def load_detector(path):
     try:
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, KeyError, ValueError) as e:
-        raise common.CLIError(f"checkpoint does not fit the detector: {str(e).splitlines()[0]}") from None
+        raise common.CLIError(f"checkpoint does not fit the detector: {common.reason(e)}") from None
     return model.eval(), list(ckpt.get("classes", [str(i) for i in range(model.num_classes)]))
 
 
@@ -54,14 +61,22 @@ def read_image(path: Path, invert: str = "auto") -> np.ndarray:
     if not path.is_file():
         raise common.CLIError(f"image not found: {path}")
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im:   # reads the header only: the size is known before decoding
+            _check_size(path, *im.size)
             a = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise common.CLIError(f"cannot read image {path}: {e}") from None
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     if invert == "yes" or (invert == "auto" and border.mean() > 0.5):
         a = 1.0 - a
     return a[None]
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise common.CLIError(f"image {path} is {width}x{height} ({width * height / 1e6:.1f} M pixels); detect "
+                              f"takes at most {MAX_PIXELS / 1e6:.1f} M pixels (e.g. 2048x2048): crop it, keeping "
+                              "digits about 20-40 pixels tall")
 
 
 def draw_detections(image: np.ndarray, detections: dict, classes, out: Path, scale: int = 4) -> Path:
@@ -86,8 +101,8 @@ def draw_detections(image: np.ndarray, detections: dict, classes, out: Path, sca
 
 
 def run(args) -> int:
+    image = read_image(Path(args.image), args.invert)   # a bad image fails before the model loads
     model, classes = load_detector(args.checkpoint)
-    image = read_image(Path(args.image), args.invert)
     model.score_thresh = args.score_thresh
     device = getattr(args, "device", None) or "cpu"
     with numtorch.no_grad():

@@ -1,25 +1,30 @@
 """``numtorch generate CHECKPOINT``: sample text from a GPT trained by ``numtorch train --model gpt``.
 
-    numtorch generate runs/<date-time>/checkpoint.pt --prompt "ROMEO:" --tokens 300 --temperature 0.8 --top-k 20
+    numtorch generate runs/<date-time>/checkpoint.safetensors --prompt "ROMEO:" --tokens 300 --temperature 0.8 --top-k 20
 """
 from __future__ import annotations
 
 import argparse
 
 import numtorch
+from numtorch.cli import common
 from numtorch.cli.common import CLIError, load_checkpoint
+
+MAX_TOKENS = 100_000   # one run's output: minutes of sampling, a few hundred kB of text
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("generate", help="sample text from a trained GPT checkpoint",
                               description="Sample text from a GPT checkpoint written by `numtorch train --model gpt`.")
-    p.add_argument("checkpoint", help="checkpoint.pt of a GPT run")
+    p.add_argument("checkpoint", help="checkpoint.safetensors of a GPT run")
     p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
-    p.add_argument("--tokens", type=int, default=300, help="characters to generate (default 300)")
-    p.add_argument("--temperature", type=float, default=0.8,
-                   help="sampling temperature; 0 picks the most likely character (default 0.8)")
+    p.add_argument("--tokens", type=int, default=300,
+                   help=f"characters to generate, at most {MAX_TOKENS:,} (default 300)")
+    p.add_argument("--temperature", type=common.non_negative_finite_float, default=0.8,
+                   help="sampling temperature >= 0; 0 always picks the most likely character (greedy) "
+                        "(default 0.8)")
     p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely characters only")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=common.seed_int, default=0, help="random seed, 0 <= seed < 2**64 (default 0)")
     p.add_argument("--no-cache", action="store_true", help="recompute every position (no key/value cache)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     p.set_defaults(run=run)
@@ -41,8 +46,8 @@ def model_and_tokenizer(ckpt: dict, device=None):
 
 
 def run(args) -> int:
-    if args.tokens < 0:
-        raise CLIError(f"--tokens must be >= 0, got {args.tokens}")
+    if not 0 <= args.tokens <= MAX_TOKENS:
+        raise CLIError(f"--tokens must be from 0 to {MAX_TOKENS:,}, got {args.tokens:,}")
     if args.top_k is not None and args.top_k < 1:
         raise CLIError(f"--top-k must be at least 1, got {args.top_k}")
     model, tok = model_and_tokenizer(load_checkpoint(args.checkpoint), args.device)

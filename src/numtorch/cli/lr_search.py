@@ -32,7 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=100, help="hidden units of the two-layer net (default 100)")
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default per data set)")
     p.add_argument("--optimizer", default="sgd", choices=common.OPTIMIZERS, help="default sgd")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=common.seed_int, default=0, help="random seed, 0 <= seed < 2**64 (default 0)")
     p.add_argument("--out", default="lr_search.png", help="PNG of validation curves (default lr_search.png)")
     p.set_defaults(run=run)
     return p
@@ -44,7 +44,7 @@ def _check(args) -> None:
             raise CLIError(f"--{name} must be at least 1, got {getattr(args, name)}")
     for name in ("lr_range", "wd_range"):
         lo, hi = getattr(args, name)
-        if not 0 < lo <= hi:
+        if not 0 < lo <= hi < float("inf"):
             raise CLIError(f"--{name.replace('_', '-')} needs 0 < LO <= HI, got {lo} {hi}")
 
 
@@ -70,10 +70,15 @@ def run(args) -> int:
         config = {"model": args.model, "data": args.data, "image_shape": list(data.image_shape),
                   "hidden": args.hidden, "classes": data.classes, "epochs": args.epochs, "batch_size": batch_size,
                   "lr": lr, "optimizer": args.optimizer, "weight_decay": wd, "seed": args.seed, "augment": False}
-        history = train(config, search, progress=False, log=lambda *a, **k: None)["history"]
+        try:
+            history = train(config, search, progress=False, log=lambda *a, **k: None)["history"]
+        except common.NonFiniteLoss:  # this learning rate diverged: it scores 0
+            history = {"test_acc": [0.0], "test_loss": [float("nan")], "train_acc": [0.0]}
         val = [a if np.isfinite(l) else 0.0 for a, l in zip(history["test_acc"], history["test_loss"])]
         trials.append({"lr": lr, "weight_decay": wd, "val_acc": val, "train_acc": history["train_acc"]})
-        print(f"trial {i + 1}/{args.trials}: lr {lr:.3e} weight decay {wd:.3e} -> validation accuracy {val[-1]:.4f}")
+        note = " (diverged)" if not np.isfinite(history["test_loss"][-1]) else ""
+        print(f"trial {i + 1}/{args.trials}: lr {lr:.3e} weight decay {wd:.3e} -> validation accuracy "
+              f"{val[-1]:.4f}{note}")
     ranked = sorted(trials, key=lambda t: -t["val_acc"][-1])
     print(f"\n{'rank':>4} {'lr':>10} {'weight decay':>13} {'val acc':>8} {'train acc':>9}")
     for rank, t in enumerate(ranked, 1):

@@ -15,6 +15,8 @@ import os
 import sys
 from typing import Optional, Sequence
 
+import numpy as np
+
 from numtorch.cli.common import CLIError
 
 BUILTIN = ("train", "evaluate", "predict", "plot", "gradcheck_cmd", "lr_search", "run")
@@ -69,7 +71,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser = build_parser()
         args_list = list(sys.argv[1:] if argv is None else argv)
         command = "numtorch " + next((a for a in args_list if not a.startswith("-")), "").strip()
-        return _run(parser, args_list)
+        # PyTorch computes inf and NaN silently; a run that diverges is stopped by its own check
+        with np.errstate(all="ignore"):
+            return _run(parser, args_list)
     except BrokenPipeError:  # `numtorch eval ... | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -20,7 +20,7 @@ from numtorch.cli import common
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("predict", help="class probabilities for image files", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="a checkpoint.pt written by `numtorch train`")
+    p.add_argument("checkpoint", help="a checkpoint.safetensors written by `numtorch train`")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--invert", default="auto", choices=("auto", "yes", "no"),
                    help="invert grey levels: auto (default) when the image's border is light")

@@ -17,7 +17,6 @@ alone prints and writes the checkpoint.  A plain ``numtorch train`` is one proce
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -41,12 +40,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None,
                    help="mini-batch size (default per data set); under mpiexec the global batch: each of the "
                         "N ranks takes batch-size / N")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default per data set)")
+    p.add_argument("--lr", type=common.positive_finite_float, default=None,
+                   help="learning rate, a positive finite number (default per data set)")
     p.add_argument("--optimizer", default="sgd", choices=common.OPTIMIZERS, help="default sgd")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0)")
     p.add_argument("--hidden", type=int, default=100, help="hidden units of the two-layer net (default 100)")
     p.add_argument("--augment", action="store_true", help="random shifts (and flips for cifar10) of training images")
-    p.add_argument("--seed", type=int, default=0, help="random seed for weights and batch order (default 0)")
+    p.add_argument("--seed", type=common.seed_int, default=0,
+                   help="random seed for weights and batch order, 0 <= seed < 2**64 (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     p.add_argument("--out", default=None, help="output folder (default runs/<date-time>)")
     p.add_argument("--quiet", action="store_true",
@@ -105,9 +106,15 @@ def run(args) -> int:
     from numtorch.distributed import launch_context
     from numtorch.distributed.launch import launched_distributed
     if args.model in DISPATCH and not launched_distributed():
-        return _dispatch(DISPATCH[args.model], args)
+        args.out = str(args.out or default_out_dir())
+        with common.removed_if_left_empty(common.check_out_dir(Path(args.out))):
+            return _dispatch(DISPATCH[args.model], args)
     with launch_context() as ctx:  # one process, or one rank of an mpiexec job
-        config, data = _on_every_rank(ctx, setup, args, ctx.world_size)
+        try:
+            config, data = _on_every_rank(ctx, _setup_main_checks_out, args, ctx.world_size, ctx.is_main)
+        except BaseException:  # this or another rank failed: the folder rank 0 made goes again
+            common.remove_if_empty(getattr(args, "made_out", None))
+            raise
         if ctx.is_main and data.note:
             print(f"note: {data.note}")
         if ctx.distributed:
@@ -117,11 +124,11 @@ def run(args) -> int:
                       (f" (batch size {asked} rounded up to a multiple of {ctx.world_size})"
                        if asked != config["batch_size"] else ""))
         try:
-            result = train(config, data, device=args.device, progress=not args.quiet and ctx.is_main,
-                           log=ctx.print if ctx.distributed else print, ctx=ctx)
+            with common.removed_if_left_empty(args.made_out if ctx.is_main else None):
+                result = train(config, data, device=args.device, progress=not args.quiet and ctx.is_main,
+                               log=ctx.print if ctx.distributed else print, ctx=ctx)
             if ctx.is_main:  # rank 0 alone writes and reports
-                out = Path(args.out) if args.out else default_out_dir()
-                paths = save_run(out, config, result)
+                paths = save_run(Path(args.out), config, result)
                 print(f"held-out accuracy {result['history']['test_acc'][-1]:.4f}")
                 for what, path in paths.items():
                     print(f"{what}: {path}", flush=ctx.distributed)
@@ -130,6 +137,16 @@ def run(args) -> int:
                 raise
             _abort_job(ctx, e)
     return 0
+
+
+def _setup_main_checks_out(args, world_size: int, is_main: bool) -> tuple:
+    """``setup``; the rank that writes (rank 0) also makes sure ``--out`` can be written, before any
+    training (its ``args.out`` is then the folder, default ``runs/<date-time>``)."""
+    result = setup(args, world_size)
+    if is_main:
+        args.out = str(args.out or default_out_dir())
+        args.made_out = common.check_out_dir(Path(args.out))
+    return result
 
 
 def setup(args, world_size: int = 1) -> tuple:
@@ -294,10 +311,10 @@ def train_epoch(model, optimizer, batches, device, bar, step_losses: list) -> tu
         x, y = x.to(device), y.to(device)
         logits = model(x)                      # forward: class scores
         loss = F.cross_entropy(logits, y)      # softmax + cross-entropy, mean over the batch
+        batch_loss = common.check_finite_loss(float(loss.item()), f"step {len(step_losses) + 1}")
         optimizer.zero_grad()
         loss.backward()                        # backward: d loss / d parameter for every parameter
         optimizer.step()                       # the update, e.g. W <- W - lr * dL/dW
-        batch_loss = float(loss.item())
         seen, loss_sum = seen + len(y), loss_sum + batch_loss * len(y)
         correct += int((logits.argmax(1) == y).sum().item())
         step_losses.append(batch_loss)
@@ -308,14 +325,14 @@ def train_epoch(model, optimizer, batches, device, bar, step_losses: list) -> tu
 
 
 def save_run(out: Path, config: dict, result: dict) -> dict:
-    """Writes ``checkpoint.pt`` (numtorch.save), ``history.json`` and ``curves.png`` into ``out``."""
+    """Writes ``checkpoint.safetensors`` (numtorch.save), ``history.json`` and ``curves.png`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     ckpt = {"model": result["model"].state_dict(), "optimizer": result["optimizer"].state_dict(),
             "config": config, "classes": config["classes"], "history": {
                 k: v for k, v in result["history"].items() if k != "step_loss"}}
-    paths = {"checkpoint": out / "checkpoint.pt"}
+    paths = {"checkpoint": out / "checkpoint.safetensors"}
     numtorch.save(ckpt, str(paths["checkpoint"]))
-    paths["history"] = common.write_text_atomic(out / "history.json", json.dumps(result["history"]))
+    paths["history"] = common.write_text_atomic(out / "history.json", common.dump_json(result["history"]))
     try:
         from numtorch.viz import plot_training_curves
         paths["curves"] = plot_training_curves(

@@ -3,7 +3,7 @@
 Training canvases are drawn from MNIST test images 0..7999, a fresh set every epoch (new
 positions and sizes of the same digits: augmentation for free); the held-out canvases from images
 8000..9999, the same ones every epoch.  Each epoch reports the held-out Pascal VOC mAP@0.5 and COCO
-mAP@[.5:.95], and the run writes ``checkpoint.pt`` (model state, config, history) and
+mAP@[.5:.95], and the run writes ``checkpoint.safetensors`` (model state, config, history) and
 ``history.json`` into ``--out``.
 
 Optimizer: Adam (AdamW with ``--optimizer adamw``; ``sgd``, the command's default for classifiers,
@@ -12,7 +12,6 @@ over the first 100 steps and a cosine decay to 0.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -139,11 +138,12 @@ def _train_epoch(model, optimizer, scheduler, config, epoch, steps, progress) ->
         # images go to the model's device; the targets stay on the host, where they are encoded
         losses = model(numtorch.from_numpy(images[idx]).to(device), [targets[j] for j in idx])
         loss = sum(losses.values())
+        value = common.check_finite_loss(float(loss.item()), f"epoch {epoch} step {i + 1}")
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total += float(loss.item())
+        total += value
         bar.update(1)
         bar.set_postfix_str(" ".join(f"{k}={float(v.item()):.3f}" for k, v in losses.items()))
     bar.close()
@@ -151,14 +151,14 @@ def _train_epoch(model, optimizer, scheduler, config, epoch, steps, progress) ->
 
 
 def save_detector_run(out: Path, config: dict, result: dict) -> dict:
-    """Writes ``checkpoint.pt`` (numtorch.save: model, config, classes, history) and ``history.json``."""
+    """Writes ``checkpoint.safetensors`` (numtorch.save: model, config, classes, history) and ``history.json``."""
     out.mkdir(parents=True, exist_ok=True)
     model = result["model"]
     ckpt = {"model": model.state_dict(), "config": dict(config, detector=model.config()),
             "classes": [str(d) for d in range(model.num_classes)], "history": result["history"]}
-    paths = {"checkpoint": out / "checkpoint.pt", "history": out / "history.json"}
+    paths = {"checkpoint": out / "checkpoint.safetensors", "history": out / "history.json"}
     numtorch.save(ckpt, str(paths["checkpoint"]))
-    paths["history"].write_text(json.dumps(result["history"]))
+    paths["history"].write_text(common.dump_json(result["history"]))
     return paths
 
 

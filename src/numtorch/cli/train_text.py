@@ -3,22 +3,20 @@
 The text's first 90% trains, the last 10% is held out.  Each step draws ``--batch-size`` random
 windows of ``--block-size`` characters and takes one AdamW step; every ``--eval-interval`` steps the
 held-out loss (nats per character) is measured on fixed held-out windows.  The run folder gets
-``checkpoint.pt`` (weights, model config and the tokenizer, via ``numtorch.save``),
+``checkpoint.safetensors`` (weights, model config and the tokenizer, via ``numtorch.save``),
 ``history.json``, ``loss.png`` and ``sample.txt``.
 
     numtorch train --model gpt --text ../shared/data/tinyshakespeare/input.txt --steps 2000
-    numtorch generate runs/<date-time>/checkpoint.pt --prompt "ROMEO:" --tokens 300
+    numtorch generate runs/<date-time>/checkpoint.safetensors --prompt "ROMEO:" --tokens 300
 """
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import time
 from pathlib import Path
 
 import numtorch
-from numtorch.cli.common import CLIError, progress_bar
+from numtorch.cli.common import CLIError, check_finite_loss, dump_json, progress_bar
 
 GPT_DEFAULTS = dict(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
 DEFAULT_STEPS, DEFAULT_BATCH, DEFAULT_LR, DEFAULT_EVAL_ITERS = 2000, 16, 1e-3, 20
@@ -101,9 +99,7 @@ def train_gpt(text: str, settings: dict, device: str = "cpu", progress: bool = T
         opt.zero_grad()
         loss.backward()
         opt.step()
-        value = loss.item()
-        if not math.isfinite(value):
-            raise RuntimeError(f"training diverged at step {step} (loss {value}); try a smaller --lr")
+        value = check_finite_loss(loss.item(), f"step {step}")
         history["step_loss"].append(value)
         window.append(value)
         bar.update(1)
@@ -135,15 +131,15 @@ def plot_loss(history: dict, path: Path, title: str) -> Path:
 
 
 def save_text_run(out: Path, settings: dict, result: dict, sample: str) -> dict:
-    """Writes checkpoint.pt, history.json, sample.txt and loss.png into ``out``; returns their paths."""
+    """Writes checkpoint.safetensors, history.json, sample.txt and loss.png into ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
     model, tok = result["model"], result["tokenizer"]
     config = {"model": "gpt", "vocab_size": tok.vocab_size, **{k: settings[k] for k in GPT_DEFAULTS}}
     ckpt = {"model": model.state_dict(), "config": config, "tokenizer": tok.to_dict(), "settings": settings,
             "history": {k: v for k, v in result["history"].items() if k != "step_loss"}}
-    paths = {"checkpoint": out / "checkpoint.pt", "history": out / "history.json", "sample": out / "sample.txt"}
+    paths = {"checkpoint": out / "checkpoint.safetensors", "history": out / "history.json", "sample": out / "sample.txt"}
     numtorch.save(ckpt, str(paths["checkpoint"]))
-    paths["history"].write_text(json.dumps(result["history"]))
+    paths["history"].write_text(dump_json(result["history"]))
     paths["sample"].write_text(sample, encoding="utf-8")
     try:
         paths["loss curve"] = plot_loss(result["history"], out / "loss.png",

@@ -223,7 +223,7 @@ class ProcessGroupMPI(ProcessGroup):
             return Work(self, name, [nonblocking()], finish)
         wd = self.watchdog
         if wd is not None:
-            wd.arm(name)
+            wd.arm(name, None, self.ranks)
         blocking()
         if wd is not None:
             wd.disarm()
@@ -240,7 +240,7 @@ class ProcessGroupMPI(ProcessGroup):
         if requests:
             wd = self.watchdog
             if wd is not None:
-                wd.arm(name)
+                wd.arm(name, None, self.ranks)
             if status is not None:
                 requests[0].Wait(status)
             else:
@@ -264,7 +264,7 @@ class ProcessGroupMPI(ProcessGroup):
             return Work(self, "all_reduce", [comm.Iallreduce(self.MPI.IN_PLACE, buf, mop)], fin)
         wd = self.watchdog  # the hot path, written out: arm, reduce in place, disarm
         if wd is not None:
-            wd.arm("all_reduce")
+            wd.arm("all_reduce", None, self.ranks)
         comm.Allreduce(self.MPI.IN_PLACE, buf, mop)
         if wd is not None:
             wd.disarm()
@@ -343,7 +343,7 @@ class ProcessGroupMPI(ProcessGroup):
         if async_op:
             return Work(self, "recv", [comm.Irecv(buf, source, tag)], status=status)
         if self.watchdog is not None:
-            self.watchdog.arm("recv")
+            self.watchdog.arm("recv", None, self.ranks)
         comm.Recv(buf, source, tag, status)
         if self.watchdog is not None:
             self.watchdog.disarm()

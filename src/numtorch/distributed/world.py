@@ -3,8 +3,8 @@
 ``init_process_group("mpi")`` takes the ranks from MPI (``mpiexec -n 4 python train.py`` starts
 four ranks); ``init_process_group("nccl")`` takes them from MPI too when started by mpiexec, else from
 the ``RANK``/``WORLD_SIZE`` variables or arguments that other launchers set.  It also installs the
-fault guards of ``faults.py``: one rank's uncaught exception, or a collective that outlives
-``timeout``, ends every rank with a message naming the rank.
+fault guards of ``faults.py``: one rank's uncaught exception, its exit while the group is live, or
+a collective that outlives ``timeout``, ends every rank with a message naming the rank.
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ class _State:
     groups: list = []
     watchdog = None
     excepthook = None
+    exit_guard = None
+    notices = None
     abort = None
 
 
@@ -108,6 +110,7 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
     GroupMember.WORLD = group.WORLD = pg
     if pg.size_ > 1:
         _State.excepthook = faults.ExceptHook(pg.rank_, pg.size_, abort).install()
+        _State.exit_guard = faults.ExitGuard(pg.rank_, pg.size_, abort, _stop_watchdog, _State.notices).install()
 
 
 def _init_mpi_world(world_size: int, rank: int, timeout_s: float):
@@ -124,7 +127,12 @@ def _init_mpi_world(world_size: int, rank: int, timeout_s: float):
 
     def abort(code: int = 1) -> None:
         MPI.COMM_WORLD.Abort(code)
-    watchdog = faults.Watchdog(me, timeout_s, abort) if size > 1 else None
+    watchdog = None
+    if size > 1:
+        # peers that left are heard by the watchdog thread: it needs MPI_THREAD_MULTIPLE
+        if MPI.Query_thread() == MPI.THREAD_MULTIPLE:
+            _State.notices = faults.LeaveNotices(comm, MPI)
+        watchdog = faults.Watchdog(me, timeout_s, abort, _State.notices)
     _State.watchdog = watchdog
     return ProcessGroupMPI(comm, list(range(size)), me, watchdog), abort
 
@@ -140,14 +148,22 @@ def destroy_process_group(group=None) -> None:
         return
     for pg in _State.groups[1:]:
         pg.destroy()
+    _stop_watchdog()
     _State.default.destroy()
-    if _State.watchdog is not None:
-        _State.watchdog.stop()
-    if _State.excepthook is not None:
-        _State.excepthook.uninstall()
-    _State.default = _State.watchdog = _State.excepthook = _State.abort = None
+    if _State.notices is not None:
+        _State.notices.free()
+    for hook in (_State.excepthook, _State.exit_guard):
+        if hook is not None:
+            hook.uninstall()
+    _State.default = _State.watchdog = _State.excepthook = _State.exit_guard = _State.abort = None
+    _State.notices = None
     _State.groups = []
     GroupMember.WORLD = _GroupNamespace.WORLD = None
+
+
+def _stop_watchdog() -> None:
+    if _State.watchdog is not None:
+        _State.watchdog.stop()
 
 
 def abort_job(code: int = 1) -> None:

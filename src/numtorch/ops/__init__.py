@@ -14,7 +14,7 @@ from numtorch.ops.misc import *  # noqa: F401,F403
 from numtorch.ops.convert import *  # noqa: F401,F403
 from numtorch.ops.inplace import *  # noqa: F401,F403
 from numtorch.ops.format import tensor_repr  # noqa: F401
-from numtorch.ops import elementwise, compare, shape, reduce, linalg, index, misc, convert
+from numtorch.ops import elementwise, compare, shape, reduce, linalg, index, misc, convert  # noqa: F401
 
 _NOT_METHODS = {"cat", "concat", "concatenate", "stack", "hstack", "vstack", "broadcast_tensors",
                 "broadcast_shapes", "einsum", "is_tensor", "where", "getitem", "setitem", "apply_inplace",

@@ -155,18 +155,13 @@ def same_device(op: str, *tensors) -> None:
                                f"devices, {' and '.join(devs)}! Move them first, e.g. with .to(\"{devs[-1]}\")")
 
 
-def out_tensor(arr) -> Tensor:
-    """Wraps an array made without autograd (comparisons, indices)."""
-    return make_tensor(arr)
-
-
 def write_out(result: Tensor, out: Tensor, op: str) -> Tensor:
     """PyTorch's ``out=``: ``result`` written into ``out`` (resized if its shape differs); not differentiable."""
     from numtorch.autograd.grad_mode import GradMode
     if GradMode.enabled and (result.requires_grad or out.requires_grad):
         raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, "
                            "but one of the arguments requires grad.")
-    if out._data.dtype.kind in "iub" and result._data.dtype.kind in "fc":
+    if out._data.dtype.kind in "iub" and result._data.dtype.kind in "fcV":
         raise RuntimeError(f"{op}(): result type {result.dtype} can't be cast to the desired output type {out.dtype}")
     if out._data.shape == result._data.shape:
         out._data[...] = result._data
@@ -174,3 +169,47 @@ def write_out(result: Tensor, out: Tensor, op: str) -> Tensor:
         out._data = result._data.astype(out._data.dtype)
     out._bump_version()
     return out
+
+
+# ---- bfloat16 ops computed in float32 ---------------------------------------------------------
+
+_BF16 = _dtypes.bfloat16.np
+_F32 = np.dtype(np.float32)
+
+
+def _round_bf16(out):
+    if out.__class__ is tuple:
+        return tuple(_round_bf16(o) for o in out)
+    return out.astype(_BF16) if getattr(out, "dtype", None) == _F32 else out
+
+
+def in_float32_for_bfloat16(cls):
+    """Class decorator for an op of several steps (softmax, layer_norm, ...): with a bfloat16 first
+    input it computes in float32 and rounds its result to bfloat16 once, as PyTorch's CPU kernels
+    do (their "opmath" type), instead of rounding after every step.
+
+    Forward sees the bfloat16 array inputs as float32; what it saves for backward stays float32;
+    the gradients backward returns are rounded to bfloat16, the dtype of the inputs.
+    """
+    forward, backward = cls.forward, cls.backward
+
+    def forward_f32(ctx, x, *args, **kwargs):
+        if x.__class__ is not _ndarray or x.dtype is not _BF16:
+            return forward(ctx, x, *args, **kwargs)
+        if ctx.needs_input_grad:
+            ctx.bf16 = True
+        args = tuple(a.astype(_F32) if a.__class__ is _ndarray and a.dtype is _BF16 else a for a in args)
+        return _round_bf16(forward(ctx, x.astype(_F32), *args, **kwargs))
+
+    def backward_bf16(ctx, *grads):
+        gx = backward(ctx, *grads)
+        if not ctx.__dict__.get("bf16"):
+            return gx
+        from numtorch.ops.convert import to_copy
+        cast = [to_copy(g, _dtypes.bfloat16) if isinstance(g, Tensor) and g._data.dtype == _F32 else g
+                for g in (gx if isinstance(gx, tuple) else (gx,))]
+        return tuple(cast) if isinstance(gx, tuple) else cast[0]
+
+    forward_f32.__doc__, backward_bf16.__doc__ = forward.__doc__, backward.__doc__
+    cls.forward, cls.backward = staticmethod(forward_f32), staticmethod(backward_bf16)
+    return cls

@@ -10,14 +10,15 @@ import warnings
 
 import numpy as np  # random draws (made on the CPU, see numtorch.random) and the float32 CPU GELU
 
-from numtorch import _kernels
+from numtorch import _dtypes, _kernels
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import wrap_dim
+from numtorch.ops._util import wrap_dim, in_float32_for_bfloat16
 from numtorch.ops.elementwise import sigmoid, tanh, relu as _relu_op, exp, erf, where, abs as _abs, _erf
 from numtorch.ops.inplace import apply_inplace
 from numtorch.tensor import Tensor, make_tensor
@@ -71,6 +72,7 @@ def _affine(x, W, b):
         y = y.reshape(x.shape[:-1] + (W.shape[0],))
     else:
         y = x @ W.T  # BLAS reads W transposed in place: no copy
+    y = _dtypes.like(y, W.dtype)  # bfloat16: a float32 product, rounded once
     if b is not None:
         y += b  # y is a fresh array: adding in place saves one temporary
     return y
@@ -84,12 +86,12 @@ def _rows(a):
 def _linear_backward_arrays(x, W, gy, need):
     """The same three products as ``Linear.backward``, on arrays (no graph is being recorded)."""
     gy2 = gy if gy.ndim == 2 else _rows(gy)  # one 2-D GEMM, not one per leading index
-    gx = make_tensor((gy2 @ W).reshape(gy.shape[:-1] + (W.shape[1],))) if need[0] else None
+    gx = make_tensor(_dtypes.like(gy2 @ W, W.dtype).reshape(gy.shape[:-1] + (W.shape[1],))) if need[0] else None
     gW = gb = None
     if need[1] or need[2]:
         if need[1]:
             x2 = x if x.ndim == 2 else _rows(x)
-            gW = make_tensor(gy2.T @ x2)
+            gW = make_tensor(_dtypes.like(gy2.T @ x2, W.dtype))
         if need[2]:
             gb = make_tensor(gy2.sum(axis=0))
     return gx, gW, gb
@@ -103,6 +105,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     Returns:
         (*, out_features)
     """
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("linear", input, weight, bias)
     _check_linear(input, weight, bias)
     return Linear.apply(input, weight, bias)
 
@@ -168,58 +172,90 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
 # For a piecewise-linear f the second derivative is 0, so backward gy * f'(x) with f'(x) saved as a
 # constant array is exact to every order (double backward included).
 
-class _PiecewiseLinear(Function):
-    """y = f(x) for a piecewise-linear f; subclasses give ``f(xp, x, **p)`` and ``slope(xp, x, **p)``."""
+def _save_slope(ctx, x, slope) -> None:
+    """Saves f'(x) as a constant array of x's dtype; only a recorded call pays for it."""
+    if ctx.needs_input_grad:
+        ctx.save_for_backward(slope.astype(x.dtype, copy=False))
+
+
+def _times_slope(ctx, gy):
+    """The backward of every piecewise-linear op below: dL/dx = dL/dy * f'(x)."""
+    d, = ctx.saved_tensors
+    return gy * d
+
+
+class LeakyRelu(Function):
+    """y = x for x > 0, slope * x otherwise;  f'(x) = 1 right of 0, slope left of it."""
 
     @staticmethod
-    def f(xp, x, **p):
-        raise NotImplementedError
-
-    @staticmethod
-    def slope(xp, x, **p):
-        raise NotImplementedError
-
-
-def _piecewise(name: str, f, slope) -> type:
-    def forward(ctx, x, **p):
+    def forward(ctx, x, slope):
         xp = xp_of(x)
-        if ctx.needs_input_grad:  # only a recorded call pays for the slope
-            ctx.save_for_backward(slope(xp, x, **p).astype(x.dtype, copy=False))
-        return f(xp, x, **p)
+        _save_slope(ctx, x, xp.where(x > 0, 1.0, slope))
+        return xp.where(x > 0, x, x * x.dtype.type(slope))
 
-    def backward(ctx, gy):
-        d, = ctx.saved_tensors
-        return gy * d
-
-    return type(name, (_PiecewiseLinear,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
-                                            "f": staticmethod(f), "slope": staticmethod(slope)})
+    backward = staticmethod(_times_slope)
 
 
-LeakyRelu = _piecewise(
-    "LeakyRelu",
-    lambda xp, x, slope: xp.where(x > 0, x, x * x.dtype.type(slope)),
-    lambda xp, x, slope: xp.where(x > 0, 1.0, slope))  # slope 1 right of 0, negative_slope left
-Hardtanh = _piecewise(
-    "Hardtanh",
-    lambda xp, x, lo, hi: xp.clip(x, lo, hi).astype(x.dtype, copy=False),
-    lambda xp, x, lo, hi: (x > lo) & (x < hi))  # 1 strictly inside [lo, hi], 0 outside (and at the ends)
-Hardsigmoid = _piecewise(
-    "Hardsigmoid",
-    lambda xp, x: xp.clip(x * x.dtype.type(1 / 6) + x.dtype.type(0.5), 0, 1).astype(x.dtype, copy=False),
-    lambda xp, x: ((x > -3) & (x < 3)) * (1 / 6))  # 1/6 on (-3, 3), 0 elsewhere
-Threshold = _piecewise(
-    "Threshold",
-    lambda xp, x, threshold, value: xp.where(x > threshold, x, x.dtype.type(value)),
-    lambda xp, x, threshold, value: x > threshold)
-Hardshrink = _piecewise(
-    "Hardshrink",
-    lambda xp, x, lambd: xp.where(xp.abs(x) > lambd, x, x.dtype.type(0)),
-    lambda xp, x, lambd: xp.abs(x) > lambd)
-Softshrink = _piecewise(
-    "Softshrink",
-    lambda xp, x, lambd: xp.where(x > lambd, x - x.dtype.type(lambd),
-                                  xp.where(x < -lambd, x + x.dtype.type(lambd), x.dtype.type(0))),
-    lambda xp, x, lambd: xp.abs(x) > lambd)
+class Hardtanh(Function):
+    """y = clip(x, lo, hi);  f'(x) = 1 strictly inside (lo, hi), 0 outside and at the ends."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        xp = xp_of(x)
+        _save_slope(ctx, x, (x > lo) & (x < hi))
+        return xp.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    backward = staticmethod(_times_slope)
+
+
+class Hardsigmoid(Function):
+    """y = clip(x / 6 + 1/2, 0, 1);  f'(x) = 1/6 on (-3, 3), 0 elsewhere."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = xp_of(x)
+        _save_slope(ctx, x, ((x > -3) & (x < 3)) * (1 / 6))
+        return xp.clip(x * x.dtype.type(1 / 6) + x.dtype.type(0.5), 0, 1).astype(x.dtype, copy=False)
+
+    backward = staticmethod(_times_slope)
+
+
+class Threshold(Function):
+    """y = x where x > threshold, else value;  f'(x) = 1 where x > threshold, else 0."""
+
+    @staticmethod
+    def forward(ctx, x, threshold, value):
+        xp = xp_of(x)
+        _save_slope(ctx, x, x > threshold)
+        return xp.where(x > threshold, x, x.dtype.type(value))
+
+    backward = staticmethod(_times_slope)
+
+
+class Hardshrink(Function):
+    """y = x where |x| > lambd, else 0;  f'(x) = 1 where |x| > lambd, else 0."""
+
+    @staticmethod
+    def forward(ctx, x, lambd):
+        xp = xp_of(x)
+        keep = xp.abs(x) > lambd
+        _save_slope(ctx, x, keep)
+        return xp.where(keep, x, x.dtype.type(0))
+
+    backward = staticmethod(_times_slope)
+
+
+class Softshrink(Function):
+    """y = x - lambd (x > lambd), x + lambd (x < -lambd), 0 between;  f'(x) = 1 where |x| > lambd."""
+
+    @staticmethod
+    def forward(ctx, x, lambd):
+        xp = xp_of(x)
+        _save_slope(ctx, x, xp.abs(x) > lambd)
+        lam, zero = x.dtype.type(lambd), x.dtype.type(0)
+        return xp.where(x > lambd, x - lam, xp.where(x < -lambd, x + lam, zero))
+
+    backward = staticmethod(_times_slope)
 
 
 def _inplace(input: Tensor, fn, inplace: bool, **kwargs) -> Tensor:
@@ -227,11 +263,6 @@ def _inplace(input: Tensor, fn, inplace: bool, **kwargs) -> Tensor:
     if inplace:
         return apply_inplace(input, fn, **kwargs)
     return fn(input, **kwargs)
-
-
-def _float(input: Tensor, op: str) -> None:
-    if input._data.dtype.kind not in "fc":
-        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
 
 
 # ---- ReLU family ------------------------------------------------------------------------------
@@ -517,6 +548,7 @@ def _stable_sigmoid(xp, x):
     return c * xp.tanh(c * x) + c
 
 
+@in_float32_for_bfloat16
 class Silu(Function):
     @staticmethod
     def forward(ctx, x):
@@ -543,6 +575,7 @@ def swish(input: Tensor, beta: "float | Tensor" = 1.0) -> Tensor:
     return input * sigmoid(input * beta)
 
 
+@in_float32_for_bfloat16
 class Softplus(Function):
     @staticmethod
     def forward(ctx, x, beta, threshold):
@@ -611,6 +644,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     return apply_inplace(input, Hardswish.apply) if inplace else Hardswish.apply(input)
 
 
+@in_float32_for_bfloat16
 class LogSigmoid(Function):
     @staticmethod
     def forward(ctx, x):
@@ -650,6 +684,8 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x for x > 0, a * x otherwise, with a learnable slope ``weight`` per channel (dim 1) or shared."""
+    if _autocast.active:
+        input, weight = _autocast.cast("prelu", input, weight)
     if weight.numel() != 1:
         if input.ndim < 2 or input.shape[1] != weight.numel():
             raise RuntimeError(f"prelu: mismatch of parameter numbers and input channel size. Found parameter "
@@ -669,6 +705,7 @@ def _softmax_dim(name: str, ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+@in_float32_for_bfloat16
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
@@ -691,6 +728,7 @@ class Softmax(Function):
         return y * (gy - _reduce.sum(gy * y, ctx.dim, keepdim=True)), None
 
 
+@in_float32_for_bfloat16
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
@@ -716,7 +754,7 @@ class LogSoftmax(Function):
 def _prepare(input: Tensor, dim, dtype, name: str):
     if dtype is not None:
         input = input.to(dtype)
-    elif input._data.dtype.kind not in "fc":
+    elif input._data.dtype.kind not in "fcV":
         raise RuntimeError(f"{name}: expected a floating-point input, got {input.dtype}")
     if dim is None:
         dim = _softmax_dim(name, input.ndim)
@@ -730,12 +768,16 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
     >>> torch.softmax(torch.tensor([1000., 1001.]), dim=0)
     tensor([0.2689, 0.7311])
     """
+    if _autocast.active:
+        input, = _autocast.cast("softmax", input)
     input, dim = _prepare(input, dim, dtype, "softmax")
     return Softmax.apply(input, dim)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """log(softmax(x)) = x - logsumexp(x), computed without forming softmax (stable, exact backward)."""
+    if _autocast.active:
+        input, = _autocast.cast("log_softmax", input)
     input, dim = _prepare(input, dim, dtype, "log_softmax")
     return LogSoftmax.apply(input, dim)
 

@@ -18,9 +18,10 @@ import math
 import numpy as np
 
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import same_device, wrap_dim
+from numtorch.ops._util import same_device
 from numtorch.ops.linalg import matmul
 from numtorch.tensor import Tensor, make_tensor
 
@@ -62,11 +63,6 @@ class ScaledMaskedSoftmax(Function):
         return (gz * scale if scale != 1.0 else gz), None
 
 
-def softmax_fused(x: Tensor, dim: int = -1) -> Tensor:
-    """Softmax along ``dim`` through the fused Function (used by attention and the modules here)."""
-    return ScaledMaskedSoftmax.apply(x, None, scale=1.0, dim=wrap_dim(dim, x.ndim, "softmax"))
-
-
 _CAUSAL_MASKS: dict = {}  # (L, S, dtype) -> the additive causal mask, NumPy only (read-only, shared)
 
 
@@ -99,7 +95,7 @@ def _additive_mask(attn_mask, is_causal: bool, L: int, S: int, ref: Tensor):
     m = attn_mask._data if isinstance(attn_mask, Tensor) else xp.asarray(attn_mask)
     if m.dtype == bool:
         return xp.where(m, dtype.type(0), dtype.type(-np.inf)), None
-    if m.dtype.kind != "f":
+    if m.dtype.kind not in "fV":
         raise RuntimeError(f"scaled_dot_product_attention: expected attn_mask dtype to be bool or float or to "
                            f"match query dtype, got {m.dtype}")
     if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
@@ -180,6 +176,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     >>> torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).shape
     numtorch.Size([1, 2, 3, 4])
     """
+    if _autocast.active:
+        query, key, value, attn_mask = _autocast.cast("scaled_dot_product_attention", query, key, value, attn_mask)
     return attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)[0]
 
 

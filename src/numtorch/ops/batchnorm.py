@@ -19,7 +19,9 @@ import math
 
 from numtorch import _kernels
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
+from numtorch.ops._util import in_float32_for_bfloat16
 from numtorch.autograd.grad_mode import no_grad
 from numtorch.ops.conv import first_order_only
 from numtorch.tensor import Tensor, make_tensor
@@ -68,6 +70,7 @@ def _col_dot(a, b, c: int):
     return xp_of(a).einsum("ij,ij->j", a, b).reshape(-1, c).sum(axis=0)
 
 
+@in_float32_for_bfloat16
 class BatchNorm(Function):
     """Training-mode batch norm: returns (y, batch mean, biased batch var); the stats carry no gradient.
 
@@ -216,6 +219,8 @@ def _affine(y: Tensor, weight, bias) -> Tensor:
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """Normalizes (N, C, *) over each group of C/num_groups channels and all positions, per sample."""
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("group_norm", input, weight, bias)
     n, c = input.shape[0], input.shape[1]
     if c % num_groups:
         raise RuntimeError(f"group_norm: Expected number of channels in input to be divisible by num_groups, "

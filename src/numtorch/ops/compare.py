@@ -63,8 +63,8 @@ logical_not = _unary("logical_not", lambda xp, x: xp.logical_not(x))
 isnan = _unary("isnan", lambda xp, x: xp.isnan(x))
 isinf = _unary("isinf", lambda xp, x: xp.isinf(x))
 isfinite = _unary("isfinite", lambda xp, x: xp.isfinite(x))
-isposinf = _unary("isposinf", lambda xp, x: xp.isposinf(x) if x.dtype.kind == "f" else xp.zeros(x.shape, bool))
-isneginf = _unary("isneginf", lambda xp, x: xp.isneginf(x) if x.dtype.kind == "f" else xp.zeros(x.shape, bool))
+isposinf = _unary("isposinf", lambda xp, x: xp.isposinf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
+isneginf = _unary("isneginf", lambda xp, x: xp.isneginf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
 isreal = _unary("isreal", lambda xp, x: xp.isreal(x))
 
 
@@ -105,7 +105,7 @@ def is_tensor(obj) -> bool:
 
 
 def is_floating_point(input) -> bool:
-    return input._data.dtype.kind == "f"
+    return input._data.dtype.kind in "fV"
 
 
 def is_complex(input) -> bool:

@@ -28,7 +28,9 @@ import math
 
 import numpy as np
 
+from numtorch import _dtypes
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
@@ -153,7 +155,7 @@ def _w_cols(w, geo: _Geom):
 def conv_forward(cols, w, geo: _Geom):
     """y (N, OC, OH, OW) = cols @ W^T per group (an NCHW view of a channels-last buffer)."""
     g = geo.g
-    y = cols @ _w_cols(w, geo).transpose(0, 2, 1)            # (G, N*OH*OW, OC/G)
+    y = _dtypes.like(cols @ _w_cols(w, geo).transpose(0, 2, 1), w.dtype)  # (G, N*OH*OW, OC/G)
     if g == 1:
         return y.reshape(geo.n, geo.oh, geo.ow, geo.oc).transpose(0, 3, 1, 2)
     y = y.reshape(g, geo.n, geo.oh, geo.ow, geo.oc // g).transpose(1, 0, 4, 2, 3)
@@ -169,7 +171,7 @@ def _gy_rows(gy, geo: _Geom):
 
 def conv_grad_weight(cols, gy_rows, geo: _Geom, wshape):
     """dW = gy^T @ cols per group, shaped like W (OC, C/G, KH, KW)."""
-    gw = gy_rows.transpose(0, 2, 1) @ cols                    # (G, OC/G, KH*KW*C/G)
+    gw = _dtypes.like(gy_rows.transpose(0, 2, 1) @ cols, cols.dtype)  # (G, OC/G, KH*KW*C/G)
     gw = gw.reshape(geo.oc, geo.kh, geo.kw, geo.c // geo.g)
     return gw.transpose(0, 3, 1, 2).copy()                    # small: the weight's size
 
@@ -186,7 +188,7 @@ def conv_grad_input(gy_rows, w, geo: _Geom):
         return _grad_input_as_conv(gy_rows, w, geo)
     xp = xp_of(gy_rows)
     g, cg = geo.g, geo.c // geo.g
-    dcols = gy_rows @ _w_cols(w, geo)                         # (G, N*OH*OW, KH*KW*C/G)
+    dcols = _dtypes.like(gy_rows @ _w_cols(w, geo), w.dtype)  # (G, N*OH*OW, KH*KW*C/G)
     dcols = dcols.reshape(g, geo.n, geo.oh, geo.ow, geo.kh, geo.kw, cg)
     (pt, pb), (pl, pr) = geo.pads
     buf = xp.zeros((geo.n, geo.h + pt + pb, geo.w + pl + pr, g, cg), dtype=gy_rows.dtype)
@@ -308,6 +310,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     Returns:
         (N, OC, OH, OW) with OH = (H + 2p - d(KH-1) - 1) // s + 1.
     """
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("conv2d", input, weight, bias)
     if input.ndim == 3:
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     _check_conv("conv2d", input, weight, bias, groups)
@@ -323,6 +327,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """1-D convolution: input (N, C, L), weight (OC, C/groups, K); computed as conv2d with height 1."""
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("conv1d", input, weight, bias)
     if input.ndim == 2:
         return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     one = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
@@ -371,6 +377,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     Returns:
         (N, Cout, OH, OW), OH = (H-1)*s - 2p + d*(KH-1) + output_padding + 1.
     """
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("conv_transpose2d", input, weight, bias)
     if input.ndim == 3:
         return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
                                 dilation).squeeze(0)
@@ -398,6 +406,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
                      output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """Transposed 1-D convolution, computed as conv_transpose2d with height 1."""
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("conv_transpose1d", input, weight, bias)
     one = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
     y = conv_transpose2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, one(stride)), (0, one(padding)),
                          (0, one(output_padding)), groups, (1, one(dilation)))

@@ -30,7 +30,7 @@ class ToCopy(Function):
         ctx.src = (x.dtype, device_of(x))
         y = x if dev is None else to_device(x, dev, non_blocking)
         if npd is not None and y.dtype != npd:
-            y = y.astype(npd)
+            y = _dtypes.astype(y, npd)
         return y.copy() if y is x else y
 
     @staticmethod

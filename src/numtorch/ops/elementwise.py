@@ -14,6 +14,7 @@ from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out, same_device
+from numtorch.ops._util import in_float32_for_bfloat16
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = [
@@ -28,12 +29,18 @@ __all__ = [
 
 
 # ---- arithmetic ------------------------------------------------------------------------
+# A bfloat16 array with a Python number: the number stays float32 (PyTorch's rule), see with_scalar.
+_BF16 = _dtypes.bfloat16.np
+_NUMBERS = (float, int)
+
 
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
         if ctx.needs_input_grad:  # only a recorded call needs the shapes (to undo broadcasting)
             ctx.shapes = (shape_of(a), shape_of(b))
+        if b.__class__ in _NUMBERS and a.dtype is _BF16:
+            return _dtypes.with_scalar(np.add, a, b)
         return a + b
 
     @staticmethod
@@ -47,6 +54,8 @@ class Sub(Function):
     def forward(ctx, a, b):
         if ctx.needs_input_grad:
             ctx.shapes = (shape_of(a), shape_of(b))
+        if b.__class__ in _NUMBERS and a.dtype is _BF16:
+            return _dtypes.with_scalar(np.subtract, a, b)
         return a - b
 
     @staticmethod
@@ -64,6 +73,8 @@ class Mul(Function):
         if needs:
             ctx.save_for_backward(a if needs[1] else None, b if needs[0] else None)
             ctx.shapes = (shape_of(a), shape_of(b))
+        if b.__class__ in _NUMBERS and a.dtype is _BF16:
+            return _dtypes.with_scalar(np.multiply, a, b)
         return a * b
 
     @staticmethod
@@ -79,6 +90,8 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
+        if b.__class__ in _NUMBERS and a.dtype is _BF16:
+            return _dtypes.with_scalar(np.true_divide, a, b)
         return a / b
 
     @staticmethod
@@ -143,7 +156,8 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
         if isinstance(input, Tensor) and input._data.dtype.kind in "iu":
             y = y.to(input.dtype)
     elif rounding_mode is not None:
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+        raise ValueError("div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                         f"but found '{rounding_mode}'")
     return y
 
 
@@ -157,13 +171,13 @@ def floor_divide(input, other) -> Tensor:
     bb = b._data if isinstance(b, Tensor) else b
     xp = xp_of(aa if isinstance(a, Tensor) else bb)
     try:
-        return _plain(xp.floor_divide(aa, bb))
+        return _untracked(xp.floor_divide(aa, bb))
     except TypeError:
         same_device("floor_divide", a, b)  # a CPU tensor meeting a GPU one: PyTorch's error naming both
         raise
 
 
-def _plain(arr):
+def _untracked(arr):
     from numtorch.tensor import make_tensor
     return make_tensor(arr)
 
@@ -484,6 +498,7 @@ class Tanh(Function):
         return gy * (1 - y * y)  # d tanh/dx = 1 - tanh^2
 
 
+@in_float32_for_bfloat16
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
@@ -560,7 +575,7 @@ def relu(input) -> Tensor:
 
 
 def _float_input(x: Tensor) -> Tensor:
-    return x if x._data.dtype.kind in "fc" else x.float()
+    return x if x._data.dtype.kind in "fcV" else x.float()
 
 
 def asin(input): return _unary_composite(input, "asin")
@@ -670,7 +685,7 @@ def erfc(input) -> Tensor:
 
 # ---- rounding and sign: zero gradient almost everywhere --------------------------------------
 
-class _Piecewise(Function):
+class _StepFunction(Function):
     """floor, ceil, round, trunc, sign: the derivative is 0 wherever it exists."""
 
     @staticmethod
@@ -685,26 +700,26 @@ class _Piecewise(Function):
         return gy * 0, None, None
 
 
-def _piecewise(name):
+def _step_function(name):
     def op(input, *, decimals=0) -> Tensor:
         if input._data.dtype.kind in "iub" and name != "sign":
             return input.clone()
-        return _Piecewise.apply(input, name, decimals) if name == "round" else _Piecewise.apply(input, name)
+        return _StepFunction.apply(input, name, decimals) if name == "round" else _StepFunction.apply(input, name)
     op.__name__ = name
     return op
 
 
-floor = _piecewise("floor")
-ceil = _piecewise("ceil")
-round = _piecewise("round")
-trunc = _piecewise("trunc")
+floor = _step_function("floor")
+ceil = _step_function("ceil")
+round = _step_function("round")
+trunc = _step_function("trunc")
 fix = trunc
 
 
 def sign(input) -> Tensor:
     if input._data.dtype.kind == "b":
         return input.clone()
-    return _Piecewise.apply(input, "sign")
+    return _StepFunction.apply(input, "sign")
 
 
 sgn = sign

@@ -14,6 +14,7 @@ from collections import namedtuple
 import numpy as np
 
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.ops import shape as _shape, reduce as _reduce
 from numtorch.ops._util import accumulate, wrap_dim
@@ -68,6 +69,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
     p = 2 expands ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b (one matmul); the gradient is 0 where a
     distance is 0. Other p use the broadcast difference (memory P * R * M).
     """
+    if _autocast.active:
+        x1, x2 = _autocast.cast("cdist", x1, x2)
     if x1.ndim < 2 or x2.ndim < 2:
         raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D and X2 got: {x2.ndim}D")
     if x1.shape[-1] != x2.shape[-1]:
@@ -118,7 +121,7 @@ def _quantile(op: str, input: Tensor, q, dim, keepdim: bool, interpolation: str,
     if interpolation not in _INTERPOLATIONS:
         raise RuntimeError(f"{op}() interpolation must be one of linear, lower, higher, midpoint or "
                            f"nearest. Got {interpolation}")
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         raise RuntimeError(f"{op}() input tensor must be either float or double dtype, got {input.dtype}")
     xp = xp_of(input._data)
     scalar_q = not isinstance(q, Tensor) or q.ndim == 0
@@ -322,7 +325,7 @@ class LogCumSumExp(Function):
 
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along ``dim``, computed stably."""
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         input = input.float()
     if input.ndim == 0:
         return input.clone()

@@ -26,7 +26,7 @@ class _Formatter:
     """Chooses int / fixed / scientific notation and one width for all elements (PyTorch's rules)."""
 
     def __init__(self, a: np.ndarray) -> None:
-        self.floating = a.dtype.kind == "f"
+        self.floating = _dtypes.kind(a.dtype) == "f"
         self.int_mode, self.sci_mode, self.width = True, False, 1
         if not self.floating:
             self.width = max((len(self._plain(v)) for v in a.ravel().tolist()), default=1)
@@ -103,7 +103,7 @@ def _edge_box(a):
 def tensor_repr(t) -> str:
     summarize = t._data.size > _THRESHOLD
     a = np.asarray(to_device(_edge_box(t._data) if summarize else t._data, CPU))
-    if a.dtype == np.float16:
+    if a.dtype == np.float16 or a.dtype == _dtypes.bfloat16.np:
         a = a.astype(np.float32)
     if a.size == 0:
         body = "[]"

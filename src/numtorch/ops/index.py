@@ -98,7 +98,7 @@ def scatter_sum(xp, positions, values, size: int, dtype):
     """out[p] += v for each (p, v): one bincount over flat positions."""
     p = positions.ravel()
     v = values.ravel()
-    if xp is np and v.dtype.kind == "f":
+    if xp is np and v.dtype.kind in "fV":
         return np.bincount(p, weights=v, minlength=size).astype(dtype, copy=False)
     out = xp.zeros(size, dtype=dtype)
     if xp is np:
@@ -209,6 +209,14 @@ def _along(x_shape, index_shape, dim):
     return tuple(slice(None) if d == dim else slice(0, s) for d, s in enumerate(index_shape))
 
 
+def _sum_into(g, shape, positions):
+    """zeros(shape) with each element of ``g`` added at its position: ``positions(xp, flat)`` picks,
+    from the grid ``flat`` of flat indices into ``shape``, the same elements the forward picked."""
+    xp = xp_of(g)
+    flat = xp.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+    return scatter_sum(xp, positions(xp, flat), g, flat.size, g.dtype).reshape(shape)
+
+
 class Gather(Function):
     @staticmethod
     def forward(ctx, x, index, dim):
@@ -230,10 +238,8 @@ class GatherBackward(Function):
     def forward(ctx, g, index, dim, shape):
         ctx.save_for_backward(index)
         ctx.dim = dim
-        xp = xp_of(g)
-        flat = xp.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
-        pos = xp.take_along_axis(flat[_along(shape, index.shape, dim)], index, axis=dim)
-        return scatter_sum(xp, pos, g, flat.size, g.dtype).reshape(shape)
+        return _sum_into(g, shape, lambda xp, flat: xp.take_along_axis(flat[_along(shape, index.shape, dim)],
+                                                                       index, axis=dim))
 
     @staticmethod
     def backward(ctx, gg):
@@ -378,10 +384,7 @@ class IndexAddBackward(Function):
     def forward(ctx, g, index, dim, shape):
         ctx.save_for_backward(index)
         ctx.dim = dim
-        xp = xp_of(g)
-        flat = xp.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
-        pos = xp.take(flat, index, axis=dim)
-        return scatter_sum(xp, pos, g, flat.size, g.dtype).reshape(shape)
+        return _sum_into(g, shape, lambda xp, flat: xp.take(flat, index, axis=dim))
 
     @staticmethod
     def backward(ctx, gg):

@@ -50,7 +50,7 @@ def _rebase_view(t: Tensor, new: Tensor) -> Tensor:
 def _write(t: Tensor, value_array, op: str) -> None:
     dst = t._data
     if value_array.dtype != dst.dtype:
-        if dst.dtype.kind in "iub" and value_array.dtype.kind in "fc":
+        if dst.dtype.kind in "iub" and value_array.dtype.kind in "fcV":
             raise RuntimeError(f"{op}: result type {value_array.dtype} can't be cast to the desired output "
                                f"type {t.dtype}")
         if dst.dtype.kind == "b" and value_array.dtype.kind != "b":
@@ -175,7 +175,7 @@ def setitem(t: Tensor, index, value) -> None:
         value = xp.asarray(value)  # host data (a list, a NumPy array) is copied to the tensor's device
     if not _records(t, (value,)):
         v = value._data if isinstance(value, Tensor) else value
-        if getattr(v, "dtype", None) is not None and v.dtype.kind in "fc" and t._data.dtype.kind in "iub":
+        if getattr(v, "dtype", None) is not None and v.dtype.kind in "fcV" and t._data.dtype.kind in "iub":
             v = v.astype(t._data.dtype)
         try:
             t._data[key] = v

@@ -5,7 +5,9 @@ where they were broadcast).
 """
 from __future__ import annotations
 
+from numtorch import _dtypes
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import sum_to, sum_to_array, promote
@@ -20,7 +22,7 @@ class Matmul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a @ b
+        return _dtypes.like(a @ b, a.dtype)  # (bfloat16: a float32 product, rounded)
 
     @staticmethod
     def backward(ctx, gy):
@@ -55,8 +57,8 @@ class Matmul(Function):
 
 def _matmul_backward_arrays(A, B, G, need):
     """dA = G B^T, dB = A^T G on arrays (batch dims summed back where they were broadcast)."""
-    ga = make_tensor(sum_to_array(G @ B.swapaxes(-1, -2), A.shape)) if need[0] else None
-    gb = make_tensor(sum_to_array(A.swapaxes(-1, -2) @ G, B.shape)) if need[1] else None
+    ga = make_tensor(sum_to_array(_dtypes.like(G @ B.swapaxes(-1, -2), A.dtype), A.shape)) if need[0] else None
+    gb = make_tensor(sum_to_array(_dtypes.like(A.swapaxes(-1, -2) @ G, B.dtype), B.shape)) if need[1] else None
     return ga, gb
 
 
@@ -83,6 +85,8 @@ def _check_matmul(op, a, b):
 
 def matmul(input, other) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting of batch dims; 1-D operands are vectors."""
+    if _autocast.active:
+        input, other = _autocast.cast("matmul", input, other)
     a, b = promote("matmul", input, other)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors (got a Python number)")
@@ -95,6 +99,8 @@ def matmul(input, other) -> Tensor:
 
 def mm(input, mat2) -> Tensor:
     """(n x k) @ (k x m): ``x.mm(y)`` is NumPy's ``x.dot(y)`` for matrices."""
+    if _autocast.active:
+        input, mat2 = _autocast.cast("mm", input, mat2)
     if input.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(f"mm: expected 2D tensors, got {input.ndim}D and {mat2.ndim}D "
                            f"(shapes {tuple(input.shape)} and {tuple(mat2.shape)})")
@@ -104,6 +110,8 @@ def mm(input, mat2) -> Tensor:
 
 
 def bmm(input, mat2) -> Tensor:
+    if _autocast.active:
+        input, mat2 = _autocast.cast("bmm", input, mat2)
     if input.ndim != 3 or mat2.ndim != 3:
         raise RuntimeError(f"bmm: expected 3D tensors, got {input.ndim}D and {mat2.ndim}D")
     if input.shape[0] != mat2.shape[0]:
@@ -114,6 +122,8 @@ def bmm(input, mat2) -> Tensor:
 
 
 def mv(input, vec) -> Tensor:
+    if _autocast.active:
+        input, vec = _autocast.cast("mv", input, vec)
     if input.ndim != 2 or vec.ndim != 1:
         raise RuntimeError(f"mv: expected a matrix and a vector, got {input.ndim}D and {vec.ndim}D")
     _dtype_match("mv", input, vec)
@@ -155,16 +165,22 @@ ger = outer
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2)."""
+    if _autocast.active:
+        input, mat1, mat2 = _autocast.cast("addmm", input, mat1, mat2)
     p = mm(mat1, mat2)
     return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
+    if _autocast.active:
+        input, batch1, batch2 = _autocast.cast("baddbmm", input, batch1, batch2)
     p = bmm(batch1, batch2)
     return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
 
 
 def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
+    if _autocast.active:
+        input, mat, vec = _autocast.cast("addmv", input, mat, vec)
     p = mv(mat, vec)
     return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
 

@@ -13,12 +13,13 @@ import numpy as np
 
 from numtorch import _kernels
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import elementwise as _ew
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import sum_to
+from numtorch.ops._util import sum_to, in_float32_for_bfloat16
 from numtorch.ops.activation import log_softmax, softmax
 from numtorch.tensor import Tensor, make_tensor
 
@@ -69,6 +70,8 @@ def _check_same_size(name: str, input: Tensor, target: Tensor) -> None:
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
              weight: Tensor | None = None) -> Tensor:
     """Mean squared error (x - t)^2.  The notes' sum_squared_error is 0.5 * this with reduction="sum"."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("mse_loss", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size("mse_loss", input, target)
     d = input - target
@@ -81,6 +84,8 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, redu
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
             weight: Tensor | None = None) -> Tensor:
     """Mean absolute error |x - t|."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("l1_loss", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size("l1_loss", input, target)
     loss = _ew.abs(input - target)
@@ -92,6 +97,8 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduc
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = x - t): L1 with a rounded kink."""
+    if _autocast.active:
+        input, target = _autocast.cast("smooth_l1_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
@@ -105,6 +112,8 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
                weight: Tensor | None = None) -> Tensor:
     """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere (= delta * smooth_l1 with beta=delta)."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("huber_loss", input, target, weight)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     d = _ew.abs(input - target)
@@ -141,6 +150,7 @@ def _valid_targets(xp, t, ignore_index: int, C: int, op: str):
     return valid, t
 
 
+@in_float32_for_bfloat16
 class CrossEntropy(Function):
     """Fused softmax + cross-entropy on (M, C) logits and (M,) class indices.
 
@@ -259,13 +269,15 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     With reduction="mean" and class indices, the sum is divided by the total weight of the counted
     targets (the number of non-ignored samples without ``weight``), as in PyTorch.
     """
+    if _autocast.active:
+        input, target, weight = _autocast.cast("cross_entropy", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if input.ndim == 0:
         raise RuntimeError("cross_entropy: input must have at least one dimension (the classes)")
-    if target._data.dtype.kind == "f":
+    if target._data.dtype.kind in "fV":
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     if target._data.dtype.kind not in "iu":
         raise RuntimeError(f"cross_entropy: expected target of dtype int64 (class indices) or a floating dtype "
@@ -347,6 +359,8 @@ class NLLLoss(Function):
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (e.g. from ``log_softmax``) at the targets."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("nll_loss", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if target._data.dtype.kind not in "iu":
@@ -408,6 +422,8 @@ class _quiet:
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                          reduce=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities ``input`` (in [0, 1]) against ``target``."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("binary_cross_entropy", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
@@ -419,6 +435,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return _reduced(loss, reduction)
 
 
+@in_float32_for_bfloat16
 class BCEWithLogits(Function):
     """loss = (1 - t) x + (1 + (pw - 1) t) softplus(-x), stable for any x; pw the positive weight."""
 
@@ -468,6 +485,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 
     ``pos_weight`` (broadcast along the last dim, one per class) weighs the positive examples.
     """
+    if _autocast.active:
+        input, target, weight, pos_weight = _autocast.cast("binary_cross_entropy_with_logits", input, target, weight, pos_weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
@@ -487,6 +506,8 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
     reduction="batchmean" divides the sum by the batch size (the mathematically correct KL);
     "mean" divides by the number of elements, as PyTorch does.
     """
+    if _autocast.active:
+        input, target = _autocast.cast("kl_div", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("none", "mean", "sum", "batchmean"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -507,6 +528,8 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:
     """log(1 + exp(-t x)) for targets t in {-1, 1}."""
+    if _autocast.active:
+        input, target = _autocast.cast("soft_margin_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _reduced(_softplus_neg(target * input), reduction)
 
@@ -514,6 +537,8 @@ def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=No
 def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
                      size_average=None, eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of a Poisson target with rate exp(input) (or input)."""
+    if _autocast.active:
+        input, target = _autocast.cast("poisson_nll_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if log_input:
         loss = _ew.exp(input) - target * input
@@ -528,6 +553,8 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
 def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = False, eps: float = 1e-6,
                       reduction: str = "mean") -> Tensor:
     """0.5 (log var + (x - t)^2 / var) (+ 0.5 log 2 pi when ``full``); var clamped at ``eps``."""
+    if _autocast.active:
+        input, target, var = _autocast.cast("gaussian_nll_loss", input, target, var)
     if var.ndim == input.ndim - 1 and tuple(var.shape) == tuple(input.shape[:-1]):
         var = _shape.unsqueeze(var, -1)
     if bool((var < 0).any()):
@@ -546,6 +573,8 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = F
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
                         reduce=None, reduction: str = "mean") -> Tensor:
     """max(0, -y (x1 - x2) + margin): x1 should rank above x2 where y = 1, below where y = -1."""
+    if _autocast.active:
+        input1, input2, target = _autocast.cast("margin_ranking_loss", input1, input2, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _reduced(_ew.clamp_min(-target * (input1 - input2) + margin, 0.0), reduction)
 
@@ -553,6 +582,8 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None,
                          reduction: str = "mean") -> Tensor:
     """x where y = 1, max(0, margin - x) where y = -1."""
+    if _autocast.active:
+        input, target = _autocast.cast("hinge_embedding_loss", input, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     pos = _ew.where(target == 1, input, 0.0)
     neg = _ew.where(target == -1, _ew.clamp_min(margin - input, 0.0), 0.0)
@@ -562,6 +593,8 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
                           reduce=None, reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cos over the last dim)."""
+    if _autocast.active:
+        input1, input2, target = _autocast.cast("cosine_embedding_loss", input1, input2, target)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     eps = 1e-12  # PyTorch's: cos = x1.x2 / sqrt((|x1|^2 + eps)(|x2|^2 + eps))
     dim = input1.ndim - 1
@@ -575,6 +608,8 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
 def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                                 reduce=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of each label's logit, averaged over the labels (dim 1)."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("multilabel_soft_margin_loss", input, target, weight)
     from numtorch.ops.activation import logsigmoid
     reduction = _legacy_reduction(size_average, reduce, reduction)
     loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
@@ -588,6 +623,8 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
                         eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None,
                         reduction: str = "mean") -> Tensor:
     """max(0, d(a, p) - d(a, n) + margin) with d the p-norm distance."""
+    if _autocast.active:
+        anchor, positive, negative = _autocast.cast("triplet_margin_loss", anchor, positive, negative)
     from numtorch.ops.activation import pairwise_distance
     reduction = _legacy_reduction(size_average, reduce, reduction)
     d_pos = pairwise_distance(anchor, positive, p, eps)
@@ -600,6 +637,8 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
 def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
                       size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """sum over j != y of max(0, margin - x[y] + x[j])^p / C (the multi-class hinge loss)."""
+    if _autocast.active:
+        input, target, weight = _autocast.cast("multi_margin_loss", input, target, weight)
     from numtorch.ops.index import gather
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if p not in (1, 2):

@@ -16,7 +16,9 @@ import numpy as np
 
 from numtorch import _kernels
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
+from numtorch.ops._util import in_float32_for_bfloat16
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
 
@@ -32,6 +34,7 @@ def _check_shape(op: str, input: Tensor, normalized_shape) -> tuple:
     return shape
 
 
+@in_float32_for_bfloat16
 class LayerNormFunction(Function):
     """y = x_hat * w + b over the last ``k`` dims; one op forward and one fused backward."""
 
@@ -169,6 +172,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     >>> torch.nn.functional.layer_norm(torch.tensor([[1.0, 3.0]]), (2,))
     tensor([[-1.0000,  1.0000]])
     """
+    if _autocast.active:
+        input, weight, bias = _autocast.cast("layer_norm", input, weight, bias)
     shape = _check_shape("layer_norm", input, normalized_shape)
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != shape:

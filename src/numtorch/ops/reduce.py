@@ -11,11 +11,12 @@ from collections import namedtuple
 import numpy as np
 
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import accumulate, wrap_dim, wrap_dims
+from numtorch.ops._util import accumulate, wrap_dim, wrap_dims, in_float32_for_bfloat16
 from numtorch import _dtypes
-from numtorch.ops.shape import BroadcastTo, broadcast_to, reshape
+from numtorch.ops.shape import BroadcastTo, reshape
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["sum", "mean", "nansum", "nanmean", "prod", "max", "min", "amax", "amin", "aminmax", "argmax",
@@ -62,10 +63,15 @@ class ExpandScalar(Function):
         return gy.sum(), None
 
 
+_BF16 = _dtypes.bfloat16.np
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim, dtype):
         ctx.args = (x.shape, dims, keepdim)
+        if x.dtype == _BF16 and dtype is None:  # bfloat16 accumulates in float32, rounds once (PyTorch's CPU)
+            return x.sum(axis=dims, keepdims=keepdim, dtype=np.float32).astype(_BF16)
         y = x.sum(axis=dims, keepdims=keepdim, dtype=dtype)
         return y
 
@@ -82,6 +88,8 @@ class Mean(Function):
         for d in dims:
             n *= x.shape[d]
         ctx.n = n
+        if x.dtype == _BF16:  # accumulates in float32, rounds once
+            return x.mean(axis=dims, keepdims=keepdim, dtype=np.float32).astype(_BF16)
         return x.mean(axis=dims, keepdims=keepdim)
 
     @staticmethod
@@ -107,7 +115,7 @@ def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
-    if input._data.dtype.kind not in "fc":
+    if _dtypes.kind(input._data.dtype) not in "fc":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point "
                            f"or complex dtype. Got: {input.dtype}")
     return Mean.apply(input, _dims(input, dim, "mean"), keepdim)
@@ -127,11 +135,13 @@ def nanmean(input, dim=None, keepdim=False) -> Tensor:
 
 def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Product over ``dim``; the gradient of each factor is the product of the others."""
+    if _autocast.active:
+        input, = _autocast.cast("prod", input)
     from numtorch.ops.elementwise import where
     if dtype is not None:
         input = input.to(dtype)
     dims = _dims(input, dim, "prod") if dim is not None else tuple(range(input.ndim))
-    if input._data.dtype.kind not in "fc" or not input.requires_grad:
+    if input._data.dtype.kind not in "fcV" or not input.requires_grad:
         x = input._data
         return make_tensor(x.prod(axis=dims, keepdims=keepdim, dtype="int64" if x.dtype.kind in "bui" else None))
     zero = input == 0
@@ -283,6 +293,7 @@ def builtins_max(a, b):
     return a if a > b else b
 
 
+@in_float32_for_bfloat16
 class Var(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim, denom):
@@ -331,6 +342,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
+@in_float32_for_bfloat16
 class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
@@ -353,7 +365,9 @@ class LogSumExp(Function):
 
 def logsumexp(input, dim=None, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably (the max is subtracted first)."""
-    if input._data.dtype.kind not in "fc":
+    if _autocast.active:
+        input, = _autocast.cast("logsumexp", input)
+    if input._data.dtype.kind not in "fcV":
         input = input.float()
     return LogSumExp.apply(input, _dims(input, dim, "logsumexp"), keepdim)
 
@@ -411,6 +425,8 @@ class Cumsum(Function):
 
 
 def cumsum(input, dim: int, *, dtype=None) -> Tensor:
+    if _autocast.active:
+        input, = _autocast.cast("cumsum", input)
     if dtype is not None:
         input = input.to(dtype)
     elif input._data.dtype.kind in "bui":
@@ -449,6 +465,8 @@ class Cumprod(Function):
 
 
 def cumprod(input, dim: int, *, dtype=None) -> Tensor:
+    if _autocast.active:
+        input, = _autocast.cast("cumprod", input)
     if dtype is not None:
         input = input.to(dtype)
     return Cumprod.apply(input, wrap_dim(dim, input.ndim, "cumprod"))
@@ -483,7 +501,6 @@ def count_nonzero(input, dim=None) -> Tensor:
 
 def median(input, dim=None, keepdim: bool = False):
     """The lower median (as PyTorch); with ``dim``, ``(values, indices)``."""
-    from numtorch.ops.index import gather
     from numtorch.ops.misc import sort
     if dim is None:
         flat = input.reshape(-1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from numtorch._backend import xp_of
+from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.ops._util import wrap_dim, wrap_dims, sum_to_array
 from numtorch.tensor import Tensor
@@ -619,4 +620,6 @@ def diag(input, diagonal: int = 0) -> Tensor:
 
 
 def trace(input) -> Tensor:
+    if _autocast.active:
+        input, = _autocast.cast("trace", input)
     return Diagonal.apply(input, 0, 0, 1).sum()

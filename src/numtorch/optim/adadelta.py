@@ -10,7 +10,7 @@ The update (PyTorch's; ``v`` the square average, ``u`` the accumulated squared u
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
 from numtorch._backend import xp_of
 from numtorch.optim.optimizer import (Optimizer, grad_for_update, check_nonnegative, step_tensor, next_step,
@@ -43,35 +43,29 @@ class Adadelta(Optimizer):
                         capturable=capturable, foreach=foreach, differentiable=differentiable)
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None):
-        """One Adadelta update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            rho, eps = group["rho"], group["eps"]
-            for p in self._params_with_grad(group):
-                state = self.state[p]
-                if not state:
-                    state["step"] = step_tensor()
-                    state["square_avg"] = zeros_state(p)
-                    state["acc_delta"] = zeros_state(p)
-                next_step(state)
-                g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
-                xp, v, u = xp_of(g), state["square_avg"]._data, state["acc_delta"]._data
-                std = xp.multiply(g, g, out=self._scratch(p._data, 1))  # v <- rho v + (1 - rho) g^2
-                std *= 1 - rho
-                v *= rho
-                v += std
-                xp.add(v, eps, out=std)              # std = sqrt(v + eps)
-                xp.sqrt(std, out=std)
-                delta = xp.add(u, eps, out=self._scratch(p._data, 2))   # delta = sqrt(u + eps) / std * g
-                xp.sqrt(delta, out=delta)
-                delta /= std
-                delta *= g
-                xp.multiply(delta, delta, out=std)   # u <- rho u + (1 - rho) delta^2
-                std *= 1 - rho
-                u *= rho
-                u += std
-                delta *= -group["lr"]                # p <- p - lr * delta
-                p._data += delta
-                p._bump_version()
-        return loss
+    def _update(self, p, group) -> None:
+        rho, eps = group["rho"], group["eps"]
+        state = self.state[p]
+        if not state:
+            state["step"] = step_tensor()
+            state["square_avg"] = zeros_state(p)
+            state["acc_delta"] = zeros_state(p)
+        next_step(state)
+        g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
+        xp, v, u = xp_of(g), state["square_avg"]._data, state["acc_delta"]._data
+        std = xp.multiply(g, g, out=self._scratch(p._data, 1))  # v <- rho v + (1 - rho) g^2
+        std *= 1 - rho
+        v *= rho
+        v += std
+        xp.add(v, eps, out=std)              # std = sqrt(v + eps)
+        xp.sqrt(std, out=std)
+        delta = xp.add(u, eps, out=self._scratch(p._data, 2))   # delta = sqrt(u + eps) / std * g
+        xp.sqrt(delta, out=delta)
+        delta /= std
+        delta *= g
+        xp.multiply(delta, delta, out=std)   # u <- rho u + (1 - rho) delta^2
+        std *= 1 - rho
+        u *= rho
+        u += std
+        delta *= -group["lr"]                # p <- p - lr * delta
+        p._data += delta

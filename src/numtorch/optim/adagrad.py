@@ -9,7 +9,7 @@ The update (PyTorch's; ``t`` the step count, ``s`` the running sum)::
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
 from numtorch import _kernels
 from numtorch._backend import xp_of
@@ -55,27 +55,20 @@ class Adagrad(Optimizer):
             state["sum"] = make_tensor(xp_of(p._data).full_like(p._data, group["initial_accumulator_value"]))
         return state
 
-    def step(self, closure: Callable[[], Any] | None = None):
-        """One Adagrad update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            for p in self._params_with_grad(group):
-                state = self._init_state(p, group)
-                t = next_step(state)
-                clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
-                if _kernels.fused(p._data, p.grad._data) and not group["maximize"]:  # GPU: one kernel
-                    _kernels.adagrad(p.grad._data, clr, group["eps"], group["weight_decay"], p._data,
-                                     state["sum"]._data)
-                    p._bump_version()
-                    continue
-                g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
-                xp, s = xp_of(g), state["sum"]._data
-                tmp = xp.multiply(g, g, out=self._scratch(p._data, 1))   # s <- s + g^2
-                s += tmp
-                xp.sqrt(s, out=tmp)                       # p <- p - clr * g / (sqrt(s) + eps)
-                tmp += group["eps"]
-                xp.divide(g, tmp, out=tmp)
-                tmp *= -clr
-                p._data += tmp
-                p._bump_version()
-        return loss
+    def _update(self, p, group) -> None:
+        state = self._init_state(p, group)
+        t = next_step(state)
+        clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
+        if _kernels.fused(p._data, p.grad._data) and not group["maximize"]:  # GPU: one kernel
+            _kernels.adagrad(p.grad._data, clr, group["eps"], group["weight_decay"], p._data,
+                             state["sum"]._data)
+            return
+        g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
+        xp, s = xp_of(g), state["sum"]._data
+        tmp = xp.multiply(g, g, out=self._scratch(p._data, 1))   # s <- s + g^2
+        s += tmp
+        xp.sqrt(s, out=tmp)                       # p <- p - clr * g / (sqrt(s) + eps)
+        tmp += group["eps"]
+        xp.divide(g, tmp, out=tmp)
+        tmp *= -clr
+        p._data += tmp

@@ -15,7 +15,7 @@ The two bias corrections ``1 - beta^t`` undo the pull of the zero initial moment
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
 from numtorch import _kernels
 from numtorch._backend import xp_of
@@ -76,15 +76,9 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = zeros_state(p)
         return state
 
-    def step(self, closure: Callable[[], Any] | None = None):
-        """One Adam update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            for p in self._params_with_grad(group):
-                state = self._init_state(p, group)
-                _adam_update(p, state, group, next_step(state), self._scratch)
-                p._bump_version()
-        return loss
+    def _update(self, p, group) -> None:
+        state = self._init_state(p, group)
+        _adam_update(p, state, group, next_step(state), self._scratch)
 
 
 def _adam_update(p, state: dict, group: dict, t: float, scratch) -> None:

@@ -9,7 +9,7 @@ The update (PyTorch's; ``t`` the step count, ``u`` the exponentially weighted in
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
 from numtorch._backend import xp_of
 from numtorch.optim.adam import check_betas
@@ -42,29 +42,23 @@ class Adamax(Optimizer):
                         differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None):
-        """One Adamax update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            lr, (beta1, beta2) = group["lr"], group["betas"]
-            for p in self._params_with_grad(group):
-                state = self.state[p]
-                if not state:
-                    state["step"] = step_tensor()
-                    state["exp_avg"] = zeros_state(p)
-                    state["exp_inf"] = zeros_state(p)
-                t = next_step(state)
-                g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
-                xp, m, u = xp_of(g), state["exp_avg"]._data, state["exp_inf"]._data
-                tmp = xp.subtract(g, m, out=self._scratch(p._data, 1))   # m <- m + (1 - beta1)(g - m)
-                tmp *= 1 - beta1
-                m += tmp
-                xp.abs(g, out=tmp)                      # u <- max(beta2 u, |g| + eps)
-                tmp += group["eps"]
-                u *= beta2
-                xp.maximum(u, tmp, out=u)
-                xp.divide(m, u, out=tmp)                # p <- p - lr / (1 - beta1^t) * m / u
-                tmp *= -lr / (1 - beta1 ** t)
-                p._data += tmp
-                p._bump_version()
-        return loss
+    def _update(self, p, group) -> None:
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        state = self.state[p]
+        if not state:
+            state["step"] = step_tensor()
+            state["exp_avg"] = zeros_state(p)
+            state["exp_inf"] = zeros_state(p)
+        t = next_step(state)
+        g = grad_for_update(p, group["maximize"], group["weight_decay"], self._scratch(p._data, 0))
+        xp, m, u = xp_of(g), state["exp_avg"]._data, state["exp_inf"]._data
+        tmp = xp.subtract(g, m, out=self._scratch(p._data, 1))   # m <- m + (1 - beta1)(g - m)
+        tmp *= 1 - beta1
+        m += tmp
+        xp.abs(g, out=tmp)                      # u <- max(beta2 u, |g| + eps)
+        tmp += group["eps"]
+        u *= beta2
+        xp.maximum(u, tmp, out=u)
+        xp.divide(m, u, out=tmp)                # p <- p - lr / (1 - beta1^t) * m / u
+        tmp *= -lr / (1 - beta1 ** t)
+        p._data += tmp

@@ -11,7 +11,7 @@ The update (PyTorch's; ``t`` the step count)::
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
@@ -62,15 +62,9 @@ class NAdam(Optimizer):
             state["exp_avg_sq"] = zeros_state(p)
         return state
 
-    def step(self, closure: Callable[[], Any] | None = None):
-        """One NAdam update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            for p in self._params_with_grad(group):
-                state = self._init_state(p)
-                _nadam_update(p, state, group, next_step(state), self._scratch)
-                p._bump_version()
-        return loss
+    def _update(self, p, group) -> None:
+        state = self._init_state(p)
+        _nadam_update(p, state, group, next_step(state), self._scratch)
 
 
 def _nadam_update(p, state: dict, group: dict, t: float, scratch) -> None:

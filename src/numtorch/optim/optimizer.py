@@ -121,8 +121,22 @@ class Optimizer:
                     p.grad._bump_version()
 
     def step(self, closure: Callable[[], Any] | None = None):
-        """Performs one update of every parameter that has a gradient; returns ``closure()``'s loss."""
-        raise NotImplementedError
+        """Performs one update of every parameter that has a gradient; returns ``closure()``'s loss.
+
+        The loop is written once, here; each optimizer writes only ``_update(p, group)``, the rule
+        for one parameter ``p`` with its group's hyperparameters.  The version bump tells autograd
+        that ``p`` changed in place (a graph that saved the old ``p`` then refuses to backward).
+        """
+        loss = self._begin_step(closure)
+        for group in self.param_groups:
+            for p in self._params_with_grad(group):
+                self._update(p, group)
+                p._bump_version()
+        return loss
+
+    def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        """Updates one parameter in place from ``p.grad`` (each optimizer defines it)."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither step() nor _update()")
 
     def _begin_step(self, closure):
         """Starts a step: notes it (schedulers warn when stepped before any optimizer step) and
@@ -227,7 +241,7 @@ def _cast_state(param: Tensor, key: str, value):
     if isinstance(value, Tensor):
         arr = value._data
         if key != "step":  # the step counter stays a CPU scalar, as PyTorch keeps it
-            if param._data.dtype.kind in "fc" and arr.dtype.kind in "fc":
+            if param._data.dtype.kind in "fcV" and arr.dtype.kind in "fcV":
                 arr = arr.astype(param._data.dtype, copy=False)
             arr = to_device(arr, param.device)
         return make_tensor(arr.copy())

@@ -12,7 +12,7 @@ The update (PyTorch's; Liu et al., 2019)::
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
 from numtorch._backend import xp_of
 from numtorch.optim.adam import check_betas
@@ -48,19 +48,13 @@ class RAdam(Optimizer):
                         differentiable=differentiable)
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None):
-        """One RAdam update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            for p in self._params_with_grad(group):
-                state = self.state[p]
-                if not state:
-                    state["step"] = step_tensor()
-                    state["exp_avg"] = zeros_state(p)
-                    state["exp_avg_sq"] = zeros_state(p)
-                _radam_update(p, state, group, next_step(state), self._scratch)
-                p._bump_version()
-        return loss
+    def _update(self, p, group) -> None:
+        state = self.state[p]
+        if not state:
+            state["step"] = step_tensor()
+            state["exp_avg"] = zeros_state(p)
+            state["exp_avg_sq"] = zeros_state(p)
+        _radam_update(p, state, group, next_step(state), self._scratch)
 
 
 def _radam_update(p, state: dict, group: dict, t: float, scratch) -> None:

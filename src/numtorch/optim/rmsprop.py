@@ -11,7 +11,7 @@ The update (PyTorch's; ``v`` the square average, ``m`` the gradient average, ``b
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
 from numtorch import _kernels
 from numtorch._backend import xp_of
@@ -59,16 +59,10 @@ class RMSprop(Optimizer):
                 state["grad_avg"] = zeros_state(p)
         return state
 
-    def step(self, closure: Callable[[], Any] | None = None):
-        """One RMSprop update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            for p in self._params_with_grad(group):
-                state = self._init_state(p, group)
-                next_step(state)
-                _rmsprop_update(p, state, group, self._scratch)
-                p._bump_version()
-        return loss
+    def _update(self, p, group) -> None:
+        state = self._init_state(p, group)
+        next_step(state)
+        _rmsprop_update(p, state, group, self._scratch)
 
 
 def _rmsprop_update(p, state: dict, group: dict, scratch) -> None:

@@ -11,7 +11,7 @@ The update (PyTorch's, ``g`` the gradient, ``b`` the momentum buffer, ``mu`` the
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
 from numtorch import _kernels
 from numtorch._backend import xp_of
@@ -52,15 +52,9 @@ class SGD(Optimizer):
                         fused=fused)
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None):
-        """One SGD update of every parameter with a gradient; returns the closure's loss."""
-        loss = self._begin_step(closure)
-        for group in self.param_groups:
-            for p in self._params_with_grad(group):
-                # the momentum buffer is the only state; plain SGD keeps none (as in PyTorch)
-                _sgd_update(p, self.state[p] if group["momentum"] != 0 else None, group, self._scratch)
-                p._bump_version()
-        return loss
+    def _update(self, p, group) -> None:
+        # the momentum buffer is the only state; plain SGD keeps none (as in PyTorch)
+        _sgd_update(p, self.state[p] if group["momentum"] != 0 else None, group, self._scratch)
 
 
 def _sgd_update(p, state: dict | None, group: dict, scratch) -> None:

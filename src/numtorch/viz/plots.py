@@ -43,6 +43,9 @@ def save_figure(fig, path) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png", dpi=100)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is 0600: give the mode open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -34,7 +34,7 @@ def _as_additive(mask, dtype, name: str):
     m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype == bool:
         return xp_of(m).where(m, dtype.type(-np.inf), dtype.type(0))
-    if m.dtype.kind != "f":
+    if m.dtype.kind not in "fV":
         raise AssertionError(f"MultiheadAttention: only bool and floating types of {name} are supported, "
                              f"got {m.dtype}")
     return m.astype(dtype, copy=False)

@@ -70,11 +70,20 @@ class _NormBase(Module):
 class _BatchNorm(_NormBase):
     def forward(self, input: Tensor) -> Tensor:
         self._check_input_dim(input)
+        return self._local(input, self._momentum_factor())
+
+    def _momentum_factor(self) -> float:
+        """Counts a training batch; returns the running statistics' update factor (``momentum``, or
+        1/num_batches_tracked for the cumulative average when ``momentum`` is None)."""
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked._data += 1
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked._data)
+        return factor
+
+    def _local(self, input: Tensor, factor: float) -> Tensor:
+        """Batch norm with this process's batch statistics (training) or the running ones (eval)."""
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
         return B.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,

@@ -594,12 +594,12 @@ class Module:
         in place; only floating-point tensors change dtype."""
         from numtorch.tensor import _parse_to
         dtype, device, _, _ = _parse_to(None, args, dict(kwargs))
-        if dtype is not None and dtype.np.kind not in "fc":
+        if dtype is not None and _dtypes.kind(dtype.np) not in "fc":
             raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but got desired "
                             f"dtype={dtype}")
 
         def convert(t: Tensor) -> Tensor:
-            cast = dtype if (dtype is not None and t._data.dtype.kind in "fc") else None
+            cast = dtype if (dtype is not None and _dtypes.kind(t._data.dtype) in "fc") else None
             return numtorch.ops.to_copy(t, cast, device)
 
         return self._apply(convert)
@@ -615,13 +615,16 @@ class Module:
         return self.to(device)
 
     def _cast_floating(self, dtype) -> "Module":
-        return self._apply(lambda t: t.to(dtype) if t._data.dtype.kind == "f" else t)
+        return self._apply(lambda t: t.to(dtype) if _dtypes.kind(t._data.dtype) == "f" else t)
 
     def float(self) -> "Module":
         return self._cast_floating(_dtypes.float32)
 
     def double(self) -> "Module":
         return self._cast_floating(_dtypes.float64)
+
+    def bfloat16(self) -> "Module":
+        return self._cast_floating(_dtypes.bfloat16)
 
     def half(self) -> "Module":
         return self._cast_floating(_dtypes.float16)

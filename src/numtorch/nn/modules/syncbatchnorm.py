@@ -15,11 +15,10 @@ them with the other gradients.  In eval mode, or outside a job of several ranks,
 """
 from __future__ import annotations
 
-from numtorch import _dtypes
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
+from numtorch.nn.modules.batchnorm import _BatchNorm
 from numtorch.nn.modules.module import Module
-from numtorch.nn.parameter import Parameter
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["SyncBatchNorm"]
@@ -89,7 +88,7 @@ def _update_running(running: Tensor, batch_stat, momentum: float) -> None:
     r += momentum * batch_stat.astype(r.dtype, copy=False)
 
 
-class SyncBatchNorm(Module):
+class SyncBatchNorm(_BatchNorm):
     """Batch normalization with statistics over every rank of ``process_group`` (see module docstring).
 
     Args:
@@ -103,38 +102,15 @@ class SyncBatchNorm(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, process_group=None, device=None, dtype=None) -> None:
-        super().__init__()
-        import numtorch
-        kw = {"device": device, "dtype": dtype or _dtypes.get_default_dtype()}
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
         self.process_group = process_group
-        if affine:
-            self.weight = Parameter(numtorch.ones(num_features, **kw))
-            self.bias = Parameter(numtorch.zeros(num_features, **kw))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", numtorch.zeros(num_features, **kw))
-            self.register_buffer("running_var", numtorch.ones(num_features, **kw))
-            self.register_buffer("num_batches_tracked", numtorch.tensor(0, dtype=numtorch.int64, device=device))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
 
-    def reset_running_stats(self) -> None:
-        if self.track_running_stats:
-            self.running_mean._data[...] = 0
-            self.running_var._data[...] = 1
-            self.num_batches_tracked._data[...] = 0
-
-    def reset_parameters(self) -> None:
-        self.reset_running_stats()
-        if self.affine:
-            self.weight._data[...] = 1
-            self.bias._data[...] = 0
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.ndim < 2:
+            raise ValueError(f"expected at least 2D input (got {input.ndim}D input)")
+        if input.shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm: expected {self.num_features} channels, got input of shape "
+                             f"{tuple(input.shape)}")
 
     def _group(self):
         """The process group to synchronise over, or None when there is nobody to talk to."""
@@ -146,33 +122,18 @@ class SyncBatchNorm(Module):
         return pg if pg is not None and pg.size_ > 1 else None
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.ndim < 2:
-            raise ValueError(f"expected at least 2D input (got {input.ndim}D input)")
-        if input.shape[1] != self.num_features:
-            raise ValueError(f"SyncBatchNorm: expected {self.num_features} channels, got input of shape "
-                             f"{tuple(input.shape)}")
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked._data += 1
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked._data)
+        self._check_input_dim(input)
+        factor = self._momentum_factor()
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         pg = self._group() if bn_training else None
-        if pg is None:
-            from numtorch.ops.batchnorm import batch_norm
-            track = not self.training or self.track_running_stats
-            return batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
-                              self.weight, self.bias, bn_training, factor, self.eps)
+        if pg is None:  # eval, or a job of one rank: plain BatchNorm
+            return self._local(input, factor)
         y, mean, var, count = SyncBatchNormFunction.apply(input, self.weight, self.bias, self.eps, pg)
         if self.training and self.track_running_stats:
             m = float(count._data[0])
             _update_running(self.running_mean, mean._data, factor)
             _update_running(self.running_var, var._data * (m / max(m - 1, 1)), factor)
         return y
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
@@ -203,11 +164,4 @@ def _is_batchnorm(module) -> bool:
     """BatchNorm1d/2d/3d of numtorch.nn (SyncBatchNorm itself is left alone)."""
     if isinstance(module, SyncBatchNorm):
         return False
-    try:
-        from numtorch.nn.modules import batchnorm
-        base = getattr(batchnorm, "_BatchNorm", None)
-        if base is not None and isinstance(module, base):
-            return True
-    except ImportError:
-        pass
-    return type(module).__name__ in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+    return isinstance(module, _BatchNorm) or type(module).__name__ in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")

@@ -4,7 +4,9 @@ Each sampler is an iterable of indices (``BatchSampler``: of lists of indices). 
 draw from a ``numtorch.Generator`` (or, when none is given, from a generator seeded by the global
 one, so ``numtorch.manual_seed`` makes shuffling reproducible).  ``_index_array()`` gives one
 epoch's indices as a NumPy array in one call; the ``DataLoader`` uses it to batch without a
-Python loop per sample.
+Python loop per sample.  ``_index_chunks()`` gives the same indices as a stream of arrays: a
+``RandomSampler`` with replacement draws them lazily, a chunk at a time, so ``num_samples`` may be
+far larger than memory (PyTorch draws in chunks of 32 as well).
 """
 from __future__ import annotations
 
@@ -79,16 +81,29 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def _index_array(self) -> np.ndarray:
+        chunks = list(self._index_chunks())
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+
+    def _index_chunks(self, chunk: int = 32) -> Iterator[np.ndarray]:
+        """One epoch's indices as arrays: with replacement, ``chunk`` draws at a time, drawn lazily.
+
+        Drawing k indices in chunks gives the same indices as one call for k (the generator's
+        stream is consumed in the same order), so a lazy epoch equals an eager one.
+        """
         n, k = len(self.data_source), self.num_samples
         rng = _epoch_rng(self.generator)
         if self.replacement:
-            return rng.integers(0, n, size=k)
-        perms = [rng.permutation(n) for _ in range(k // n)]
+            for start in range(0, k, chunk):
+                yield rng.integers(0, n, size=min(chunk, k - start))
+            return
+        for _ in range(k // n):
+            yield rng.permutation(n)
         if k % n:
-            perms.append(rng.permutation(n)[:k % n])
-        return np.concatenate(perms) if perms else np.zeros(0, dtype=np.int64)
+            yield rng.permutation(n)[:k % n]
 
     def __iter__(self) -> Iterator[int]:
+        if self.replacement:
+            return (i for c in self._index_chunks() for i in c.tolist())
         return iter(self._index_array().tolist())
 
     def __len__(self) -> int:
@@ -158,6 +173,27 @@ def _has_index_array(sampler) -> bool:
     return type(sampler) in (SequentialSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
 
 
+def _chunks_of(sampler, batch_size: int) -> Iterator[np.ndarray]:
+    """The sampler's epoch as index arrays: lazily for a lazy sampler, else one array."""
+    if isinstance(sampler, RandomSampler) and sampler.replacement:
+        # chunks of at least a few batches, so the per-chunk cost is paid rarely
+        return sampler._index_chunks(chunk=max(32, 8 * batch_size))
+    return iter((np.asarray(sampler._index_array(), dtype=np.int64),))
+
+
+def _rebatch(chunks: Iterable[np.ndarray], bs: int, drop_last: bool) -> Iterator[np.ndarray]:
+    """Cuts a stream of index arrays into batches of ``bs`` (the last shorter unless ``drop_last``)."""
+    rest = np.zeros(0, dtype=np.int64)
+    for c in chunks:
+        idx = np.concatenate((rest, c)) if len(rest) else np.asarray(c, dtype=np.int64)
+        stop = len(idx) - len(idx) % bs
+        for start in range(0, stop, bs):
+            yield idx[start:start + bs]
+        rest = idx[stop:]
+    if len(rest) and not drop_last:
+        yield rest
+
+
 class BatchSampler(Sampler):
     """Groups another sampler's indices into lists of ``batch_size`` (the last one shorter unless ``drop_last``).
 
@@ -177,11 +213,7 @@ class BatchSampler(Sampler):
     def _index_batches(self) -> Iterator[np.ndarray]:
         """The batches as NumPy index arrays: one draw from the sampler, then slices."""
         if _has_index_array(self.sampler):
-            idx = np.asarray(self.sampler._index_array(), dtype=np.int64)
-            n, bs = len(idx), self.batch_size
-            stop = n - n % bs if self.drop_last else n
-            for start in range(0, stop, bs):
-                yield idx[start:start + bs]
+            yield from _rebatch(_chunks_of(self.sampler, self.batch_size), self.batch_size, self.drop_last)
         else:
             for batch in self:
                 yield np.asarray(batch, dtype=np.int64)
