@@ -41,7 +41,7 @@ from numtorch._module_files import add_safe_globals, clear_safe_globals, get_saf
 from numtorch._backend import CPU, as_device, device, to_device
 from numtorch.tensor import Tensor, make_tensor
 
-__all__ = ["save", "load", "add_safe_globals", "get_safe_globals", "clear_safe_globals", "safe_globals"]
+__all__ = ["save", "load"]
 
 _META_KEY = "numtorch"
 _FORMAT_VERSION = 1

@@ -16,7 +16,7 @@ import numpy as np
 import numtorch
 from numtorch._backend import xp_of
 from numtorch.nn import init
-from numtorch.nn.modules.linear import Linear, NonDynamicallyQuantizableLinear
+from numtorch.nn.modules.linear import NonDynamicallyQuantizableLinear
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops.activation import linear
