@@ -14,6 +14,7 @@ import sys
 import time
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+os.environ.setdefault("NUMTORCH_TUNE_MALLOC", "1")  # numtorch's opt-in malloc tuning (=0 to measure without)
 
 
 def median_time(fn, iters: int, warmup: int = 5, repeat_inner: int = 1, clock=time.process_time) -> float:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("NUMTORCH_TUNE_MALLOC", "1")  # numtorch's opt-in malloc tuning (=0 to measure without)
 WORKLOADS = ("W1_mlp", "W2_simplecnn", "W4_resnet20", "W5_gpt")
 
 

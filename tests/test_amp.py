@@ -323,3 +323,34 @@ def test_scale_of_lists_and_bfloat16(torch):
     x = s.scale(nt.ones(3, dtype=nt.bfloat16))
     tx = ts.scale(torch.ones(3, dtype=torch.bfloat16))
     assert x.dtype.name == str(tx.dtype).split(".")[1]
+
+
+def _train(lib, state, x, t, steps=6):
+    m = lib.nn.Sequential(lib.nn.Linear(8, 16), lib.nn.ReLU(), lib.nn.Linear(16, 3))
+    m.load_state_dict({k: lib.from_numpy(v.copy()) for k, v in state.items()})
+    opt = lib.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    scaler = lib.amp.GradScaler("cpu", init_scale=2.0 ** 8)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        with lib.autocast("cpu"):
+            loss = lib.nn.functional.cross_entropy(m(lib.from_numpy(x)), lib.from_numpy(t))
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        losses.append(loss.item())
+    return losses, scaler.get_scale()
+
+
+def test_mixed_precision_training_matches_torch(torch):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((32, 8)).astype(np.float32)
+    t = rng.integers(0, 3, 32)
+    nt.manual_seed(0)
+    ref_model = nt.nn.Sequential(nt.nn.Linear(8, 16), nt.nn.ReLU(), nt.nn.Linear(16, 3))
+    state = {k: v.detach().numpy().copy() for k, v in ref_model.state_dict().items()}
+    losses, scale = _train(nt, state, x, t)
+    tlosses, tscale = _train(torch, state, x, t)
+    assert scale == tscale
+    assert losses[-1] < losses[0]
+    np.testing.assert_allclose(losses, tlosses, rtol=2 ** -5)

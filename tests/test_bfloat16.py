@@ -271,3 +271,70 @@ def test_save_load_structure_keeps_bfloat16(tmp_path):
     back = nt.load(tmp_path / "obj.pt")
     assert back["x"].dtype == nt.bfloat16 and back["dtype"] is nt.bfloat16
     np.testing.assert_array_equal(_bits_nt(back["x"]), _bits_nt(x))
+
+
+# ---- a survey of ops: forward dtype and value, and bfloat16 gradients, vs PyTorch -------------
+
+_SURVEY = {
+    "gelu": lambda L, F, x, y: F.gelu(x), "silu": lambda L, F, x, y: F.silu(x),
+    "elu": lambda L, F, x, y: F.elu(x), "log_softmax": lambda L, F, x, y: F.log_softmax(x, -1),
+    "logsumexp": lambda L, F, x, y: L.logsumexp(x, 1), "var": lambda L, F, x, y: x.var(1),
+    "norm": lambda L, F, x, y: x.norm(), "cumsum": lambda L, F, x, y: x.cumsum(1),
+    "cat": lambda L, F, x, y: L.cat([x, y]), "where": lambda L, F, x, y: L.where(x > 0, x, y),
+    "masked_fill": lambda L, F, x, y: x.masked_fill(x > 0, 0.5), "prod": lambda L, F, x, y: x.prod(1),
+    "gather": lambda L, F, x, y: x.gather(1, L.tensor([[0], [1], [2], [3]])),
+    "embedding": lambda L, F, x, y: F.embedding(L.tensor([0, 3, 1]), x),
+    "layer_norm": lambda L, F, x, y: F.layer_norm(x, (6,)), "mse": lambda L, F, x, y: F.mse_loss(x, y),
+    "cross_entropy": lambda L, F, x, y: F.cross_entropy(x, L.tensor([0, 1, 2, 3])),
+    "sdpa": lambda L, F, x, y: F.scaled_dot_product_attention(x[None], y[None], x[None]),
+    "einsum": lambda L, F, x, y: L.einsum("ij,kj->ik", x, y), "normalize": lambda L, F, x, y: F.normalize(x),
+    "cosine": lambda L, F, x, y: F.cosine_similarity(x, y), "rdiv": lambda L, F, x, y: 2.7 / (x.abs() + 1),
+    "sort": lambda L, F, x, y: x.sort(1)[0], "mul_scalar_": lambda L, F, x, y: x.clone().mul_(1.37),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SURVEY))
+def test_op_survey_matches_torch(name, torch):
+    rng = np.random.default_rng(5)
+    a, b = (rng.standard_normal((4, 6)).astype(np.float32) for _ in range(2))
+    nx = [nt.from_numpy(v.copy()).bfloat16().requires_grad_() for v in (a, b)]
+    tx = [torch.from_numpy(v.copy()).bfloat16().requires_grad_() for v in (a, b)]
+    got, ref = _SURVEY[name](nt, nt.nn.functional, *nx), _SURVEY[name](torch, torch.nn.functional, *tx)
+    assert got.dtype == nt.bfloat16 and ref.dtype == torch.bfloat16
+    np.testing.assert_allclose(got.detach().float().numpy(), ref.detach().float().numpy(), rtol=2 ** -6, atol=2 ** -6)
+    got.float().sum().backward()
+    ref.float().sum().backward()
+    for p, q in zip(nx, tx):
+        if q.grad is None:
+            continue
+        assert p.grad.dtype == nt.bfloat16      # a gradient takes its leaf's dtype, as in PyTorch
+        np.testing.assert_allclose(p.grad.float().numpy(), q.grad.float().numpy(), rtol=2 ** -5, atol=2 ** -5)
+
+
+@pytest.mark.parametrize("opt", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_optimizers_on_bfloat16_params(opt, torch):
+    a = np.random.default_rng(6).standard_normal((4, 6)).astype(np.float32)
+    p = nt.nn.Parameter(nt.from_numpy(a.copy()).bfloat16())
+    tp = torch.nn.Parameter(torch.from_numpy(a.copy()).bfloat16())
+    o, to = getattr(nt.optim, opt)([p], lr=0.01), getattr(torch.optim, opt)([tp], lr=0.01)
+    for _ in range(3):
+        o.zero_grad()
+        to.zero_grad()
+        (p * p).sum().backward()
+        (tp * tp).sum().backward()
+        o.step()
+        to.step()
+    assert p.dtype == nt.bfloat16
+    np.testing.assert_allclose(p.detach().float().numpy(), tp.detach().float().numpy(), rtol=2 ** -6, atol=2 ** -6)
+
+
+def test_batchnorm_module_in_bfloat16(torch):
+    x = np.random.default_rng(8).standard_normal((4, 3, 5, 5)).astype(np.float32) * 2 + 1
+    bn, tbn = nt.nn.BatchNorm2d(3).bfloat16(), torch.nn.BatchNorm2d(3).bfloat16()
+    y, ty = bn(nt.from_numpy(x).bfloat16()), tbn(torch.from_numpy(x).bfloat16())
+    assert y.dtype == nt.bfloat16 and bn.running_mean.dtype == nt.bfloat16
+    assert bn.running_mean.grad_fn is None and not bn.running_mean.requires_grad
+    np.testing.assert_allclose(y.detach().float().numpy(), ty.detach().float().numpy(), rtol=2 ** -6, atol=2 ** -6)
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(getattr(bn, name).float().numpy(), getattr(tbn, name).float().numpy(),
+                                   rtol=2 ** -7, atol=2 ** -8)

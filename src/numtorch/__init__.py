@@ -8,7 +8,7 @@
 tensor([[ 8., 12.],
         [ 8., 12.]])
 """
-from numtorch import _host_memory  # noqa: F401  (malloc keeps freed arrays' memory: see the module)
+from numtorch import _host_memory  # noqa: F401  (opt-in malloc tuning: numtorch.backends.cpu.tune_allocator())
 
 # The op library is imported first: ops, Tensor, Function and the engine refer to each other
 # by module (``import numtorch.ops as _ops``), and this order lets each module finish loading

@@ -289,6 +289,8 @@ class _Pass:
         if child._data.shape != g._data.shape:
             raise RuntimeError(f"Function {node.name()} returned an invalid gradient - got "
                                f"{tuple(g.shape)} but expected shape {tuple(child.shape)}")
+        if g._data.dtype != child._data.dtype and g._data.dtype.kind in "fV" and child._data.dtype.kind in "fV":
+            g = g.to(child.dtype)  # as PyTorch: a floating gradient takes its leaf's dtype (bfloat16: V)
         self._to_leaf(child, g, left)
 
     def _to_leaf(self, leaf, g, left: int) -> None:

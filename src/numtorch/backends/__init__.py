@@ -2,12 +2,14 @@
 
 numtorch computes with NumPy (and CuPy later), not cuDNN, TF32, MPS or oneDNN: the flags are plain
 attributes that scripts may read and set, and they change nothing; every ``is_available()`` is False.
+``numtorch.backends.cpu.tune_allocator()`` is numtorch's own: the opt-in malloc tuning of
+``numtorch/_host_memory.py``.
 """
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-__all__ = ["cudnn", "cuda", "mps", "mkldnn", "openmp", "mkl"]
+__all__ = ["cudnn", "cuda", "mps", "mkldnn", "openmp", "mkl", "cpu"]
 
 
 class _CudnnBackend:
@@ -58,6 +60,23 @@ class _CudaBackend:
         """Accepted; numtorch's attention has one implementation."""
 
 
+class _CpuBackend:
+    """``numtorch.backends.cpu``: ``tune_allocator()`` keeps freed host memory in the process's heap
+    (glibc malloc settings; see ``numtorch/_host_memory.py``) -- faster steps, and memory stays
+    resident after it is freed. An opt-in for training programs: importing numtorch changes nothing."""
+
+    @staticmethod
+    def tune_allocator() -> bool:
+        """Applies the malloc settings to the whole process; True when they took effect."""
+        from numtorch import _host_memory
+        return _host_memory.tune_allocator()
+
+    @staticmethod
+    def is_allocator_tuned() -> bool:
+        from numtorch import _host_memory
+        return _host_memory.is_allocator_tuned()
+
+
 class _Unavailable:
     """A backend numtorch does not have (MPS, oneDNN, OpenMP, MKL): ``is_available()`` is False."""
 
@@ -83,3 +102,4 @@ mps = _Unavailable("mps")
 mkldnn = _Unavailable("mkldnn")
 openmp = _Unavailable("openmp")
 mkl = _Unavailable("mkl")
+cpu = _CpuBackend()

@@ -17,10 +17,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from numtorch.backends import cpu as cpu_backend
 from numtorch.cli.common import CLIError
 
 BUILTIN = ("train", "evaluate", "predict", "plot", "gradcheck_cmd", "lr_search", "run")
-OPTIONAL = ("summary", "generate", "detect")
+OPTIONAL = ("summary", "generate", "detect", "export")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -67,6 +68,7 @@ def _run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parses ``argv`` (default ``sys.argv[1:]``), runs the subcommand and returns its exit status."""
     command = "numtorch"
+    cpu_backend.tune_allocator()  # a training program owns its process: keep freed memory (opt-in)
     try:
         parser = build_parser()
         args_list = list(sys.argv[1:] if argv is None else argv)

@@ -199,7 +199,12 @@ def in_float32_for_bfloat16(cls):
         if ctx.needs_input_grad:
             ctx.bf16 = True
         args = tuple(a.astype(_F32) if a.__class__ is _ndarray and a.dtype is _BF16 else a for a in args)
-        return _round_bf16(forward(ctx, x.astype(_F32), *args, **kwargs))
+        out = forward(ctx, x.astype(_F32), *args, **kwargs)
+        rounded = _round_bf16(out)
+        nd = ctx.__dict__.get("non_differentiable")
+        if nd and out.__class__ is tuple:  # the outputs marked non-differentiable are now the rounded ones
+            ctx.non_differentiable = tuple(r for o, r in zip(out, rounded) if any(o is a for a in nd))
+        return rounded
 
     def backward_bf16(ctx, *grads):
         gx = backward(ctx, *grads)

@@ -10,7 +10,7 @@ from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import sum_to, sum_to_array, promote
+from numtorch.ops._util import sum_to, sum_to_array, promote, in_float32_for_bfloat16
 from numtorch.ops.shape import Permute
 from numtorch.tensor import Tensor, make_tensor
 
@@ -185,6 +185,7 @@ def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
     return (input if beta == 1 else input * beta) + (p if alpha == 1 else p * alpha)
 
 
+@in_float32_for_bfloat16  # (NumPy's einsum has no bfloat16 loop)
 class Einsum(Function):
     @staticmethod
     def forward(ctx, *ops, spec):
@@ -267,6 +268,8 @@ def einsum(equation: str, *operands) -> Tensor:
     """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    if _autocast.active:
+        operands = _autocast.cast("einsum", *operands)
     spec = _normalize_spec(equation, operands)
     return Einsum.apply(*operands, spec=spec)
 

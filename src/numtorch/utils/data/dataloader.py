@@ -1,9 +1,9 @@
 """``DataLoader``: batches from a dataset, in the order a sampler gives, collated into tensors.
 
-Single-process by default.  ``num_workers > 0`` starts one background *thread* that prepares
-up to ``num_workers * prefetch_factor`` batches ahead while the model trains on the current
-one (NumPy releases the GIL in its array work, so loading and training overlap); numtorch
-starts no worker processes.
+Single-process by default.  ``num_workers > 0`` loads in that many worker *processes*, as
+PyTorch does (``_worker.py``): up to ``num_workers * prefetch_factor`` batches ahead, handed out in
+the sampler's order, each worker seeded ``base_seed + worker_id`` and able to call
+``get_worker_info()``; an error in a worker is raised again here, naming the worker.
 
 Fast path: for a ``TensorDataset`` with the default ``collate_fn``, each batch is gathered with
 one fancy index per tensor (``X[idx]``) instead of indexing samples one by one and stacking.
@@ -16,8 +16,9 @@ one fancy index per tensor (``X[idx]``) instead of indexing samples one by one a
 """
 from __future__ import annotations
 
+import itertools
+import os
 import queue
-import threading
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -25,29 +26,14 @@ import numpy as np
 from numtorch import _backend
 from numtorch._backend import xp_of
 from numtorch.tensor import Tensor, make_tensor
+import numtorch
+from numtorch.utils.data import _worker
 from numtorch.utils.data._collate import default_collate, default_convert
+from numtorch.utils.data._worker import WorkerInfo, get_worker_info
 from numtorch.utils.data.dataset import IterableDataset, _tensor_source
 from numtorch.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 __all__ = ["DataLoader", "get_worker_info", "WorkerInfo"]
-
-
-class WorkerInfo:
-    """What ``get_worker_info()`` returns inside the loading thread: ``id``, ``num_workers``, ``seed``, ``dataset``."""
-
-    def __init__(self, id: int, num_workers: int, seed: int, dataset) -> None:
-        self.id, self.num_workers, self.seed, self.dataset = id, num_workers, seed, dataset
-
-    def __repr__(self) -> str:
-        return f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, seed={self.seed})"
-
-
-_worker_local = threading.local()
-
-
-def get_worker_info() -> WorkerInfo | None:
-    """The ``WorkerInfo`` of the background loading thread; ``None`` in the main thread."""
-    return getattr(_worker_local, "info", None)
 
 
 class _InfiniteConstantSampler(Sampler):
@@ -67,16 +53,21 @@ class DataLoader:
         shuffle: a new random order every epoch (default False).
         sampler: the order of the indices (excludes ``shuffle``).
         batch_sampler: yields lists of indices (excludes batch_size, shuffle, sampler, drop_last).
-        num_workers: 0 loads in the main thread; > 0 prefetches in one background thread.
+        num_workers: 0 loads in the main process; N > 0 in N worker processes.
         collate_fn: turns a list of samples into a batch (default ``default_collate``).
         pin_memory: when a GPU is available, every tensor of a batch goes through ``Tensor.pin_memory()``
             (page-locked host memory, from which ``.to("cuda", non_blocking=True)`` copies asynchronously).
         drop_last: drop the last batch when it is smaller than ``batch_size``.
-        timeout: seconds to wait for a prefetched batch before raising (0: forever).
-        worker_init_fn: called as ``worker_init_fn(0)`` in the loading thread before it starts.
-        generator: the ``numtorch.Generator`` the default ``RandomSampler`` draws from.
+        timeout: seconds to wait for a batch from the workers before raising RuntimeError (0: forever).
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker, after seeding.
+        multiprocessing_context: "fork", "spawn", "forkserver" or a ``multiprocessing`` context (default:
+            fork on Linux unless CuPy is in use, else spawn).
+        generator: the ``numtorch.Generator`` the default ``RandomSampler`` and the workers' base seed
+            are drawn from.
         prefetch_factor: batches prefetched per worker (default 2 when num_workers > 0).
-        persistent_workers: accepted for compatibility (a new thread starts every epoch).
+        persistent_workers: keep the worker processes from one epoch to the next.
+        pin_memory_device: accepted (deprecated in PyTorch; the current GPU is used).
+        in_order: False hands batches out as the workers finish them, not in the sampler's order.
     """
 
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None, sampler=None,
@@ -95,7 +86,14 @@ class DataLoader:
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.persistent_workers = persistent_workers
+        self.pin_memory_device = pin_memory_device
+        self.in_order = in_order
         self.generator = generator
+        if multiprocessing_context is not None and num_workers == 0:
+            raise ValueError("multiprocessing_context can only be used with multi-process loading "
+                             f"(num_workers > 0), but got num_workers={num_workers}")
+        self.multiprocessing_context = _worker.resolve_context(multiprocessing_context)
+        self._iterator = None  # the persistent workers' iterator
         self._iterable = isinstance(dataset, IterableDataset)
         if self._iterable:
             if shuffle not in (None, False):
@@ -148,14 +146,41 @@ class DataLoader:
             return n
         return len(self.batch_sampler) if self._auto_collation else len(self.sampler)
 
+    @property
+    def _index_sampler(self):
+        """What the workers are sent: lists of indices (auto-collation) or single indices."""
+        return self.batch_sampler if self._auto_collation else self.sampler
+
     def __iter__(self) -> Iterator[Any]:
+        if self.num_workers > 0:
+            if not self.persistent_workers:
+                _worker.check_worker_number(self.num_workers)
+                return _MultiProcessingIter(self)
+            if self._iterator is None or self._iterator._shutdown:
+                _worker.check_worker_number(self.num_workers)
+                self._iterator = _MultiProcessingIter(self)
+            else:
+                self._iterator._reset(self)
+            return self._iterator
+        self._base_seed()  # drawn and unused, as PyTorch does: a shuffle is the same with workers
         batches = self._batches()
         if self.pin_memory and _backend.cuda_is_available():
-            batches = map(_pin, batches)  # in the loading thread too, when there is one
-        if self.num_workers == 0:
-            return batches
-        return _Prefetcher(batches, self.num_workers * self.prefetch_factor, self.timeout,
-                           self.worker_init_fn, WorkerInfo(0, 1, 0, self.dataset))
+            batches = map(_pin, batches)
+        return batches
+
+    def _base_seed(self) -> int:
+        """The workers' base seed, from ``generator`` or the default generator; drawn for every new
+        iterator (not for a persistent workers' new epoch), with or without workers, as in PyTorch."""
+        return int(numtorch.randint(0, 2**63 - 1, (), dtype=numtorch.int64, generator=self.generator))
+
+    def _worker_fetch(self) -> _worker.Fetch:
+        tensor_source = None
+        if self._default_collate and type(self.batch_sampler) is BatchSampler and not self._iterable:
+            source = _tensor_source(self.dataset)
+            if source is not None and all(isinstance(t._data, np.ndarray) for t in source[0]):
+                tensor_source = ([t._data for t in source[0]], source[1])
+        return _worker.Fetch(self.dataset, self._iterable, self._auto_collation, self.collate_fn,
+                             self.batch_size, self.drop_last, tensor_source)
 
     # ---- producing batches ----------------------------------------------------------------
     def _batches(self) -> Iterator[Any]:
@@ -225,65 +250,167 @@ def _check_worker_options(num_workers, timeout, prefetch_factor, persistent_work
         raise ValueError("persistent_workers option needs num_workers > 0")
 
 
-_DONE = object()
+class _MultiProcessingIter:
+    """The batches of one epoch, loaded by worker processes (``_worker.py``), in the sampler's order.
 
-
-class _Prefetcher:
-    """Runs a batch iterator in a daemon thread, ``depth`` batches ahead; errors are re-raised here.
-
-    The thread holds only the queue and the stop flag (not this object), so dropping the iterator
-    (``break`` out of the loop) runs ``__del__``, which tells the thread to stop.
+    Keeps at most ``prefetch_factor * num_workers`` batches requested and not yet handed out;
+    batches that arrive early wait in ``_task_info`` until their turn.  With ``persistent_workers``
+    the loader keeps this object and ``_reset`` starts the next epoch on the same processes.
     """
 
-    def __init__(self, batches: Iterator, depth: int, timeout: float, worker_init_fn, info: WorkerInfo) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._timeout = timeout
-        self._thread = threading.Thread(target=_work, daemon=True,
-                                        args=(self._queue, self._stop, batches, worker_init_fn, info))
-        self._thread.start()
+    def __init__(self, loader: "DataLoader") -> None:
+        self._num_workers = loader.num_workers
+        self._prefetch = loader.prefetch_factor * loader.num_workers
+        self._timeout = loader.timeout
+        self._persistent = loader.persistent_workers
+        self._in_order = loader.in_order
+        self._iterable = loader._iterable
+        self._pin = loader.pin_memory and _backend.cuda_is_available()
+        self._shutdown = False
+        ctx = loader.multiprocessing_context or _worker.default_context()
+        self._prefix = _worker.new_segment_prefix()
+        self._done_event = ctx.Event()
+        self._result_queue = ctx.Queue()
+        self._index_queues, self._workers = [], []
+        fetch = loader._worker_fetch()
+        base_seed = loader._base_seed()
+        try:
+            for w in range(self._num_workers):
+                q = ctx.Queue()
+                q.cancel_join_thread()  # never wait at exit to flush indices nobody will read
+                p = ctx.Process(target=_worker.worker_loop, daemon=True, name=f"numtorch-dataloader-{w}",
+                                args=(fetch, q, self._result_queue, self._done_event, base_seed,
+                                      loader.worker_init_fn, w, self._num_workers, self._prefix, os.getpid()))
+                p.start()
+                self._index_queues.append(q)
+                self._workers.append(p)
+        except BaseException:
+            self._shutdown_workers()
+            raise
+        self._reset(loader, first=True)
 
-    def __iter__(self) -> "_Prefetcher":
+    def _reset(self, loader: "DataLoader", first: bool = False) -> None:
+        """A new epoch: a new pass of the sampler (persistent workers restart their dataset's iterator)."""
+        self._sampler_iter = iter(loader._index_sampler)
+        self._send_idx = self._rcvd_idx = self._outstanding = 0
+        self._task_info: dict = {}  # batch number -> (worker,) while requested, (worker, data) once here
+        self._active = [True] * self._num_workers
+        self._cycle = itertools.cycle(range(self._num_workers))
+        if not first:  # persistent workers (seeded once): wait until each has restarted
+            for q in self._index_queues:
+                q.put(_worker.ResumeIteration())
+            for _ in range(self._num_workers):
+                while not isinstance(self._get()[0], _worker.ResumeIteration):
+                    pass
+        for _ in range(self._prefetch):
+            self._request()
+
+    def __iter__(self) -> "_MultiProcessingIter":
         return self
 
     def __next__(self):
+        while True:
+            while self._rcvd_idx < self._send_idx:  # skip batches of workers whose stream ended
+                worker, *got = self._task_info[self._rcvd_idx]
+                if got or self._active[worker]:
+                    break
+                del self._task_info[self._rcvd_idx]
+                self._rcvd_idx += 1
+            else:
+                if not self._persistent:
+                    self._shutdown_workers()
+                raise StopIteration
+            if len(self._task_info[self._rcvd_idx]) == 2:
+                data = self._task_info.pop(self._rcvd_idx)[1]
+                if data is _worker.TAKEN:  # handed out already (in_order=False)
+                    self._rcvd_idx += 1
+                    continue
+                return self._hand_out(data)
+            idx, data = self._get()
+            self._outstanding -= 1
+            if isinstance(data, _worker.IterationEnd):
+                self._retire(data.worker_id)
+                self._request()
+            elif idx != self._rcvd_idx and not self._in_order:  # hand it out now, skip it later
+                self._task_info[idx] = (self._task_info[idx][0], _worker.TAKEN)
+                return self._hand_out(data, advance=False)
+            elif idx != self._rcvd_idx:
+                self._task_info[idx] += (data,)  # early: keep it until its turn
+            else:
+                del self._task_info[idx]
+                return self._hand_out(data)
+
+    def _hand_out(self, data, advance: bool = True):
+        if advance:
+            self._rcvd_idx += 1
+        self._request()
+        if isinstance(data, _worker.ExceptionWrapper):
+            data.reraise()
+        return _pin(data) if self._pin else data
+
+    def _request(self) -> None:
+        """Sends the sampler's next index batch to the next active worker (round-robin)."""
+        if self._outstanding >= self._prefetch:
+            return
         try:
-            batch, exc = self._queue.get(timeout=self._timeout or None)
-        except queue.Empty:
-            self._stop.set()
-            raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds") from None
-        if exc is not None:
-            self._stop.set()
-            raise exc
-        if batch is _DONE:
-            self._stop.set()
-            raise StopIteration
-        return batch
+            index = next(self._sampler_iter)
+        except StopIteration:
+            return
+        for _ in range(self._num_workers):
+            w = next(self._cycle)
+            if self._active[w]:
+                break
+        else:
+            return
+        self._index_queues[w].put((self._send_idx, index))
+        self._task_info[self._send_idx] = (w,)
+        self._outstanding += 1
+        self._send_idx += 1
+
+    def _retire(self, w: int) -> None:
+        """Worker ``w``'s dataset replica is exhausted: no more requests go to it this epoch."""
+        self._active[w] = False
+        if not self._persistent:
+            self._index_queues[w].put(None)
+
+    def _get(self):
+        """The next (batch number, data) from any worker; raises on ``timeout`` or a dead worker."""
+        wait = self._timeout if self._timeout > 0 else _worker.STATUS_CHECK_INTERVAL
+        while True:
+            try:
+                return _worker.loads(self._result_queue.get(timeout=wait))
+            except queue.Empty:
+                if self._timeout > 0:
+                    self._shutdown_workers()
+                    raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds") from None
+                dead = [p for p in self._workers if not p.is_alive()]
+                if dead:
+                    self._shutdown_workers()
+                    pids = ", ".join(str(p.pid) for p in dead)
+                    raise RuntimeError(f"DataLoader worker (pid(s) {pids}) exited unexpectedly") from None
+
+    def _shutdown_workers(self) -> None:
+        """Stops and reaps every worker (no zombies), then removes unread shared-memory batches."""
+        if self._shutdown:
+            return
+        self._shutdown = True
+        try:
+            self._done_event.set()
+            for q in self._index_queues:
+                q.put(None)
+            for p in self._workers:
+                p.join(timeout=_worker.STATUS_CHECK_INTERVAL)
+        finally:
+            for p in self._workers:
+                if p.is_alive():
+                    p.terminate()
+                    p.join()
+            for q in (*self._index_queues, self._result_queue):
+                q.cancel_join_thread()
+                q.close()
+            if self._prefix is not None:
+                _worker.unlink_segments(self._prefix)
 
     def __del__(self) -> None:
-        self._stop.set()
-
-
-def _put(q: queue.Queue, stop: threading.Event, item) -> bool:
-    """Puts ``item`` on the queue, giving up (False) once ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _work(q: queue.Queue, stop: threading.Event, batches: Iterator, worker_init_fn, info: WorkerInfo) -> None:
-    """The loading thread: produce batches until done, stopped, or failed (the error is handed over)."""
-    _worker_local.info = info
-    try:
-        if worker_init_fn is not None:
-            worker_init_fn(0)
-        for batch in batches:
-            if not _put(q, stop, (batch, None)):
-                return
-        _put(q, stop, (_DONE, None))
-    except BaseException as exc:
-        _put(q, stop, (None, exc))
+        if hasattr(self, "_shutdown"):
+            self._shutdown_workers()
