@@ -31,6 +31,8 @@ import traceback
 import types
 from typing import Optional, Sequence
 
+import numpy as np
+
 __all__ = ["install_aliases", "run_script", "torch_name", "main"]
 
 # (PyTorch's top-level package, numtorch's module that plays it); the longer prefix first
@@ -61,9 +63,9 @@ def torch_name(name: str) -> str:
 class _AliasLoader(importlib.abc.Loader):
     """Hands the import system an already imported numtorch module as the ``torch.*`` module."""
 
-    def __init__(self, module: types.ModuleType) -> None:
+    def __init__(self, module) -> None:
         self.module = module
-        self.spec = module.__spec__
+        self.spec = getattr(module, "__spec__", None)
 
     def create_module(self, spec):
         return self.module
@@ -84,9 +86,10 @@ class AliasFinder(importlib.abc.MetaPathFinder):
                                                is_package=hasattr(module, "__path__"))
 
 
-def _import_ours(fullname: str, ours: str) -> types.ModuleType:
-    """numtorch's module ``ours`` (or a module-valued attribute of its parent); ModuleNotFoundError
-    named ``fullname`` (the PyTorch name) when numtorch has none."""
+def _import_ours(fullname: str, ours: str):
+    """numtorch's module ``ours``, or else what its parent holds under that name when it is a module or
+    an object standing for one (``numtorch.backends.cudnn``, a namespace of flags); ModuleNotFoundError
+    named ``fullname`` (the PyTorch name) when numtorch has neither."""
     try:
         return importlib.import_module(ours)
     except ModuleNotFoundError as e:
@@ -94,9 +97,15 @@ def _import_ours(fullname: str, ours: str) -> types.ModuleType:
             raise  # a module numtorch itself needs is missing: that is a different story
     parent, _, child = ours.rpartition(".")
     value = getattr(sys.modules.get(parent), child, None)
-    if isinstance(value, types.ModuleType):
+    if isinstance(value, types.ModuleType) or _namespace_object(value):
         return value
     raise ModuleNotFoundError(f"No module named '{fullname}'", name=fullname)
+
+
+def _namespace_object(value) -> bool:
+    """An instance of one of numtorch's classes that is not callable: a module-like namespace."""
+    return (value is not None and not callable(value) and not isinstance(value, type)
+            and _is_ours(type(value).__module__))
 
 
 def install_aliases() -> None:
@@ -204,7 +213,8 @@ def run_script(script: str, args: Sequence[str] = ()) -> int:
     sys.argv = [script, *args]
     sys.path[0:1] = [program.dir, _SHIMS]  # the script's directory, as Python sets it; then the stand-ins
     try:
-        runpy.run_path(program.path, run_name="__main__")
+        with np.errstate(all="ignore"):  # PyTorch computes inf and NaN silently, so does the program here
+            runpy.run_path(program.path, run_name="__main__")
     except SystemExit as e:
         return _exit_code(e)
     except BaseException as e:  # noqa: BLE001 - the top of the program
