@@ -486,7 +486,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     ``pos_weight`` (broadcast along the last dim, one per class) weighs the positive examples.
     """
     if _autocast.active:
-        input, target, weight, pos_weight = _autocast.cast("binary_cross_entropy_with_logits", input, target, weight, pos_weight)
+        input, target, weight, pos_weight = _autocast.cast("binary_cross_entropy_with_logits", input, target,
+                                                           weight, pos_weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
