@@ -424,7 +424,8 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 class Gelu(Function):
     @staticmethod
     def forward(ctx, x):
-        if _kernels.fused(x):  # GPU: one kernel each way; backward recomputes Phi and phi from x
+        ctx.gpu_kernel = _kernels.fused(x)   # GPU: one kernel each way, backward recomputes from x
+        if ctx.gpu_kernel:
             ctx.save_for_backward(x)
             return _kernels.gelu_forward(x)
         y, slope = _gelu_and_slope(x)  # slope dy/dx is kept for a first-order backward (one product)
@@ -436,7 +437,7 @@ class Gelu(Function):
         # y = x Phi(x):  dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
         if not GradMode.enabled:
             saved = ctx.saved_arrays
-            if len(saved) == 2:  # first order on the arrays: gx = gy * slope, slope from forward
+            if not ctx.gpu_kernel:  # first order on the arrays: gx = gy * slope, slope from forward
                 return make_tensor(gy._data * saved[1])
             if _kernels.fused(saved[0], gy._data):
                 return make_tensor(_kernels.gelu_backward(saved[0], gy._data))
