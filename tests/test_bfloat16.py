@@ -345,3 +345,14 @@ def test_legacy_constructor(torch):
     assert got.dtype == nt.bfloat16 and isinstance(got, nt.BFloat16Tensor)
     assert not isinstance(nt.ones(2), nt.BFloat16Tensor)
     np.testing.assert_array_equal(_bits_nt(got), _bits_torch(ref, torch))
+
+
+def test_widening_every_bit_pattern_matches_torch(torch):
+    # bfloat16 -> float32 is exact (the upper half of a float32): all 65536 patterns, NaN payloads too
+    bits = np.arange(2 ** 16, dtype=np.uint16)
+    got = nt.from_numpy(bits.view(nt.bfloat16.np)).float().numpy().view(np.uint32)
+    ref = torch.from_numpy(bits.view(np.int16)).view(torch.bfloat16).float().numpy().view(np.uint32)
+    np.testing.assert_array_equal(got, ref)
+    strided = nt.from_numpy(bits.view(nt.bfloat16.np).reshape(256, 256)).T[::3]
+    np.testing.assert_array_equal(strided.float().numpy().view(np.uint32),
+                                  (bits.reshape(256, 256).T[::3].astype(np.uint32) << 16))

@@ -40,6 +40,12 @@ def with_scalar(ufunc, a, s):
     return ufunc(a, np.float32(s), dtype=_F32).astype(_BF16)
 
 
+def _bf16_to_f32(a: np.ndarray) -> np.ndarray:
+    """bfloat16 -> float32, exactly: a bfloat16 is the upper 16 bits of a float32 (about 10x
+    faster than ml_dtypes' element-by-element cast)."""
+    return (a.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
 def astype(a, npd, copy: bool = True):
     """``a.astype(npd)``; to bfloat16 through float32, as PyTorch converts.
 
@@ -47,6 +53,8 @@ def astype(a, npd, copy: bool = True):
     (nearest-even): two roundings, which can differ from one direct rounding in a tie.
     """
     if npd != _BF16:
+        if a.dtype == _BF16 and npd == _F32 and a.__class__ is np.ndarray:
+            return _bf16_to_f32(a)
         return a.astype(npd, copy=copy)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf and NaN are values here, as in PyTorch
         if a.dtype != _F32 and a.dtype != _BF16:
