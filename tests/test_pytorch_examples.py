@@ -189,14 +189,15 @@ def test_mnist_forward_forward(examples: Path, tmp_path: Path, data_dir: Path) -
 
 @pytest.mark.slow
 def test_mnist_forward_forward_learns(examples: Path, tmp_path: Path, data_dir: Path) -> None:
-    """With 60 steps per layer the forward-forward net's loss falls and it beats chance (error < 0.9)."""
+    """With 200 steps per layer on 5000 images the forward-forward net's loss falls and its error is
+    far below chance (0.9; it reaches about 0.27)."""
     folder = copy_example(examples, "mnist_forward_forward", tmp_path)
     mnist_raw(folder / "data", data_dir, n=5000)
-    out = run(folder, "main.py", "--epochs", "60", "--no_accel", "--log-interval", "10", timeout=3600).stdout
+    out = run(folder, "main.py", "--epochs", "200", "--no_accel", "--log-interval", "50", timeout=3600).stdout
     losses = floats(r"Loss:\s+([\d.e+-]+)", out)
-    assert losses[5] < losses[0]
+    assert len(losses) == 8 and losses[3] < 0.8 * losses[0] and losses[7] < 0.8 * losses[4]  # both layers
     train_error, test_error = _errors(out)
-    assert train_error < 0.9 and test_error < 0.9
+    assert train_error < 0.5 and test_error < 0.5
 
 
 def test_mnist_hogwild_dry_run(examples: Path, tmp_path: Path, data_dir: Path) -> None:
