@@ -69,19 +69,22 @@ def test_torch_and_torchvision_are_numtorch_with_all_submodules(tmp_path: Path) 
         import torchvision
         import torchvision.transforms as T
         from torchvision import datasets
+        import torch.backends.cudnn as cudnn
         import numtorch, numtorch.vision, numtorch.vision.transforms
         import sys
+        cudnn.benchmark = True
         checks = [torch is numtorch, nn is numtorch.nn, F is numtorch.nn.functional,
                   torch.nn is numtorch.nn, DataLoader is numtorch.utils.data.DataLoader,
                   torch.optim.lr_scheduler is numtorch.optim.lr_scheduler,
                   torchvision is numtorch.vision, T is numtorch.vision.transforms,
                   datasets is numtorch.vision.datasets, sys.modules["torch.nn"] is numtorch.nn,
-                  numtorch.nn.__spec__.name == "numtorch.nn", isinstance(nn.Linear(2, 3), numtorch.nn.Module)]
+                  numtorch.nn.__spec__.name == "numtorch.nn", isinstance(nn.Linear(2, 3), numtorch.nn.Module),
+                  cudnn is numtorch.backends.cudnn, numtorch.backends.cudnn.benchmark is True]
         print(checks)
     """)
     out = numtorch_run(script)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str([True] * 12)
+    assert out.stdout.strip() == str([True] * 14)
 
 
 MISSING_CASES = {

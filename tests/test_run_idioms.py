@@ -112,3 +112,10 @@ def test_view_of_a_conv_output_flattens_as_pytorch(torch) -> None:
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
     with pytest.raises(RuntimeError, match="view size is not compatible"):
         numtorch.ones(3, 4).t().view(-1)  # a transpose still cannot be viewed, as in PyTorch
+
+
+def test_device_and_layout_flags_as_pytorch(torch) -> None:
+    """``input.is_cuda or input.is_xpu`` (the DCGAN example) and the other flags of a CPU tensor."""
+    for name in ("is_cpu", "is_cuda", "is_xpu", "is_mps", "is_meta", "is_sparse", "is_quantized", "is_mkldnn",
+                 "is_nested"):
+        assert getattr(numtorch.ones(2), name) is getattr(torch.ones(2), name), name

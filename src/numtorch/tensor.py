@@ -108,6 +108,13 @@ class Tensor:
         return self.device.type == "cuda"
 
     @property
+    def is_cpu(self) -> bool:
+        return self.device.type == "cpu"
+
+    # devices and layouts numtorch does not have: never true (PyTorch programs test them)
+    is_xpu = is_mps = is_meta = is_sparse = is_quantized = is_mkldnn = is_nested = property(lambda self: False)
+
+    @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from numtorch import _dtypes
 from numtorch._backend import xp_of
+from numtorch._errstate import quiet  # noqa: F401  (for the op files)
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
 

@@ -18,7 +18,7 @@ from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import wrap_dim, in_float32_for_bfloat16
+from numtorch.ops._util import wrap_dim, in_float32_for_bfloat16, quiet
 from numtorch.ops.elementwise import (sigmoid, tanh, relu as _relu_op, exp, erfc, where, abs as _abs, _erfc,
                                      _sigmoid_array)
 from numtorch.ops.inplace import apply_inplace
@@ -758,12 +758,18 @@ def _softmax_dim(name: str, ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+def _row_max(x, dim):
+    """The max along ``dim`` (kept); an empty tensor has none, and needs none (its result is empty)."""
+    return x.max(axis=dim, keepdims=True) if x.size else x.sum(axis=dim, keepdims=True)
+
+
 @in_float32_for_bfloat16
 class Softmax(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x, dim):
         xp = xp_of(x)
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))  # subtracting the max: exp never overflows
+        e = xp.exp(x - _row_max(x, dim))  # subtracting the max: exp never overflows
         e /= e.sum(axis=dim, keepdims=True)
         ctx.dim = dim
         ctx.save_for_backward(e)
@@ -784,9 +790,10 @@ class Softmax(Function):
 @in_float32_for_bfloat16
 class LogSoftmax(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x, dim):
         xp = xp_of(x)
-        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted = x - _row_max(x, dim)
         shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))  # x - logsumexp(x)
         ctx.dim = dim
         ctx.save_for_backward(shifted)

@@ -10,7 +10,7 @@ from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import sum_to, sum_to_array, promote, in_float32_for_bfloat16
+from numtorch.ops._util import sum_to, sum_to_array, in_float32_for_bfloat16
 from numtorch.ops.shape import Permute
 from numtorch.tensor import Tensor, make_tensor
 
@@ -87,9 +87,12 @@ def matmul(input, other) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting of batch dims; 1-D operands are vectors."""
     if _autocast.active:
         input, other = _autocast.cast("matmul", input, other)
-    a, b = promote("matmul", input, other)
+    a, b = input, other
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors (got a Python number)")
+    if a._data.dtype != b._data.dtype:  # PyTorch never promotes in a matrix product
+        raise RuntimeError(f"matmul: expected both tensors to have the same dtype, but got {a.dtype} and "
+                           f"{b.dtype} (shapes {tuple(a.shape)} and {tuple(b.shape)}); convert one with .to()")
     try:
         return Matmul.apply(a, b)
     except ValueError:  # NumPy refused the shapes: check them only now, to raise PyTorch's message
