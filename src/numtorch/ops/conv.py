@@ -155,7 +155,7 @@ def _w_cols(w, geo: _Geom):
 def conv_forward(cols, w, geo: _Geom):
     """y (N, OC, OH, OW) = cols @ W^T per group (an NCHW view of a channels-last buffer)."""
     g = geo.g
-    y = _dtypes.like(cols @ _w_cols(w, geo).transpose(0, 2, 1), w.dtype)  # (G, N*OH*OW, OC/G)
+    y = _dtypes.matmul(cols, _w_cols(w, geo).transpose(0, 2, 1))  # (G, N*OH*OW, OC/G)
     if g == 1:
         return y.reshape(geo.n, geo.oh, geo.ow, geo.oc).transpose(0, 3, 1, 2)
     y = y.reshape(g, geo.n, geo.oh, geo.ow, geo.oc // g).transpose(1, 0, 4, 2, 3)
@@ -171,7 +171,7 @@ def _gy_rows(gy, geo: _Geom):
 
 def conv_grad_weight(cols, gy_rows, geo: _Geom, wshape):
     """dW = gy^T @ cols per group, shaped like W (OC, C/G, KH, KW)."""
-    gw = _dtypes.like(gy_rows.transpose(0, 2, 1) @ cols, cols.dtype)  # (G, OC/G, KH*KW*C/G)
+    gw = _dtypes.matmul(gy_rows.transpose(0, 2, 1), cols)  # (G, OC/G, KH*KW*C/G)
     gw = gw.reshape(geo.oc, geo.kh, geo.kw, geo.c // geo.g)
     return gw.transpose(0, 3, 1, 2).copy()                    # small: the weight's size
 
@@ -188,7 +188,7 @@ def conv_grad_input(gy_rows, w, geo: _Geom):
         return _grad_input_as_conv(gy_rows, w, geo)
     xp = xp_of(gy_rows)
     g, cg = geo.g, geo.c // geo.g
-    dcols = _dtypes.like(gy_rows @ _w_cols(w, geo), w.dtype)  # (G, N*OH*OW, KH*KW*C/G)
+    dcols = _dtypes.matmul(gy_rows, _w_cols(w, geo))  # (G, N*OH*OW, KH*KW*C/G)
     dcols = dcols.reshape(g, geo.n, geo.oh, geo.ow, geo.kh, geo.kw, cg)
     (pt, pb), (pl, pr) = geo.pads
     buf = xp.zeros((geo.n, geo.h + pt + pb, geo.w + pl + pr, g, cg), dtype=gy_rows.dtype)
