@@ -102,6 +102,7 @@ def test_densenet121_layout():
     assert n_layers == 6 + 12 + 24 + 16
 
 
+@pytest.mark.slow  # 138M parameters to allocate
 def test_vgg_layout_follows_its_configuration():
     """torchvision's VGG-16 ("D"): features index every conv / ReLU / pool; classifier 0, 3, 6 are linear."""
     cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
