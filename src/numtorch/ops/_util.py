@@ -233,3 +233,15 @@ def log1p_exp_neg_abs(x):
     e^-|x| never overflows, and log1p keeps its small values accurate."""
     xp = xp_of(x)
     return xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def softmax_in_place(z, axis: int):
+    """z <- softmax(z) along ``axis``, in z's own memory (z: a fresh array nobody else reads).
+
+        softmax(z)_i = e^(z_i - max z) / sum_j e^(z_j - max z)    (the shift keeps e^. <= 1)
+
+    The fused attention ops use it; ``Softmax`` itself writes the same three steps out."""
+    z -= z.max(axis=axis, keepdims=True)
+    xp_of(z).exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z
