@@ -124,3 +124,27 @@ def test_functional_normalize_and_to_tensor_are_the_same_functions():
     assert F.to_tensor is T.to_tensor and F.normalize is T.normalize
     x = numtorch.ones(3, 2, 2)
     np.testing.assert_allclose(F.normalize(x, [0.5, 0.0, 1.0], [0.5, 2.0, 1.0]).numpy()[:, 0, 0], [1.0, 0.5, 0.0])
+
+
+def test_adjust_hue_against_colorsys():
+    import colorsys
+    rng = np.random.default_rng(4)
+    x = rng.random((3, 4, 5)).astype(np.float32)
+    x[:, 0, 0] = 0.5   # a grey pixel: no hue, unchanged
+    out = F.adjust_hue(numtorch.from_numpy(x), 0.2).numpy()
+    ref = np.empty_like(x)
+    for i in range(4):
+        for j in range(5):
+            h, s, v = colorsys.rgb_to_hsv(*x[:, i, j])
+            ref[:, i, j] = colorsys.hsv_to_rgb((h + 0.2) % 1.0, s, v)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(F.adjust_hue(numtorch.from_numpy(x), 0.0).numpy(), x, atol=1e-6)
+    with pytest.raises(ValueError, match="hue_factor"):
+        F.adjust_hue(numtorch.from_numpy(x), 0.7)
+    # ColorJitter(hue=(h, h)) is adjust_hue(h); a PIL image stays a PIL image
+    np.testing.assert_allclose(T.ColorJitter(hue=(0.2, 0.2))(numtorch.from_numpy(x)).numpy(), ref, rtol=1e-5,
+                               atol=1e-6)
+    img = Image.fromarray(_rgb())
+    assert isinstance(T.ColorJitter(0.1, 0.1, 0.1, 0.1)(img), Image.Image)
+    with pytest.raises(ValueError, match="hue values"):
+        T.ColorJitter(hue=0.6)
