@@ -89,7 +89,7 @@ def test_random_resized_crop_pil_is_a_resized_window():
     numtorch.manual_seed(5)
     out = rrc(img)
     numtorch.manual_seed(5)
-    top, left, h, w = rrc.get_params(40, 60)
+    top, left, h, w = T.RandomResizedCrop.get_params(img, rrc.scale, rrc.ratio)  # torchvision's static form
     assert out.size == (16, 16)
     area = h * w / (40 * 60)
     assert 0.08 <= area <= 1.0 + 1e-9 and 3 / 4 - 0.05 <= w / h <= 4 / 3 + 0.05
@@ -148,3 +148,15 @@ def test_adjust_hue_against_colorsys():
     assert isinstance(T.ColorJitter(0.1, 0.1, 0.1, 0.1)(img), Image.Image)
     with pytest.raises(ValueError, match="hue values"):
         T.ColorJitter(hue=0.6)
+
+
+def test_random_crop_get_params_static():
+    img = Image.fromarray(_rgb(10, 14))
+    numtorch.manual_seed(1)
+    top, left, h, w = T.RandomCrop.get_params(img, (4, 6))
+    assert (h, w) == (4, 6) and 0 <= top <= 6 and 0 <= left <= 8
+    numtorch.manual_seed(1)
+    out = T.RandomCrop((4, 6))(img)   # the same draws: the same window
+    np.testing.assert_array_equal(np.asarray(out), _rgb(10, 14)[top:top + 4, left:left + 6])
+    with pytest.raises(ValueError, match="larger than input image size"):
+        T.RandomCrop.get_params(img, 20)

@@ -234,6 +234,15 @@ class RandomCrop:
         self.size, self.padding, self.pad_if_needed = _size2(size), padding, pad_if_needed
         self.fill, self.padding_mode = fill, padding_mode
 
+    @staticmethod
+    def get_params(img, output_size) -> tuple:
+        """(top, left, height, width) of a random ``output_size`` window of ``img`` (torchvision's signature)."""
+        (h, w), (th, tw) = _image_hw(img), _size2(output_size)
+        if h < th or w < tw:
+            raise ValueError(f"Required crop size {(th, tw)} is larger than input image size {(h, w)}")
+        rng = _rng()
+        return int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1)), th, tw
+
     def __call__(self, img):
         a, back = _unwrap(img)
         if self.padding is not None:
@@ -287,27 +296,29 @@ class RandomResizedCrop:
         self.interpolation = _mode_name(interpolation)
         self.antialias = True if antialias is None else bool(antialias)
 
-    def get_params(self, h: int, w: int) -> tuple:
-        """(top, left, height, width) of the crop: 10 tries, then the central crop of the clamped ratio."""
-        rng, area = _rng(), h * w
-        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+    @staticmethod
+    def get_params(img, scale, ratio) -> tuple:
+        """(top, left, height, width) of a random crop of ``img`` (torchvision's static signature):
+        10 tries of area ~ U(scale) and log-uniform aspect ratio, then the central crop of the clamped ratio."""
+        (h, w), rng = _image_hw(img), _rng()
+        area, log_ratio = h * w, (math.log(ratio[0]), math.log(ratio[1]))
         for _ in range(10):
-            target = area * rng.uniform(*self.scale)
+            target = area * rng.uniform(*scale)
             aspect = math.exp(rng.uniform(*log_ratio))
             cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
             if 0 < cw <= w and 0 < ch <= h:
                 return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
         in_ratio = w / h
-        if in_ratio < min(self.ratio):
-            cw, ch = w, int(round(w / min(self.ratio)))
-        elif in_ratio > max(self.ratio):
-            ch, cw = h, int(round(h * max(self.ratio)))
+        if in_ratio < min(ratio):
+            cw, ch = w, int(round(w / min(ratio)))
+        elif in_ratio > max(ratio):
+            ch, cw = h, int(round(h * max(ratio)))
         else:
             cw, ch = w, h
         return (h - ch) // 2, (w - cw) // 2, ch, cw
 
     def __call__(self, img):
-        top, left, ch, cw = self.get_params(*_image_hw(img))
+        top, left, ch, cw = self.get_params(img, self.scale, self.ratio)
         if hasattr(img, "getbands"):  # Pillow crops and resizes a PIL image, as in torchvision
             return _resize_any(img.crop((left, top, left + cw, top + ch)), self.size, self.interpolation)
         a, back = _unwrap(img)
