@@ -222,3 +222,26 @@ def in_float32_for_bfloat16(cls):
     forward_f32.__doc__, backward_bf16.__doc__ = forward.__doc__, backward.__doc__
     cls.forward, cls.backward = staticmethod(forward_f32), staticmethod(backward_bf16)
     return cls
+
+
+def log1p_exp_neg_abs(x):
+    """log(1 + e^-|x|), the bounded part of every softplus-like function (in (0, log 2]):
+
+        softplus(x)   = log(1 + e^x)  = max(x, 0) + log1p(e^-|x|)
+        logsigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|)
+
+    e^-|x| never overflows, and log1p keeps its small values accurate."""
+    xp = xp_of(x)
+    return xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def softmax_in_place(z, axis: int):
+    """z <- softmax(z) along ``axis``, in z's own memory (z: a fresh array nobody else reads).
+
+        softmax(z)_i = e^(z_i - max z) / sum_j e^(z_j - max z)    (the shift keeps e^. <= 1)
+
+    The fused attention ops use it; ``Softmax`` itself writes the same three steps out."""
+    z -= z.max(axis=axis, keepdims=True)
+    xp_of(z).exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z

@@ -18,7 +18,7 @@ from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import wrap_dim, in_float32_for_bfloat16, quiet
+from numtorch.ops._util import in_float32_for_bfloat16, log1p_exp_neg_abs, quiet, wrap_dim
 from numtorch.ops.elementwise import (sigmoid, tanh, relu as _relu_op, exp, erfc, where, abs as _abs, _erfc,
                                      _sigmoid_array)
 from numtorch.ops.inplace import apply_inplace
@@ -635,7 +635,7 @@ class Softplus(Function):
         xp = xp_of(x)
         bx = x * x.dtype.type(beta) if beta != 1 else x
         # log(1 + e^bx) = max(bx, 0) + log1p(e^-|bx|): no overflow; linear above the threshold
-        y = xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))
+        y = xp.maximum(bx, 0) + log1p_exp_neg_abs(bx)
         if beta != 1:
             y /= x.dtype.type(beta)
         y = xp.where(bx > threshold, x, y)
@@ -661,7 +661,7 @@ class Mish(Function):
     @staticmethod
     def forward(ctx, x):
         xp = xp_of(x)
-        sp = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        sp = xp.maximum(x, 0) + log1p_exp_neg_abs(x)
         ctx.save_for_backward(x)
         return x * xp.tanh(sp)
 
@@ -703,7 +703,7 @@ class LogSigmoid(Function):
     def forward(ctx, x):
         xp = xp_of(x)
         ctx.save_for_backward(x)
-        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))  # log(1/(1+e^-x)), no overflow
+        return xp.minimum(x, 0) - log1p_exp_neg_abs(x)  # log(1/(1+e^-x)), no overflow
 
     @staticmethod
     def backward(ctx, gy):
