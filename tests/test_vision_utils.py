@@ -149,3 +149,23 @@ def test_io_png_round_trip_and_modes(tmp_path):
     with pytest.raises(ValueError, match="uint8 tensor C x H x W"):
         io.encode_png(numtorch.zeros(3, 4, 4))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+
+
+def test_draw_segmentation_masks_closed_form():
+    pytest.importorskip("PIL")
+    img = np.full((3, 4, 5), 100, np.uint8)
+    masks = np.zeros((2, 4, 5), bool)
+    masks[0, :2] = True          # rows 0-1: red
+    masks[1, 1:3] = True         # rows 1-2: blue; row 1 is covered twice -> painted black
+    out = utils.draw_segmentation_masks(numtorch.from_numpy(img), numtorch.from_numpy(masks), alpha=0.5,
+                                        colors=["red", (0, 0, 255)]).numpy()
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out[:, 0, 0], [177, 50, 50])    # 0.5 * 100 + 0.5 * (255, 0, 0), truncated
+    np.testing.assert_array_equal(out[:, 1, 0], [50, 50, 50])     # overlap: half of black
+    np.testing.assert_array_equal(out[:, 2, 0], [50, 50, 177])
+    np.testing.assert_array_equal(out[:, 3], img[:, 3])           # no mask: unchanged
+    f = utils.draw_segmentation_masks(numtorch.from_numpy(img / np.float32(255)), numtorch.from_numpy(masks[0]),
+                                      alpha=1.0, colors="white").numpy()
+    np.testing.assert_allclose(f[:, 0, 0], [1, 1, 1], rtol=1e-6)
+    with pytest.raises(ValueError, match="dtype bool"):
+        utils.draw_segmentation_masks(numtorch.from_numpy(img), numtorch.zeros(4, 5))
