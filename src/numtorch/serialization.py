@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from numtorch import _dtypes, _module_files
-from numtorch._module_files import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
+from numtorch._module_files import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals  # noqa: F401 (torch.serialization names)
 from numtorch._backend import CPU, as_device, device, to_device
 from numtorch.tensor import Tensor, make_tensor
 

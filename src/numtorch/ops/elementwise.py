@@ -226,11 +226,16 @@ class Remainder(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        # a mod b = a - floor(a/b) * b
-        a, b = ctx.saved_tensors
-        ga = sum_to(gy, shape_of(a)) if ctx.needs_input_grad[0] else None
-        gb = sum_to(-gy * floor(a / b), shape_of(b)) if ctx.needs_input_grad[1] else None
-        return ga, gb
+        return _modulo_backward(ctx, gy, floor)   # a mod b = a - floor(a/b) * b
+
+
+def _modulo_backward(ctx, gy, rounding):
+    """Backward of a - rounding(a / b) * b (remainder: floor, fmod: trunc).  rounding is piecewise
+    constant, so d/da = 1 and d/db = -rounding(a / b)."""
+    a, b = ctx.saved_tensors
+    ga = sum_to(gy, shape_of(a)) if ctx.needs_input_grad[0] else None
+    gb = sum_to(-gy * rounding(a / b), shape_of(b)) if ctx.needs_input_grad[1] else None
+    return ga, gb
 
 
 def remainder(input, other) -> Tensor:
@@ -249,10 +254,7 @@ class Fmod(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        a, b = ctx.saved_tensors
-        ga = sum_to(gy, shape_of(a)) if ctx.needs_input_grad[0] else None
-        gb = sum_to(-gy * trunc(a / b), shape_of(b)) if ctx.needs_input_grad[1] else None
-        return ga, gb
+        return _modulo_backward(ctx, gy, trunc)   # fmod(a, b) = a - trunc(a/b) * b
 
 
 def fmod(input, other) -> Tensor:

@@ -22,7 +22,7 @@ class Matmul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return _dtypes.like(a @ b, a.dtype)  # (bfloat16: a float32 product, rounded)
+        return _dtypes.matmul(a, b)  # a @ b (bfloat16: a float32 product, rounded)
 
     @staticmethod
     def backward(ctx, gy):
@@ -57,8 +57,8 @@ class Matmul(Function):
 
 def _matmul_backward_arrays(A, B, G, need):
     """dA = G B^T, dB = A^T G on arrays (batch dims summed back where they were broadcast)."""
-    ga = make_tensor(sum_to_array(_dtypes.like(G @ B.swapaxes(-1, -2), A.dtype), A.shape)) if need[0] else None
-    gb = make_tensor(sum_to_array(_dtypes.like(A.swapaxes(-1, -2) @ G, B.dtype), B.shape)) if need[1] else None
+    ga = make_tensor(sum_to_array(_dtypes.matmul(G, B.swapaxes(-1, -2)), A.shape)) if need[0] else None
+    gb = make_tensor(sum_to_array(_dtypes.matmul(A.swapaxes(-1, -2), G), B.shape)) if need[1] else None
     return ga, gb
 
 
