@@ -10,7 +10,7 @@ from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import sum_to, sum_to_array, in_float32_for_bfloat16
+from numtorch.ops._util import in_float32_for_bfloat16, sum_to, sum_to_array, write_out
 from numtorch.ops.shape import Permute
 from numtorch.tensor import Tensor, make_tensor
 
@@ -83,8 +83,10 @@ def _check_matmul(op, a, b):
         raise RuntimeError(f"{op}: shapes {tuple(sa)} and {tuple(sb)} cannot be multiplied ({ka} != {kb})")
 
 
-def matmul(input, other) -> Tensor:
+def matmul(input, other, *, out=None) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting of batch dims; 1-D operands are vectors."""
+    if out is not None:
+        return write_out(matmul(input, other), out, "matmul")
     if _autocast.active:
         input, other = _autocast.cast("matmul", input, other)
     a, b = input, other
@@ -100,8 +102,10 @@ def matmul(input, other) -> Tensor:
         raise
 
 
-def mm(input, mat2) -> Tensor:
+def mm(input, mat2, *, out=None) -> Tensor:
     """(n x k) @ (k x m): ``x.mm(y)`` is NumPy's ``x.dot(y)`` for matrices."""
+    if out is not None:
+        return write_out(mm(input, mat2), out, "mm")
     if _autocast.active:
         input, mat2 = _autocast.cast("mm", input, mat2)
     if input.ndim != 2 or mat2.ndim != 2:
@@ -112,7 +116,10 @@ def mm(input, mat2) -> Tensor:
     return Matmul.apply(input, mat2)
 
 
-def bmm(input, mat2) -> Tensor:
+def bmm(input, mat2, *, out=None) -> Tensor:
+    """Batched (b, n, k) @ (b, k, m)."""
+    if out is not None:
+        return write_out(bmm(input, mat2), out, "bmm")
     if _autocast.active:
         input, mat2 = _autocast.cast("bmm", input, mat2)
     if input.ndim != 3 or mat2.ndim != 3:
