@@ -28,7 +28,7 @@ from numtorch._backend import xp_of
 from numtorch._dtypes import uint8
 from numtorch.tensor import Tensor, make_tensor
 
-__all__ = ["make_grid", "save_image", "draw_bounding_boxes"]
+__all__ = ["make_grid", "save_image", "draw_bounding_boxes", "draw_segmentation_masks"]
 
 
 def _pil():
@@ -215,3 +215,38 @@ def draw_bounding_boxes(image: Tensor, boxes: Tensor, labels: Optional[list] = N
             draw.text((box[0] + margin, box[1] + margin), label, fill=label_color, font=txt_font)
     out = np.ascontiguousarray(np.asarray(canvas).transpose(2, 0, 1))
     return make_tensor(out).to(image.device)
+
+
+def draw_segmentation_masks(image: Tensor, masks: Tensor, alpha: float = 0.8, colors=None) -> Tensor:
+    """Paints boolean ``masks`` (N x H x W or H x W) over an RGB image (uint8 or float in [0, 1]).
+
+    ``out = (1 - alpha) image + alpha painted``, where ``painted`` has each mask's colour on its pixels
+    and black where masks overlap; the result has the image's dtype (uint8 truncated, as torchvision).
+    """
+    if not isinstance(image, Tensor):
+        raise TypeError(f"The image must be a tensor, got {type(image)}")
+    a = image.detach().cpu().numpy()
+    if not (a.dtype == np.uint8 or a.dtype.kind == "f"):
+        raise ValueError(f"The image dtype must be uint8 or float, got {image.dtype}")
+    if a.ndim != 3:
+        raise ValueError("Pass individual images, not batches")
+    if a.shape[0] != 3:
+        raise ValueError("Pass an RGB image. Other Image formats are not supported")
+    m = masks.detach().cpu().numpy() if isinstance(masks, Tensor) else np.asarray(masks)
+    m = m[None] if m.ndim == 2 else m
+    if m.ndim != 3:
+        raise ValueError("masks must be of shape (H, W) or (batch_size, H, W)")
+    if m.dtype != np.bool_:
+        raise ValueError(f"The masks must be of dtype bool. Got {masks.dtype}")
+    if m.shape[-2:] != a.shape[-2:]:
+        raise ValueError("The image and the masks must have the same height and width")
+    if len(m) == 0:
+        warnings.warn("masks doesn't contain any mask. No mask was drawn")
+        return image
+    scale = 1.0 if a.dtype == np.uint8 else 1 / 255
+    painted = a.astype(np.float32)
+    for mask, color in zip(m, _parse_colors(colors, len(m))):
+        painted[:, mask] = (np.asarray(color, np.float32) * scale)[:, None]
+    painted[:, m.sum(axis=0) > 1] = 0
+    out = a.astype(np.float32) * (1 - alpha) + painted * alpha
+    return make_tensor(out.astype(a.dtype)).to(image.device)
