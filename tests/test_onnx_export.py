@@ -250,6 +250,16 @@ def test_scaled_dot_product_attention(kind, rng):
     _check(M(), [t(2), t(2), t(2)], dynamic=dyn, more=[[t(3), t(3), t(3)]])
 
 
+def test_causal_attention_with_a_dynamic_length(rng):
+    """The causal mask that sdpa builds from the length becomes Trilu of a -inf matrix of that length."""
+    class M(nn.Module):
+        def forward(self, q):
+            return F.scaled_dot_product_attention(q, q * 0.5, q, is_causal=True)
+
+    t = lambda b, n: numtorch.from_numpy(rng.standard_normal((b, 2, n, 8)).astype(np.float32))  # noqa: E731
+    _check(M(), [t(2, 4)], dynamic={"x0": {0: "b", 2: "T"}, "y": {0: "b", 2: "T"}}, more=[[t(3, 7)], [t(1, 1)]])
+
+
 def test_tensor_ops_shapes_and_indexing(rng):
     class M(nn.Module):
         def forward(self, x):
@@ -259,10 +269,27 @@ def test_tensor_ops_shapes_and_indexing(rng):
             d = c[:, 1, 1:3, ::2]                        # (B, 2, 3)
             e = d.reshape(d.shape[0], -1) + x[:, 0:1, -1]  # (B, 6)
             f = e.unsqueeze(1).transpose(1, 2).flatten(1)  # (B, 6)
+            f = numtorch.clamp(f, min=f[:, :1] * 0.5)                  # a tensor bound
             return numtorch.clamp(f, -1.0, 2.5).sum(1, keepdim=True) + f.mean(-1, keepdim=True) * f.amax(1, True)
 
     x = numtorch.from_numpy(rng.standard_normal((2, 3, 4)).astype(np.float32))
     _check(M(), [x], dynamic=BATCH, more=[[numtorch.from_numpy(rng.standard_normal((3, 3, 4)).astype(np.float32))]])
+
+
+def test_elementwise_gather_and_reduce_ops(rng):
+    idx = numtorch.tensor([2, 0, 1])
+
+    class M(nn.Module):
+        def forward(self, x):
+            a = numtorch.where(x > 0, x.pow(2), numtorch.exp(x) - 1)            # (B, 3, 4)
+            b = numtorch.einsum("bij,bkj->bik", a, x)                            # (B, 3, 3)
+            c = b.index_select(2, idx) + numtorch.gather(b, 1, idx.expand(b.shape[0], 3, 3)[:, :1, :])
+            d = c.flip(1) + x[:, :, :1].expand(-1, -1, 3) + numtorch.log(x.abs() + 1).logsumexp(-1, keepdim=True)
+            return d.to(numtorch.float64).sqrt().float() + d.clone().sigmoid()
+
+    x2 = numtorch.from_numpy(rng.standard_normal((2, 3, 4)).astype(np.float32))
+    x3 = numtorch.from_numpy(rng.standard_normal((3, 3, 4)).astype(np.float32))
+    _check(M(), [x2.abs() + 0.1], dynamic=BATCH, more=[[x3.abs() + 0.1]])
 
 
 # ---- errors and files ----

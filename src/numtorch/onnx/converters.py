@@ -116,11 +116,12 @@ def _expm1(g, op):
 
 @converts(E.Clamp)
 def _clamp(g, op):
-    dt = out_dtype(op)
-    lo, hi = op.args[1], op.args[2]
-    bound = lambda v: None if v is None else (g.scalar(v, dt) if not isinstance(v, (Tensor, np.ndarray))  # noqa: E731
-                                              else _operand(g, op, op.args.index(v), dt))
-    return g.node("Clip", [arg(g, op, 0), bound(lo), bound(hi)])
+    """min(max(x, lo), hi): Max and Min broadcast, so the bounds may be numbers or tensors."""
+    dt, y = out_dtype(op), arg(g, op, 0)
+    for i, onnx_op in ((1, "Max"), (2, "Min")):
+        if op.args[i] is not None:
+            y = g.node(onnx_op, [y, _operand(g, op, i, dt)])
+    return y if y != arg(g, op, 0) else g.node("Identity", [y])
 
 
 @converts(E.Where)
@@ -449,9 +450,7 @@ def _flip(g, op):
 @converts(Rn.ChunkLast)
 def _chunk_last(g, op):
     n = op.args[1]
-    size = _shape(op, 0)[-1]
     parts = [o.shape[-1] for o in op.outputs]
-    assert sum(parts) == size
     return tuple(g.node("Split", [arg(g, op, 0), g.i64(parts)], n_out=n, axis=-1)) if n > 1 else (arg(g, op, 0),)
 
 
