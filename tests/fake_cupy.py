@@ -610,7 +610,7 @@ class ElementwiseKernel:
             raise TypeError(f"Type is mismatched. {self.name} T: {sorted(map(str, typed))}")
         T = typed.pop()
         env = {"_T": T.type, "where": np.where, "exp": np.exp, "sqrt": np.sqrt, "tanh": np.tanh,
-               "erf": _erf}
+               "erf": _erf, "erfc": _erfc}
         for (t, n), a in zip(self.ins, args):
             env[n] = a._a if a.__class__ is ndarray else np.dtype(T if t == "T" else t).type(a)
         outs = list(args[len(self.ins):])
@@ -628,6 +628,11 @@ class ElementwiseKernel:
 def _erf(x):
     from scipy.special import erf
     return erf(x).astype(x.dtype, copy=False)
+
+
+def _erfc(x):
+    from scipy.special import erfc
+    return erfc(x).astype(x.dtype, copy=False)
 
 
 def make_module() -> types.ModuleType:

@@ -338,3 +338,10 @@ def test_batchnorm_module_in_bfloat16(torch):
     for name in ("running_mean", "running_var"):
         np.testing.assert_allclose(getattr(bn, name).float().numpy(), getattr(tbn, name).float().numpy(),
                                    rtol=2 ** -7, atol=2 ** -8)
+
+
+def test_legacy_constructor(torch):
+    got, ref = nt.BFloat16Tensor([1.5, 1 + 2 ** -8]), torch.BFloat16Tensor([1.5, 1 + 2 ** -8])
+    assert got.dtype == nt.bfloat16 and isinstance(got, nt.BFloat16Tensor)
+    assert not isinstance(nt.ones(2), nt.BFloat16Tensor)
+    np.testing.assert_array_equal(_bits_nt(got), _bits_torch(ref, torch))

@@ -35,6 +35,12 @@ def run_two(*args: str):
     return p, time.monotonic() - t0
 
 
+def _shm_files_left(stdout: str) -> list:
+    """MPI's shared-memory files (printed by rank 0 after init) that still exist after the job."""
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("shm")), "shm")
+    return [f for f in line.split()[1:] if os.path.exists(f)]
+
+
 @pytest.mark.parametrize("code", ["1", "3"])
 def test_sys_exit_nonzero_on_one_rank_aborts_the_job_at_once(code):
     p, took = run_two("exit", code)
@@ -42,6 +48,7 @@ def test_sys_exit_nonzero_on_one_rank_aborts_the_job_at_once(code):
     assert (f"numtorch.distributed: rank 1 exited (code {code}) while the process group was active; "
             "aborting the job") in p.stderr, p.stderr
     assert "not reached" not in p.stdout
+    assert _shm_files_left(p.stdout) == []   # MPI_Abort would leave MPICH's in /dev/shm
 
 
 def test_sys_exit_zero_on_one_rank_is_heard_by_the_waiting_peer():
@@ -49,6 +56,7 @@ def test_sys_exit_zero_on_one_rank_is_heard_by_the_waiting_peer():
     assert p.returncode != 0 and took < 20, (p.returncode, took, p.stderr)
     assert "rank 1 exited (code 0) while the process group was active; aborting the job" in p.stderr
     assert "rank 0 was waiting in all_reduce" in p.stderr, p.stderr
+    assert _shm_files_left(p.stdout) == []
 
 
 @pytest.mark.parametrize("mode, waiting_in", [("raise-exit", "all_reduce"), ("end", "barrier")])

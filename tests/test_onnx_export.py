@@ -136,6 +136,23 @@ def test_gpt_without_the_fused_paths(rng):
     _check(model, [numtorch.from_numpy(rng.integers(0, 11, (2, 6)).astype(np.int64))])
 
 
+@pytest.mark.parametrize("opset", [17, 18, 21])
+def test_opset_versions(opset, rng):
+    """Opset 17 (reductions take axes as an attribute) to newer ones: the same graph, checked and run."""
+    if opset > onnx.defs.onnx_opset_version():
+        pytest.skip(f"this onnx knows opsets up to {onnx.defs.onnx_opset_version()}")
+    model = models.GPT(vocab_size=11, n_layer=1, n_head=2, n_embd=8, block_size=8)
+    idx = numtorch.from_numpy(rng.integers(0, 11, (2, 6)).astype(np.int64))
+    proto = _check(model, [idx], opset_version=opset)
+    assert proto.opset_import[0].version == opset
+
+    class Pooled(nn.Module):
+        def forward(self, x):
+            return x.mean((2, 3)) + x.amax(3).amin(2) + x.sum(1).mean(-1).mean(-1, keepdim=True)
+
+    _check(Pooled(), [_images(rng, 2, 3, 4, 5)], opset_version=opset)
+
+
 def test_seq2seq_dynamic_batch_and_lengths(rng):
     model = models.Seq2SeqTransformer(12, 13, d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
                                       dim_feedforward=32)
@@ -272,6 +289,29 @@ def test_export_to_path_and_file_object_agree(tmp_path):
     got = _run(str(tmp_path / "a.onnx"), {"input_0": x.numpy()})[0]
     np.testing.assert_allclose(got, x.numpy() @ model.weight.detach().numpy().T + model.bias.detach().numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_keyword_tensors_are_inputs_too(rng):
+    model = models.Seq2SeqTransformer(9, 9, d_model=8, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
+                                      dim_feedforward=16)
+    tok = lambda b, t: numtorch.from_numpy(rng.integers(0, 9, (b, t)).astype(np.int64))  # noqa: E731
+    f = io.BytesIO()
+    numtorch.onnx.export(model.eval(), (tok(2, 5),), f, kwargs={"tgt": tok(2, 4)}, input_names=["src", "tgt"],
+                         dynamic_axes={"src": {0: "b"}, "tgt": {0: "b"}})
+    src, tgt = tok(3, 5), tok(3, 4)
+    got = _run(f.getvalue(), {"src": src.numpy(), "tgt": tgt.numpy()})[0]
+    _close(got, _forward(model, (src, tgt)))
+
+
+def test_export_params_false_makes_parameters_inputs():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    x = numtorch.randn(5, 3)
+    f = io.BytesIO()
+    proto = numtorch.onnx.export(model, (x,), f, input_names=["x"], export_params=False)
+    assert not proto.graph.initializer or all(i.name not in model.state_dict() for i in proto.graph.initializer)
+    feeds = {"x": x.numpy(), **{k: v.numpy() for k, v in model.state_dict().items()}}
+    assert sorted(i.name for i in proto.graph.input) == sorted(feeds)
+    _close(_run(f.getvalue(), feeds)[0], _forward(model, (x,)))
 
 
 def test_export_keeps_training_mode_and_is_in_onnx_export():

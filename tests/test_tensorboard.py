@@ -164,3 +164,12 @@ def test_bad_input(tmp_path):
             w.add_histogram("h", np.zeros(0), 0)
         with pytest.raises(AssertionError, match="input format"):
             w.add_image("i", np.zeros((3, 4)), 0)          # CHW given a 2-D array
+
+
+def test_unclosed_writer_leaves_its_events(tmp_path):
+    import gc
+    w = SummaryWriter(tmp_path, max_queue=1000)
+    w.add_scalar("a", 4.0, 1)
+    del w
+    gc.collect()
+    assert [(e.step, e.value) for e in _accumulator(tmp_path).Scalars("a")] == [(1, 4.0)]

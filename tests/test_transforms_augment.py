@@ -50,9 +50,14 @@ def test_seeded_randomness_repeats():
 
 def test_resize_matches_torch_bilinear(torch):
     a = _img(h=6, w=8)
-    out = T.Resize((9, 5))(numtorch.tensor(a)).numpy()
+    out = T.Resize((9, 5), antialias=False)(numtorch.tensor(a)).numpy()
     ref = torch.nn.functional.interpolate(torch.tensor(a)[None], size=(9, 5), mode="bilinear",
                                           align_corners=False)[0].numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    # torchvision's default antialias=True: shrinking averages (torch's antialiased bilinear)
+    out = T.Resize((9, 5))(numtorch.tensor(a)).numpy()
+    ref = torch.nn.functional.interpolate(torch.tensor(a)[None], size=(9, 5), mode="bilinear",
+                                          align_corners=False, antialias=True)[0].numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
     assert T.Resize(12)(numtorch.tensor(a)).shape == (3, 12, 16)  # smaller edge 6 -> 12
 

@@ -30,7 +30,7 @@ def test_cifar10_binary(tmp_path):
     np.testing.assert_array_equal(train.data[4], expected_imgs[1][1].transpose(1, 2, 0))
     assert train.targets[:6] == [0, 1, 2, 1, 2, 3]
     img, target = test[2]
-    np.testing.assert_array_equal(img, expected_imgs[5][2].transpose(1, 2, 0))
+    np.testing.assert_array_equal(_hwc(img), expected_imgs[5][2].transpose(1, 2, 0))
     assert target == 7
 
 
@@ -46,6 +46,11 @@ def test_cifar100_binary_fine_label(tmp_path):
     np.testing.assert_array_equal(ds.data[0], imgs[0].transpose(1, 2, 0))
 
 
+def _hwc(img):
+    """A data set item (PIL image, or uint8 tensor C x H x W without Pillow) as an H x W x C array."""
+    return img.numpy().transpose(1, 2, 0) if hasattr(img, "numpy") else np.asarray(img)
+
+
 @pytest.mark.parametrize("protocol", [2, 4])
 def test_cifar10_python_release(tmp_path, protocol):
     d = tmp_path / "cifar-10-batches-py"
@@ -55,7 +60,8 @@ def test_cifar10_python_release(tmp_path, protocol):
         batch = {b"batch_label": b"batch", b"labels": [i, 9 - i], b"data": imgs.reshape(2, -1),
                  b"filenames": [b"a.png", b"b.png"]}
         (d / name).write_bytes(pickle.dumps(batch, protocol=protocol))
-    ds = CIFAR10(tmp_path, train=False, transform=lambda a: a.astype(np.float32) / 255)
+    # items are PIL images, as torchvision's (uint8 tensors C x H x W without Pillow)
+    ds = CIFAR10(tmp_path, train=False, transform=lambda a: _hwc(a).astype(np.float32) / 255)
     img, target = ds[1]
     assert target == 4 and img.dtype == np.float32
     np.testing.assert_allclose(img, _images(2, 5)[1].transpose(1, 2, 0) / 255, rtol=1e-6)

@@ -145,6 +145,9 @@ def to_device(a, dev: device, non_blocking: bool = False):
         return a
     if dev.type == "cpu":
         return a.get()
+    if a.dtype.kind == "V":  # bfloat16 (ml_dtypes): CuPy has no such dtype
+        raise TypeError(f"bfloat16 tensors live on the CPU (CuPy has no bfloat16): convert to float16 or "
+                        f"float32 before moving to {dev}, e.g. x.half().to('{dev}')")
     cp = cupy_module()
     with cp.cuda.Device(dev.index):
         if src.type == "cuda":  # GPU to GPU: copy() makes the copy on the current device

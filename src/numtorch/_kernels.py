@@ -46,17 +46,17 @@ class Kernel:
 
 
 # ---- activations -------------------------------------------------------------------------
-# GELU: y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2;  dy/dx = Phi(x) + x phi(x),
-# phi(x) = e^(-x^2/2) / sqrt(2 pi).  The backward recomputes Phi and phi from x (cheaper on a GPU
-# than saving them: it reads one array instead of two).
+# GELU: y = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (1 + erf(x / sqrt 2) would cancel for x < 0);
+# dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi).  The backward recomputes Phi and phi
+# from x (cheaper on a GPU than saving them: it reads one array instead of two).
 
 gelu_forward = Kernel(
     "gelu_forward", "T x", "T y",
-    "y = x * (T)0.5 * ((T)1 + erf(x * (T)0.70710678118654752));")
+    "y = x * (T)0.5 * erfc(x * (T)-0.70710678118654752);")
 
 gelu_backward = Kernel(
     "gelu_backward", "T x, T gy", "T gx",
-    """T cdf = (T)0.5 * ((T)1 + erf(x * (T)0.70710678118654752));
+    """T cdf = (T)0.5 * erfc(x * (T)-0.70710678118654752);
        T pdf = exp((T)-0.5 * x * x) * (T)0.39894228040143268;
        gx = gy * (cdf + x * pdf);""")
 

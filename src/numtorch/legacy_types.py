@@ -10,8 +10,8 @@ from __future__ import annotations
 from numtorch import _dtypes
 from numtorch.tensor import Tensor
 
-__all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor",
-           "BoolTensor", "ByteTensor", "set_default_device", "get_default_device"]
+__all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor",
+           "CharTensor", "BoolTensor", "ByteTensor", "set_default_device", "get_default_device"]
 
 
 class _LegacyTensorType(type):
@@ -44,6 +44,7 @@ def _legacy(name: str, dtype) -> type:
 FloatTensor = _legacy("FloatTensor", _dtypes.float32)
 DoubleTensor = _legacy("DoubleTensor", _dtypes.float64)
 HalfTensor = _legacy("HalfTensor", _dtypes.float16)
+BFloat16Tensor = _legacy("BFloat16Tensor", _dtypes.bfloat16)
 LongTensor = _legacy("LongTensor", _dtypes.int64)
 IntTensor = _legacy("IntTensor", _dtypes.int32)
 ShortTensor = _legacy("ShortTensor", _dtypes.int16)

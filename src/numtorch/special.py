@@ -73,12 +73,12 @@ def entr(input: Tensor) -> Tensor:
 
 
 def ndtr(input: Tensor) -> Tensor:
-    """The standard normal CDF: (1 + erf(x / sqrt 2)) / 2."""
-    return 0.5 * (1 + _ew.erf(input * (1 / math.sqrt(2))))
+    """The standard normal CDF: erfc(-x / sqrt 2) / 2 (no 1 + erf cancellation for x < 0)."""
+    return 0.5 * _ew.erfc(input * (-1 / math.sqrt(2)))
 
 
 def log_ndtr(input: Tensor) -> Tensor:
-    """log of the standard normal CDF (through ``ndtr``: accurate for x above about -5)."""
+    """log of the standard normal CDF (through ``ndtr``, erfc-based: accurate until Phi underflows)."""
     return ndtr(input).log()
 
 

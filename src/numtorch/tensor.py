@@ -580,7 +580,8 @@ class Tensor:
 _new = object.__new__
 
 _TYPE_NAMES = {
-    _dtypes.float32: "FloatTensor", _dtypes.float64: "DoubleTensor", _dtypes.float16: "HalfTensor", _dtypes.bfloat16: "BFloat16Tensor",
+    _dtypes.float32: "FloatTensor", _dtypes.float64: "DoubleTensor", _dtypes.float16: "HalfTensor",
+    _dtypes.bfloat16: "BFloat16Tensor",
     _dtypes.int64: "LongTensor", _dtypes.int32: "IntTensor", _dtypes.int16: "ShortTensor",
     _dtypes.int8: "CharTensor", _dtypes.uint8: "ByteTensor", _dtypes.bool_: "BoolTensor",
     _dtypes.complex64: "ComplexFloatTensor", _dtypes.complex128: "ComplexDoubleTensor",

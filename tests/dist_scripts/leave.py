@@ -6,6 +6,7 @@
 ``leave.py clean``         both ranks destroy the group and exit 0: the job must exit 0.
 ``leave.py undestroyed``   both ranks finish their collectives and exit without destroying: exit 0.
 """
+import os
 import sys
 
 import numtorch
@@ -16,6 +17,10 @@ def main():
     mode = sys.argv[1]
     dist.init_process_group("mpi", timeout=120)
     r = dist.get_rank()
+    if r == 0 and os.path.exists("/proc/self/maps"):  # MPICH's shared-memory files, to check they go
+        with open("/proc/self/maps") as f:
+            names = sorted({line.split()[-1] for line in f if "/dev/shm/mpich_shm_" in line})
+        print("shm", *names, flush=True)
     t = numtorch.ones(3)
     dist.all_reduce(t)
     if mode in ("clean", "undestroyed"):

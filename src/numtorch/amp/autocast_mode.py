@@ -18,7 +18,7 @@ import functools
 import warnings
 
 from numtorch import _dtypes
-from numtorch._backend import cuda_is_available
+from numtorch import _backend
 from numtorch.ops import _autocast
 
 __all__ = ["autocast", "is_autocast_available", "custom_fwd", "custom_bwd"]
@@ -59,9 +59,12 @@ class autocast:
 
     def _usable(self) -> bool:
         """PyTorch's checks: a supported dtype, and for CUDA a GPU (otherwise: a warning, disabled)."""
-        if self.device == "cuda" and not cuda_is_available():
+        if self.device == "cuda" and not _backend.cuda_is_available():
             warnings.warn("CUDA is not available. Disabling autocast.", stacklevel=3)
             return False
+        if self.device == "cuda" and self.fast_dtype is _dtypes.bfloat16:
+            raise RuntimeError("autocast('cuda', dtype=numtorch.bfloat16): CuPy has no bfloat16, so numtorch's "
+                               "bfloat16 tensors live on the CPU; use dtype=numtorch.float16 on a GPU")
         if self.fast_dtype not in _LOWER_DTYPES:
             name = "CPU" if self.device == "cpu" else "CUDA"
             warnings.warn(f"In {name} autocast, but the target dtype is not supported. Disabling autocast.\n"

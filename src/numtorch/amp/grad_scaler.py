@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from numtorch import _dtypes
-from numtorch._backend import cuda_is_available, xp_of
+from numtorch import _backend
+from numtorch._backend import xp_of
 from numtorch.autograd.grad_mode import no_grad
 from numtorch.tensor import Tensor
 
@@ -60,7 +61,7 @@ class GradScaler:
                  backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True) -> None:
         self._device = device
         self._enabled = enabled
-        if device == "cuda" and enabled and not cuda_is_available():
+        if device == "cuda" and enabled and not _backend.cuda_is_available():
             warnings.warn("numtorch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
                           stacklevel=2)
             self._enabled = False

@@ -171,37 +171,7 @@ def _modified_error(node, tensor, version) -> RuntimeError:
         f"it in place.")
 
 
-_tape = None  # while ``recording`` is active: called as _tape(cls, args, kwargs) by Function.apply
-
-
-class recording:
-    """``with recording(tape):`` -- each op applied inside calls ``tape(cls, args, kwargs)`` instead.
-
-    The tape runs the op (``run_unrecorded``) and notes what it needs (the ONNX exporter notes the
-    op class, its arguments and its outputs).  Inactive, it costs ``Function.apply`` one global check.
-    """
-
-    def __init__(self, tape) -> None:
-        self.tape = tape
-
-    def __enter__(self):
-        global _tape
-        self.previous, _tape = _tape, self.tape
-        return self.tape
-
-    def __exit__(self, *exc) -> None:
-        global _tape
-        _tape = self.previous
-
-
-def run_unrecorded(cls, args, kwargs):
-    """Applies ``cls`` with the tape paused (ops that an op applies inside are not noted again)."""
-    global _tape
-    tape, _tape = _tape, None
-    try:
-        return cls.apply(*args, **kwargs)
-    finally:
-        _tape = tape
+_tape = None  # set by numtorch.onnx's ``recording`` while it exports: called as _tape(cls, args, kwargs)
 
 
 class Function:
@@ -219,7 +189,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        if _tape is not None:  # an exporter is recording ops (numtorch.onnx): see ``recording``
+        if _tape is not None:  # numtorch.onnx records the ops (see onnx/_tape.py)
             return _tape(cls, args, kwargs)
         arrays = []
         record = False

@@ -1,6 +1,7 @@
 """``numtorch generate CHECKPOINT``: sample text from a GPT trained by ``numtorch train --model gpt``.
 
-    numtorch generate runs/<date-time>/checkpoint.safetensors --prompt "ROMEO:" --tokens 300 --temperature 0.8 --top-k 20
+    numtorch generate runs/<date-time>/checkpoint.safetensors --prompt "ROMEO:" --tokens 300 \
+        --temperature 0.8 --top-k 20
 """
 from __future__ import annotations
 

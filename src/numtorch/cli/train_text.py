@@ -137,13 +137,14 @@ def save_text_run(out: Path, settings: dict, result: dict, sample: str) -> dict:
     config = {"model": "gpt", "vocab_size": tok.vocab_size, **{k: settings[k] for k in GPT_DEFAULTS}}
     ckpt = {"model": model.state_dict(), "config": config, "tokenizer": tok.to_dict(), "settings": settings,
             "history": {k: v for k, v in result["history"].items() if k != "step_loss"}}
-    paths = {"checkpoint": out / "checkpoint.safetensors", "history": out / "history.json", "sample": out / "sample.txt"}
+    paths = {"checkpoint": out / "checkpoint.safetensors", "history": out / "history.json",
+             "sample": out / "sample.txt"}
     numtorch.save(ckpt, str(paths["checkpoint"]))
     paths["history"].write_text(dump_json(result["history"]))
     paths["sample"].write_text(sample, encoding="utf-8")
     try:
-        paths["loss curve"] = plot_loss(result["history"], out / "loss.png",
-                                        f"GPT {settings['n_layer']}x{settings['n_embd']} on text (AdamW, lr {settings['lr']})")
+        title = f"GPT {settings['n_layer']}x{settings['n_embd']} on text (AdamW, lr {settings['lr']})"
+        paths["loss curve"] = plot_loss(result["history"], out / "loss.png", title)
     except RuntimeError as e:  # matplotlib missing: the checkpoint still counts
         print(f"note: no plot ({e})")
     return paths

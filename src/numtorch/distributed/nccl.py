@@ -67,6 +67,7 @@ def init_nccl_world(init_method, world_size: int, rank: int, timeout_s: float):
 
     if use_mpi:
         def abort(code: int = 1) -> None:
+            faults.unlink_mpi_shared_memory()
             mpi().COMM_WORLD.Abort(code)
     else:
         abort = faults.exit_abort

@@ -126,6 +126,7 @@ def _init_mpi_world(world_size: int, rank: int, timeout_s: float):
                          f"MPI's world size {size} and rank {me} (leave them at -1 under mpiexec)")
 
     def abort(code: int = 1) -> None:
+        faults.unlink_mpi_shared_memory()
         MPI.COMM_WORLD.Abort(code)
     watchdog = None
     if size > 1:

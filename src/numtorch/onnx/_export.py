@@ -42,27 +42,28 @@ def export_model(model, args, f, *, kwargs=None, input_names=None, output_names=
                          f"LayerNormalization)")
     args = (args,) if isinstance(args, Tensor) else tuple(args)
     kwargs = dict(kwargs or {})
-    inputs = [a for a in args if isinstance(a, Tensor)]
+    inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]  # the graph's inputs, in order
     input_names = list(input_names or [])
     input_names += [f"input_{i}" for i in range(len(input_names), len(inputs))]
     if len(input_names) > len(inputs):
         raise ValueError(f"numtorch.onnx.export: {len(input_names)} input_names for {len(inputs)} tensor inputs")
     dynamic = _normalise_dynamic_axes(dynamic_axes or {})
+    _check_on_cpu(model, inputs)
 
     was_training = model.training
     model.eval()
     try:
         with numtorch.no_grad():
             tape, out = record_forward(model, args, kwargs)
-            alt_args = _resized_inputs(args, inputs, input_names, dynamic)
-            if alt_args is None:
-                alt_tape, alt_out = tape, out
+            alt = _resized_inputs(args, kwargs, inputs, input_names, dynamic)
+            if alt is None:
+                alt_tape, alt_out, alt_inputs = tape, out, inputs
             else:
-                alt_tape, alt_out = _record_resized(model, args, alt_args, kwargs)
+                alt_tape, alt_out = _record_resized(model, *alt)
+                alt_inputs = [a for a in (*alt[0], *alt[1].values()) if isinstance(a, Tensor)]
     finally:
         model.train(was_training)
 
-    alt_inputs = [a for a in (alt_args or args) if isinstance(a, Tensor)]
     proto = _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names, output_names, dynamic, opset,
                    export_params)
     onnx.checker.check_model(proto)
@@ -70,6 +71,14 @@ def export_model(model, args, f, *, kwargs=None, input_names=None, output_names=
         print(onnx.helper.printable_graph(proto.graph))
     _write(proto, f)
     return proto
+
+
+def _check_on_cpu(model, inputs) -> None:
+    """The exporter reads values on the host: a model or input on a GPU is refused with the fix."""
+    for t in [*inputs, *model.parameters(), *model.buffers()]:
+        if t._data.__class__ is not np.ndarray:
+            raise RuntimeError(f"numtorch.onnx.export: the model and its inputs must be on the CPU (found a tensor "
+                               f"on {t.device}); export model.cpu() with CPU inputs -- the file runs anywhere")
 
 
 def _normalise_dynamic_axes(dynamic_axes: dict) -> dict:
@@ -83,8 +92,8 @@ def _normalise_dynamic_axes(dynamic_axes: dict) -> dict:
     return out
 
 
-def _resized_inputs(args, inputs, input_names, dynamic):
-    """``args`` with every dynamic axis of the tensor inputs resized (distinct new sizes per label), or None."""
+def _resized_inputs(args, kwargs, inputs, input_names, dynamic):
+    """(args, kwargs) with every dynamic axis of the tensor inputs grown (distinct new sizes per label), or None."""
     sizes = {}
     for t, name in zip(inputs, input_names):
         for axis, label in dynamic.get(name, {}).items():
@@ -101,24 +110,24 @@ def _resized_inputs(args, inputs, input_names, dynamic):
             m += 1
         taken.add(m)
         new[label] = m
-    out, k = [], 0
-    for a in args:
-        if isinstance(a, Tensor):
-            data = a._data
-            for axis, label in dynamic.get(input_names[k], {}).items():
-                idx = np.arange(new[label]) % data.shape[axis]  # repeat existing values (valid token ids)
-                data = np.take(data, idx, axis=axis)
-            out.append(numtorch.from_numpy(np.ascontiguousarray(data)))
-            k += 1
-        else:
-            out.append(a)
-    return tuple(out)
+    names = {id(t): name for t, name in zip(inputs, input_names)}
+
+    def resized(a):
+        if not isinstance(a, Tensor):
+            return a
+        data = a._data
+        for axis, label in dynamic.get(names.get(id(a)), {}).items():
+            idx = np.arange(new[label]) % data.shape[axis]  # repeats existing values (valid token ids)
+            data = np.take(data, idx, axis=axis)
+        return numtorch.from_numpy(np.ascontiguousarray(data))
+
+    return tuple(resized(a) for a in args), {k: resized(v) for k, v in kwargs.items()}
 
 
-def _record_resized(model, args, alt_args, kwargs):
+def _record_resized(model, alt_args, alt_kwargs):
     """The second recording, on inputs with grown dynamic axes."""
     try:
-        return record_forward(model, alt_args, kwargs)
+        return record_forward(model, alt_args, alt_kwargs)
     except Exception as first:  # noqa: BLE001 - e.g. a sequence longer than a GPT's block size
         raise OnnxExporterError(f"numtorch.onnx.export: the model failed on inputs with resized dynamic axes "
                                 f"({first}); export without dynamic_axes or with a shorter example") from first
@@ -139,7 +148,7 @@ def _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names,
     from onnx import helper
     from numtorch.onnx._graph import Graph, onnx_dtype
     from numtorch.onnx.converters import CONVERTERS
-    g = Graph(_params(model) if export_params else {}, opset)
+    g = Graph(_params(model), opset, export_params)
     for t, alt, name in zip(inputs, alt_inputs, input_names):
         g.bind(t, name, alt)
         g.graph_inputs.append(name)
@@ -171,7 +180,8 @@ def _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names,
                 for i, (d, d2) in enumerate(zip(t.shape, alt.shape))]
         return helper.make_tensor_value_info(name, onnx_dtype(t._data.dtype), dims)
     graph = helper.make_graph(g.nodes, type(model).__name__,
-                              [value_info(n, t, a) for n, t, a in zip(input_names, inputs, alt_inputs)],
+                              [value_info(n, t, a) for n, t, a in zip(input_names, inputs, alt_inputs)]
+                              + [value_info(k, t, t) for k, t in g.param_inputs],
                               [value_info(n, o, a) for (o, a), n in zip(pairs, output_names)],
                               initializer=list(g.initializers.values()))
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],

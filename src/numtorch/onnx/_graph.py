@@ -29,7 +29,7 @@ def onnx_dtype(dtype) -> int:
 class Graph:
     """Nodes, initializers and value names of the graph being built."""
 
-    def __init__(self, params: dict, opset: int) -> None:
+    def __init__(self, params: dict, opset: int, export_params: bool = True) -> None:
         import onnx
         self.onnx = onnx
         self.opset = opset
@@ -40,6 +40,8 @@ class Graph:
         self.dtypes: dict = {}  # value name -> numpy dtype
         self.params = params  # id(parameter tensor or its array) -> (state_dict key, tensor)
         self.graph_inputs: list = []  # value names of the graph's inputs
+        self.export_params = export_params  # False: parameters are graph inputs instead of initializers
+        self.param_inputs: list = []  # (state_dict key, tensor) of parameters made graph inputs
         self._count = 0
         self._const_cache: dict = {}
 
@@ -83,9 +85,11 @@ class Graph:
         p = self._param(obj)
         if p is not None:
             key, tensor = p
-            if key not in self.initializers:
+            if self.export_params:
                 self.add_initializer(key, tensor._data)
-                self.bind(tensor, key)
+            else:
+                self.param_inputs.append((key, tensor))
+            self.bind(tensor, key)
             return key
         data = obj._data if isinstance(obj, Tensor) else np.asarray(obj)
         alt_data = data if alt is None else (alt._data if isinstance(alt, Tensor) else np.asarray(alt))

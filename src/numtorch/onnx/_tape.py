@@ -1,6 +1,6 @@
 """The tape: every op of one forward pass, with the module that ran it.
 
-While ``numtorch.autograd.function.recording(tape)`` is active, ``Function.apply`` hands each op
+While ``recording(tape)`` is active, ``Function.apply`` hands each op
 to ``Tape.__call__``, which runs it unrecorded and keeps an ``Op``: the op class, its arguments
 (tensors, arrays and plain values as they were passed), its keyword arguments, its outputs and the
 path of the module whose forward was running (``layer1.0.conv1``).  The tape holds references to
@@ -12,9 +12,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numtorch.autograd.function import recording, run_unrecorded
+from numtorch.autograd import function
 from numtorch.onnx.errors import OnnxExporterError
 from numtorch.tensor import Tensor
+
+
+class recording:
+    """``with recording(tape):`` -- each op applied inside calls ``tape(cls, args, kwargs)`` instead.
+
+    ``Function.apply`` begins with ``if _tape is not None``: inactive, the hook costs one global check.
+    """
+
+    def __init__(self, tape) -> None:
+        self.tape = tape
+
+    def __enter__(self):
+        self.previous, function._tape = function._tape, self.tape
+        return self.tape
+
+    def __exit__(self, *exc) -> None:
+        function._tape = self.previous
+
+
+def run_unrecorded(cls, args, kwargs):
+    """Applies ``cls`` with the tape paused (ops that an op applies inside are not noted again)."""
+    tape, function._tape = function._tape, None
+    try:
+        return cls.apply(*args, **kwargs)
+    finally:
+        function._tape = tape
 
 
 @dataclass

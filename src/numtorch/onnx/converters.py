@@ -554,6 +554,8 @@ def _reduce(g, op, onnx_op: str, dims, keepdim):
     nd = len(_shape(op, 0))
     dims = range(nd) if dims is None else (dims if isinstance(dims, (tuple, list)) else (dims,))
     axes = [_axis(d, nd) for d in dims]
+    if g.opset < 18 and onnx_op != "ReduceSum":  # before opset 18 the other reductions take axes as an attribute
+        return g.node(onnx_op, [x], axes=axes, keepdims=int(bool(keepdim)))
     return g.node(onnx_op, [x, g.i64(axes)], keepdims=int(bool(keepdim)))
 
 

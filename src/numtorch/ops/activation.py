@@ -19,7 +19,8 @@ from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
 from numtorch.ops._util import wrap_dim, in_float32_for_bfloat16
-from numtorch.ops.elementwise import sigmoid, tanh, relu as _relu_op, exp, erf, where, abs as _abs, _erf
+from numtorch.ops.elementwise import (sigmoid, tanh, relu as _relu_op, exp, erfc, where, abs as _abs, _erfc,
+                                     _sigmoid_array)
 from numtorch.ops.inplace import apply_inplace
 from numtorch.tensor import Tensor, make_tensor
 
@@ -148,7 +149,7 @@ class LinearGelu(Function):
             return gx, gW, gb
         x, W, _ = ctx.saved_tensors
         h = Linear.apply(x, W, ctx.args)
-        cdf = 0.5 * (1.0 + erf(h * (1 / math.sqrt(2.0))))
+        cdf = 0.5 * erfc(h * (-1 / math.sqrt(2.0)))
         pdf = exp(-0.5 * h * h) * (1 / math.sqrt(2 * math.pi))
         return _linear_backward_tensors(x, W, gy * (cdf + h * pdf), need)
 
@@ -423,7 +424,8 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 class Gelu(Function):
     @staticmethod
     def forward(ctx, x):
-        if _kernels.fused(x):  # GPU: one kernel each way; backward recomputes Phi and phi from x
+        ctx.gpu_kernel = _kernels.fused(x)   # GPU: one kernel each way, backward recomputes from x
+        if ctx.gpu_kernel:
             ctx.save_for_backward(x)
             return _kernels.gelu_forward(x)
         y, slope = _gelu_and_slope(x)  # slope dy/dx is kept for a first-order backward (one product)
@@ -435,12 +437,12 @@ class Gelu(Function):
         # y = x Phi(x):  dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
         if not GradMode.enabled:
             saved = ctx.saved_arrays
-            if len(saved) == 2:  # first order on the arrays: gx = gy * slope, slope from forward
+            if not ctx.gpu_kernel:  # first order on the arrays: gx = gy * slope, slope from forward
                 return make_tensor(gy._data * saved[1])
             if _kernels.fused(saved[0], gy._data):
                 return make_tensor(_kernels.gelu_backward(saved[0], gy._data))
         x = ctx.saved_tensors[0]  # create_graph: recomputed on tensors, so it differentiates again
-        cdf = 0.5 * (1.0 + erf(x * (1 / math.sqrt(2.0))))
+        cdf = 0.5 * erfc(x * (-1 / math.sqrt(2.0)))
         pdf = exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
         return gy * (cdf + x * pdf)
 
@@ -456,10 +458,11 @@ def _gelu_and_slope(x):
 
 
 def _normal_cdf_pdf(x):
-    """Phi(x) = (1 + erf(x / sqrt 2)) / 2 and phi(x) = e^(-x^2/2) / sqrt(2 pi), with the exact erf."""
+    """Phi(x) = erfc(-x / sqrt 2) / 2 (accurate in relative terms for x < 0, where 1 + erf cancels)
+    and phi(x) = e^(-x^2/2) / sqrt(2 pi)."""
     c = x.dtype.type
     z = x * c(1 / math.sqrt(2.0))
-    return c(0.5) * (c(1) + _erf(z)), xp_of(x).exp(-(z * z)) * c(1 / math.sqrt(2 * math.pi))
+    return c(0.5) * _erfc(-z), xp_of(x).exp(-(z * z)) * c(1 / math.sqrt(2 * math.pi))
 
 
 _F32 = np.float32
@@ -551,8 +554,14 @@ class GeluTanh(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
+        # x/2 (1 + tanh u) = x sigmoid(2u), u = k x (1 + 0.044715 x^2): 1 + tanh u would cancel for u < 0
         c = x.dtype.type
-        return c(0.5) * x * (1 + xp_of(x).tanh(c(_SQRT_2_OVER_PI) * (x + c(0.044715) * x * x * x)))
+        two_u = x * x
+        two_u *= c(0.044715)
+        two_u += c(1)
+        two_u *= x
+        two_u *= c(2 * _SQRT_2_OVER_PI)
+        return x * _sigmoid_array(two_u)
 
     @staticmethod
     def backward(ctx, gy):
@@ -567,7 +576,7 @@ class GeluTanh(Function):
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
-    """x * Phi(x) (Phi: the standard normal CDF, via erf); ``approximate="tanh"`` uses the tanh formula."""
+    """x * Phi(x) (Phi: the standard normal CDF, via erfc); ``approximate="tanh"`` uses the tanh formula."""
     if approximate == "none":
         return Gelu.apply(input)
     if approximate == "tanh":
@@ -576,9 +585,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def _stable_sigmoid(xp, x):
-    """1 / (1 + e^-x) through tanh: never overflows for large |x|."""
-    c = x.dtype.type(0.5)
-    return c * xp.tanh(c * x) + c
+    """1 / (1 + e^-x): never overflows, accurate in relative terms in both tails."""
+    return _sigmoid_array(x)
 
 
 @in_float32_for_bfloat16

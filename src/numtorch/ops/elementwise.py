@@ -498,15 +498,23 @@ class Tanh(Function):
         return gy * (1 - y * y)  # d tanh/dx = 1 - tanh^2
 
 
+def _sigmoid_array(x):
+    """1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0, from e = e^-|x| <= 1: never overflows,
+    and accurate in relative terms in both tails (1/2 + tanh(x/2)/2 would cancel to 0 for x < -17)."""
+    xp = xp_of(x)
+    e = xp.abs(x)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)                     # e^-|x|
+    r = e + 1
+    xp.reciprocal(r, out=r)              # 1 / (1 + e^-|x|)
+    return xp.where(x < 0, e * r, r)
+
+
 @in_float32_for_bfloat16
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
-        xp = xp_of(x)
-        # 1 / (1 + e^-x), written through tanh so that large |x| never overflows
-        y = xp.tanh(x * 0.5)
-        y *= 0.5
-        y += 0.5
+        y = _sigmoid_array(x)
         ctx.save_for_backward(y)
         return y
 
@@ -657,8 +665,8 @@ class Erf(Function):
 
 
 def _erf(x):
-    """erf: SciPy's where it is installed (or CuPy's on a GPU), else a rational approximation
-    with relative error below 1.2e-7 (Numerical Recipes' erfc, Chebyshev fit)."""
+    """erf: SciPy's where it is installed (or CuPy's on a GPU), else 1 - erfc(|x|) with the sign of x
+    (``_erfc_fallback``: relative error below 1.2e-7)."""
     xp = xp_of(x)
     if xp is not np:
         return cupyx_module().scipy.special.erf(x)
@@ -667,20 +675,52 @@ def _erf(x):
         return sp_erf(x).astype(x.dtype, copy=False)
     except ImportError:
         pass
-    z = xp.abs(x)
+    x64 = x.astype(np.float64)
+    return (np.sign(x64) * (1.0 - _erfc_fallback(np.abs(x64)))).astype(x.dtype, copy=False)
+
+
+def _erfc(x):
+    """erfc, accurate in relative terms for large x (no 1 - erf cancellation): SciPy's or CuPy's,
+    else ``_erfc_fallback`` (erfc(-z) = 2 - erfc(z))."""
+    xp = xp_of(x)
+    if xp is not np:
+        return cupyx_module().scipy.special.erfc(x)
+    try:
+        from scipy.special import erfc as sp_erfc
+        return sp_erfc(x).astype(x.dtype, copy=False)
+    except ImportError:
+        pass
+    x64 = x.astype(np.float64)
+    ec = _erfc_fallback(np.abs(x64))
+    return np.where(x64 < 0, 2.0 - ec, ec).astype(x.dtype, copy=False)
+
+
+def _erfc_fallback(z):
+    """erfc(z) for float64 z >= 0 without SciPy: Numerical Recipes' Chebyshev fit (relative error
+    below 1.2e-7 for every z >= 0), erfc(z) = t e^(-z^2 + P(t)), t = 1 / (1 + z/2)."""
     t = 1.0 / (1.0 + 0.5 * z)
     poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
         -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
             -0.82215223 + t * 0.17087277))))))))
-    erfc_z = t * xp.exp(poly)
-    return (xp.sign(x) * (1.0 - erfc_z)).astype(x.dtype, copy=False)
+    return t * np.exp(poly)
 
 
 erf = _unary(Erf, "erf")
 
 
-def erfc(input) -> Tensor:
-    return 1 - erf(input)
+class Erfc(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _erfc(x)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, = ctx.saved_tensors
+        return gy * (-2 / math.sqrt(math.pi)) * exp(-x * x)  # d erfc/dx = -2/sqrt(pi) e^(-x^2)
+
+
+erfc = _unary(Erfc, "erfc")
 
 
 # ---- rounding and sign: zero gradient almost everywhere --------------------------------------

@@ -6,6 +6,8 @@ log-probability; backward is ``(softmax - onehot) * weight / N`` without a separ
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import math
 import warnings
 
@@ -200,40 +202,53 @@ class CrossEntropy(Function):
         if ctx.needs_input_grad:
             s /= sumexp[:, None]  # s now holds softmax(x)
             ctx.save_for_backward(x, s)
-            ctx.info = (rows, t_safe, wt, valid if not all_valid else None, w, W, eps, reduction, denom)
+            ctx.info = _CrossEntropyInfo(rows, t_safe, wt, valid if not all_valid else None, w, W, eps,
+                                         reduction, denom)
         return xp.asarray(out, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, gy):
         x, p = ctx.saved_tensors
-        rows, t, wt, valid, w, W, eps, reduction, denom = ctx.info
         if GradMode.enabled:  # create_graph: the same formula from differentiable ops
             return _cross_entropy_backward_graph(x, gy, ctx.info), None, None
-        # first-order fast path on arrays: gx = c_i (p_i Q_i - q_i)
-        xp = xp_of(p._data)
-        g = gy._data
-        c = g / denom if reduction == "mean" else g  # () or (M,)
-        dt = p._data.dtype
-        if not eps:
-            cw = xp.asarray(c if wt is None else c * wt, dtype=dt)
-            cw = cw[:, None] if cw.ndim else cw
-            if _kernels.fused(p._data, cw):  # GPU: one kernel instead of a product and a scatter
-                cols = xp.arange(x.shape[1], dtype=xp.int64)[None, :]
-                gx = _kernels.cross_entropy_backward(p._data, cw, t.astype(xp.int64, copy=False)[:, None], cols)
-            else:
-                gx = p._data * cw
-                gx[rows, t] -= cw.reshape(-1) if cw.ndim else cw  # p - onehot, scaled
+        return make_tensor(_cross_entropy_backward_arrays(p._data, gy._data, ctx.info)), None, None
+
+
+_CrossEntropyInfo = namedtuple("_CrossEntropyInfo", "rows t wt valid w W eps reduction denom")
+_CrossEntropyInfo.__doc__ = """What CrossEntropy's forward keeps for backward: the row indices and
+safe targets, each sample's target weight ``wt`` (None: all 1), the ignore mask ``valid`` (None:
+none ignored), the class weights ``w`` and their sum ``W``, label smoothing ``eps``, the reduction
+and the mean's divisor ``denom``."""
+
+
+def _cross_entropy_backward_arrays(p, g, info: _CrossEntropyInfo):
+    """First-order gradient on the arrays, p = softmax(x) from forward: gx = c_i (p_i Q_i - q_i),
+    c the incoming gradient (divided by ``denom`` for the mean)."""
+    rows, t, wt, valid, w, W, eps, reduction, denom = info
+    x_shape = p.shape
+    xp = xp_of(p)
+    c = g / denom if reduction == "mean" else g  # () or (M,)
+    dt = p.dtype
+    if not eps:
+        cw = xp.asarray(c if wt is None else c * wt, dtype=dt)
+        cw = cw[:, None] if cw.ndim else cw
+        if _kernels.fused(p, cw):  # GPU: one kernel instead of a product and a scatter
+            cols = xp.arange(x_shape[1], dtype=xp.int64)[None, :]
+            gx = _kernels.cross_entropy_backward(p, cw, t.astype(xp.int64, copy=False)[:, None], cols)
         else:
-            wt = 1 if wt is None else wt
-            Q = (1 - eps) * wt + (eps / x.shape[1]) * W * (1 if valid is None else valid)
-            cQ = (c * Q).astype(dt, copy=False)
-            gx = p._data * (cQ[:, None] if cQ.ndim else cQ)
-            cv = c * (1 if valid is None else valid)
-            cv = xp.broadcast_to(xp.asarray(cv, dtype=dt), (x.shape[0],))
-            wrow = w if w is not None else xp.ones(x.shape[1], dtype=dt)
-            gx -= (eps / x.shape[1]) * cv[:, None] * wrow[None, :]
-            gx[rows, t] -= (c * (1 - eps) * wt).astype(dt, copy=False)
-        return make_tensor(gx), None, None
+            gx = p * cw
+            gx[rows, t] -= cw.reshape(-1) if cw.ndim else cw  # p - onehot, scaled
+    else:
+        wt = 1 if wt is None else wt
+        Q = (1 - eps) * wt + (eps / x_shape[1]) * W * (1 if valid is None else valid)
+        cQ = (c * Q).astype(dt, copy=False)
+        gx = p * (cQ[:, None] if cQ.ndim else cQ)
+        cv = c * (1 if valid is None else valid)
+        cv = xp.broadcast_to(xp.asarray(cv, dtype=dt), (x_shape[0],))
+        wrow = w if w is not None else xp.ones(x_shape[1], dtype=dt)
+        gx -= (eps / x_shape[1]) * cv[:, None] * wrow[None, :]
+        gx[rows, t] -= (c * (1 - eps) * wt).astype(dt, copy=False)
+    return gx
 
 
 def _cross_entropy_backward_graph(x: Tensor, gy: Tensor, info) -> Tensor:
@@ -486,7 +501,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     ``pos_weight`` (broadcast along the last dim, one per class) weighs the positive examples.
     """
     if _autocast.active:
-        input, target, weight, pos_weight = _autocast.cast("binary_cross_entropy_with_logits", input, target, weight, pos_weight)
+        input, target, weight, pos_weight = _autocast.cast("binary_cross_entropy_with_logits", input, target,
+                                                           weight, pos_weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):

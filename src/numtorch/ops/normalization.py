@@ -42,8 +42,9 @@ class LayerNormFunction(Function):
     def forward(ctx, x, w, b, k, eps):
         xp = xp_of(x)
         axes = tuple(range(x.ndim - k, x.ndim))
-        ctx.args = (axes, eps)
-        if xp is np and x.dtype in _CPU_FLOATS and x.size:
+        ctx.axes, ctx.eps = axes, eps
+        ctx.cpu_rows = xp is np and x.dtype in _CPU_FLOATS and x.size > 0   # the NumPy fast path
+        if ctx.cpu_rows:
             return _layer_norm_forward_cpu(ctx, x, w, b, k, eps)
         xc = x - x.mean(axis=axes, keepdims=True)
         var = (xc * xc).mean(axis=axes, keepdims=True)
@@ -62,11 +63,11 @@ class LayerNormFunction(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        axes, eps = ctx.args[:2]
+        axes, eps = ctx.axes, ctx.eps
         lead = tuple(range(gy.ndim - len(axes)))
         if not GradMode.enabled:
-            if len(ctx.args) == 3:   # CPU: saved x, w, mean, rstd (x_hat is recomputed)
-                return _layer_norm_backward_cpu(ctx, gy._data, *ctx.saved_arrays, ctx.args[2])
+            if ctx.cpu_rows:   # saved x, w, mean, rstd (x_hat is recomputed)
+                return _layer_norm_backward_cpu(ctx, gy._data, *ctx.saved_arrays, ctx.normalized_shape)
             x, w, xhat, rstd = ctx.saved_arrays
             return _layer_norm_backward_arrays(ctx, gy._data, w, xhat, rstd, axes, lead)
         # create_graph: the same formula on tensors recomputed from x, so it differentiates again
@@ -108,7 +109,7 @@ def _layer_norm_forward_cpu(ctx, x, w, b, k, eps):
     if b is not None:
         y += b.reshape(-1)
     ctx.save_for_backward(x, w, mu, rstd)
-    ctx.args += (x.shape[x.ndim - k:],)
+    ctx.normalized_shape = x.shape[x.ndim - k:]
     return y.reshape(x.shape)
 
 

@@ -142,51 +142,58 @@ def _is_channels_last(x) -> bool:
 
 
 class MaxPool2d(Function):
+    """y = the maximum of each window; dx[argmax] = gy, zero elsewhere (one masked pass per tap)."""
+
     @staticmethod
     def forward(ctx, x, geo):
-        # (the channels-last tiled path is a NumPy speed-up; its NaN fallback asks the host whether
+        # the channels-last tiled path is a NumPy speed-up (its NaN fallback asks the host whether
         # the output holds a NaN, which on a GPU would wait for the device)
         ctx.cl_tiled = (geo.tiled and geo.k[0] * geo.k[1] > 1 and x.__class__ is np.ndarray
                         and _is_channels_last(x) and not x.flags.c_contiguous)
-        if ctx.cl_tiled:
-            y, ctx.arg = _max_pool_tiled_cl(x, geo)
-            ctx.geo = geo
-            return y
-        y, ctx.arg = _max_pool_arrays(x, geo)
         ctx.geo = geo
         # backward writes dx in the memory order the taps were read in (NCHW input without padding
         # is read in place; everything else through a channels-last padded copy)
         ctx.nchw = x.flags.c_contiguous and geo.pads == ((0, 0), (0, 0))
+        y, ctx.arg = _max_pool_tiled_cl(x, geo) if ctx.cl_tiled else _max_pool_arrays(x, geo)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        # y = x[argmax]  =>  dx[argmax] += gy, zero elsewhere; one masked pass per kernel tap
         first_order_only("max_pool2d")
-        geo, arg, g = ctx.geo, ctx.arg, gy._data
-        xp = xp_of(g)
-        if ctx.cl_tiled:  # channels-last: each tap of dx is a block of whole channel vectors
-            buf = xp.empty((geo.n, geo.h, geo.w, geo.c), dtype=g.dtype)
-            taps = _tiled_rows(buf, geo)
-            g = xp.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(geo.n * geo.oh, geo.ow, geo.c)
-            arg = arg.transpose(0, 2, 3, 1).reshape(g.shape)
-            for k in range(geo.k[0] * geo.k[1]):
-                xp.multiply(g, arg == k, out=taps[:, k // geo.k[1], :, k % geo.k[1], :])
-            return make_tensor(buf.transpose(0, 3, 1, 2)), None
-        (pt, pb), (pl, pr) = geo.pads
-        alloc = xp.empty if geo.tiled else xp.zeros
-        if ctx.nchw:
-            buf = alloc((geo.n, geo.c, geo.h, geo.w), dtype=g.dtype)
+        scatter = _max_pool_tiled_cl_backward if ctx.cl_tiled else _max_pool_backward
+        return make_tensor(scatter(gy._data, ctx.arg, ctx.geo, ctx.nchw)), None
+
+
+def _max_pool_backward(g, arg, geo: _PoolGeom, nchw: bool):
+    """dx: gy sent to each window's argmax tap (``arg`` holds the tap number k of each maximum)."""
+    xp = xp_of(g)
+    (pt, pb), (pl, pr) = geo.pads
+    alloc = xp.empty if geo.tiled else xp.zeros
+    if nchw:
+        buf = alloc((geo.n, geo.c, geo.h, geo.w), dtype=g.dtype)
+    else:
+        buf = alloc((geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c), dtype=g.dtype).transpose(0, 3, 1, 2)
+    for k in range(geo.k[0] * geo.k[1]):
+        mask = arg == k
+        view = _offset(buf, k // geo.k[1], k % geo.k[1], geo)
+        if geo.tiled:  # every input element is in exactly one window: write, don't add
+            xp.multiply(g, mask, out=view)
         else:
-            buf = alloc((geo.n, geo.h + pt + pb, geo.w + pl + pr, geo.c), dtype=g.dtype).transpose(0, 3, 1, 2)
-        for k in range(geo.k[0] * geo.k[1]):
-            mask = arg == k
-            view = _offset(buf, k // geo.k[1], k % geo.k[1], geo)
-            if geo.tiled:  # every input element is in exactly one window: write, don't add
-                xp.multiply(g, mask, out=view)
-            else:
-                view += g * mask
-        return make_tensor(buf[:, :, pt:pt + geo.h, pl:pl + geo.w]), None
+            view += g * mask
+    return buf[:, :, pt:pt + geo.h, pl:pl + geo.w]
+
+
+def _max_pool_tiled_cl_backward(g, arg, geo: _PoolGeom, nchw: bool = False):
+    """The same for tiled windows over a channels-last input: each tap of dx is a block of whole
+    channel vectors."""
+    xp = xp_of(g)
+    buf = xp.empty((geo.n, geo.h, geo.w, geo.c), dtype=g.dtype)
+    taps = _tiled_rows(buf, geo)
+    g = xp.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(geo.n * geo.oh, geo.ow, geo.c)
+    arg = arg.transpose(0, 2, 3, 1).reshape(g.shape)
+    for k in range(geo.k[0] * geo.k[1]):
+        xp.multiply(g, arg == k, out=taps[:, k // geo.k[1], :, k % geo.k[1], :])
+    return buf.transpose(0, 3, 1, 2)
 
 
 def _max_indices(arg, geo: _PoolGeom):

@@ -173,20 +173,23 @@ def _attach_array(name: str, shape: tuple, dtype: str) -> np.ndarray:
 def _reduce_array(a: np.ndarray):
     """Large plain arrays go through a shared-memory file; the rest as NumPy pickles them."""
     if (_Segments.prefix is None or a.nbytes < SHM_MIN_BYTES or a.dtype.hasobject
-            or type(a) is not np.ndarray):
+            or a.dtype.fields is not None or type(a) is not np.ndarray):
         return a.__reduce_ex__(5)
-    name = f"{_Segments.prefix}{next(_Segments.counter)}"
-    fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    path = os.path.join(SHM_DIR, f"{_Segments.prefix}{next(_Segments.counter)}")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.ftruncate(fd, a.nbytes)
+        os.posix_fallocate(fd, 0, a.nbytes)  # reserved now: a full /dev/shm is an error, not SIGBUS
         mm = mmap.mmap(fd, a.nbytes)
+    except OSError:
+        os.unlink(path)
+        return a.__reduce_ex__(5)            # no room in shared memory: through the pipe
     finally:
         os.close(fd)
     dst = np.ndarray(a.shape, a.dtype, buffer=mm)
     dst[...] = a
     del dst
     mm.close()
-    return _attach_array, (name, a.shape, a.dtype.str)
+    return _attach_array, (os.path.basename(path), a.shape, a.dtype.str)
 
 
 class _BatchPickler(ForkingPickler):

@@ -3,7 +3,8 @@
 An event file is a sequence of TFRecords (``_record.py``), each an ``Event`` protocol buffer
 (``_proto.py``); the first one holds ``file_version = "brain.Event:2"``.  Events are kept in
 memory and written when ``max_queue`` of them wait, when ``flush_secs`` have passed since the
-last write (checked as events arrive), and on ``flush()`` / ``close()``.
+last write (checked as events arrive), on ``flush()`` / ``close()``, and when a writer that was
+never closed is collected or the interpreter exits.
 
 >>> from numtorch.utils.tensorboard import SummaryWriter
 >>> with SummaryWriter("runs/demo") as w:          # doctest: +SKIP
@@ -16,6 +17,7 @@ import itertools
 import os
 import socket
 import time
+import weakref
 from datetime import datetime
 
 from numtorch.utils.tensorboard import _proto, summary as _summary
@@ -40,6 +42,8 @@ class FileWriter:
         self._last_flush = time.time()
         self._file = open(self.path, "wb")
         self._closed = False
+        # a writer never closed still leaves its events on disk (when collected, or at exit)
+        self._finalizer = weakref.finalize(self, _write_out, self._file, self._queue)
         self.add_event(_proto.event(time.time(), file_version="brain.Event:2"))
         self.flush()
 
@@ -75,6 +79,14 @@ class FileWriter:
             self.flush()
             self._file.close()
             self._closed = True
+            self._finalizer.detach()
+
+
+def _write_out(file, queue: list) -> None:
+    """Writes the records still queued and closes the file (a FileWriter's finalizer)."""
+    if not file.closed:
+        file.write(b"".join(queue))
+        file.close()
 
 
 class SummaryWriter:

@@ -19,6 +19,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from numtorch.vision.datasets._image import to_item
+
 __all__ = ["CIFAR10", "CIFAR100", "safe_unpickle"]
 
 
@@ -241,8 +243,8 @@ class CIFAR10:
     Args:
         root: the folder holding ``cifar-10-batches-bin/`` or ``cifar-10-batches-py/``.
         train: the five training batches when True, the test batch when False.
-        transform: applied to each image (a uint8 ndarray H x W x C, as torchvision's ``data``;
-            ``ToTensor()`` makes it a float C x H x W tensor).
+        transform: applied to each image (a 32x32 RGB PIL image, as torchvision's; a uint8 tensor
+            3 x 32 x 32 without Pillow); ``ToTensor()`` makes it a float C x H x W tensor.
         target_transform: applied to each label (an int).
         download: fetch and unpack the binary release into ``root`` (MD5 checked) if it is missing.
 
@@ -302,7 +304,7 @@ class CIFAR10:
         return len(self.data)
 
     def __getitem__(self, index: int) -> tuple:
-        img, target = self.data[index], self.targets[index]
+        img, target = to_item(self.data[index]), self.targets[index]  # a PIL image, as torchvision's
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:

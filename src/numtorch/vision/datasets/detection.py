@@ -159,7 +159,8 @@ class DigitCanvases:
         return images, targets
 
     def __repr__(self) -> str:
-        return (f"DigitCanvases(split={self.split!r}, num_canvases={self.num_canvases}, canvas_size={self.canvas_size}, "
+        return (f"DigitCanvases(split={self.split!r}, num_canvases={self.num_canvases}, "
+                f"canvas_size={self.canvas_size}, "
                 f"digits={self.digits}, digit_size={self.digit_size}, max_iou={self.max_iou}, "
                 f"clutter={self.clutter}, seed={self.seed})")
 

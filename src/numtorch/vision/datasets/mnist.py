@@ -12,8 +12,8 @@ Where the files are looked for, in order (gzipped ``.gz`` or not):
 
 >>> from numtorch.vision.datasets import MNIST          # doctest: +SKIP
 >>> test = MNIST("data", train=False)                  # doctest: +SKIP
->>> image, label = test[0]; image.shape, label           # doctest: +SKIP
-(numtorch.Size([28, 28]), 7)
+>>> image, label = test[0]; image.size, label            # doctest: +SKIP
+((28, 28), 7)
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from typing import Callable, Optional
 import numpy as np
 
 import numtorch
+from numtorch.vision.datasets._image import to_item
 
 __all__ = ["MNIST", "FashionMNIST", "read_idx"]
 
@@ -84,7 +85,7 @@ class MNIST:
     Args:
         root: the folder holding ``MNIST/raw/`` (torchvision's layout) or the IDX files themselves.
         train: the training files (``train-*``) when True, the test files (``t10k-*``) when False.
-        transform: applied to each image (a uint8 tensor of shape (28, 28)), e.g. ``ToTensor()``.
+        transform: applied to each image (a 28x28 PIL image, mode "L"), e.g. ``ToTensor()``.
         target_transform: applied to each label (an int).
         download: fetch missing files from the mirrors into ``root/MNIST/raw/``, checking MD5s.
 
@@ -189,8 +190,9 @@ class MNIST:
         return len(self.data)
 
     def __getitem__(self, index: int):
-        """``(image, target)``: image a uint8 tensor (28, 28) passed through ``transform``."""
-        img, target = self.data[index], int(self.targets._data[index])
+        """``(image, target)``: image a 28x28 ``PIL.Image`` of mode "L", as torchvision's (a uint8 tensor
+        (1, 28, 28) when Pillow is not installed), passed through ``transform``."""
+        img, target = to_item(self.data._data[index]), int(self.targets._data[index])
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:

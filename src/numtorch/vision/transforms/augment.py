@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Sequence
 
 import numpy as np
 
@@ -73,14 +72,73 @@ def _max_value(dtype) -> float:
     return float(np.iinfo(dtype).max) if np.dtype(dtype).kind in "iu" else 1.0
 
 
-def _resize(a: np.ndarray, size: tuple, interpolation: str) -> np.ndarray:
-    """Resamples C x H x W to C x size (bilinear with half-pixel centres, or nearest)."""
+def _aa_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) antialiased bilinear weights (Pillow's and torch's ``antialias=True``).
+
+    Output pixel i covers input centre c = s (i + 1/2), s = n_in / n_out > 1; the triangle filter is
+    stretched to support s:  w_ij ~ max(0, 1 - |j + 1/2 - c| / s)  for the j within c +- s, each row
+    normalized to sum 1.  So shrinking averages every input pixel instead of skipping some.
+    """
+    s = n_in / n_out
+    a = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        c = s * (i + 0.5)
+        lo, hi = max(int(c - s + 0.5), 0), min(int(c + s + 0.5), n_in)
+        j = np.arange(lo, hi)
+        w = np.maximum(0.0, 1.0 - np.abs((j - c + 0.5) / s))
+        a[i, lo:hi] = w / w.sum()
+    return a
+
+
+def _axis_matrix(n_in: int, n_out: int, interpolation: str, antialias: bool) -> np.ndarray:
     from numtorch.ops.conv import _interp_matrix
-    mode = "nearest" if interpolation == "nearest" else "linear"
-    ah = _interp_matrix(a.shape[1], size[0], mode, False, None).astype(np.float32)
-    aw = _interp_matrix(a.shape[2], size[1], mode, False, None).astype(np.float32)
+    if interpolation == "nearest":
+        return _interp_matrix(n_in, n_out, "nearest", False, None)
+    if antialias and n_out < n_in:
+        return _aa_matrix(n_in, n_out)
+    return _interp_matrix(n_in, n_out, "linear", False, None)
+
+
+def _resize(a: np.ndarray, size: tuple, interpolation: str, antialias: bool = False) -> np.ndarray:
+    """Resamples C x H x W to C x size (bilinear with half-pixel centres, antialiased when shrinking
+    if ``antialias``; or nearest): one small matrix per axis, ``A_h @ a @ A_w^T``."""
+    ah = _axis_matrix(a.shape[1], size[0], interpolation, antialias).astype(np.float32)
+    aw = _axis_matrix(a.shape[2], size[1], interpolation, antialias).astype(np.float32)
     out = ah @ a.astype(np.float32) @ aw.T
     return _cast_like(out, a.dtype)
+
+
+_PIL_FILTERS = {"nearest": 0, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5, "lanczos": 1}
+
+
+def _resize_any(img, size: tuple, interpolation: str, antialias: bool = True):
+    """Resizes a PIL image with Pillow itself (as torchvision), anything else with ``_resize``."""
+    if hasattr(img, "getbands"):
+        if interpolation not in _PIL_FILTERS:
+            raise ValueError(f"Resize: unknown interpolation {interpolation!r}")
+        return img.resize((size[1], size[0]), _PIL_FILTERS[interpolation])
+    if interpolation not in ("nearest", "bilinear"):
+        raise NotImplementedError(f"Resize: interpolation {interpolation!r} is implemented for PIL images only; "
+                                  f"tensors support 'bilinear' and 'nearest'")
+    a, back = _unwrap(img)
+    return back(_resize(a, size, interpolation, antialias))
+
+
+def _mode_name(interpolation) -> str:
+    """``InterpolationMode.BILINEAR``, ``"bilinear"`` or Pillow's integer codes -> "bilinear"."""
+    if isinstance(interpolation, int) and not isinstance(interpolation, bool):
+        inverse = {v: k for k, v in _PIL_FILTERS.items()}
+        if interpolation in inverse:
+            return inverse[interpolation]
+    return str(getattr(interpolation, "value", interpolation)).lower().split(".")[-1]
+
+
+def _image_hw(img) -> tuple:
+    if hasattr(img, "getbands"):
+        return img.size[1], img.size[0]
+    if isinstance(img, np.ndarray):
+        return img.shape[0], img.shape[1]
+    return tuple(img.shape[-2:])
 
 
 def _crop(a: np.ndarray, top: int, left: int, h: int, w: int) -> np.ndarray:
@@ -96,7 +154,8 @@ class Resize:
     """
 
     def __init__(self, size, interpolation: str = "bilinear", max_size=None, antialias=True) -> None:
-        self.size, self.interpolation, self.max_size = size, str(interpolation).lower().split(".")[-1], max_size
+        self.size, self.interpolation, self.max_size = size, _mode_name(interpolation), max_size
+        self.antialias = True if antialias is None else bool(antialias)
 
     def _target(self, h: int, w: int) -> tuple:
         if isinstance(self.size, numbers.Number) or len(self.size) == 1:
@@ -109,11 +168,11 @@ class Resize:
         return tuple(self.size)
 
     def __call__(self, img):
-        a, back = _unwrap(img)
-        return back(_resize(a, self._target(a.shape[1], a.shape[2]), self.interpolation))
+        return _resize_any(img, self._target(*_image_hw(img)), self.interpolation, self.antialias)
 
     def __repr__(self) -> str:
-        return f"Resize(size={self.size}, interpolation={self.interpolation}, max_size={self.max_size})"
+        return (f"Resize(size={self.size}, interpolation={self.interpolation}, max_size={self.max_size}, "
+                f"antialias={self.antialias})")
 
 
 class CenterCrop:
@@ -225,7 +284,8 @@ class RandomResizedCrop:
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0), interpolation: str = "bilinear",
                  antialias=True) -> None:
         self.size, self.scale, self.ratio = _size2(size), scale, ratio
-        self.interpolation = str(interpolation).lower().split(".")[-1]
+        self.interpolation = _mode_name(interpolation)
+        self.antialias = True if antialias is None else bool(antialias)
 
     def get_params(self, h: int, w: int) -> tuple:
         """(top, left, height, width) of the crop: 10 tries, then the central crop of the clamped ratio."""
@@ -247,9 +307,11 @@ class RandomResizedCrop:
         return (h - ch) // 2, (w - cw) // 2, ch, cw
 
     def __call__(self, img):
+        top, left, ch, cw = self.get_params(*_image_hw(img))
+        if hasattr(img, "getbands"):  # Pillow crops and resizes a PIL image, as in torchvision
+            return _resize_any(img.crop((left, top, left + cw, top + ch)), self.size, self.interpolation)
         a, back = _unwrap(img)
-        top, left, ch, cw = self.get_params(a.shape[1], a.shape[2])
-        return back(_resize(_crop(a, top, left, ch, cw), self.size, self.interpolation))
+        return back(_resize(_crop(a, top, left, ch, cw), self.size, self.interpolation, self.antialias))
 
     def __repr__(self) -> str:
         return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
