@@ -345,3 +345,49 @@ def test_legacy_constructor(torch):
     assert got.dtype == nt.bfloat16 and isinstance(got, nt.BFloat16Tensor)
     assert not isinstance(nt.ones(2), nt.BFloat16Tensor)
     np.testing.assert_array_equal(_bits_nt(got), _bits_torch(ref, torch))
+
+
+def test_widening_every_bit_pattern_matches_torch(torch):
+    # bfloat16 -> float32 is exact (the upper half of a float32): all 65536 patterns, NaN payloads too
+    bits = np.arange(2 ** 16, dtype=np.uint16)
+    got = nt.from_numpy(bits.view(nt.bfloat16.np)).float().numpy().view(np.uint32)
+    ref = torch.from_numpy(bits.view(np.int16)).view(torch.bfloat16).float().numpy().view(np.uint32)
+    np.testing.assert_array_equal(got, ref)
+    strided = nt.from_numpy(bits.view(nt.bfloat16.np).reshape(256, 256)).T[::3]
+    np.testing.assert_array_equal(strided.float().numpy().view(np.uint32),
+                                  (bits.reshape(256, 256).T[::3].astype(np.uint32) << 16))
+
+
+def test_broadcast_gradients_sum_in_float32(torch):
+    # a gradient summed over 4096 rows: a bfloat16 accumulator would stop at 256 (256 + 1 rounds to 256)
+    x = nt.ones(4096, 3, dtype=nt.bfloat16)
+    c = nt.zeros(3, dtype=nt.bfloat16).requires_grad_()
+    W = nt.ones(2, 3, dtype=nt.bfloat16).requires_grad_()
+    b = nt.zeros(2, dtype=nt.bfloat16).requires_grad_()
+    (x + c).float().sum().backward()
+    nt.nn.functional.linear(x, W, b).float().sum().backward()
+    tc = torch.zeros(3, dtype=torch.bfloat16, requires_grad=True)
+    tb = torch.zeros(2, dtype=torch.bfloat16, requires_grad=True)
+    tW = torch.ones(2, 3, dtype=torch.bfloat16, requires_grad=True)
+    (torch.ones(4096, 3, dtype=torch.bfloat16) + tc).float().sum().backward()
+    torch.nn.functional.linear(torch.ones(4096, 3, dtype=torch.bfloat16), tW, tb).float().sum().backward()
+    for g, r in ((c.grad, tc.grad), (b.grad, tb.grad), (W.grad, tW.grad)):
+        assert g.dtype == nt.bfloat16
+        np.testing.assert_array_equal(g.float().numpy(), r.float().numpy())
+        assert (g.float().numpy() == 4096).all()
+
+
+def test_linear_with_bias_rounds_once(torch):
+    # PyTorch's CPU adds the bias in float32 before the one rounding to bfloat16
+    rng = np.random.default_rng(9)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((64, 40), (24, 40), (24,)))
+    xb, wb, bb = (nt.from_numpy(v).bfloat16() for v in (x, w, b))
+    got = nt.nn.functional.linear(xb, wb, bb)
+    once = (xb.double().numpy() @ wb.double().numpy().T + bb.double().numpy())
+    # within half a bfloat16 ulp of the exact value, plus float32 summation error
+    ulp = 2.0 ** (np.floor(np.log2(np.abs(once))) - 7)
+    err = np.abs(got.double().numpy() - once)
+    assert np.all(err <= 0.5 * ulp + 64 * 2 ** -24 * (np.abs(xb.double().numpy()) @ np.abs(wb.double().numpy()).T
+                                                     + np.abs(bb.double().numpy())))
+    ref = torch.nn.functional.linear(*(torch.from_numpy(v).bfloat16() for v in (x, w, b)))
+    assert np.mean(_bits_nt(got) == _bits_torch(ref, torch)) > 0.99   # (summation order may differ in a tie)

@@ -44,7 +44,6 @@ def test_blocked_conv_forward_and_weight_grad_match_direct_sum(case):
     x = RNG.standard_normal((n, c, h, w_))
     w = RNG.standard_normal((oc, c, k, k))
     geo = C._Geom(x.shape, w.shape, (s, s), ((p, p), (p, p)), (d, d), 1)
-    assert C.blocked_applies(x, w, 1)
     y = C.conv_forward_blocked(x, w, geo)
     ref = _direct(x, w, s, p, d)
     # float64 sums of c*k*k products of O(1) terms: error ~ 1e-15 * sqrt(c k^2)
@@ -62,7 +61,19 @@ def test_blocked_conv_forward_and_weight_grad_match_direct_sum(case):
     np.testing.assert_allclose(gw, gw_ref, rtol=0, atol=1e-10)
 
 
-def test_conv2d_layer_uses_blocked_path_and_gradchecks():
+def test_blocked_path_is_chosen_for_large_cols_only():
+    big = C._Geom((32, 16, 32, 32), (16, 16, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)   # cols 19 MB
+    small = C._Geom((32, 3, 32, 32), (16, 3, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)   # 3.5 MB
+    assert C.blocked_applies(np.zeros((32, 16, 32, 32), np.float32), np.zeros((16, 16, 3, 3), np.float32), big)
+    assert not C.blocked_applies(np.zeros((32, 3, 32, 32), np.float32), np.zeros((16, 3, 3, 3), np.float32), small)
+
+
+@pytest.fixture
+def always_blocked(monkeypatch):
+    monkeypatch.setattr(C, "_BLOCKED_MIN_COLS_BYTES", 0)
+
+
+def test_conv2d_layer_uses_blocked_path_and_gradchecks(always_blocked):
     x = numtorch.tensor(RNG.standard_normal((2, 2, 6, 5)), requires_grad=True)
     w = numtorch.tensor(RNG.standard_normal((3, 2, 3, 3)), requires_grad=True)
     b = numtorch.tensor(RNG.standard_normal(3), requires_grad=True)
@@ -72,7 +83,7 @@ def test_conv2d_layer_uses_blocked_path_and_gradchecks():
                                        (x, w, b))
 
 
-def test_blocked_conv_refuses_backward_after_input_modified_in_place():
+def test_blocked_conv_refuses_backward_after_input_modified_in_place(always_blocked):
     # the blocked path saves the input (as PyTorch's conv does): changing it in place is caught
     x = numtorch.randn(1, 2, 5, 5)
     w = numtorch.randn(2, 2, 3, 3, requires_grad=True)
@@ -88,7 +99,7 @@ def _bound(abs_sums, n_terms):
     return 4 * np.sqrt(n_terms) * np.finfo(np.float32).eps * abs_sums.max()
 
 
-def test_blocked_conv_matches_float64_and_torch(torch):
+def test_blocked_conv_matches_float64_and_torch(torch, always_blocked):
     x = RNG.standard_normal((4, 16, 32, 32)).astype(np.float32)
     w = (RNG.standard_normal((16, 16, 3, 3)) * 0.1).astype(np.float32)
     gy = RNG.standard_normal((4, 16, 32, 32)).astype(np.float32)

@@ -102,6 +102,8 @@ def _log_everything(writer_cls, log_dir):
     for s in range(3):
         w.add_scalar("x/loss", 0.1 * s - 1, s, walltime=100.0 + s)
     w.add_scalar("nostep", 3.0, walltime=104.0)
+    w.add_scalar("new", 0.1, 3, walltime=104.5, new_style=True)
+    w.add_scalar("new64", 0.1, 3, walltime=104.6, new_style=True, double_precision=True)
     w.add_histogram("h", vals, 5, walltime=105.0)
     w.add_histogram("h_auto", vals, 6, bins="auto", walltime=106.0)
     w.add_histogram("h_max", vals, 6, bins=100, max_bins=7, walltime=106.5)

@@ -172,3 +172,19 @@ def test_image_folder(tmp_path):
     assert len(only_b) == 2 and isinstance(only_b[0][0], Image.Image)
     with pytest.raises(FileNotFoundError):
         datasets.ImageFolder(tmp_path / "dog")   # no class folders inside
+
+
+def test_vision_dataset_base_class():
+    class Squares(datasets.VisionDataset):
+        def __getitem__(self, i):
+            return self.transforms(i, i * i) if self.transforms else (i, i * i)
+
+        def __len__(self):
+            return 4
+
+    ds = Squares("~/x", transform=lambda v: v + 1, target_transform=lambda t: -t)
+    assert ds[3] == (4, -9) and ds.root == os.path.expanduser("~/x")
+    assert "Number of datapoints: 4" in repr(ds)
+    assert Squares(None)[2] == (2, 4)
+    with pytest.raises(ValueError, match="Only transforms or transform/target_transform"):
+        Squares("r", transforms=lambda a, b: (a, b), transform=lambda v: v)

@@ -18,8 +18,11 @@ PUBLISHED_PARAMS = {
     "resnet152": 60_192_808, "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
     "resnext101_64x4d": 83_455_272, "wide_resnet50_2": 68_883_240, "wide_resnet101_2": 126_886_696,
     "densenet121": 7_978_856, "densenet161": 28_681_000, "densenet169": 14_149_480, "densenet201": 20_013_928,
+    "alexnet": 61_100_840, "vgg11": 132_863_336, "vgg11_bn": 132_868_840, "vgg13": 133_047_848,
+    "vgg13_bn": 133_053_736, "vgg16": 138_357_544, "vgg16_bn": 138_365_992, "vgg19": 143_667_240,
+    "vgg19_bn": 143_678_248, "squeezenet1_0": 1_248_424, "squeezenet1_1": 1_235_496, "mobilenet_v2": 3_504_872,
 }
-FAST = {"resnet18", "resnet50", "resnext50_32x4d", "densenet121"}
+FAST = {"resnet18", "resnet50", "resnext50_32x4d", "densenet121", "squeezenet1_0", "squeezenet1_1", "mobilenet_v2"}
 
 
 def _count(model):
@@ -99,8 +102,41 @@ def test_densenet121_layout():
     assert n_layers == 6 + 12 + 24 + 16
 
 
+@pytest.mark.slow  # 138M parameters to allocate
+def test_vgg_layout_follows_its_configuration():
+    """torchvision's VGG-16 ("D"): features index every conv / ReLU / pool; classifier 0, 3, 6 are linear."""
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    expected, idx, cin = {}, 0, 3
+    for v in cfg:
+        if v == "M":
+            idx += 1
+            continue
+        expected[f"features.{idx}.weight"], expected[f"features.{idx}.bias"] = (v, cin, 3, 3), (v,)
+        idx, cin = idx + 2, v
+    expected.update({"classifier.0.weight": (4096, 25088), "classifier.0.bias": (4096,),
+                     "classifier.3.weight": (4096, 4096), "classifier.3.bias": (4096,),
+                     "classifier.6.weight": (3, 4096), "classifier.6.bias": (3,)})
+    from numtorch.vision.models.vgg import VGG, cfgs, make_layers
+    assert cfgs["D"] == cfg
+    got = _layout(VGG(make_layers(cfg), num_classes=3, init_weights=False))
+    assert got == expected and list(got) == list(expected)
+
+
+def test_mobilenet_v2_blocks():
+    m = models.mobilenet_v2(num_classes=4)
+    sd = _layout(m)
+    assert sd["features.0.0.weight"] == (32, 3, 3, 3)
+    assert sd["features.1.conv.0.0.weight"] == (32, 1, 3, 3)          # t = 1: no expansion, depthwise first
+    assert sd["features.2.conv.0.0.weight"] == (96, 16, 1, 1)         # t = 6: 16 -> 96
+    assert sd["features.2.conv.1.0.weight"] == (96, 1, 3, 3)          # depthwise: groups = 96
+    assert sd["features.18.0.weight"] == (1280, 320, 1, 1) and sd["classifier.1.weight"] == (4, 1280)
+    assert len(m.features) == 1 + (1 + 2 + 3 + 4 + 3 + 3 + 1) + 1
+
+
 @pytest.mark.parametrize("name,size", [("resnet18", 64), ("resnet50", 64), ("densenet121", 64),
-                                       ("resnext50_32x4d", 32)])
+                                       ("resnext50_32x4d", 32), ("squeezenet1_1", 64), ("mobilenet_v2", 32),
+                                       pytest.param("alexnet", 64, marks=pytest.mark.slow),
+                                       pytest.param("vgg11_bn", 32, marks=pytest.mark.slow)])
 def test_forward_shapes(name, size):
     m = models.get_model(name, num_classes=10).eval()
     with numtorch.no_grad():

@@ -89,7 +89,7 @@ def test_random_resized_crop_pil_is_a_resized_window():
     numtorch.manual_seed(5)
     out = rrc(img)
     numtorch.manual_seed(5)
-    top, left, h, w = rrc.get_params(40, 60)
+    top, left, h, w = T.RandomResizedCrop.get_params(img, rrc.scale, rrc.ratio)  # torchvision's static form
     assert out.size == (16, 16)
     area = h * w / (40 * 60)
     assert 0.08 <= area <= 1.0 + 1e-9 and 3 / 4 - 0.05 <= w / h <= 4 / 3 + 0.05
@@ -124,3 +124,39 @@ def test_functional_normalize_and_to_tensor_are_the_same_functions():
     assert F.to_tensor is T.to_tensor and F.normalize is T.normalize
     x = numtorch.ones(3, 2, 2)
     np.testing.assert_allclose(F.normalize(x, [0.5, 0.0, 1.0], [0.5, 2.0, 1.0]).numpy()[:, 0, 0], [1.0, 0.5, 0.0])
+
+
+def test_adjust_hue_against_colorsys():
+    import colorsys
+    rng = np.random.default_rng(4)
+    x = rng.random((3, 4, 5)).astype(np.float32)
+    x[:, 0, 0] = 0.5   # a grey pixel: no hue, unchanged
+    out = F.adjust_hue(numtorch.from_numpy(x), 0.2).numpy()
+    ref = np.empty_like(x)
+    for i in range(4):
+        for j in range(5):
+            h, s, v = colorsys.rgb_to_hsv(*x[:, i, j])
+            ref[:, i, j] = colorsys.hsv_to_rgb((h + 0.2) % 1.0, s, v)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(F.adjust_hue(numtorch.from_numpy(x), 0.0).numpy(), x, atol=1e-6)
+    with pytest.raises(ValueError, match="hue_factor"):
+        F.adjust_hue(numtorch.from_numpy(x), 0.7)
+    # ColorJitter(hue=(h, h)) is adjust_hue(h); a PIL image stays a PIL image
+    np.testing.assert_allclose(T.ColorJitter(hue=(0.2, 0.2))(numtorch.from_numpy(x)).numpy(), ref, rtol=1e-5,
+                               atol=1e-6)
+    img = Image.fromarray(_rgb())
+    assert isinstance(T.ColorJitter(0.1, 0.1, 0.1, 0.1)(img), Image.Image)
+    with pytest.raises(ValueError, match="hue values"):
+        T.ColorJitter(hue=0.6)
+
+
+def test_random_crop_get_params_static():
+    img = Image.fromarray(_rgb(10, 14))
+    numtorch.manual_seed(1)
+    top, left, h, w = T.RandomCrop.get_params(img, (4, 6))
+    assert (h, w) == (4, 6) and 0 <= top <= 6 and 0 <= left <= 8
+    numtorch.manual_seed(1)
+    out = T.RandomCrop((4, 6))(img)   # the same draws: the same window
+    np.testing.assert_array_equal(np.asarray(out), _rgb(10, 14)[top:top + 4, left:left + 6])
+    with pytest.raises(ValueError, match="larger than input image size"):
+        T.RandomCrop.get_params(img, 20)

@@ -126,3 +126,26 @@ def test_draw_bounding_boxes_errors():
         utils.draw_bounding_boxes(img, numtorch.tensor([[1, 1, 5, 5]]), labels=["a", "b"])
     with pytest.raises(ValueError, match="individual images"):
         utils.draw_bounding_boxes(numtorch.zeros(1, 3, 4, 4, dtype=numtorch.uint8), numtorch.tensor([[0, 0, 1, 1]]))
+
+
+def test_io_png_round_trip_and_modes(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    from numtorch.vision import io
+    a = np.random.default_rng(3).integers(0, 256, (3, 6, 9), dtype=np.uint8)
+    path = tmp_path / "x.png"
+    io.write_png(numtorch.from_numpy(a), path)
+    with Image.open(path) as im:   # Pillow reads back what was written
+        np.testing.assert_array_equal(np.asarray(im), a.transpose(1, 2, 0))
+    back = io.read_image(path)
+    assert back.dtype == numtorch.uint8 and back.shape == (3, 6, 9)
+    np.testing.assert_array_equal(back.numpy(), a)
+    grey = io.read_image(str(path), io.ImageReadMode.GRAY)
+    ref = np.asarray(Image.open(path).convert("L"))
+    np.testing.assert_array_equal(grey.numpy()[0], ref)
+    assert io.decode_image(io.read_file(path), mode="RGB_ALPHA").shape == (4, 6, 9)
+    smooth = np.broadcast_to(np.linspace(0, 255, 16, dtype=np.uint8), (3, 16, 16)).copy()  # JPEG keeps gradients
+    jpg = io.decode_image(io.encode_jpeg(numtorch.from_numpy(smooth), quality=95))
+    assert jpg.shape == (3, 16, 16) and np.abs(jpg.numpy().astype(int) - smooth).mean() < 3
+    with pytest.raises(ValueError, match="uint8 tensor C x H x W"):
+        io.encode_png(numtorch.zeros(3, 4, 4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]

@@ -113,3 +113,4 @@ from numtorch.amp.autocast_mode import (  # noqa: E402,F401
     set_autocast_cache_enabled, clear_autocast_cache)
 import numtorch.cuda.amp  # noqa: E402,F401
 import numtorch.cpu.amp  # noqa: E402,F401
+from numtorch import accelerator, multiprocessing  # noqa: E402,F401  (torch.accelerator, torch.multiprocessing)

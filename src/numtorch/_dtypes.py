@@ -25,19 +25,32 @@ def kind(npd) -> str:
     return "f" if k == "V" and npd == _BF16 else k
 
 
-def like(y, npd):
-    """``y`` in dtype ``npd``: a bfloat16 matrix product comes back from NumPy in float32.
+def matmul(a, b):
+    """``a @ b``; with bfloat16 operands, as PyTorch's CPU: the product in float32, rounded once.
 
-    NumPy multiplies bfloat16 matrices with float32 BLAS and returns float32; PyTorch's CPU does
-    the same products in float32 and rounds the result once to bfloat16, which this does.
+    The operands widen exactly to float32 (``_bf16_to_f32``), float32 BLAS multiplies them, and the
+    result rounds to nearest-even bfloat16.  Other dtypes: plain ``a @ b``.
     """
-    return y if y.dtype == npd else y.astype(npd)
+    if a.dtype is _BF16 or b.dtype is _BF16:
+        return (widen(a) @ widen(b)).astype(_BF16)
+    return a @ b
+
+
+def widen(a):
+    """A bfloat16 array as float32 (exactly); any other array unchanged."""
+    return _bf16_to_f32(a) if a.dtype is _BF16 else a
 
 
 def with_scalar(ufunc, a, s):
     """``ufunc(a, s)`` for a bfloat16 array ``a`` and a Python number ``s``, as PyTorch computes it:
     ``s`` is held in float32 (not first rounded to bfloat16), the result rounded once."""
     return ufunc(a, np.float32(s), dtype=_F32).astype(_BF16)
+
+
+def _bf16_to_f32(a: np.ndarray) -> np.ndarray:
+    """bfloat16 -> float32, exactly: a bfloat16 is the upper 16 bits of a float32 (about 10x
+    faster than ml_dtypes' element-by-element cast)."""
+    return (a.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
 
 
 def astype(a, npd, copy: bool = True):
@@ -47,6 +60,8 @@ def astype(a, npd, copy: bool = True):
     (nearest-even): two roundings, which can differ from one direct rounding in a tie.
     """
     if npd != _BF16:
+        if a.dtype == _BF16 and npd == _F32 and a.__class__ is np.ndarray:
+            return _bf16_to_f32(a)
         return a.astype(npd, copy=copy)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf and NaN are values here, as in PyTorch
         if a.dtype != _F32 and a.dtype != _BF16:

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 
+from numtorch._errstate import quiet
 from numtorch.autograd.grad_mode import GradMode
 
 _ndarray = np.ndarray
@@ -119,8 +120,16 @@ def binary(t, other, ufunc, temp_refs: int, true_divide: bool = False):
             return None
     else:
         return None
-    ufunc(a, b, out=a)
+    if true_divide:
+        _quiet_ufunc(ufunc, a, b, a)   # x / 0 = inf silently, as the op itself computes it
+    else:
+        ufunc(a, b, out=a)
     return t
+
+
+@quiet
+def _quiet_ufunc(ufunc, a, b, out):
+    ufunc(a, b, out=out)
 
 
 def binary_reflected(t, other, ufunc, temp_refs: int):
@@ -131,7 +140,10 @@ def binary_reflected(t, other, ufunc, temp_refs: int):
     a = t._data
     if a.dtype.kind != "f" and (other.__class__ is float or ufunc is np.true_divide):
         return None
-    ufunc(other, a, out=a)
+    if ufunc is np.true_divide:
+        _quiet_ufunc(ufunc, other, a, a)   # 1 / 0 = inf silently
+    else:
+        ufunc(other, a, out=a)
     return t
 
 
@@ -139,5 +151,10 @@ def unary(t, ufunc, temp_refs: int):
     """``ufunc(t)`` into ``t``'s array (float tensors only: exp of an int tensor is a float)."""
     if _getrefcount(t) > temp_refs or not (_no_record(t, None) and _reusable(t)) or t._data.dtype.kind != "f":
         return None
-    ufunc(t._data, out=t._data)
+    _quiet_unary(ufunc, t._data)       # exp(1000) = inf silently
     return t
+
+
+@quiet
+def _quiet_unary(ufunc, a):
+    ufunc(a, out=a)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 
 import numpy as np
 
@@ -17,15 +18,32 @@ from numtorch._backend import as_device, xp_for, to_device, device_context, CPU
 from numtorch.random import rng_of
 
 
-def _size(size) -> tuple:
-    """Accepts zeros(2, 3), zeros((2, 3)), zeros([2, 3]) and zeros(Size)."""
+def _size(size, name: str = "zeros") -> tuple:
+    """Accepts zeros(2, 3), zeros((2, 3)), zeros([2, 3]) and zeros(Size); each dimension an integer
+    (anything with ``__index__``: int, NumPy integers, 0-d integer tensors), never a float or bool."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    out = tuple(builtins.int(s) for s in size)
+    out = tuple(_dim(s, i, name) for i, s in enumerate(size))
     for s in out:
         if s < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(out)}")
     return out
+
+
+def _dim(s, pos: int, name: str) -> int:
+    if s.__class__ is builtins.int:   # the common case, first
+        return s
+    if isinstance(s, builtins.bool) or not hasattr(type(s), "__index__"):
+        raise TypeError(f"{name}(): argument 'size' must be tuple of ints, but found element of type "
+                        f"{type(s).__name__} at pos {pos}")
+    return operator.index(s)
+
+
+def _out_of_memory(name: str, shape: tuple, dtype) -> RuntimeError:
+    """PyTorch's allocator error, naming the bytes (NumPy's MemoryError names TiB)."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    return RuntimeError(f"{name}: can't allocate memory: you tried to allocate {nbytes} bytes "
+                        f"(shape {list(shape)}, {np.dtype(dtype)})")
 
 
 def _finish(arr, device, requires_grad):
@@ -97,12 +115,17 @@ def from_numpy(a: np.ndarray):
     return _tensor.make_tensor(a)
 
 
-def _filled(fill, size, dtype, device, requires_grad, default=None):
+def _filled(fill, size, dtype, device, requires_grad, default=None, name="zeros"):
     d = _dtypes.np_dtype(dtype) if dtype is not None else (default or _dtypes.get_default_dtype().np)
     dev = as_device(device)
     xp = xp_for(dev)
     with device_context(dev):
-        arr = xp.empty(size, dtype=d) if fill is None else xp.full(size, fill, dtype=d)
+        try:
+            arr = xp.empty(size, dtype=d) if fill is None else xp.full(size, fill, dtype=d)
+        except (MemoryError, ValueError) as e:   # ValueError: "array is too big" (beyond the address space)
+            if isinstance(e, ValueError) and "too big" not in str(e):
+                raise
+            raise _out_of_memory(name, size, d) from None
     t = _tensor.make_tensor(arr)
     if requires_grad:
         t.requires_grad_(True)
@@ -110,23 +133,24 @@ def _filled(fill, size, dtype, device, requires_grad, default=None):
 
 
 def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
-    return _filled(0, _size(sizes if size is None else (size,)), dtype, device, requires_grad)
+    return _filled(0, _size(sizes if size is None else (size,), "zeros"), dtype, device, requires_grad)
 
 
 def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
-    return _filled(1, _size(sizes if size is None else (size,)), dtype, device, requires_grad)
+    return _filled(1, _size(sizes if size is None else (size,), "ones"), dtype, device, requires_grad, name="ones")
 
 
 def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
           memory_format=None):
-    return _filled(None, _size(sizes if size is None else (size,)), dtype, device, requires_grad)
+    return _filled(None, _size(sizes if size is None else (size,), "empty"), dtype, device, requires_grad,
+                   name="empty")
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     if dtype is None:
         default = _infer_np(fill_value).dtype
-        return _filled(fill_value, _size((size,)), None, device, requires_grad, default)
-    return _filled(fill_value, _size((size,)), dtype, device, requires_grad)
+        return _filled(fill_value, _size((size,), "full"), None, device, requires_grad, default, name="full")
+    return _filled(fill_value, _size((size,), "full"), dtype, device, requires_grad, name="full")
 
 
 def _like(t, dtype, device):
@@ -197,16 +221,22 @@ def _float_np(dtype):
 def rand(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False, out=None):
     """Uniform samples from [0, 1)."""
     d = _float_np(dtype)
-    shape = _size(sizes if size is None else (size,))
-    arr = rng_of(generator).random(shape, dtype=np.float64 if d != np.float32 else np.float32)
+    shape = _size(sizes if size is None else (size,), "rand")
+    try:
+        arr = rng_of(generator).random(shape, dtype=np.float64 if d != np.float32 else np.float32)
+    except MemoryError:
+        raise _out_of_memory("rand", shape, d) from None
     return _finish(arr.astype(d, copy=False), device, requires_grad)
 
 
 def randn(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False, out=None):
     """Samples from the standard normal distribution."""
     d = _float_np(dtype)
-    shape = _size(sizes if size is None else (size,))
-    arr = rng_of(generator).standard_normal(shape, dtype=np.float64 if d != np.float32 else np.float32)
+    shape = _size(sizes if size is None else (size,), "randn")
+    try:
+        arr = rng_of(generator).standard_normal(shape, dtype=np.float64 if d != np.float32 else np.float32)
+    except MemoryError:
+        raise _out_of_memory("randn", shape, d) from None
     return _finish(arr.astype(d, copy=False), device, requires_grad)
 
 
@@ -218,7 +248,11 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
-    arr = rng_of(generator).integers(low, high, size=_size((size,)))
+    shape = _size((size,), "randint")
+    try:
+        arr = rng_of(generator).integers(low, high, size=shape)
+    except MemoryError:
+        raise _out_of_memory("randint", shape, np.int64) from None
     return _finish(arr.astype(_dtypes.np_dtype(dtype or _dtypes.int64)), device, requires_grad)
 
 

@@ -20,6 +20,9 @@ class Generator:
 
     def manual_seed(self, seed: int) -> "Generator":
         seed = int(seed)
+        if not -(1 << 63) <= seed < (1 << 64):  # PyTorch's seeds are 64-bit, signed or not
+            raise ValueError(f"Overflow when unpacking long long: manual_seed({seed}) takes a seed from "
+                             "-2**63 to 2**64 - 1")
         if seed < 0:
             seed &= (1 << 64) - 1
         self._seed = seed

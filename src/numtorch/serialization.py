@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from numtorch import _dtypes
+from numtorch import _dtypes, _module_files
+from numtorch._module_files import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals  # noqa: F401 (torch.serialization names)
 from numtorch._backend import CPU, as_device, device, to_device
 from numtorch.tensor import Tensor, make_tensor
 
@@ -78,6 +79,9 @@ class _Encoder:
             return {"__dtype__": str(obj).split(".")[-1]}
         if isinstance(obj, device):
             return {"__device__": str(obj)}
+        node = _module_files.encode_object(self, obj, path)  # nn.Modules, allow-listed objects, sets
+        if node is not None:
+            return node
         raise TypeError(f"numtorch.save: cannot save an object of type {type(obj).__name__} at '{path or '<root>'}' "
                         "(only tensors, dicts, lists, tuples, str, int, float, bool and None are saved; "
                         "numtorch never pickles)")
@@ -334,7 +338,7 @@ def _is_index(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None, **kwargs) -> Any:
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap=None, **kwargs) -> Any:
     """Loads an object saved by ``numtorch.save`` (or any safetensors file, as a dict of tensors).
 
     Args:
@@ -342,7 +346,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
         map_location: where tensors go: ``None`` (the device each was saved from), ``"cpu"``,
             ``"cuda:0"``, a ``numtorch.device``, a dict mapping saved locations to new ones
             (``{"cuda:0": "cpu"}``) or a callable ``fn(tensor, location) -> tensor``.
-        weights_only: accepted for compatibility; loading is always safe (no pickle).
+        weights_only: loading never unpickles; whole objects (``torch.save(model, f)``) are rebuilt
+            only from allow-listed classes (see ``numtorch._module_files``); ``False`` also trusts
+            classes of modules the program has already imported.
         mmap: ``True`` memory-maps a path's tensors (copy-on-write) instead of reading them.
     """
     if isinstance(f, (str, os.PathLike)):
@@ -351,9 +357,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # /dev/zero, a pipe: no size to check
                 raise RuntimeError(f"numtorch.load: {path!r} is not a regular file (a checkpoint is a "
                                    "numtorch/safetensors file)")
-            return _load(_Source(fh, repr(path), path, bool(mmap)), map_location)
+            return _load(_Source(fh, repr(path), path, bool(mmap)), map_location, weights_only)
     fh = f if _seekable(f) else _BufferedCopy(f)
-    return _load(_Source(fh, "the given file object"), map_location)
+    return _load(_Source(fh, "the given file object"), map_location, weights_only)
 
 
 def _seekable(f) -> bool:
@@ -369,7 +375,7 @@ def _BufferedCopy(f):
     return io.BytesIO(f.read())
 
 
-def _load(src: _Source, map_location) -> Any:
+def _load(src: _Source, map_location, weights_only=None) -> Any:
     meta = src.header.get("__metadata__") or {}
     placer = _Placer(map_location)
     if _META_KEY not in meta:   # a plain safetensors file: a dict of tensors, in file order
@@ -379,8 +385,10 @@ def _load(src: _Source, map_location) -> Any:
     except (ValueError, KeyError, TypeError, RecursionError) as e:
         reason = "nested too deeply" if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
         raise RuntimeError(f"numtorch.load: {src.where} has a corrupted numtorch structure ({reason})") from None
+    decoder = _Decoder(src, placer, src.where)
+    decoder.weights_only = weights_only is not False  # None (PyTorch's default) means True
     try:
-        return _Decoder(src, placer, src.where).decode(structure)
+        return decoder.decode(structure)
     except RecursionError:
         raise RuntimeError(f"numtorch.load: {src.where} has a corrupted numtorch structure "
                            "(nested too deeply)") from None
@@ -437,7 +445,8 @@ _DTYPES_BY_NAME = {d.name: d for d in _dtypes.ALL}   # the only objects a "__dty
 
 class _Decoder:
     """Rebuilds the saved object from its JSON structure; anything but the shapes ``_Encoder`` writes
-    is a corrupted file (a ``RuntimeError`` naming it), never an object looked up by name."""
+    is a corrupted file (a ``RuntimeError`` naming it); a whole object is rebuilt only from an allow-listed
+    class (``numtorch._module_files``), never from a module the file names."""
 
     def __init__(self, src: _Source, placer: _Placer, where: str) -> None:
         self.src, self.placer, self.where = src, placer, where
@@ -458,6 +467,9 @@ class _Decoder:
             return self._lookup(node["__dtype__"], _DTYPES_BY_NAME, "dtype")
         if "__device__" in node:
             return self._device(node["__device__"])
+        obj = _module_files.decode_object(self, node)  # whole objects of allow-listed classes, sets
+        if obj is not NotImplemented:
+            return obj
         raise self._corrupted(f"unknown structure entry {sorted(node)}")
 
     def _dict(self, node: dict) -> dict:

@@ -108,6 +108,13 @@ class Tensor:
         return self.device.type == "cuda"
 
     @property
+    def is_cpu(self) -> bool:
+        return self.device.type == "cpu"
+
+    # devices and layouts numtorch does not have: never true (PyTorch programs test them)
+    is_xpu = is_mps = is_meta = is_sparse = is_quantized = is_mkldnn = is_nested = property(lambda self: False)
+
+    @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
@@ -351,6 +358,19 @@ class Tensor:
 
     def is_pinned(self, device=None) -> bool:
         return is_pinned(self._data)
+
+    def share_memory_(self) -> "Tensor":
+        """Moves the data to shared memory, in place, so that processes started afterwards (fork or
+        spawn, see ``numtorch.multiprocessing``) read and write the same values. A GPU tensor is left
+        as it is (as in PyTorch)."""
+        from numtorch.multiprocessing import is_shared_array, share_array
+        if self._data.__class__ is _ndarray and not is_shared_array(self._data):
+            self._data = share_array(self._data)
+        return self
+
+    def is_shared(self) -> bool:
+        from numtorch.multiprocessing import is_shared_array
+        return is_shared_array(self._data)
 
     def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
         device = "cuda" if device is None else (device if not isinstance(device, int) else f"cuda:{device}")

@@ -20,7 +20,7 @@ import numpy as np
 from numtorch.backends import cpu as cpu_backend
 from numtorch.cli.common import CLIError
 
-BUILTIN = ("train", "evaluate", "predict", "plot", "gradcheck_cmd", "lr_search")
+BUILTIN = ("train", "evaluate", "predict", "plot", "gradcheck_cmd", "lr_search", "run")
 OPTIONAL = ("summary", "generate", "detect", "export")
 
 

@@ -5,10 +5,12 @@ import numpy as np
 
 from numtorch import _dtypes
 from numtorch._backend import xp_of
+from numtorch._errstate import quiet  # noqa: F401  (for the op files)
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
 
 _ndarray = np.ndarray
+_BF16_DT = _dtypes.bfloat16.np
 _SCALARS = (int, float, bool, complex, np.number, np.bool_)
 
 
@@ -83,6 +85,8 @@ def cast(x, target):
 
 def sum_to_array(a, shape: tuple):
     """Sums array ``a`` down to ``shape`` (leading dims, and dims where ``shape`` has 1)."""
+    if a.dtype is _BF16_DT:  # bfloat16 sums accumulate in float32 (NumPy's would in bfloat16), rounded once
+        return sum_to_array(_dtypes.widen(a), shape).astype(_BF16_DT)
     lead = a.ndim - len(shape)
     if shape and 1 not in shape:  # the common case: broadcasting only added leading dims
         return a.sum(axis=tuple(range(lead))) if lead else a
@@ -218,3 +222,26 @@ def in_float32_for_bfloat16(cls):
     forward_f32.__doc__, backward_bf16.__doc__ = forward.__doc__, backward.__doc__
     cls.forward, cls.backward = staticmethod(forward_f32), staticmethod(backward_bf16)
     return cls
+
+
+def log1p_exp_neg_abs(x):
+    """log(1 + e^-|x|), the bounded part of every softplus-like function (in (0, log 2]):
+
+        softplus(x)   = log(1 + e^x)  = max(x, 0) + log1p(e^-|x|)
+        logsigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|)
+
+    e^-|x| never overflows, and log1p keeps its small values accurate."""
+    xp = xp_of(x)
+    return xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def softmax_in_place(z, axis: int):
+    """z <- softmax(z) along ``axis``, in z's own memory (z: a fresh array nobody else reads).
+
+        softmax(z)_i = e^(z_i - max z) / sum_j e^(z_j - max z)    (the shift keeps e^. <= 1)
+
+    The fused attention ops use it; ``Softmax`` itself writes the same three steps out."""
+    z -= z.max(axis=axis, keepdims=True)
+    xp_of(z).exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z

@@ -18,7 +18,7 @@ from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import wrap_dim, in_float32_for_bfloat16
+from numtorch.ops._util import in_float32_for_bfloat16, log1p_exp_neg_abs, quiet, wrap_dim
 from numtorch.ops.elementwise import (sigmoid, tanh, relu as _relu_op, exp, erfc, where, abs as _abs, _erfc,
                                      _sigmoid_array)
 from numtorch.ops.inplace import apply_inplace
@@ -68,15 +68,26 @@ def _linear_backward_tensors(x, W, gy, need):
 
 def _affine(x, W, b):
     """x W^T + b as a fresh array."""
+    if W.dtype is _BF16:
+        return _affine_bf16(x, W, b)
     if x.ndim > 2:  # (*, in) as one (rows, in) GEMM: matmul would loop over the leading dims
         y = _rows(x) @ W.T
         y = y.reshape(x.shape[:-1] + (W.shape[0],))
     else:
         y = x @ W.T  # BLAS reads W transposed in place: no copy
-    y = _dtypes.like(y, W.dtype)  # bfloat16: a float32 product, rounded once
     if b is not None:
         y += b  # y is a fresh array: adding in place saves one temporary
     return y
+
+
+_BF16 = _dtypes.bfloat16.np
+
+
+def _affine_bf16(x, W, b):
+    """bfloat16 x W^T + b as PyTorch's CPU computes it: in float32 (the operands widen exactly),
+    the sum with the bias included, rounded to bfloat16 once."""
+    w = _dtypes.widen
+    return _affine(w(x), w(W), None if b is None else w(b)).astype(_BF16)
 
 
 def _rows(a):
@@ -87,14 +98,15 @@ def _rows(a):
 def _linear_backward_arrays(x, W, gy, need):
     """The same three products as ``Linear.backward``, on arrays (no graph is being recorded)."""
     gy2 = gy if gy.ndim == 2 else _rows(gy)  # one 2-D GEMM, not one per leading index
-    gx = make_tensor(_dtypes.like(gy2 @ W, W.dtype).reshape(gy.shape[:-1] + (W.shape[1],))) if need[0] else None
+    gx = make_tensor(_dtypes.matmul(gy2, W).reshape(gy.shape[:-1] + (W.shape[1],))) if need[0] else None
     gW = gb = None
     if need[1] or need[2]:
         if need[1]:
             x2 = x if x.ndim == 2 else _rows(x)
-            gW = make_tensor(_dtypes.like(gy2.T @ x2, W.dtype))
+            gW = make_tensor(_dtypes.matmul(gy2.T, x2))
         if need[2]:
-            gb = make_tensor(gy2.sum(axis=0))
+            gb = make_tensor(_dtypes.matmul(gy2.T, xp_of(gy2).ones(gy2.shape[0], gy2.dtype)) if gy2.dtype is _BF16
+                             else gy2.sum(axis=0))  # (bfloat16: summed in float32)
     return gx, gW, gb
 
 
@@ -623,7 +635,7 @@ class Softplus(Function):
         xp = xp_of(x)
         bx = x * x.dtype.type(beta) if beta != 1 else x
         # log(1 + e^bx) = max(bx, 0) + log1p(e^-|bx|): no overflow; linear above the threshold
-        y = xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))
+        y = xp.maximum(bx, 0) + log1p_exp_neg_abs(bx)
         if beta != 1:
             y /= x.dtype.type(beta)
         y = xp.where(bx > threshold, x, y)
@@ -649,7 +661,7 @@ class Mish(Function):
     @staticmethod
     def forward(ctx, x):
         xp = xp_of(x)
-        sp = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        sp = xp.maximum(x, 0) + log1p_exp_neg_abs(x)
         ctx.save_for_backward(x)
         return x * xp.tanh(sp)
 
@@ -691,7 +703,7 @@ class LogSigmoid(Function):
     def forward(ctx, x):
         xp = xp_of(x)
         ctx.save_for_backward(x)
-        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))  # log(1/(1+e^-x)), no overflow
+        return xp.minimum(x, 0) - log1p_exp_neg_abs(x)  # log(1/(1+e^-x)), no overflow
 
     @staticmethod
     def backward(ctx, gy):
@@ -746,12 +758,18 @@ def _softmax_dim(name: str, ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+def _row_max(x, dim):
+    """The max along ``dim`` (kept); an empty tensor has none, and needs none (its result is empty)."""
+    return x.max(axis=dim, keepdims=True) if x.size else x.sum(axis=dim, keepdims=True)
+
+
 @in_float32_for_bfloat16
 class Softmax(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x, dim):
         xp = xp_of(x)
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))  # subtracting the max: exp never overflows
+        e = xp.exp(x - _row_max(x, dim))  # subtracting the max: exp never overflows
         e /= e.sum(axis=dim, keepdims=True)
         ctx.dim = dim
         ctx.save_for_backward(e)
@@ -772,9 +790,10 @@ class Softmax(Function):
 @in_float32_for_bfloat16
 class LogSoftmax(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x, dim):
         xp = xp_of(x)
-        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted = x - _row_max(x, dim)
         shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))  # x - logsumexp(x)
         ctx.dim = dim
         ctx.save_for_backward(shifted)

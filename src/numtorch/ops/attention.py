@@ -21,7 +21,7 @@ from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import same_device
+from numtorch.ops._util import same_device, softmax_in_place
 from numtorch.ops.linalg import matmul
 from numtorch.tensor import Tensor, make_tensor
 
@@ -36,13 +36,10 @@ class ScaledMaskedSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, mask, scale=1.0, dim=-1):
-        xp = xp_of(x)
         z = x * scale if scale != 1.0 else x.copy()
         if mask is not None:
             z += mask
-        z -= z.max(axis=dim, keepdims=True)   # stable: the largest exponent is 0
-        xp.exp(z, out=z)
-        z /= z.sum(axis=dim, keepdims=True)
+        softmax_in_place(z, dim)
         ctx.save_for_backward(z)
         ctx.args = (scale, dim)
         return z
@@ -213,9 +210,7 @@ class PackedCausalAttention(Function):
         p = xp.matmul(q, k.transpose(0, 1, 3, 2))   # (B, H, T, T), a fresh array: the softmax runs in place
         p *= scale
         p += _causal_mask(xp, T, T, p.dtype)
-        p -= p.max(axis=-1, keepdims=True)
-        xp.exp(p, out=p)
-        p /= p.sum(axis=-1, keepdims=True)
+        softmax_in_place(p, -1)
         y = xp.empty((B, T, q.shape[1] * q.shape[3]), dtype=qkv.dtype)
         xp.matmul(p, v, out=_heads(y, n_head, 1)[0])
         ctx.save_for_backward(qkv, p)

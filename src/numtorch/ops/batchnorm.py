@@ -156,8 +156,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             raise RuntimeError(f"batch_norm: mixed dtype: expect {name} to have scalar type {input.dtype}, "
                                f"got {t.dtype}")
     if training:
-        m = input.numel() // c
-        if m <= 1:
+        m = input.numel() // c if c else 0
+        if m == 0:  # an empty batch: an empty result, the running statistics untouched (as PyTorch)
+            return _empty_batch_norm(input, weight, bias)
+        if m == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                              f"{list(input.shape)}")
         y, mean, var = BatchNorm.apply(input, weight, bias, eps)
@@ -176,6 +178,17 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if bias is not None:
         shift = shift + bias
     return input * scale.reshape(cs) + shift.reshape(cs)
+
+
+def _empty_batch_norm(input: Tensor, weight, bias) -> Tensor:
+    """``input`` (with no elements) through the affine part: gradients of weight and bias are 0."""
+    cs = _channel_shape(input.ndim)
+    y = input * 1.0
+    if weight is not None:
+        y = y * weight.reshape(cs)
+    if bias is not None:
+        y = y + bias.reshape(cs)
+    return y
 
 
 class _Standardize(Function):

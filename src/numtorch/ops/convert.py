@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from numtorch import _dtypes
 from numtorch._backend import device_of, to_device
+from numtorch._errstate import quiet
 from numtorch.autograd.function import Function
 from numtorch.tensor import Tensor
 
@@ -26,6 +27,7 @@ def clone(input, *, memory_format=None) -> Tensor:
 
 class ToCopy(Function):
     @staticmethod
+    @quiet   # nan or inf to an integer type: PyTorch casts silently (NumPy warns "invalid value")
     def forward(ctx, x, npd, dev, non_blocking=False):
         ctx.src = (x.dtype, device_of(x))
         y = x if dev is None else to_device(x, dev, non_blocking)

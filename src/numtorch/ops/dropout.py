@@ -8,6 +8,8 @@ The notes' Dropout multiplies by (1 - p) at test time instead; the expected outp
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from numtorch._backend import pinned_empty, to_device, xp_of
@@ -75,30 +77,70 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return _apply_mask(input, p, tuple(input.shape), inplace)
 
 
-def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, spatial: int, name: str) -> Tensor:
-    _check_p(p)
-    if input.dim() not in (spatial + 1, spatial + 2):
-        raise RuntimeError(f"{name}: Expected {spatial + 1}D or {spatial + 2}D input, but received a "
-                           f"{input.dim()}D input")
+def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool) -> Tensor:
+    """ATen's feature_dropout: one draw per (dim 0, dim 1) entry, shared along the other dims."""
+    if input.dim() < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
     if not training or p == 0.0:
         return input
-    mask_shape = tuple(input.shape[:-spatial]) + (1,) * spatial  # one draw per (sample, channel)
+    mask_shape = tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
     return _apply_mask(input, p, mask_shape, inplace)
+
+
+def _unbatched_feature_dropout(input: Tensor, p: float, training: bool, inplace: bool) -> Tensor:
+    """Feature dropout of an input without a batch dim, as a batch of one: one draw per dim-0 entry."""
+    if not training or p == 0.0:
+        return input
+    return _apply_mask(input, p, (input.shape[0],) + (1,) * (input.dim() - 1), inplace)
+
+
+def _warn_dims(name: str, ndim: int, allowed: tuple, spatial: int) -> None:
+    """PyTorch's deprecation warning for an input outside ``allowed`` dims (it still computes)."""
+    if ndim not in allowed:
+        warnings.warn(f"{name}: Received a {ndim}-D input to {name}, which is deprecated and will result in an "
+                      f"error in a future release. To retain the behavior and silence this warning, please use "
+                      f"dropout instead. Note that {name} exists to provide channel-wise dropout on inputs with "
+                      f"{spatial} spatial dimensions, a channel dimension, and an optional batch dimension "
+                      f"(i.e. {allowed[0]}D or {allowed[1]}D inputs).", stacklevel=3)
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zeroes whole channels of a (N, C, L) or (C, L) input."""
-    return _feature_dropout(input, p, training, inplace, 1, "dropout1d")
+    _check_p(p)
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.dim()}D input. Note that "
+                           "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, a "
+                           "channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+    if input.dim() == 2:
+        return _unbatched_feature_dropout(input, p, training, inplace)
+    return _feature_dropout(input, p, training, inplace)
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zeroes whole channels (feature maps) of a (N, C, H, W) or (C, H, W) input."""
-    return _feature_dropout(input, p, training, inplace, 2, "dropout2d")
+    """Zeroes whole channels (feature maps) of a (N, C, H, W) input.
+
+    As in PyTorch, any other input of 2 or more dims warns and is read as (N, C, ...): a 3-D input
+    as (N, C, L) (channel-wise 1-D dropout), a 2-D input (N, C) as element-wise dropout.
+    """
+    _check_p(p)
+    _warn_dims("dropout2d", input.dim(), (3, 4), 2)
+    if input.dim() == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please "
+                      "switch to using dropout1d instead.", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace)
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zeroes whole channels of a (N, C, D, H, W) or (C, D, H, W) input."""
-    return _feature_dropout(input, p, training, inplace, 3, "dropout3d")
+    """Zeroes whole channels of a (N, C, D, H, W) or unbatched (C, D, H, W) input (other dims warn and
+    are read as unbatched, as in PyTorch)."""
+    _check_p(p)
+    _warn_dims("dropout3d", input.dim(), (4, 5), 3)
+    if input.dim() != 5:
+        return _unbatched_feature_dropout(input, p, training, inplace)
+    return _feature_dropout(input, p, training, inplace)
 
 
 _SELU_NEG_SAT = -1.7580993408473766  # -scale * alpha of SELU: where SELU saturates for x -> -inf

@@ -14,7 +14,7 @@ from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out, same_device
-from numtorch.ops._util import in_float32_for_bfloat16
+from numtorch.ops._util import in_float32_for_bfloat16, quiet
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = [
@@ -88,6 +88,7 @@ class Mul(Function):
 
 class Div(Function):
     @staticmethod
+    @quiet
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         if b.__class__ in _NUMBERS and a.dtype is _BF16:
@@ -101,6 +102,35 @@ class Div(Function):
         ga = sum_to(gy / b, shape_of(a)) if ctx.needs_input_grad[0] else None
         gb = sum_to(-gy * a / (b * b), shape_of(b)) if ctx.needs_input_grad[1] else None
         return ga, gb
+
+
+def _integer_kind(x) -> bool:
+    """An integer or bool tensor, or a Python/NumPy integer."""
+    if isinstance(x, Tensor):
+        return x._data.dtype.kind in "iub"
+    return isinstance(x, (int, np.integer))
+
+
+def _check_integer_divisor(op: str, a, b) -> None:
+    """Integer division by zero raises, as in PyTorch (NumPy returns 0 with a warning)."""
+    if not (_integer_kind(a) and _integer_kind(b)):
+        return
+    zero = (not b._data.all()) if isinstance(b, Tensor) else b == 0
+    if zero:
+        raise RuntimeError(f"ZeroDivisionError: {op}: integer division by zero")
+
+
+def _is_bool(x) -> bool:
+    return isinstance(x, Tensor) and x._data.dtype.kind == "b"
+
+
+def _bool_subtraction(a, b) -> None:
+    """PyTorch refuses ``-`` on bool tensors (NumPy's TypeError names NumPy), saying what to use."""
+    if _is_bool(a) and (_is_bool(b) or isinstance(b, bool)) or (isinstance(a, bool) and _is_bool(b)):
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
+                           "Use the `^` or `logical_xor()` operator instead.")
+    raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                       "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
 
 
 def _alpha(b, alpha):
@@ -120,6 +150,8 @@ def add(input, other, *, alpha=1, out=None) -> Tensor:
 def sub(input, other, *, alpha=1, out=None) -> Tensor:
     if out is not None:
         return write_out(sub(input, other, alpha=alpha), out, "sub")
+    if _is_bool(input) or _is_bool(other):
+        _bool_subtraction(input, other)
     a, b = promote("sub", input, _alpha(other, alpha))
     if a.__class__ is not Tensor and not isinstance(a, Tensor):  # number - tensor
         return Add.apply(Neg.apply(b), a)
@@ -147,6 +179,8 @@ def div(input, other, *, rounding_mode=None, out=None) -> Tensor:
         return write_out(div(input, other, rounding_mode=rounding_mode), out, "div")
     if rounding_mode == "floor":
         return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        _check_integer_divisor("div", input, other)
     a, b = promote("div", input, other, true_div=True)
     if not isinstance(a, Tensor):  # number / tensor = number * tensor^-1
         return Mul.apply(Reciprocal.apply(b), a)
@@ -167,11 +201,12 @@ divide = true_divide = div
 def floor_divide(input, other) -> Tensor:
     """Rounds the quotient down (no gradient, as in PyTorch)."""
     a, b = promote("floor_divide", input, other)
+    _check_integer_divisor("floor_divide", a, b)
     aa = a._data if isinstance(a, Tensor) else a
     bb = b._data if isinstance(b, Tensor) else b
     xp = xp_of(aa if isinstance(a, Tensor) else bb)
     try:
-        return _untracked(xp.floor_divide(aa, bb))
+        return _untracked(quiet(xp.floor_divide)(aa, bb))   # x // 0. = inf, as in PyTorch
     except TypeError:
         same_device("floor_divide", a, b)  # a CPU tensor meeting a GPU one: PyTorch's error naming both
         raise
@@ -184,47 +219,54 @@ def _untracked(arr):
 
 class Remainder(Function):
     @staticmethod
+    @quiet
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return xp_of(a if not isinstance(a, (int, float)) else b).remainder(a, b)
 
     @staticmethod
     def backward(ctx, gy):
-        # a mod b = a - floor(a/b) * b
-        a, b = ctx.saved_tensors
-        ga = sum_to(gy, shape_of(a)) if ctx.needs_input_grad[0] else None
-        gb = sum_to(-gy * floor(a / b), shape_of(b)) if ctx.needs_input_grad[1] else None
-        return ga, gb
+        return _modulo_backward(ctx, gy, floor)   # a mod b = a - floor(a/b) * b
+
+
+def _modulo_backward(ctx, gy, rounding):
+    """Backward of a - rounding(a / b) * b (remainder: floor, fmod: trunc).  rounding is piecewise
+    constant, so d/da = 1 and d/db = -rounding(a / b)."""
+    a, b = ctx.saved_tensors
+    ga = sum_to(gy, shape_of(a)) if ctx.needs_input_grad[0] else None
+    gb = sum_to(-gy * rounding(a / b), shape_of(b)) if ctx.needs_input_grad[1] else None
+    return ga, gb
 
 
 def remainder(input, other) -> Tensor:
     """Python's modulo: the result has the sign of the divisor."""
     a, b = promote("remainder", input, other)
+    _check_integer_divisor("remainder", a, b)
     return Remainder.apply(a, b)
 
 
 class Fmod(Function):
     @staticmethod
+    @quiet
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return xp_of(a if not isinstance(a, (int, float)) else b).fmod(a, b)
 
     @staticmethod
     def backward(ctx, gy):
-        a, b = ctx.saved_tensors
-        ga = sum_to(gy, shape_of(a)) if ctx.needs_input_grad[0] else None
-        gb = sum_to(-gy * trunc(a / b), shape_of(b)) if ctx.needs_input_grad[1] else None
-        return ga, gb
+        return _modulo_backward(ctx, gy, trunc)   # fmod(a, b) = a - trunc(a/b) * b
 
 
 def fmod(input, other) -> Tensor:
     """C's fmod: the result has the sign of the dividend."""
     a, b = promote("fmod", input, other)
+    _check_integer_divisor("fmod", a, b)
     return Fmod.apply(a, b)
 
 
 class Pow(Function):
     @staticmethod
+    @quiet
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return a ** b
@@ -267,6 +309,9 @@ class Neg(Function):
 
 
 def neg(input) -> Tensor:
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+                           "to invert a mask, use the `~` or `logical_not()` operator instead.")
     return Neg.apply(input)
 
 
@@ -296,6 +341,7 @@ absolute = abs
 
 class Square(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return x * x
@@ -314,6 +360,7 @@ def square(input) -> Tensor:
 
 class Sqrt(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         y = xp_of(x).sqrt(x)
         ctx.save_for_backward(y)
@@ -327,6 +374,7 @@ class Sqrt(Function):
 
 class Rsqrt(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         y = 1 / xp_of(x).sqrt(x)
         ctx.save_for_backward(y)
@@ -340,6 +388,7 @@ class Rsqrt(Function):
 
 class Exp(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         y = xp_of(x).exp(x)
         ctx.save_for_backward(y)
@@ -353,6 +402,7 @@ class Exp(Function):
 
 class Exp2(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         y = xp_of(x).exp2(x)
         ctx.save_for_backward(y)
@@ -366,6 +416,7 @@ class Exp2(Function):
 
 class Expm1(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         y = xp_of(x).expm1(x)
         ctx.save_for_backward(y)
@@ -379,6 +430,7 @@ class Expm1(Function):
 
 class Log(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return xp_of(x).log(x)
@@ -391,6 +443,7 @@ class Log(Function):
 
 class Log2(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return xp_of(x).log2(x)
@@ -403,6 +456,7 @@ class Log2(Function):
 
 class Log10(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return xp_of(x).log10(x)
@@ -415,6 +469,7 @@ class Log10(Function):
 
 class Log1p(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return xp_of(x).log1p(x)
@@ -427,6 +482,7 @@ class Log1p(Function):
 
 class Reciprocal(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         y = 1 / x
         ctx.save_for_backward(y)
@@ -466,6 +522,7 @@ class Cos(Function):
 
 class Tan(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         y = xp_of(x).tan(x)
         ctx.save_for_backward(y)
@@ -611,6 +668,7 @@ class _Inverse(Function):
     }
 
     @staticmethod
+    @quiet
     def forward(ctx, x, name):
         ctx.name = name
         ctx.save_for_backward(x)
@@ -842,7 +900,8 @@ class Maximum(Function):
         # the gradient to both inputs (as PyTorch)
         a, b = ctx.saved_tensors
         half = (a == b) * 0.5
-        return sum_to(gy * (1 - (a < b) - half), shape_of(a)), sum_to(gy * (1 - (a > b) - half), shape_of(b))
+        lt, gt = (a < b).to(half.dtype), (a > b).to(half.dtype)  # (masks as numbers: bool - x is refused)
+        return sum_to(gy * (1 - lt - half), shape_of(a)), sum_to(gy * (1 - gt - half), shape_of(b))
 
 
 class Minimum(Function):
@@ -855,7 +914,8 @@ class Minimum(Function):
     def backward(ctx, gy):
         a, b = ctx.saved_tensors
         half = (a == b) * 0.5
-        return sum_to(gy * (1 - (a > b) - half), shape_of(a)), sum_to(gy * (1 - (a < b) - half), shape_of(b))
+        lt, gt = (a < b).to(half.dtype), (a > b).to(half.dtype)
+        return sum_to(gy * (1 - gt - half), shape_of(a)), sum_to(gy * (1 - lt - half), shape_of(b))
 
 
 def maximum(input, other) -> Tensor:

@@ -6,6 +6,8 @@ adding where an element was read twice.  Those sums use ``bincount`` over flat p
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from numtorch._backend import cupyx_module, xp_of
@@ -30,7 +32,9 @@ def _index_array(t, xp, op: str = "index"):
             raise RuntimeError(f"{op}: indices should be either on cpu or on the same device as the indexed "
                                f"tensor (cpu), got indices on {t.device}")
     else:
-        a = xp.asarray(t)
+        a = xp.asarray(list(t) if isinstance(t, range) else t)
+        if a.size == 0 and a.dtype.kind == "f":
+            a = a.astype(np.int64)  # x[[]]: an empty list is an empty long index, not float
     if a.dtype.kind not in "iub":
         raise IndexError(f"{op}: tensors used as indices must be long, int, byte or bool tensors "
                          f"(got {a.dtype} with shape {tuple(a.shape)})")
@@ -40,8 +44,18 @@ def _index_array(t, xp, op: str = "index"):
 
 
 def normalize_index(index, xp, shape=None):
-    """Converts a ``__getitem__`` key to NumPy's form; returns (key, is_basic)."""
-    if not isinstance(index, tuple):
+    """Converts a ``__getitem__`` key to NumPy's form; returns (key, is_basic).
+
+    An index may be an int, slice, None, Ellipsis, bool, a tensor, or a sequence (list, tuple, range,
+    NumPy array) of ints or bools; a tuple of such indexes one dim each (``x[range(n), y]``).
+    """
+    if isinstance(index, list) and _sequence_as_tuple(index):
+        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed "
+                      "in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted "
+                      "as tensor index, x[torch.tensor(seq)], which will result either in an error or a different "
+                      "result", stacklevel=3)
+        index = tuple(index)
+    elif not isinstance(index, tuple):
         index = (index,)
     out = []
     basic = True
@@ -55,7 +69,7 @@ def normalize_index(index, xp, shape=None):
             out.append(int(k))
         elif isinstance(k, Tensor) and k._data.ndim == 0 and k._data.dtype.kind in "iu":
             out.append(int(k._data))
-        elif isinstance(k, (Tensor, list, np.ndarray)) or hasattr(k, "__cuda_array_interface__"):
+        elif isinstance(k, (Tensor, list, tuple, range, np.ndarray)) or hasattr(k, "__cuda_array_interface__"):
             a = _index_array(k, xp)
             if a.dtype == bool:
                 out.extend(xp.nonzero(a)) if a.ndim else out.append(bool(a))
@@ -66,6 +80,13 @@ def normalize_index(index, xp, shape=None):
             raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte "
                              f"Variables are valid indices (got {type(k).__name__})")
     return tuple(out), basic
+
+
+def _sequence_as_tuple(index: list) -> bool:
+    """PyTorch's rule (``treatSequenceAsTuple``): a short list holding a sequence, slice, None or
+    Ellipsis (``x[[rows, cols]]``) indexes like the tuple of its items, not as one index tensor."""
+    return len(index) < 32 and any(
+        k is None or k is Ellipsis or isinstance(k, (slice, list, tuple, range, Tensor, np.ndarray)) for k in index)
 
 
 def _flat_positions(xp, shape, key):

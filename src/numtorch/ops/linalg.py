@@ -10,7 +10,7 @@ from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import sum_to, sum_to_array, promote, in_float32_for_bfloat16
+from numtorch.ops._util import sum_to, sum_to_array, in_float32_for_bfloat16
 from numtorch.ops.shape import Permute
 from numtorch.tensor import Tensor, make_tensor
 
@@ -22,7 +22,7 @@ class Matmul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return _dtypes.like(a @ b, a.dtype)  # (bfloat16: a float32 product, rounded)
+        return _dtypes.matmul(a, b)  # a @ b (bfloat16: a float32 product, rounded)
 
     @staticmethod
     def backward(ctx, gy):
@@ -57,8 +57,8 @@ class Matmul(Function):
 
 def _matmul_backward_arrays(A, B, G, need):
     """dA = G B^T, dB = A^T G on arrays (batch dims summed back where they were broadcast)."""
-    ga = make_tensor(sum_to_array(_dtypes.like(G @ B.swapaxes(-1, -2), A.dtype), A.shape)) if need[0] else None
-    gb = make_tensor(sum_to_array(_dtypes.like(A.swapaxes(-1, -2) @ G, B.dtype), B.shape)) if need[1] else None
+    ga = make_tensor(sum_to_array(_dtypes.matmul(G, B.swapaxes(-1, -2)), A.shape)) if need[0] else None
+    gb = make_tensor(sum_to_array(_dtypes.matmul(A.swapaxes(-1, -2), G), B.shape)) if need[1] else None
     return ga, gb
 
 
@@ -87,9 +87,12 @@ def matmul(input, other) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting of batch dims; 1-D operands are vectors."""
     if _autocast.active:
         input, other = _autocast.cast("matmul", input, other)
-    a, b = promote("matmul", input, other)
+    a, b = input, other
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors (got a Python number)")
+    if a._data.dtype != b._data.dtype:  # PyTorch never promotes in a matrix product
+        raise RuntimeError(f"matmul: expected both tensors to have the same dtype, but got {a.dtype} and "
+                           f"{b.dtype} (shapes {tuple(a.shape)} and {tuple(b.shape)}); convert one with .to()")
     try:
         return Matmul.apply(a, b)
     except ValueError:  # NumPy refused the shapes: check them only now, to raise PyTorch's message

@@ -21,7 +21,7 @@ from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import elementwise as _ew
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import sum_to, in_float32_for_bfloat16
+from numtorch.ops._util import in_float32_for_bfloat16, log1p_exp_neg_abs, sum_to
 from numtorch.ops.activation import log_softmax, softmax
 from numtorch.tensor import Tensor, make_tensor
 
@@ -460,7 +460,7 @@ class BCEWithLogits(Function):
         ctx.save_for_backward(x, t, pw)
         # softplus(-x) = max(-x, 0) + log1p(e^-|x|); the max terms are combined first, so that a tiny
         # log1p term is never added to a large number that later cancels
-        tail = xp.log1p(xp.exp(-xp.abs(x)))
+        tail = log1p_exp_neg_abs(x)
         if pw is None:
             return (xp.maximum(x, 0) - x * t) + tail
         return ((1 - t) * xp.maximum(x, 0) + pw * t * xp.maximum(-x, 0)) + (1 + (pw - 1) * t) * tail
@@ -489,8 +489,8 @@ class BCEWithLogits(Function):
 
 
 def _softplus_neg(x: Tensor) -> Tensor:
-    """log(1 + e^-x), differentiable and stable."""
-    return _ew.relu(-x) + _ew.log1p(_ew.exp(-_ew.abs(x)))
+    """log(1 + e^-x) = softplus(-x), differentiable and stable."""
+    return _ew.softplus_raw(-x, 1.0, math.inf)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,

@@ -14,7 +14,7 @@ from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import accumulate, wrap_dim, wrap_dims, in_float32_for_bfloat16
+from numtorch.ops._util import accumulate, wrap_dim, wrap_dims, in_float32_for_bfloat16, quiet
 from numtorch import _dtypes
 from numtorch.ops.shape import BroadcastTo, reshape
 from numtorch.tensor import Tensor, make_tensor
@@ -88,6 +88,8 @@ class Mean(Function):
         for d in dims:
             n *= x.shape[d]
         ctx.n = n
+        if n == 0:  # the mean of nothing is NaN, as in PyTorch (NumPy's warns "Mean of empty slice")
+            return xp_of(x).full_like(x.sum(axis=dims, keepdims=keepdim), np.nan)
         if x.dtype == _BF16:  # accumulates in float32, rounds once
             return x.mean(axis=dims, keepdims=keepdim, dtype=np.float32).astype(_BF16)
         return x.mean(axis=dims, keepdims=keepdim)
@@ -259,8 +261,20 @@ def min(input, dim=None, keepdim: bool = False, *, out=None):
     return _max_min(input, dim, keepdim, True, "min")
 
 
+def _check_arg_reduction(x, dim, op: str) -> None:
+    """argmax/argmin of nothing has no answer: PyTorch's IndexError (NumPy raises ValueError)."""
+    if x.size:
+        return
+    if dim is None:
+        raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+    d = wrap_dim(dim, x.ndim, op)
+    if x.ndim and x.shape[d] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+
+
 def argmax(input, dim=None, keepdim: bool = False) -> Tensor:
     x = input._data
+    _check_arg_reduction(x, dim, "argmax")
     if dim is None:
         i = x.argmax()
         return make_tensor(i.reshape((1,) * x.ndim) if keepdim else i)
@@ -269,6 +283,7 @@ def argmax(input, dim=None, keepdim: bool = False) -> Tensor:
 
 def argmin(input, dim=None, keepdim: bool = False) -> Tensor:
     x = input._data
+    _check_arg_reduction(x, dim, "argmin")
     if dim is None:
         i = x.argmin()
         return make_tensor(i.reshape((1,) * x.ndim) if keepdim else i)
@@ -296,6 +311,7 @@ def builtins_max(a, b):
 @in_float32_for_bfloat16
 class Var(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x, dims, keepdim, denom):
         ctx.args = (x.shape, dims, keepdim)
         ctx.denom = denom
@@ -345,10 +361,14 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 @in_float32_for_bfloat16
 class LogSumExp(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x, dims, keepdim):
         xp = xp_of(x)
-        m = x.max(axis=dims, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
+        if x.size == 0:  # over an empty dim the sum is 0 and its log -inf (NumPy's max has no identity)
+            m = xp.zeros(tuple(1 if i in dims else s for i, s in enumerate(x.shape)), x.dtype)
+        else:
+            m = x.max(axis=dims, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
         y = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
         ctx.args = (x.shape, dims, keepdim)
         ctx.save_for_backward(x, y)

@@ -76,6 +76,12 @@ def _alias(x: Tensor) -> Tensor:
     return t
 
 
+def _channels_last(x) -> bool:
+    """Whether ``x`` (N, C, ...) lies in memory as (N, ..., C) in C order: how conv and pooling lay out
+    their outputs (see docs/architecture.md), where PyTorch's are contiguous."""
+    return x.ndim >= 3 and not x.flags.c_contiguous and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous
+
+
 class View(Reshape):
     @staticmethod
     def forward(ctx, x, shape):
@@ -84,6 +90,8 @@ class View(Reshape):
         try:
             return xp.reshape(x, shape, copy=False) if xp is np else x.view().reshape(shape)
         except ValueError:
+            if _channels_last(x):  # numtorch's conv layout, contiguous in PyTorch: its view is a copy here
+                return xp.reshape(x, shape)
             raise RuntimeError(
                 f"view size is not compatible with input tensor's size and stride (at least one dimension "
                 f"spans across two contiguous subspaces): input {tuple(x.shape)} -> {list(shape)}. "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numtorch
 from numtorch.nn import functional as F
+from numtorch.nn.modules.attention import MultiheadAttention  # noqa: F401 - also here, as in PyTorch
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.tensor import Tensor

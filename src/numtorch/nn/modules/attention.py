@@ -16,7 +16,7 @@ import numpy as np
 import numtorch
 from numtorch._backend import xp_of
 from numtorch.nn import init
-from numtorch.nn.modules.linear import Linear
+from numtorch.nn.modules.linear import NonDynamicallyQuantizableLinear
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops.activation import linear
@@ -25,10 +25,6 @@ from numtorch.ops.rnn import ChunkLast
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["MultiheadAttention", "NonDynamicallyQuantizableLinear"]
-
-
-class NonDynamicallyQuantizableLinear(Linear):
-    """The ``out_proj`` of ``MultiheadAttention`` (a ``Linear``; the name matches PyTorch's)."""
 
 
 def _as_additive(mask, dtype, name: str):

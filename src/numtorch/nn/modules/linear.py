@@ -10,7 +10,7 @@ from numtorch.nn.parameter import Parameter
 from numtorch.ops.activation import linear
 from numtorch.tensor import Tensor
 
-__all__ = ["Identity", "Linear", "Affine", "Bilinear", "LazyLinear"]
+__all__ = ["Identity", "Linear", "Affine", "Bilinear", "LazyLinear", "NonDynamicallyQuantizableLinear"]
 
 
 class Identity(Module):
@@ -69,6 +69,10 @@ class Linear(Module):
 
 
 Affine = Linear  # the name of the affine layer in the notes this project grew from
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """The ``out_proj`` of ``MultiheadAttention`` (a ``Linear``; the name matches PyTorch's)."""
 
 
 class LazyLinear(Linear):

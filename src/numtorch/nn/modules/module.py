@@ -633,6 +633,11 @@ class Module:
         return self._apply(lambda t: t.to(dst_type))
 
     def share_memory(self) -> "Module":
+        """Moves every parameter and buffer (and gradient) to shared memory (``Tensor.share_memory_``)."""
+        for t in itertools.chain(self.parameters(), self.buffers()):
+            t.share_memory_()
+            if t.grad is not None:
+                t.grad.share_memory_()
         return self
 
     def to_empty(self, *, device=None, recurse: bool = True) -> "Module":

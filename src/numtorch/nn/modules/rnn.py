@@ -141,6 +141,10 @@ class RNNBase(Module):
             return out.squeeze(1), tuple(s.squeeze(1) for s in stacked)
         return (out.transpose(0, 1) if self.batch_first else out), stacked
 
+    def flatten_parameters(self) -> None:
+        """Accepted for compatibility: PyTorch packs the weights into one block for cuDNN; numtorch's
+        recurrence reads each weight where it is, so there is nothing to do."""
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:

@@ -123,3 +123,11 @@ def string_tensor_proto(strings: list[bytes]) -> bytes:
     string_val = 8 } for a 1-D tensor of strings."""
     shape = bytes_field(2, int_field(1, len(strings)))
     return int_field(1, 7) + bytes_field(2, shape) + b"".join(bytes_field(8, s) for s in strings)
+
+
+def scalar_tensor_proto(x: float, double: bool = False) -> bytes:
+    """TensorProto { dtype = 1: DT_FLOAT (1) or DT_DOUBLE (2); float_val = 5 / double_val = 6 (packed) }
+    for one number (a 0-d tensor: no shape field)."""
+    if double:
+        return int_field(1, 2) + bytes_field(6, struct.pack("<d", x))
+    return int_field(1, 1) + bytes_field(5, struct.pack("<f", x))

@@ -18,12 +18,16 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def scalar(tag: str, value) -> bytes:
-    """A Summary with one simple_value (a float32 in the file)."""
+def scalar(tag: str, value, new_style: bool = False, double_precision: bool = False) -> bytes:
+    """A Summary with one simple_value (a float32 in the file); ``new_style``: a tensor for the
+    scalars plugin instead (float64 with ``double_precision``)."""
     a = to_numpy(value).squeeze()
     if a.ndim != 0:
         raise AssertionError(f"Tensor should contain one element (0 dimensions). Was given size: {a.size} "
                              f"and {a.ndim} dimensions.")
+    if new_style:
+        t = _proto.scalar_tensor_proto(float(a), double_precision)
+        return _proto.summary(_proto.value_tensor(tag, t, "scalars"))
     return _proto.summary(_proto.value_simple(tag, float(a)))
 
 

@@ -129,7 +129,8 @@ class SummaryWriter:
     def add_scalar(self, tag: str, scalar_value, global_step=None, walltime=None, new_style: bool = False,
                    double_precision: bool = False) -> None:
         """One point of the curve ``tag`` (a number or a one-element tensor)."""
-        self._get_file_writer().add_summary(_summary.scalar(tag, scalar_value), global_step, walltime)
+        s = _summary.scalar(tag, scalar_value, new_style, double_precision)
+        self._get_file_writer().add_summary(s, global_step, walltime)
 
     def add_scalars(self, main_tag: str, tag_scalar_dict: dict, global_step=None, walltime=None) -> None:
         """Several curves in one chart: each ``tag`` goes to its own run, ``log_dir/<main_tag>_<tag>``."""

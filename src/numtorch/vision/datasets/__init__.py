@@ -5,3 +5,4 @@ from numtorch.vision.datasets.cifar import *  # noqa: F401,F403
 from numtorch.vision.datasets.folder import *  # noqa: F401,F403
 from numtorch.vision.datasets.detection import *  # noqa: F401,F403
 from numtorch.vision.datasets.fakedata import *  # noqa: F401,F403
+from numtorch.vision.datasets.vision import *  # noqa: F401,F403

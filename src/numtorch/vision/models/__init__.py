@@ -8,3 +8,7 @@ from numtorch.vision.models._api import (Weights, WeightsEnum, get_model, get_mo
                                          get_model_weights, get_weight, list_models)
 from numtorch.vision.models.resnet import *  # noqa: F401,F403
 from numtorch.vision.models.densenet import *  # noqa: F401,F403
+from numtorch.vision.models.alexnet import *  # noqa: F401,F403
+from numtorch.vision.models.vgg import *  # noqa: F401,F403
+from numtorch.vision.models.squeezenet import *  # noqa: F401,F403
+from numtorch.vision.models.mobilenetv2 import *  # noqa: F401,F403

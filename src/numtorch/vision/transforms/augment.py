@@ -234,6 +234,15 @@ class RandomCrop:
         self.size, self.padding, self.pad_if_needed = _size2(size), padding, pad_if_needed
         self.fill, self.padding_mode = fill, padding_mode
 
+    @staticmethod
+    def get_params(img, output_size) -> tuple:
+        """(top, left, height, width) of a random ``output_size`` window of ``img`` (torchvision's signature)."""
+        (h, w), (th, tw) = _image_hw(img), _size2(output_size)
+        if h < th or w < tw:
+            raise ValueError(f"Required crop size {(th, tw)} is larger than input image size {(h, w)}")
+        rng = _rng()
+        return int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1)), th, tw
+
     def __call__(self, img):
         a, back = _unwrap(img)
         if self.padding is not None:
@@ -287,27 +296,29 @@ class RandomResizedCrop:
         self.interpolation = _mode_name(interpolation)
         self.antialias = True if antialias is None else bool(antialias)
 
-    def get_params(self, h: int, w: int) -> tuple:
-        """(top, left, height, width) of the crop: 10 tries, then the central crop of the clamped ratio."""
-        rng, area = _rng(), h * w
-        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+    @staticmethod
+    def get_params(img, scale, ratio) -> tuple:
+        """(top, left, height, width) of a random crop of ``img`` (torchvision's static signature):
+        10 tries of area ~ U(scale) and log-uniform aspect ratio, then the central crop of the clamped ratio."""
+        (h, w), rng = _image_hw(img), _rng()
+        area, log_ratio = h * w, (math.log(ratio[0]), math.log(ratio[1]))
         for _ in range(10):
-            target = area * rng.uniform(*self.scale)
+            target = area * rng.uniform(*scale)
             aspect = math.exp(rng.uniform(*log_ratio))
             cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
             if 0 < cw <= w and 0 < ch <= h:
                 return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
         in_ratio = w / h
-        if in_ratio < min(self.ratio):
-            cw, ch = w, int(round(w / min(self.ratio)))
-        elif in_ratio > max(self.ratio):
-            ch, cw = h, int(round(h * max(self.ratio)))
+        if in_ratio < min(ratio):
+            cw, ch = w, int(round(w / min(ratio)))
+        elif in_ratio > max(ratio):
+            ch, cw = h, int(round(h * max(ratio)))
         else:
             cw, ch = w, h
         return (h - ch) // 2, (w - cw) // 2, ch, cw
 
     def __call__(self, img):
-        top, left, ch, cw = self.get_params(*_image_hw(img))
+        top, left, ch, cw = self.get_params(img, self.scale, self.ratio)
         if hasattr(img, "getbands"):  # Pillow crops and resizes a PIL image, as in torchvision
             return _resize_any(img.crop((left, top, left + cw, top + ch)), self.size, self.interpolation)
         a, back = _unwrap(img)
@@ -324,18 +335,49 @@ def _gray(a: np.ndarray) -> np.ndarray:
     return (0.299 * a[0] + 0.587 * a[1] + 0.114 * a[2]).astype(np.float32)[None]
 
 
+def _rgb_to_hsv(x: np.ndarray) -> tuple:
+    """3 x H x W RGB in [0, 1] -> (h, s, v), h in [0, 1): the hexcone model, as torchvision's ``_rgb2hsv``."""
+    r, g, b = x
+    v, c = x.max(axis=0), x.max(axis=0) - x.min(axis=0)
+    flat = c == 0
+    s = c / np.where(flat, 1, v)
+    d = np.where(flat, 1, c)
+    rc, gc, bc = (v - r) / d, (v - g) / d, (v - b) / d
+    h = np.where(v == r, bc - gc, np.where(v == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    h = np.where(flat, 0.0, h)
+    return np.mod(h / 6.0 + 1.0, 1.0), s, v
+
+
+def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Inverse of ``_rgb_to_hsv``: sector i = floor(6 h) picks the (R, G, B) from v, p, q, t."""
+    i = np.floor(h * 6.0)
+    f = h * 6.0 - i
+    i = i.astype(np.int64) % 6
+    p, q, t = (np.clip(v * (1.0 - s * k), 0, 1) for k in (1.0, f, 1.0 - f))
+    table = np.stack([np.stack(c) for c in ((v, q, p, p, t, v), (t, v, v, q, p, p), (p, p, t, v, v, q))])
+    return np.take_along_axis(table, i[None, None], axis=1)[:, 0]
+
+
+def _shift_hue(x: np.ndarray, factor: float, top: float) -> np.ndarray:
+    """Rotates the hue of a float RGB image in [0, top] by ``factor`` turns (-0.5 .. 0.5)."""
+    if x.shape[0] == 1:
+        return x
+    h, s, v = _rgb_to_hsv(x / top)
+    return (_hsv_to_rgb(np.mod(h + factor, 1.0), s, v) * top).astype(np.float32)
+
+
 class ColorJitter:
-    """Random brightness, contrast and saturation changes, applied in a random order.
+    """Random brightness, contrast, saturation and hue changes, applied in a random order.
 
     ``brightness=b`` scales by a factor from U[max(0, 1-b), 1+b]; ``contrast=c`` blends with the mean
-    grey level by a factor from U[max(0, 1-c), 1+c]; ``saturation`` blends with the grey image.
+    grey level by a factor from U[max(0, 1-c), 1+c]; ``saturation`` blends with the grey image;
+    ``hue=h`` (0 .. 0.5) rotates the hue by U[-h, h] turns in HSV space.
     """
 
     def __init__(self, brightness=0, contrast=0, saturation=0, hue=0) -> None:
-        if hue:
-            raise NotImplementedError("ColorJitter: hue jitter is not supported")
-        self.brightness, self.contrast, self.saturation, self.hue = (
-            self._range(brightness), self._range(contrast), self._range(saturation), None)
+        self.brightness, self.contrast, self.saturation = (
+            self._range(brightness), self._range(contrast), self._range(saturation))
+        self.hue = self._hue_range(hue)
 
     @staticmethod
     def _range(v):
@@ -345,13 +387,20 @@ class ColorJitter:
             return None if v == 0 else (max(0.0, 1.0 - v), 1.0 + v)
         return tuple(v)
 
+    @staticmethod
+    def _hue_range(v):
+        lo, hi = (-v, v) if isinstance(v, numbers.Number) else tuple(v)
+        if not -0.5 <= lo <= hi <= 0.5:
+            raise ValueError(f"hue values should be between (-0.5, 0.5), got {v}")
+        return None if lo == hi == 0 else (lo, hi)
+
     def __call__(self, img):
         a, back = _unwrap(img)
         dtype, top = a.dtype, _max_value(a.dtype)
         x = a.astype(np.float32)
         rng = _rng()
-        for i in rng.permutation(3):
-            rngs = (self.brightness, self.contrast, self.saturation)[i]
+        for i in rng.permutation(4):
+            rngs = (self.brightness, self.contrast, self.saturation, self.hue)[i]
             if rngs is None:
                 continue
             f = float(rng.uniform(*rngs))
@@ -359,8 +408,10 @@ class ColorJitter:
                 x = x * f
             elif i == 1:
                 x = x * f + (1 - f) * float(_gray(x).mean())
-            else:
+            elif i == 2:
                 x = x * f + (1 - f) * _gray(x)
+            else:
+                x = _shift_hue(x, f, top)
             x = np.clip(x, 0, top)
         return back(_cast_like(x, dtype))
 

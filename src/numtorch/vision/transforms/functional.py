@@ -21,7 +21,7 @@ from numtorch.vision.transforms.basic import convert_image_dtype, normalize, pil
 
 __all__ = ["InterpolationMode", "to_tensor", "pil_to_tensor", "to_pil_image", "normalize", "convert_image_dtype",
            "resize", "center_crop", "crop", "resized_crop", "hflip", "vflip", "pad", "rgb_to_grayscale",
-           "to_grayscale", "adjust_brightness", "adjust_contrast", "adjust_saturation", "get_dimensions",
+           "to_grayscale", "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "get_dimensions",
            "get_image_size", "get_image_num_channels"]
 
 
@@ -190,3 +190,13 @@ def adjust_saturation(img, saturation_factor: float):
     _check_factor("saturation_factor", saturation_factor)
     return _blend(img, lambda x: np.broadcast_to(_aug._gray(x), x.shape), saturation_factor)
 
+
+
+def adjust_hue(img, hue_factor: float):
+    """Rotates the hue by ``hue_factor`` turns (-0.5 .. 0.5) in HSV space; grey images are unchanged."""
+    if not -0.5 <= hue_factor <= 0.5:
+        raise ValueError(f"hue_factor ({hue_factor}) is not in [-0.5, 0.5].")
+    a, back = _aug._unwrap(img)
+    top = _aug._max_value(a.dtype)
+    out = np.clip(_aug._shift_hue(a.astype(np.float32), hue_factor, top), 0, top)
+    return back(_aug._cast_like(out, a.dtype))
