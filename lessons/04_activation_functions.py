@@ -102,7 +102,8 @@ for name, f in functions.items():
 # $\mathrm{Swish}_\beta' = \sigma(\beta x) + \beta x\,\sigma(\beta x)(1 - \sigma(\beta x))$.
 #
 # 每个自动微分得到的导数都与解析式一致：$\sigma' = \sigma(1-\sigma)$，$\tanh' = 1 - \tanh^2$，
-# $\mathrm{ReLU}' = [x > 0]$，$\mathrm{Swish}_\beta' = \sigma(\beta x) + \beta x\,\sigma(\beta x)(1 - \sigma(\beta x))$。
+# $\mathrm{ReLU}' = [x > 0]$，
+# $\mathrm{Swish}_\beta' = \sigma(\beta x) + \beta x\,\sigma(\beta x)(1 - \sigma(\beta x))$。
 
 # %%
 xv = curves["sigmoid"][0]

@@ -21,8 +21,6 @@
 # （**泛化能力**）。只会记住训练数据的网络在训练数据上表现很好，在测试数据上却很差：这叫**过拟合**。
 
 # %%
-import numpy as np
-
 import numtorch
 import numtorch.nn.functional as F
 from numtorch import optim

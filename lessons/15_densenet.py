@@ -112,7 +112,7 @@ epochs, losses, accs = (2 if FAST else 5), [], []
 for _ in range(epochs):
     net.train()
     order = numtorch.randperm(len(xs), generator=g)
-    for i in range(0, len(xs), 32):
+    for i in range(0, len(xs) - 31, 32):          # whole batches only (BatchNorm needs several samples)
         idx = order[i:i + 32]
         loss = F.cross_entropy(net(xs[idx]), ts[idx])
         opt.zero_grad()
