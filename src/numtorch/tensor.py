@@ -148,7 +148,11 @@ class Tensor:
         return self._vc
 
     def _bump_version(self) -> None:
-        self._version_counter()[0] += 1
+        vc = self._vc
+        if vc is None:
+            self._vc = [1]
+        else:
+            vc[0] += 1
 
     def is_floating_point(self) -> bool:
         return _dtypes.kind(self._data.dtype) == "f"

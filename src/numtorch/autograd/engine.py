@@ -69,7 +69,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     grads = _root_grads(outputs, _as_tuple(grad_tensors) or (None,) * len(outputs), create_graph)
     keep = create_graph if retain_graph is None else retain_graph
     targets = None if inputs is None else {_key(t): i for i, t in enumerate(_as_tuple(inputs))}
-    _run(outputs, grads, keep, create_graph, targets, capture=None)
+    _Pass(keep, create_graph, targets, None).run(outputs, grads)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -84,7 +84,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     targets = {_key(t): i for i, t in enumerate(inputs)}
     captured = [None] * len(inputs)
-    _run(outputs, grads, keep, create_graph, targets, capture=captured)
+    _Pass(keep, create_graph, targets, captured).run(outputs, grads)
     allow_unused = allow_unused or materialize_grads
     for i, g in enumerate(captured):
         if g is None:
@@ -147,11 +147,6 @@ def _key_of_edge(e):
     return e if e[0].__class__ is _function.Node else e[0]
 
 
-def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
-    """One backward pass from ``outputs`` (seeded with ``grads``) to the leaves."""
-    _Pass(keep_graph, create_graph, targets, capture).run(outputs, grads)
-
-
 class _Pass:
     """The state of one backward pass, and its steps.
 
@@ -174,22 +169,23 @@ class _Pass:
         self.claimed = set()
 
     def run(self, outputs, grads) -> None:
+        """One backward pass from ``outputs`` (seeded with ``grads``) to the leaves."""
         leaf_roots = self._seed(outputs, grads)
         prev = GradMode.enabled
         GradMode.enabled = self.create_graph   # the backward ops record a graph only for create_graph
         try:
             for leaf, g in leaf_roots:
                 self.deliver_leaf(leaf, g)
-            ready = self.ready
+            ready, inputs, call, send = self.ready, self._inputs, self._call, self._send
             while ready:
                 node = ready.pop()
-                grads_in = self._inputs(node)
+                grads_in = inputs(node)
                 if grads_in is None:
                     continue
-                gx = self._call(node, grads_in)
+                gx = call(node, grads_in)
                 for e, g in zip(node.next, gx):
                     if e is not None:
-                        self._send(node, e, g)
+                        send(node, e, g)
         finally:
             GradMode.enabled = prev
 
@@ -286,23 +282,21 @@ class _Pass:
             if left == 0:
                 self.ready.append(child)
             return
-        if child._data.shape != g._data.shape:
+        # a leaf: its gradient is summed in leaf_grads until no edge into it is left
+        a, c = g._data, child._data
+        if a.shape != c.shape:
             raise RuntimeError(f"Function {node.name()} returned an invalid gradient - got "
                                f"{tuple(g.shape)} but expected shape {tuple(child.shape)}")
-        if g._data.dtype != child._data.dtype and g._data.dtype.kind in "fV" and child._data.dtype.kind in "fV":
+        if a.dtype != c.dtype and a.dtype.kind in "fV" and c.dtype.kind in "fV":
             g = g.to(child.dtype)  # as PyTorch: a floating gradient takes its leaf's dtype (bfloat16: V)
-        self._to_leaf(child, g, left)
-
-    def _to_leaf(self, leaf, g, left: int) -> None:
-        """Sums ``g`` into ``leaf``'s pending gradient; delivers it once no edge is left."""
         leaf_grads = self.leaf_grads
-        if left == 0 and leaf not in leaf_grads:
-            self.deliver_leaf(leaf, g)
+        if left == 0 and child not in leaf_grads:  # the only gradient: no sum to make
+            self.deliver_leaf(child, g)
             return
-        s = leaf_grads.get(leaf)
-        leaf_grads[leaf] = g if s is None else s + g
+        s = leaf_grads.get(child)
+        leaf_grads[child] = g if s is None else s + g
         if left == 0:
-            self.deliver_leaf(leaf, leaf_grads.pop(leaf))
+            self.deliver_leaf(child, leaf_grads.pop(child))
 
     def release(self, child) -> None:
         """Counts an edge into ``child`` that delivered no gradient (so ``child`` never waits forever)."""

@@ -101,8 +101,17 @@ class Node:
         if self.saved is None:
             raise _freed_error()
         arrays = []
-        for s in self.saved:
-            arrays.append(self._unpack(s, True))
+        for entry in self.saved:  # (_unpack's checks written out: this runs in every backward)
+            kind, obj, extra = entry
+            if kind == _INPUT:
+                vc = obj._vc
+                if (0 if vc is None else vc[0]) != extra:
+                    raise _modified_error(self, obj, extra)
+                arrays.append(obj._data)
+            elif kind == _OUTPUT and extra[1][0] != extra[2]:
+                self._unpack(entry)  # raises: the output was modified in place
+            else:
+                arrays.append(obj)
         return tuple(arrays)
 
     def _unpack(self, entry, as_array=False):
@@ -211,10 +220,7 @@ class Function:
                     return cls.apply(*args, **kwargs)
         try:
             if record and GradMode.enabled:
-                needs, nxt = _edges(args)
-                ctx = Node(cls, needs, nxt)
-                out = cls.forward(ctx, *arrays, **kwargs)
-                return _record(cls, ctx, args, arrays, out)
+                return _recorded(cls, args, arrays, kwargs)
             out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
         except (ValueError, TypeError) as e:
             moved = _cpu_scalars_moved(args)
@@ -232,10 +238,11 @@ class Function:
         return out
 
 
-def _edges(args):
-    """Which inputs need a gradient, and where each one's gradient goes (``Node.next``)."""
-    needs, nxt = [], []  # (plain loops: cheaper than comprehensions for a few items)
-    for a in args:
+def _recorded(cls, args, arrays, kwargs):
+    """A recorded call: the edges, a ``Node`` as forward's ctx, the outputs wrapped with that node as
+    their ``grad_fn``, and forward's saved arrays resolved into saved tensors."""
+    needs, nxt = [], []  # which inputs need a gradient, and where each one's gradient goes
+    for a in args:  # (plain loops: cheaper than comprehensions for a few items)
         if isinstance(a, Tensor) and a.requires_grad:
             needs.append(True)
             fn = a.grad_fn
@@ -243,29 +250,44 @@ def _edges(args):
         else:
             needs.append(False)
             nxt.append(None)
-    return tuple(needs), tuple(nxt)
+    ctx = Node(cls, tuple(needs), tuple(nxt))
+    out = cls.forward(ctx, *arrays, **kwargs)
+    if out.__class__ is tuple:
+        return _record_outputs(cls, ctx, args, arrays, out)
+    # the common case: one output
+    if out.__class__ is not _ndarray and isinstance(out, np.generic):
+        scalar, out = out, np.asarray(out)  # a NumPy scalar (a full reduction) becomes a 0-d array
+        if ctx.saved:  # ... and so does forward's saved reference to it (it is the output)
+            ctx.saved = tuple([out if s is scalar else s for s in ctx.saved])
+    nd = ctx.non_differentiable
+    if out.dtype.kind in "fcV" and not (nd and any(out is x for x in nd)):  # V: bfloat16
+        t = make_tensor(out, True, ctx, 0)
+    else:
+        t = make_tensor(out)
+    if cls.is_view:
+        t._vc = args[0]._version_counter()
+    if ctx.saved:
+        entries = []
+        for s in ctx.saved:  # _resolve_saved, written out for the one-output case
+            for a, arr in zip(args, arrays):
+                if s is arr and arr is not a:  # an input tensor's array (a is the Tensor)
+                    vc = a._vc
+                    entries.append((_INPUT, a, 0 if vc is None else vc[0]))
+                    break
+            else:
+                if s is out:
+                    box = t._vc
+                    if box is None:
+                        t._vc = box = [0]
+                    entries.append((_OUTPUT, out, (0, box, box[0])))
+                else:
+                    entries.append((_CONST, s, None))
+        ctx.saved = tuple(entries)
+    return t
 
 
-def _record(cls, ctx: Node, args, arrays, out):
-    """Wraps forward's output as tensors whose ``grad_fn`` is ``ctx``."""
-    if out.__class__ is not tuple:  # the common case: one output
-        if out.__class__ is not _ndarray and isinstance(out, np.generic):
-            scalar, out = out, np.asarray(out)  # a NumPy scalar (a full reduction) becomes a 0-d array
-            if ctx.saved:  # ... and so does forward's saved reference to it (it is the output)
-                ctx.saved = tuple([out if s is scalar else s for s in ctx.saved])
-        nd = ctx.non_differentiable
-        if out.dtype.kind in "fcV" and not (nd and any(out is x for x in nd)):  # V: bfloat16
-            t = make_tensor(out, True, ctx, 0)
-        else:
-            t = make_tensor(out)
-        if cls.is_view:
-            t._vc = args[0]._version_counter()
-        if ctx.saved:
-            outs, tensors, entries = (out,), (t,), []
-            for s in ctx.saved:
-                entries.append(_resolve_saved(s, args, arrays, outs, tensors))
-            ctx.saved = tuple(entries)
-        return t
+def _record_outputs(cls, ctx: Node, args, arrays, out):
+    """Wraps a tuple of forward's outputs as tensors whose ``grad_fn`` is ``ctx``."""
     nd = ctx.non_differentiable
     tensors = []
     for i, o in enumerate(out):
