@@ -589,16 +589,18 @@ class Tensor:
     def min(self, dim=None, keepdim=False): return numtorch.ops.min(self, dim, keepdim)
     def argmax(self, dim=None, keepdim=False): return numtorch.ops.argmax(self, dim, keepdim)
 
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(numtorch.ops.TENSOR_METHODS))
 
-    def __getattr__(self, name):
-        # Every other method is the op of the same name in numtorch.ops with self first:
-        # x.exp() is numtorch.exp(x), x.sum(dim=1) is numtorch.sum(x, dim=1), ...
-        fn = numtorch.ops.TENSOR_METHODS.get(name)
-        if fn is None:
-            raise AttributeError(f"'Tensor' object has no attribute '{name}'")
-        return fn.__get__(self, Tensor)
+
+def add_op_methods(table: dict) -> None:
+    """Every other method is the op of the same name in ``numtorch.ops`` with the tensor first:
+    ``x.exp()`` is ``numtorch.exp(x)``, ``x.sum(dim=1)`` is ``numtorch.sum(x, dim=1)``.  ``numtorch.ops``
+    calls this once with its table (name -> function), after the ops exist.
+
+    They become class attributes, not a ``__getattr__`` fallback: CPython specializes attribute reads
+    (``t._data``, ``t.grad_fn``) only on classes without ``__getattr__``, and every op reads several."""
+    for name, fn in table.items():
+        if name not in Tensor.__dict__:  # the methods written out above stay
+            setattr(Tensor, name, fn)
 
 
 _new = object.__new__

@@ -30,6 +30,7 @@ def _as_tuple(x) -> tuple:
 
 _NOTHING = contextlib.nullcontext()
 _ndarray = np.ndarray
+_Node = _function.Node
 
 
 def _root_grads(outputs, grad_outputs, create_graph) -> list:
@@ -65,7 +66,7 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulates d(tensors)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
-    outputs = _as_tuple(tensors)
+    outputs = (tensors,) if isinstance(tensors, _tensor.Tensor) else _as_tuple(tensors)
     grads = _root_grads(outputs, _as_tuple(grad_tensors) or (None,) * len(outputs), create_graph)
     keep = create_graph if retain_graph is None else retain_graph
     targets = None if inputs is None else {_key(t): i for i, t in enumerate(_as_tuple(inputs))}
@@ -103,7 +104,7 @@ def _key(t):
 
 def _count_edges(roots) -> dict:
     """Number of edges into each node and leaf reachable from ``roots`` (iterative DFS)."""
-    Node = _function.Node
+    Node = _Node
     deps = {}
     stack = list(roots)
     root_set = set(roots) if len(roots) > 1 else ()
@@ -130,7 +131,7 @@ def _needed(roots, deps, targets) -> set:
         node = ready.pop()
         order.append(node)
         for e in node.next:
-            if e is not None and e[0].__class__ is _function.Node:
+            if e is not None and e[0].__class__ is _Node:
                 left[e[0]] -= 1
                 if left[e[0]] == 0:
                     ready.append(e[0])
@@ -144,7 +145,7 @@ def _needed(roots, deps, targets) -> set:
 
 
 def _key_of_edge(e):
-    return e if e[0].__class__ is _function.Node else e[0]
+    return e if e[0].__class__ is _Node else e[0]
 
 
 class _Pass:
@@ -266,15 +267,17 @@ class _Pass:
             self.release(e[0])
             return
         child = e[0]
-        left = self.deps[child] - 1
-        self.deps[child] = left
-        if child.__class__ is _function.Node:
-            buf = self.buffers.get(child)
+        deps = self.deps
+        left = deps[child] - 1
+        deps[child] = left
+        if child.__class__ is _Node:
+            buffers = self.buffers
+            buf = buffers.get(child)
             if buf is None:
                 if child.out_meta is None:
-                    self.buffers[child] = [g]
+                    buffers[child] = [g]
                 else:
-                    self.buffers[child] = buf = [None] * len(child.out_meta)
+                    buffers[child] = buf = [None] * len(child.out_meta)
                     buf[e[1]] = g
             else:
                 nr = e[1]
@@ -304,7 +307,7 @@ class _Pass:
         self.deps[child] = left
         if left:
             return
-        if child.__class__ is _function.Node:
+        if child.__class__ is _Node:
             if child not in self.buffers:
                 self.buffers[child] = [None] * (len(child.out_meta) if child.out_meta else 1)
             self.ready.append(child)

@@ -29,6 +29,7 @@ from numtorch.tensor import Tensor, make_tensor
 from numtorch._backend import CPU, device_of, elsewhere
 
 _ndarray = np.ndarray
+_new = object.__new__
 
 
 class _NoGradCtx:
@@ -66,6 +67,7 @@ class Node:
     post_hooks = None  # [hook(grad_inputs, grad_outputs), ...] run after this node's backward
 
     def __init__(self, fn, needs_input_grad, next=()) -> None:
+        # (Function.apply's recorded path sets these four fields itself, without this call)
         self.fn = fn
         self.needs_input_grad = needs_input_grad
         self.next = next
@@ -241,16 +243,17 @@ class Function:
 def _recorded(cls, args, arrays, kwargs):
     """A recorded call: the edges, a ``Node`` as forward's ctx, the outputs wrapped with that node as
     their ``grad_fn``, and forward's saved arrays resolved into saved tensors."""
-    needs, nxt = [], []  # which inputs need a gradient, and where each one's gradient goes
-    for a in args:  # (plain loops: cheaper than comprehensions for a few items)
+    nxt = []  # where each input's gradient goes (None: nowhere; a plain loop is cheapest for a few items)
+    for a in args:
         if isinstance(a, Tensor) and a.requires_grad:
-            needs.append(True)
             fn = a.grad_fn
             nxt.append((a, 0) if fn is None else (fn, a._output_nr))
         else:
-            needs.append(False)
             nxt.append(None)
-    ctx = Node(cls, tuple(needs), tuple(nxt))
+    nxt = tuple(nxt)
+    ctx = _new(Node)  # Node(cls, needs_input_grad, nxt), without the call of __init__
+    ctx.fn, ctx.next, ctx.saved = cls, nxt, ()
+    ctx.needs_input_grad = tuple(map(bool, nxt))  # (an edge is a 2-tuple, so True; None is False)
     out = cls.forward(ctx, *arrays, **kwargs)
     if out.__class__ is tuple:
         return _record_outputs(cls, ctx, args, arrays, out)

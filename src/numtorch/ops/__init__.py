@@ -15,6 +15,7 @@ from numtorch.ops.convert import *  # noqa: F401,F403
 from numtorch.ops.inplace import *  # noqa: F401,F403
 from numtorch.ops.format import tensor_repr  # noqa: F401
 from numtorch.ops import elementwise, compare, shape, reduce, linalg, index, misc, convert  # noqa: F401
+from numtorch import tensor as _tensor
 
 _NOT_METHODS = {"cat", "concat", "concatenate", "stack", "hstack", "vstack", "broadcast_tensors",
                 "broadcast_shapes", "einsum", "is_tensor", "where", "getitem", "setitem", "apply_inplace",
@@ -51,3 +52,4 @@ def _linalg_method(name: str):
 
 
 TENSOR_METHODS.update({n: _linalg_method(n) for n in ("inverse", "det", "logdet", "slogdet")})
+_tensor.add_op_methods(TENSOR_METHODS)
