@@ -93,7 +93,7 @@ def _aa_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 def _axis_matrix(n_in: int, n_out: int, interpolation: str, antialias: bool) -> np.ndarray:
-    from numtorch.ops.conv import _interp_matrix
+    from numtorch.ops.resample import _interp_matrix
     if interpolation == "nearest":
         return _interp_matrix(n_in, n_out, "nearest", False, None)
     if antialias and n_out < n_in:
