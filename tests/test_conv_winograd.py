@@ -63,6 +63,8 @@ def test_winograd_forward_and_grads_match_direct_sums(case, blocks, monkeypatch)
 @pytest.fixture
 def always_winograd(monkeypatch):
     monkeypatch.setattr(C, "_WINOGRAD_MIN_WIDTH", 1)
+    monkeypatch.setattr(C, "_WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(C, "_WINOGRAD_MIN_POSITIONS", 1)
 
 
 def test_winograd_path_is_chosen_for_3x3_stride_1_wide_images():
@@ -70,7 +72,10 @@ def test_winograd_path_is_chosen_for_3x3_stride_1_wide_images():
         geo = C._Geom(xs, ws, stride, pads, dil, groups)
         return C.conv_algorithm(np.zeros(xs, np.float32), np.zeros(ws, np.float32), geo)
     assert algo((32, 16, 32, 32), (16, 16, 3, 3)) == "winograd"
-    assert algo((32, 64, 8, 8), (64, 64, 3, 3)) != "winograd"                    # too narrow
+    assert algo((32, 64, 8, 8), (64, 64, 3, 3)) == "winograd"
+    assert algo((32, 64, 4, 4), (64, 64, 3, 3)) != "winograd"                    # too narrow
+    assert algo((32, 3, 32, 32), (16, 3, 3, 3)) != "winograd"                    # too few channels
+    assert algo((2, 64, 8, 8), (64, 64, 3, 3)) != "winograd"                     # too small a batch
     assert algo((32, 16, 32, 32), (32, 16, 3, 3), stride=(2, 2)) != "winograd"
     assert algo((32, 16, 32, 32), (16, 16, 3, 3), dil=(2, 2), pads=((2, 2), (2, 2))) != "winograd"
     assert algo((32, 16, 32, 32), (16, 8, 3, 3), groups=2) != "winograd"
@@ -123,7 +128,7 @@ def test_winograd_float32_error_is_within_im2col_error(torch, monkeypatch):
                  torch.nn.grad.conv2d_input(x.shape, f64(np.abs(w)), f64(np.abs(gy)), padding=1).numpy())
     refs = (yt.detach().numpy(), wt.grad.numpy(), xt.grad.numpy())
     errors = {}
-    for want, patch in (("winograd", {"_WINOGRAD_MIN_WIDTH": 1}),
+    for want, patch in (("winograd", {"_WINOGRAD_MIN_POSITIONS": 1}),
                         ("im2col", {"_WINOGRAD_MIN_WIDTH": 1 << 30, "_BLOCKED_MIN_COLS_BYTES": 1 << 60})):
         algo, *outs = _conv_f32(x, w, gy, patch, monkeypatch)
         assert algo == want

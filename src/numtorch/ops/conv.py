@@ -240,16 +240,24 @@ def conv_grad_weight_blocked(x, gy, geo: _Geom):
 
 
 # ---- the CPU fast path for 3x3 stride-1 kernels: Winograd F(2, 3) along the height ------------
-# (ops/_winograd.py): 2/3 of im2col's products and no cols copy.  Measured against the blocked path
-# (CPU time, one thread, batch 32, forward / dX / dW): 16 channels at 32x32 0.77 / 0.75 / 0.76;
-# 32 channels at 16x16 about 1.0 / 1.0 / 0.9; 64 at 8x8 about 1.0 -- narrow images waste the
-# (W+2)/W padding positions the phases compute, so the path is taken from 16 columns on.
-_WINOGRAD_MIN_WIDTH = 16
+# (ops/_winograd.py): 2/3 of im2col's products and no cols copy.  Measured (CPU time, one thread,
+# batch 32, forward / dX / dW in ms), Winograd against the path taken before: 16 channels at 32x32
+# 2.63 / 2.60 / 2.74 against blocked 3.43 / 3.45 / 3.60; 32 at 16x16 2.32 / 2.36 / 2.33 against
+# 2.35 / 2.31 / 2.60; 64 at 8x8 1.92 / 2.10 / 1.97 against im2col 2.14 / 2.24 / 2.58.  Narrow images
+# waste the (W+2)/W padding positions the phases compute, 3-channel inputs make K = 3C = 9 GEMMs
+# (a 3-channel stem: forward 3.1 against im2col's 2.2), and small problems pay the path's ~60 NumPy
+# calls (forward + dW + dX of 64 channels at 8x8: batch 16 2.9 against im2col's 2.7, batch 2 0.54
+# against 0.44), so the path needs 8 columns, 8 channels and 2048 output positions.
+_WINOGRAD_MIN_WIDTH = 8
+_WINOGRAD_MIN_CHANNELS = 8
+_WINOGRAD_MIN_POSITIONS = 2048
 
 
 def winograd_applies(x, w, geo: _Geom) -> bool:
-    """NumPy float 3x3 convolutions, stride 1, dilation 1, groups 1, padding <= 2, >= 16 output columns."""
+    """NumPy float 3x3 convolutions, stride 1, dilation 1, groups 1, padding <= 2, with >= 8 input
+    channels, >= 8 output columns and >= 2048 output positions (N*OH*OW)."""
     return (_winograd.winograd_applies(x, w, geo.stride, geo.dil, geo.g) and geo.ow >= _WINOGRAD_MIN_WIDTH
+            and geo.c >= _WINOGRAD_MIN_CHANNELS and geo.n * geo.oh * geo.ow >= _WINOGRAD_MIN_POSITIONS
             and all(0 <= p <= 2 for pair in geo.pads for p in pair))
 
 
@@ -371,7 +379,8 @@ def _check_conv(op: str, x: Tensor, weight: Tensor, bias, groups: int) -> None:
     if weight.shape[0] % groups:
         raise RuntimeError(f"{op}: out_channels {weight.shape[0]} is not divisible by groups={groups}")
     if x.dtype != weight.dtype:
-        raise RuntimeError(f"{op}: Input type ({x.dtype}) and weight type ({weight.dtype}) should be the same")
+        raise RuntimeError(f"{op}: Input type ({x.dtype}) and weight type ({weight.dtype}) should be the "
+                           f"same")
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
@@ -411,7 +420,8 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     one = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
     pad = padding if isinstance(padding, str) else (0, one(padding))
-    y = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, one(stride)), pad, (1, one(dilation)), groups)
+    y = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, one(stride)), pad, (1, one(dilation)),
+               groups)
     return y.squeeze(2)
 
 
@@ -467,8 +477,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                            f"expected input{list(input.shape)} to have {weight.shape[0]} channels, but got "
                            f"{cin} channels instead")
     if any(o >= max(ss, dd) for o, ss, dd in zip(op_, s, d)):
-        raise RuntimeError(f"conv_transpose2d: output padding must be smaller than either stride or dilation, "
-                           f"but got output_padding={op_}, stride={s}, dilation={d}")
+        raise RuntimeError(f"conv_transpose2d: output padding must be smaller than either stride or "
+                           f"dilation, but got output_padding={op_}, stride={s}, dilation={d}")
     kh, kw = weight.shape[2:]
     oh = (h - 1) * s[0] - 2 * p[0] + d[0] * (kh - 1) + op_[0] + 1
     ow = (w - 1) * s[1] - 2 * p[1] + d[1] * (kw - 1) + op_[1] + 1
