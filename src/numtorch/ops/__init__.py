@@ -52,13 +52,4 @@ from numtorch.ops import extra as _extra  # noqa: E402
 TENSOR_METHODS.update({n: getattr(_extra, n) for n in ("diff", "quantile", "nanquantile", "mode", "tensor_split",
                                                          "rot90", "logcumsumexp", "cummin")})
 
-
-def _linalg_method(name: str):
-    """x.inverse(), x.det(), ...: numtorch.linalg sits above ops, so it is imported when called."""
-    def method(self, *args, **kwargs):
-        import numtorch.linalg
-        return getattr(numtorch.linalg, name)(self, *args, **kwargs)
-    return method
-
-
-TENSOR_METHODS.update({n: _linalg_method(n) for n in ("inverse", "det", "logdet", "slogdet")})
+# x.inverse(), x.det(), x.logdet(), x.slogdet() are added by numtorch.linalg (above ops) as it loads.
