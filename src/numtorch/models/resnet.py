@@ -15,7 +15,7 @@ import os
 from typing import Callable
 
 from numtorch import nn
-from numtorch.ops.conv import pad
+from numtorch.ops.padding import pad
 from numtorch.tensor import Tensor
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",

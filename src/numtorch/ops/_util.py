@@ -245,3 +245,10 @@ def softmax_in_place(z, axis: int):
     xp_of(z).exp(z, out=z)
     z /= z.sum(axis=axis, keepdims=True)
     return z
+
+
+def first_order_only(op: str) -> None:
+    """Raises when a first-order-only backward is asked for a differentiable gradient."""
+    if GradMode.enabled:
+        raise RuntimeError(f"{op}: double backward (create_graph=True) is not supported; its backward "
+                           f"computes on arrays (first-order only)")

@@ -23,7 +23,7 @@ from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.ops._util import in_float32_for_bfloat16
 from numtorch.autograd.grad_mode import no_grad
-from numtorch.ops.conv import first_order_only
+from numtorch.ops._util import first_order_only
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["batch_norm", "instance_norm", "group_norm"]

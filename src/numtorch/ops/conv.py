@@ -1,5 +1,6 @@
-"""Convolutions: ``conv1d``, ``conv2d``, ``conv_transpose2d``, ``unfold``/``fold``, ``pad``, ``interpolate``,
-``pixel_shuffle``/``pixel_unshuffle`` -- the names of ``torch.nn.functional``.
+"""Convolutions: ``conv1d``, ``conv2d``, ``conv_transpose2d``, ``unfold``/``fold`` -- the names of
+``torch.nn.functional`` (``pad`` is in ``ops.padding``, ``interpolate`` and ``pixel_shuffle`` in
+``ops.resample``; the window geometry shared with pooling in ``ops._window``).
 
 How a convolution becomes one matrix product (im2col)::
 
@@ -31,72 +32,15 @@ import numpy as np
 from numtorch import _dtypes
 from numtorch._backend import xp_of
 from numtorch.ops import _autocast
+from numtorch.ops._util import first_order_only
+from numtorch.ops._window import _col2im_add, _pair, out_size, pad_nhwc, strided_view, windows
 from numtorch.autograd.function import Function
-from numtorch.autograd.grad_mode import GradMode
 from numtorch.tensor import Tensor, make_tensor
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold", "pad",
-           "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle"]
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold"]
 
 
 # ---- helpers ------------------------------------------------------------------------------
-
-def _pair(v, name: str = "value") -> tuple:
-    if isinstance(v, (int, np.integer)):
-        return (int(v), int(v))
-    v = tuple(int(a) for a in v)
-    if len(v) == 1:
-        return (v[0], v[0])
-    if len(v) != 2:
-        raise ValueError(f"expected {name} to be an int or a pair of ints, got {v}")
-    return v
-
-
-def first_order_only(op: str) -> None:
-    """Raises when a first-order-only backward is asked for a differentiable gradient."""
-    if GradMode.enabled:
-        raise RuntimeError(f"{op}: double backward (create_graph=True) is not supported; its backward "
-                           f"computes on arrays (first-order only)")
-
-
-def pad_nhwc(x, pads, value=0.0):
-    """Zero-pads (N, C, H, W) by ``pads = ((top, bottom), (left, right))``; returns an NCHW view of
-    a channels-last buffer (so the im2col copy reads contiguous channels)."""
-    (pt, pb), (pl, pr) = pads
-    if pt == pb == pl == pr == 0:
-        return x
-    xp = xp_of(x)
-    n, c, h, w = x.shape
-    buf = xp.full((n, h + pt + pb, w + pl + pr, c), value, dtype=x.dtype)
-    out = buf.transpose(0, 3, 1, 2)
-    out[:, :, pt:pt + h, pl:pl + w] = x
-    return out
-
-
-def strided_view(a, shape, strides):
-    """A strided view of ``a`` (read-only on NumPy; CuPy's ``as_strided`` has no ``writeable``)."""
-    if a.__class__ is np.ndarray:
-        return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
-    return xp_of(a).lib.stride_tricks.as_strided(a, shape, strides)
-
-
-def windows(xp_arr, kh: int, kw: int, oh: int, ow: int, stride, dilation):
-    """The strided view (N, C, OH, OW, KH, KW) of a padded (N, C, H, W) array: no copy."""
-    sn, sc, sh, sw = xp_arr.strides
-    shape = (xp_arr.shape[0], xp_arr.shape[1], oh, ow, kh, kw)
-    strides = (sn, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
-    return strided_view(xp_arr, shape, strides)
-
-
-def out_size(size: int, k: int, s: int, p_total: int, d: int) -> int:
-    return (size + p_total - d * (k - 1) - 1) // s + 1
-
-
-def _col2im_add(buf, slab, i: int, j: int, oh: int, ow: int, stride, dilation) -> None:
-    """buf[:, :, i*d + s*oh, j*d + s*ow] += slab (N, C, OH, OW): one kernel offset of col2im."""
-    r0, c0 = i * dilation[0], j * dilation[1]
-    buf[:, :, r0:r0 + stride[0] * (oh - 1) + 1:stride[0], c0:c0 + stride[1] * (ow - 1) + 1:stride[1]] += slab
-
 
 # ---- the three array kernels of a convolution ----------------------------------------------
 
@@ -578,173 +522,3 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
                            f"dimension 2 to match the calculated number of sliding blocks "
                            f"{geo.oh} * {geo.ow} = {geo.oh * geo.ow}, but got input.size(2)={length}.")
     return Fold.apply(input, geo)
-
-
-# ---- F.pad --------------------------------------------------------------------------------
-
-_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-class IndexPad(Function):
-    """Reflect / replicate / circular padding: each padded position copies one input position."""
-
-    @staticmethod
-    def forward(ctx, x, widths, mode):
-        ctx.widths, ctx.mode, ctx.shape = widths, mode, x.shape
-        return xp_of(x).pad(x, widths, mode=_NP_MODES[mode])
-
-    @staticmethod
-    def backward(ctx, gy):
-        # y[p] = x[src(p)]  =>  dx[i] = sum of gy[p] over the positions p with src(p) = i
-        first_order_only("pad")
-        g = gy._data
-        for axis, (a, b) in enumerate(ctx.widths):
-            if a == b == 0:
-                continue
-            n = ctx.shape[axis]
-            src = np.pad(np.arange(n), (a, b), mode=_NP_MODES[ctx.mode])
-            g = _unpad_axis(g, axis, a, n, src)
-        return make_tensor(g), None, None
-
-
-def _unpad_axis(g, axis: int, a: int, n: int, src):
-    """Folds the border of ``g`` along ``axis`` back onto the interior (a loop over border positions)."""
-    idx = [slice(None)] * g.ndim
-    idx[axis] = slice(a, a + n)
-    out = g[tuple(idx)].copy()
-    for p in list(range(a)) + list(range(a + n, len(src))):
-        dst, sl = list(idx), list(idx)
-        dst[axis], sl[axis] = int(src[p]), p
-        out[tuple(dst)] += g[tuple(sl)]
-    return out
-
-
-def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
-    """Pads the last ``len(pad) // 2`` dims: ``pad = (left, right, top, bottom, ...)``, last dim first.
-
-    Modes: ``'constant'`` (with ``value``), ``'reflect'`` (mirror without the edge), ``'replicate'``
-    (repeat the edge), ``'circular'`` (wrap around).
-    """
-    from numtorch.ops.shape import constant_pad
-    if mode == "constant":
-        return constant_pad(input, pad, 0.0 if value is None else value)
-    if mode not in _NP_MODES:
-        raise NotImplementedError(f"pad: Unrecognised padding mode {mode}; expected one of 'constant', "
-                                  f"'reflect', 'replicate', 'circular'")
-    pad = tuple(int(p) for p in pad)
-    k = len(pad) // 2
-    if len(pad) % 2 or k > input.ndim - 1:
-        raise NotImplementedError(f"pad: padding size {len(pad)} is not supported for {input.ndim}-d input "
-                                  f"in mode '{mode}'")
-    widths = [(0, 0)] * input.ndim
-    for i in range(k):
-        a, b = pad[2 * i], pad[2 * i + 1]
-        size = input.shape[input.ndim - 1 - i]
-        if mode == "reflect" and (a >= size or b >= size):
-            raise RuntimeError(f"pad: Padding size should be less than the corresponding input dimension, "
-                               f"but got: padding ({a}, {b}) at dimension {input.ndim - 1 - i} of input "
-                               f"{list(input.shape)}")
-        if mode == "circular" and (a > size or b > size):
-            raise RuntimeError(f"pad: Padding value causes wrapping around more than once: padding ({a}, {b}) "
-                               f"for input {list(input.shape)}")
-        if a < 0 or b < 0:
-            raise NotImplementedError("pad: negative padding is only supported in mode 'constant'")
-        widths[input.ndim - 1 - i] = (a, b)
-    return IndexPad.apply(input, tuple(widths), mode)
-
-
-# ---- interpolate: a separable linear map, y = A_h @ x @ A_w^T ----------------------------
-
-def _interp_matrix(n_in: int, n_out: int, mode: str, align_corners, scale):
-    """The (n_out, n_in) matrix that resamples one axis (nearest or linear), float64 then cast."""
-    a = np.zeros((n_out, n_in))
-    o = np.arange(n_out)
-    if mode == "nearest":
-        s = (1.0 / scale) if scale else n_in / n_out
-        src = np.minimum(np.floor(o * s).astype(np.int64), n_in - 1)
-        a[o, src] = 1.0
-        return a
-    if align_corners:
-        src = o * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
-    else:
-        s = (1.0 / scale) if scale else n_in / n_out
-        src = np.maximum((o + 0.5) * s - 0.5, 0.0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    lam = src - i0
-    a[o, i0] += 1.0 - lam  # each row appears once per statement, so fancy += loses nothing
-    a[o, i1] += lam        # (i0 == i1 at the last pixel: the two weights add up to 1)
-    return a
-
-
-def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
-                recompute_scale_factor=None, antialias: bool = False) -> Tensor:
-    """Resizes (N, C, L) or (N, C, H, W) by ``size`` or ``scale_factor``.
-
-    Modes: ``'nearest'``, ``'linear'`` (3-D), ``'bilinear'`` (4-D), with ``align_corners`` for the latter,
-    and ``'area'`` (adaptive average pooling to the output size).
-    Each spatial axis is a matrix product with a small resampling matrix, so backward is the transpose.
-    """
-    from numtorch.creation import as_tensor
-    sp = input.ndim - 2
-    if sp not in (1, 2):
-        raise NotImplementedError(f"interpolate: expected 3-D or 4-D input, got {input.ndim}-D")
-    if mode not in ("nearest", "linear", "bilinear", "area"):
-        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported (nearest, linear, bilinear, area)")
-    if mode in ("linear", "bilinear") and {"linear": 1, "bilinear": 2}[mode] != sp:
-        raise NotImplementedError(f"interpolate: got {input.ndim}D input, but {mode} mode needs "
-                                  f"{2 + {'linear': 1, 'bilinear': 2}[mode]}D input")
-    if mode in ("nearest", "area") and align_corners is not None:
-        raise ValueError("align_corners option can only be set with the interpolating modes: "
-                         "linear | bilinear | bicubic | trilinear")
-    if (size is None) == (scale_factor is None):
-        raise ValueError("interpolate: exactly one of size or scale_factor must be given")
-    in_sizes = tuple(input.shape[2:])
-    if size is not None:
-        out_sizes = (size,) * sp if isinstance(size, int) else tuple(int(v) for v in size)
-        scales = (None,) * sp
-    else:
-        sf = (scale_factor,) * sp if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
-        out_sizes = tuple(int(math.floor(n * f)) for n, f in zip(in_sizes, sf))
-        scales = (None,) * sp if recompute_scale_factor else tuple(float(f) for f in sf)
-    if mode == "area":
-        from numtorch.ops.pool import adaptive_avg_pool1d, adaptive_avg_pool2d
-        return (adaptive_avg_pool1d if sp == 1 else adaptive_avg_pool2d)(input, out_sizes)
-    dtype = input._data.dtype
-    mats = [as_tensor(_interp_matrix(n, m, mode, align_corners, s).astype(dtype), device=input.device)
-            for n, m, s in zip(in_sizes, out_sizes, scales)]
-    y = input @ mats[-1].t()                                   # last axis: (..., W) -> (..., OW)
-    if sp == 2:
-        y = mats[0] @ y                                        # (OH, H) @ (N, C, H, OW)
-    return y
-
-
-upsample = interpolate
-
-
-# ---- pixel shuffle ------------------------------------------------------------------------
-
-def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
-    """(N, C*r^2, H, W) -> (N, C, H*r, W*r)."""
-    r = int(upscale_factor)
-    *b, c, h, w = input.shape
-    if c % (r * r):
-        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square "
-                           f"of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
-    nb = len(b)
-    y = input.reshape(*b, c // (r * r), r, r, h, w)
-    y = y.permute(*range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2)
-    return y.reshape(*b, c // (r * r), h * r, w * r)
-
-
-def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
-    """(N, C, H*r, W*r) -> (N, C*r^2, H, W)."""
-    r = int(downscale_factor)
-    *b, c, h, w = input.shape
-    if h % r or w % r:
-        raise RuntimeError(f"pixel_unshuffle expects height and width to be divisible by downscale_factor, "
-                           f"but input.size(-2)={h} or input.size(-1)={w} is not divisible by {r}")
-    nb = len(b)
-    y = input.reshape(*b, c, h // r, r, w // r, r)
-    y = y.permute(*range(nb), nb, nb + 2, nb + 4, nb + 1, nb + 3)
-    return y.reshape(*b, c * r * r, h // r, w // r)

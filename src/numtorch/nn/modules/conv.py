@@ -11,7 +11,7 @@ import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
-from numtorch.ops import conv as Fc
+from numtorch.ops import conv as Fc, padding as Fp
 from numtorch.tensor import Tensor
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
@@ -80,7 +80,7 @@ class _ConvNd(Module):
         else:
             pads = [(p, p) for p in self.padding]
         flat = tuple(v for pair in reversed(pads) for v in pair)  # F.pad order: last dim first
-        return Fc.pad(x, flat, mode=self.padding_mode), 0
+        return Fp.pad(x, flat, mode=self.padding_mode), 0
 
     def extra_repr(self) -> str:
         s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from numtorch.nn.modules.module import Module
-from numtorch.ops.conv import pad
+from numtorch.ops.padding import pad
 from numtorch.tensor import Tensor
 
 __all__ = ["ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d",
