@@ -61,7 +61,8 @@ def image_to_input(path, image_shape: tuple, invert: str = "auto") -> np.ndarray
     if a.shape[:2] != (h, w):
         if c == 1:
             a = _crop_to_ink(a, h)
-        img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8).squeeze(-1) if c == 1 else a.astype(np.uint8))
+        img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8).squeeze(-1) if c == 1
+                              else a.astype(np.uint8))
         a = np.asarray(img.resize((w, h), Image.Resampling.LANCZOS), dtype=np.float32)
         a = a[..., None] if a.ndim == 2 else a
     return np.ascontiguousarray((np.clip(a, 0, 255) / 255).transpose(2, 0, 1), dtype=np.float32)
