@@ -99,7 +99,8 @@ def edges() -> dict[str, list[tuple[str, int, bool]]]:
     for mod in MODULES:
         for target, line, in_function in imports_of(mod):
             parts = target.split(".")
-            runs = [p for p in (".".join(parts[:n]) for n in range(2, len(parts))) if not mod.startswith(p + ".")]
+            parents = (".".join(parts[:n]) for n in range(2, len(parts)))
+            runs = [p for p in parents if not mod.startswith(p + ".")]
             graph[mod] += [(m, line, in_function) for m in runs + [target] if m != mod]
     return graph
 
@@ -163,7 +164,8 @@ def test_imports_point_down():
             high = layer_of(target, table)
             if low is not None and high is not None and high > low:
                 where = "inside a function" if in_function else "at module level"
-                up.append(f"{mod} ({table[low][0]}) imports {target} ({table[high][0]}) at line {line}, {where}")
+                up.append(f"{mod} ({table[low][0]}) imports {target} ({table[high][0]}) "
+                          f"at line {line}, {where}")
     assert not up, "imports pointing to a higher layer:\n" + "\n".join(sorted(set(up)))
 
 

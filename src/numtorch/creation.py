@@ -316,7 +316,8 @@ def _multinomial_on_device(input, num_samples: int, rng):
         rows = p.reshape(-1, p.shape[-1])
         cdf = xp.cumsum(rows / rows.sum(axis=1, keepdims=True), axis=1)
         cdf /= cdf[:, -1:]
-        u = uniform_array((rows.shape[0], num_samples), input.device, np.float64, rng)  # as choice() draws them
+        # drawn as choice() draws them
+        u = uniform_array((rows.shape[0], num_samples), input.device, np.float64, rng)
         idx = (cdf[:, None, :] <= u[:, :, None]).sum(axis=2)      # searchsorted(cdf, u, side="right")
         idx = xp.minimum(idx, rows.shape[1] - 1).astype(np.int64)
     return _tensor.make_tensor(idx.reshape(p.shape[:-1] + (num_samples,)))

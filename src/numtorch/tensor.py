@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from numtorch import _dtypes, _elide
-from numtorch._backend import device_of, to_device, as_device, is_pinned, pinned_empty, CPU, cuda_is_available
+from numtorch import _backend, _dtypes, _elide
+from numtorch._backend import device_of, to_device, as_device, is_pinned, pinned_empty, CPU
 
 _ndarray = np.ndarray
 _generic = np.generic
@@ -355,7 +355,7 @@ class Tensor:
         asynchronously.  Without CUDA there is nothing to pin for, and ``self`` is returned."""
         if self._data.__class__ is not _ndarray:
             raise RuntimeError(f"cannot pin '{self.device}' memory: only CPU tensors can be pinned")
-        if is_pinned(self._data) or not cuda_is_available():
+        if is_pinned(self._data) or not _backend.cuda_is_available():
             return self
         buf = pinned_empty(self._data.shape, self._data.dtype)
         buf[...] = self._data

@@ -24,7 +24,8 @@ from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 
-from numtorch._shared_memory import _SPANS, _address, _array_in, _attach, _segment_of, is_shared_array, share_array
+from numtorch._shared_memory import (  # noqa: F401  (share_array, is_shared_array: public here)
+    _SPANS, _address, _array_in, _attach, _segment_of, is_shared_array, share_array)
 
 __all__ = list(multiprocessing.__all__) + [
     "share_array", "is_shared_array", "spawn", "ProcessExitedException", "ProcessRaisedException",

@@ -298,7 +298,8 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = Parameter(full((num_parameters,), init, device=device, dtype=dtype or get_default_dtype()))
+        dtype = dtype or get_default_dtype()
+        self.weight = Parameter(full((num_parameters,), init, device=device, dtype=dtype))
 
     def reset_parameters(self) -> None:
         constant_(self.weight, self.init)
