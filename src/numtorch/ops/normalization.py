@@ -164,6 +164,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
                eps: float = 1e-5) -> Tensor:
     """Layer normalization over the trailing ``normalized_shape`` dims (``torch.nn.functional.layer_norm``).
 
+    Reference implementation: numtorch.nn.textbook.layer_norm
+
     Args:
         input: (*, *normalized_shape).
         normalized_shape: int or tuple: the trailing dims normalised together.
