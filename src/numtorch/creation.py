@@ -297,8 +297,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     probs = np.asarray(to_device(input.detach()._data, CPU), dtype=np.float64)
     rows = probs.reshape(-1, probs.shape[-1])
     if not replacement and num_samples > rows.shape[1]:
-        raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without "
-                           "replacement")
+        raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
+                           "without replacement")
     if (rows < 0).any() or not np.isfinite(rows).all():
         raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
     out = np.empty((rows.shape[0], num_samples), dtype=np.int64)

@@ -108,8 +108,8 @@ def _reduce_tensor(t):
     if t.grad_fn is not None:
         raise RuntimeError("Cowardly refusing to serialize non-leaf tensor which requires_grad, since "
                            "autograd does not support crossing process boundaries.  If you just want to "
-                           "transfer the data, call detach() on the tensor before serializing (e.g., putting "
-                           "it on the queue).")
+                           "transfer the data, call detach() on the tensor before serializing "
+                           "(e.g., putting it on the queue).")
     if t.device.type != "cpu":
         raise RuntimeError(f"numtorch.multiprocessing: only CPU tensors are shared between processes "
                            f"(got {t.device})")

@@ -31,8 +31,8 @@ class Unflatten(Module):
     def __init__(self, dim: int | str, unflattened_size) -> None:
         super().__init__()
         if not isinstance(dim, int):
-            raise TypeError("invalid argument: numtorch's Unflatten takes an int dim (named tensors are not "
-                            "supported)")
+            raise TypeError("invalid argument: numtorch's Unflatten takes an int dim "
+                            "(named tensors are not supported)")
         if not isinstance(unflattened_size, (tuple, list)) \
                 or not all(isinstance(s, int) for s in unflattened_size):
             raise TypeError("unflattened_size must be tuple of ints, but found type "
