@@ -60,7 +60,8 @@ def is_shared_array(arr) -> bool:
 
 def _attach(name: str) -> shared_memory.SharedMemory:
     """Maps the segment ``name`` (once per process). The child registers it with the resource tracker
-    it shares with its parent, which already holds the name: nothing is removed until the creator unlinks it."""
+    it shares with its parent, which already holds the name: nothing is removed until the creator unlinks
+    it."""
     segment = _SEGMENTS.get(name)
     if segment is None:
         segment = _SEGMENTS[name] = shared_memory.SharedMemory(name=name)

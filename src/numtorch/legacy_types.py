@@ -11,8 +11,9 @@ from numtorch import _dtypes
 from numtorch.creation import empty, tensor
 from numtorch.tensor import Size, Tensor
 
-__all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor",
-           "CharTensor", "BoolTensor", "ByteTensor", "set_default_device", "get_default_device"]
+__all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
+           "ShortTensor", "CharTensor", "BoolTensor", "ByteTensor", "set_default_device",
+           "get_default_device"]
 
 
 class _LegacyTensorType(type):

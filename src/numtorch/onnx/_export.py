@@ -48,8 +48,8 @@ def export_model(model, args, f, *, kwargs=None, input_names=None, output_names=
     input_names = list(input_names or [])
     input_names += [f"input_{i}" for i in range(len(input_names), len(inputs))]
     if len(input_names) > len(inputs):
-        raise ValueError(f"numtorch.onnx.export: {len(input_names)} input_names for {len(inputs)} tensor "
-                         "inputs")
+        raise ValueError(f"numtorch.onnx.export: {len(input_names)} input_names "
+                         f"for {len(inputs)} tensor inputs")
     dynamic = _normalise_dynamic_axes(dynamic_axes or {})
     _check_on_cpu(model, inputs)
 
@@ -80,9 +80,9 @@ def _check_on_cpu(model, inputs) -> None:
     """The exporter reads values on the host: a model or input on a GPU is refused with the fix."""
     for t in [*inputs, *model.parameters(), *model.buffers()]:
         if t._data.__class__ is not np.ndarray:
-            raise RuntimeError(f"numtorch.onnx.export: the model and its inputs must be on the CPU (found a "
-                               f"tensor on {t.device}); export model.cpu() with CPU inputs -- the file runs "
-                               "anywhere")
+            raise RuntimeError("numtorch.onnx.export: the model and its inputs must be on the CPU "
+                               f"(found a tensor on {t.device}); export model.cpu() with CPU inputs -- "
+                               "the file runs anywhere")
 
 
 def _normalise_dynamic_axes(dynamic_axes: dict) -> dict:
@@ -134,9 +134,9 @@ def _record_resized(model, alt_args, alt_kwargs):
     try:
         return record_forward(model, alt_args, alt_kwargs)
     except Exception as first:  # noqa: BLE001 - e.g. a sequence longer than a GPT's block size
-        raise OnnxExporterError(f"numtorch.onnx.export: the model failed on inputs with resized dynamic axes "
-                                f"({first}); export without dynamic_axes or with a shorter "
-                                "example") from first
+        raise OnnxExporterError(f"numtorch.onnx.export: the model failed on inputs with resized dynamic "
+                                f"axes ({first}); export without dynamic_axes or with a shorter example") \
+            from first
 
 
 def _params(model) -> dict:

@@ -39,18 +39,21 @@ def sum_to_array(a, shape: tuple):
     lead = a.ndim - len(shape)
     if shape and 1 not in shape:  # the common case: broadcasting only added leading dims
         return a.sum(axis=tuple(range(lead))) if lead else a
-    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and a.shape[i + lead] != 1)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and a.shape[i + lead] != 1)
     y = a.sum(axis=axes, keepdims=True) if axes else a
     return y.reshape(shape) if lead else y
 
 
 def write_out(result: Tensor, out: Tensor, op: str) -> Tensor:
-    """PyTorch's ``out=``: ``result`` written into ``out`` (resized if its shape differs); not differentiable."""
+    """PyTorch's ``out=``: ``result`` written into ``out`` (resized if its shape differs); not
+    differentiable."""
     if GradMode.enabled and (result.requires_grad or out.requires_grad):
-        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, "
-                           "but one of the arguments requires grad.")
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad.")
     if out._data.dtype.kind in "iub" and result._data.dtype.kind in "fcV":
-        raise RuntimeError(f"{op}(): result type {result.dtype} can't be cast to the desired output type {out.dtype}")
+        raise RuntimeError(f"{op}(): result type {result.dtype} can't be cast to the desired output type "
+                           f"{out.dtype}")
     if out._data.shape == result._data.shape:
         out._data[...] = result._data
     else:

@@ -123,8 +123,9 @@ def same_device(op: str, *tensors) -> None:
     for t in ts[1:]:
         if isinstance(t._data, _ndarray) is not host:
             devs = sorted({str(x.device) for x in ts})
-            raise RuntimeError(f"{op}: expected all tensors to be on the same device, but found at least two "
-                               f"devices, {' and '.join(devs)}! Move them first, e.g. with .to(\"{devs[-1]}\")")
+            raise RuntimeError(f"{op}: expected all tensors to be on the same device, but found at least "
+                               f"two devices, {' and '.join(devs)}! Move them first, e.g. with "
+                               f".to(\"{devs[-1]}\")")
 
 
 # ---- bfloat16 ops computed in float32 ---------------------------------------------------------

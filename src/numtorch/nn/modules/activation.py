@@ -15,9 +15,10 @@ from numtorch.creation import full, tensor
 from numtorch.nn.init import constant_
 from numtorch.ops import sigmoid, tanh
 
-__all__ = ["Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Swish", "Mish",
-           "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Softsign", "Tanhshrink", "LogSigmoid", "Softmax",
-           "LogSoftmax", "Softmin", "Softmax2d", "PReLU", "RReLU", "Threshold", "Hardshrink", "Softshrink", "GLU"]
+__all__ = ["Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Swish",
+           "Mish", "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Softsign", "Tanhshrink", "LogSigmoid",
+           "Softmax", "LogSoftmax", "Softmin", "Softmax2d", "PReLU", "RReLU", "Threshold", "Hardshrink",
+           "Softshrink", "GLU"]
 
 
 def _inplace_str(inplace: bool, first: bool = False) -> str:
