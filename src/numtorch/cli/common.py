@@ -327,12 +327,33 @@ def _finite_or_none(obj):
     return obj
 
 
+@contextlib.contextmanager
+def open_image(path: Path):
+    """The Pillow image at ``path`` (only its header read yet); every failure is one CLIError line."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise CLIError("reading images needs Pillow: pip install numtorch[images]") from None
+    if not path.is_file():
+        raise CLIError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            yield im
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        raise CLIError(f"cannot read image {path}: {e}") from None
+
+
+def _parse(text: str, convert, what: str):
+    """``convert(text)``, or argparse's error "expected <what>, got <text>"."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
 def positive_finite_float(text: str) -> float:
     """argparse type: a float > 0 that is finite (``--lr inf`` or ``nan`` trains nothing)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _parse(text, float, "a number")
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
     return value
@@ -340,10 +361,7 @@ def positive_finite_float(text: str) -> float:
 
 def non_negative_finite_float(text: str) -> float:
     """argparse type: a finite float >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _parse(text, float, "a number")
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
@@ -351,10 +369,7 @@ def non_negative_finite_float(text: str) -> float:
 
 def seed_int(text: str) -> int:
     """argparse type: a random seed, an integer in [0, 2**64) (argparse names the option in its error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    value = _parse(text, int, "an integer")
     if not 0 <= value < 2**64:
         raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**64 - 1, got {text}")
     return value

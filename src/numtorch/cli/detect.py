@@ -55,18 +55,9 @@ def load_detector(path):
 
 def read_image(path: Path, invert: str = "auto") -> np.ndarray:
     """A grayscale image as float32 (1, H, W) in [0, 1], light strokes on a dark background."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise common.CLIError("reading images needs Pillow: pip install numtorch[images]") from None
-    if not path.is_file():
-        raise common.CLIError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:   # reads the header only: the size is known before decoding
-            _check_size(path, *im.size)
-            a = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-        raise common.CLIError(f"cannot read image {path}: {e}") from None
+    with common.open_image(path) as im:   # the header only: the size is known before decoding
+        _check_size(path, *im.size)
+        a = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     if invert == "yes" or (invert == "auto" and border.mean() > 0.5):
         a = 1.0 - a
