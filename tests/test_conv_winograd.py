@@ -1,5 +1,5 @@
 """The Winograd F(2, 3) CPU convolution (3x3, stride 1) against direct float64 sums, numerical
-gradients and PyTorch; its float32 error against float64 stays within 2x the im2col path's."""
+gradients and PyTorch; its float32 error against float64 is level with the im2col path's (dW within 2.5x)."""
 import numpy as np
 import pytest
 
@@ -115,9 +115,10 @@ def _conv_f32(x, w, gy, algo_patch, monkeypatch):
 def test_winograd_float32_error_is_within_im2col_error(torch, monkeypatch):
     # float64 references from PyTorch; the error of each output is measured against sum |terms|
     # (the scale its rounding error is bounded by) and compared with the im2col path's
-    x = RNG.standard_normal((4, 16, 32, 32)).astype(np.float32)
-    w = (RNG.standard_normal((16, 16, 3, 3)) * 0.1).astype(np.float32)
-    gy = RNG.standard_normal((4, 16, 32, 32)).astype(np.float32)
+    rng = np.random.default_rng(7)      # its own seed: the figures below do not depend on test order
+    x = rng.standard_normal((4, 16, 32, 32)).astype(np.float32)
+    w = (rng.standard_normal((16, 16, 3, 3)) * 0.1).astype(np.float32)
+    gy = rng.standard_normal((4, 16, 32, 32)).astype(np.float32)
     f64 = lambda a, rg=False: torch.tensor(a.astype(np.float64), requires_grad=rg)  # noqa: E731
     xt, wt = f64(x, True), f64(w, True)
     yt = torch.nn.functional.conv2d(xt, wt, padding=1)
@@ -132,9 +133,11 @@ def test_winograd_float32_error_is_within_im2col_error(torch, monkeypatch):
                         ("im2col", {"_WINOGRAD_MIN_WIDTH": 1 << 30, "_BLOCKED_MIN_COLS_BYTES": 1 << 60})):
         algo, *outs = _conv_f32(x, w, gy, patch, monkeypatch)
         assert algo == want
-        errors[algo] = [np.max(np.abs(o - r) / s) for o, r, s in zip(outs, refs, scale)]
-    # Measured (in float32 eps x sum|terms|): y 1.3 vs 1.9, dW 0.54 vs 0.31, dx 1.8 vs 2.0.  The
-    # transforms add up to four values before a product (and dW = G^T dU takes halved differences),
-    # which at most doubles the |terms| the rounding scales with: Winograd stays within 2x im2col's.
-    for wino, ref in zip(errors["winograd"], errors["im2col"]):
-        assert wino <= 2 * ref, errors
+        eps = np.finfo(np.float32).eps
+        errors[algo] = [np.max(np.abs(o - r) / s) / eps for o, r, s in zip(outs, refs, scale)]
+    # Measured over eight seeds (in float32 eps x sum|terms|), Winograd / im2col: y 1.3-1.8 / 1.7-2.4,
+    # dx 1.3-2.0 / 1.7-2.4, dW 0.46-0.63 / 0.29-0.37.  The transforms add up to four values before a
+    # product and dW = G^T dU takes halved differences, which roughly doubles the |terms| dW's
+    # rounding scales with; y and dx stay level with im2col.  Every error is within 4 eps sum|terms|.
+    for wino, ref, factor in zip(errors["winograd"], errors["im2col"], (1.25, 2.5, 1.25)):
+        assert wino <= factor * ref and wino <= 4.0, errors
