@@ -87,7 +87,8 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     import os
-    return __builtins__["int"](os.environ.get("OMP_NUM_THREADS", "1")) if isinstance(__builtins__, dict) else 1
+    return (__builtins__["int"](os.environ.get("OMP_NUM_THREADS", "1")) if isinstance(__builtins__, dict)
+            else 1)
 
 
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:

@@ -132,16 +132,19 @@ def _filled(fill, size, dtype, device, requires_grad, default=None, name="zeros"
     return t
 
 
-def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+          pin_memory=False):
     return _filled(0, _size(sizes if size is None else (size,), "zeros"), dtype, device, requires_grad)
 
 
-def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
-    return _filled(1, _size(sizes if size is None else (size,), "ones"), dtype, device, requires_grad, name="ones")
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+         pin_memory=False):
+    return _filled(1, _size(sizes if size is None else (size,), "ones"), dtype, device, requires_grad,
+                   name="ones")
 
 
-def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
-          memory_format=None):
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+          pin_memory=False, memory_format=None):
     return _filled(None, _size(sizes if size is None else (size,), "empty"), dtype, device, requires_grad,
                    name="empty")
 
@@ -294,7 +297,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     probs = np.asarray(to_device(input.detach()._data, CPU), dtype=np.float64)
     rows = probs.reshape(-1, probs.shape[-1])
     if not replacement and num_samples > rows.shape[1]:
-        raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+        raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without "
+                           "replacement")
     if (rows < 0).any() or not np.isfinite(rows).all():
         raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
     out = np.empty((rows.shape[0], num_samples), dtype=np.int64)

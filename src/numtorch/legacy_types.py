@@ -10,8 +10,9 @@ from __future__ import annotations
 from numtorch import _dtypes
 from numtorch.tensor import Tensor
 
-__all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor",
-           "CharTensor", "BoolTensor", "ByteTensor", "set_default_device", "get_default_device"]
+__all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
+           "ShortTensor", "CharTensor", "BoolTensor", "ByteTensor", "set_default_device",
+           "get_default_device"]
 
 
 class _LegacyTensorType(type):

@@ -51,7 +51,8 @@ class Generator:
             raise RuntimeError(f"Generator.set_state: expected a 40-byte state, got {len(raw)} bytes")
         self.rng.bit_generator.state = {
             "bit_generator": "PCG64",
-            "state": {"state": int.from_bytes(raw[:16], "little"), "inc": int.from_bytes(raw[16:32], "little")},
+            "state": {"state": int.from_bytes(raw[:16], "little"),
+                      "inc": int.from_bytes(raw[16:32], "little")},
             "has_uint32": int.from_bytes(raw[32:36], "little"),
             "uinteger": int.from_bytes(raw[36:40], "little"),
         }

@@ -45,7 +45,8 @@ def _compare(actual, expected, rtol, atol, equal_nan, check_device, check_dtype,
             _fail(f"The keys of the mappings do not match: {sorted(map(str, actual))} != "
                   f"{sorted(map(str, expected))}", path, msg)
         for k in expected:
-            _compare(actual[k], expected[k], rtol, atol, equal_nan, check_device, check_dtype, msg, path + (k,))
+            _compare(actual[k], expected[k], rtol, atol, equal_nan, check_device, check_dtype, msg,
+                     path + (k,))
         return
     if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
         if len(actual) != len(expected):
@@ -55,7 +56,8 @@ def _compare(actual, expected, rtol, atol, equal_nan, check_device, check_dtype,
         return
     if isinstance(actual, Tensor) or isinstance(expected, Tensor):
         _compare_tensors(actual, expected, rtol, atol, equal_nan, check_device, check_dtype, msg, path)
-    elif isinstance(actual, (bool, int, float, complex)) and isinstance(expected, (bool, int, float, complex)):
+    elif isinstance(actual, (bool, int, float, complex)) \
+            and isinstance(expected, (bool, int, float, complex)):
         _compare_scalars(actual, expected, rtol, atol, equal_nan, check_dtype, msg, path)
     else:
         raise TypeError(f"No comparison pair was able to handle inputs of type {type(actual)} and "
@@ -72,7 +74,8 @@ def _fail(text: str, path, msg) -> None:
 
 def _compare_scalars(actual, expected, rtol, atol, equal_nan, check_dtype, msg, path) -> None:
     if check_dtype and type(actual) is not type(expected):
-        _fail(f"The values for attribute 'dtype' do not match: {type(actual)} != {type(expected)}.", path, msg)
+        _fail(f"The values for attribute 'dtype' do not match: {type(actual)} != {type(expected)}.", path,
+              msg)
     kind = "close" if isinstance(expected, (float, complex)) else "equal"
     if rtol is None:
         rtol, atol = _default_tolerances(np.float64) if kind == "close" else (0.0, 0.0)
@@ -135,7 +138,8 @@ def _compare_values(x: np.ndarray, y: np.ndarray, rtol, atol, equal_nan, path, m
     i_abs = np.unravel_index(int(np.argmax(np.where(ok, -1, absdiff))), x.shape)
     i_rel = np.unravel_index(int(np.argmax(np.where(ok, -1, rel))), x.shape)
     tail = (lambda t: f" (up to {t} allowed)") if float_kind else (lambda t: "")
-    lines = [f"Tensor-likes are not {kind}!", "", f"Mismatched elements: {n_bad} / {n} ({100 * n_bad / n:.1f}%)",
+    lines = [f"Tensor-likes are not {kind}!", "",
+             f"Mismatched elements: {n_bad} / {n} ({100 * n_bad / n:.1f}%)",
              f"Greatest absolute difference: {absdiff[i_abs].item()} at index {tuple(int(i) for i in i_abs)}"
              f"{tail(atol)}",
              f"Greatest relative difference: {rel[i_rel].item()} at index {tuple(int(i) for i in i_rel)}"

@@ -110,7 +110,8 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
     GroupMember.WORLD = group.WORLD = pg
     if pg.size_ > 1:
         _State.excepthook = faults.ExceptHook(pg.rank_, pg.size_, abort).install()
-        _State.exit_guard = faults.ExitGuard(pg.rank_, pg.size_, abort, _stop_watchdog, _State.notices).install()
+        _State.exit_guard = faults.ExitGuard(pg.rank_, pg.size_, abort, _stop_watchdog,
+                                             _State.notices).install()
 
 
 def _init_mpi_world(world_size: int, rank: int, timeout_s: float):

@@ -83,7 +83,8 @@ def is_shared_array(arr) -> bool:
 
 def _attach(name: str) -> shared_memory.SharedMemory:
     """Maps the segment ``name`` (once per process). The child registers it with the resource tracker
-    it shares with its parent, which already holds the name: nothing is removed until the creator unlinks it."""
+    it shares with its parent, which already holds the name: nothing is removed until the creator unlinks
+    it."""
     segment = _SEGMENTS.get(name)
     if segment is None:
         segment = _SEGMENTS[name] = shared_memory.SharedMemory(name=name)
@@ -105,11 +106,13 @@ def _rebuild_tensor(cls, name, dtype, shape, strides, offset, requires_grad):
 def _reduce_tensor(t):
     """How a tensor travels to another process: the name of its shared segment and its layout."""
     if t.grad_fn is not None:
-        raise RuntimeError("Cowardly refusing to serialize non-leaf tensor which requires_grad, since autograd "
-                           "does not support crossing process boundaries.  If you just want to transfer the data, "
-                           "call detach() on the tensor before serializing (e.g., putting it on the queue).")
+        raise RuntimeError("Cowardly refusing to serialize non-leaf tensor which requires_grad, since "
+                           "autograd does not support crossing process boundaries.  If you just want to "
+                           "transfer the data, call detach() on the tensor before serializing (e.g., putting "
+                           "it on the queue).")
     if t.device.type != "cpu":
-        raise RuntimeError(f"numtorch.multiprocessing: only CPU tensors are shared between processes (got {t.device})")
+        raise RuntimeError(f"numtorch.multiprocessing: only CPU tensors are shared between processes "
+                           f"(got {t.device})")
     if not is_shared_array(t._data):
         t.share_memory_()
     arr = t._data
@@ -155,7 +158,8 @@ class ProcessContext:
             p.join(timeout)
         for i, p in enumerate(self.processes):
             if p.exitcode not in (0, None):
-                raise ProcessExitedException(f"process {i} terminated with exit code {p.exitcode}", i, p.exitcode)
+                raise ProcessExitedException(f"process {i} terminated with exit code {p.exitcode}", i,
+                                             p.exitcode)
         return all(p.exitcode is not None for p in self.processes)
 
 

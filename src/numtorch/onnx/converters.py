@@ -221,7 +221,8 @@ def _softmax(g, op):
 
 @converts(A.LogSoftmax)
 def _log_softmax(g, op):
-    return g.node("LogSoftmax", [arg(g, op, 0)], axis=int(op.args[1] if len(op.args) > 1 else op.kwargs["dim"]))
+    return g.node("LogSoftmax", [arg(g, op, 0)],
+                  axis=int(op.args[1] if len(op.args) > 1 else op.kwargs["dim"]))
 
 
 # ---- linear algebra ----
@@ -344,7 +345,8 @@ def _scaled_masked_softmax(g, op):  # softmax(x scale + mask)
 def causal_mask(g, T: str, dtype) -> str:
     """(T, T): 0 where key j <= query i, -inf above the diagonal (``T`` a 1-D int64 value)."""
     from numtorch.onnx._graph import _tensor
-    full = g.node("ConstantOfShape", [g.node("Concat", [T, T], axis=0)], value=_tensor(np.array([-np.inf], dtype)))
+    full = g.node("ConstantOfShape", [g.node("Concat", [T, T], axis=0)],
+                  value=_tensor(np.array([-np.inf], dtype)))
     return g.node("Trilu", [full, g.i64([1])], upper=1)
 
 
@@ -353,7 +355,8 @@ def _causal_attention(g, op):
     """q, k, v (B, H, T, D) -> softmax(q k^T scale + causal mask) v."""
     q, k, v, scale = arg(g, op, 0), arg(g, op, 1), arg(g, op, 2), op.args[3]
     dt = out_dtype(op)
-    s = g.node("Mul", [g.node("MatMul", [q, g.node("Transpose", [k], perm=[0, 1, 3, 2])]), g.scalar(scale, dt)])
+    s = g.node("Mul", [g.node("MatMul", [q, g.node("Transpose", [k], perm=[0, 1, 3, 2])]),
+                       g.scalar(scale, dt)])
     T = g.node("Shape", [q], start=2, end=3)
     p = g.node("Softmax", [g.node("Add", [s, causal_mask(g, T, dt)])], axis=-1)
     return g.node("MatMul", [p, v])
@@ -414,7 +417,8 @@ def _cat(g, op):
 @converts(S.Stack)
 def _stack(g, op):
     d = _axis(op.kwargs["dim"], len(_shape(op, 0)) + 1)
-    return g.node("Concat", [g.node("Unsqueeze", [arg(g, op, i), g.i64([d])]) for i in range(len(op.args))], axis=d)
+    return g.node("Concat", [g.node("Unsqueeze", [arg(g, op, i), g.i64([d])]) for i in range(len(op.args))],
+                  axis=d)
 
 
 @converts(S.ConstantPad)
@@ -434,15 +438,16 @@ def _flip(g, op):
     dims = [_axis(d, len(_shape(op, 0))) for d in op.args[1]]
     n = len(dims)
     big = np.iinfo(np.int64)
-    return g.node("Slice", [arg(g, op, 0), g.i64([-1] * n), g.i64([big.min] * n), g.i64(dims), g.i64([-1] * n)])
+    return g.node("Slice", [arg(g, op, 0), g.i64([-1] * n), g.i64([big.min] * n), g.i64(dims),
+                            g.i64([-1] * n)])
 
 
 @converts(S.Split)
 def _split(g, op):
     sizes, dim = op.args[1], op.args[2]
     if tuple(op.alt.args[1]) != tuple(sizes):
-        raise OnnxExporterError(f"split: the piece sizes {list(sizes)} depend on a dynamic axis (dim {dim}); "
-                                f"export with that axis static")
+        raise OnnxExporterError(f"split: the piece sizes {list(sizes)} depend on a dynamic axis "
+                                f"(dim {dim}); export with that axis static")
     if len(sizes) == 1:
         return (g.node("Identity", [arg(g, op, 0)]),)
     return tuple(g.node("Split", [arg(g, op, 0), g.i64(list(sizes))], n_out=len(sizes), axis=dim))
@@ -452,7 +457,8 @@ def _split(g, op):
 def _chunk_last(g, op):
     n = op.args[1]
     parts = [o.shape[-1] for o in op.outputs]
-    return tuple(g.node("Split", [arg(g, op, 0), g.i64(parts)], n_out=n, axis=-1)) if n > 1 else (arg(g, op, 0),)
+    return (tuple(g.node("Split", [arg(g, op, 0), g.i64(parts)], n_out=n, axis=-1)) if n > 1
+            else (arg(g, op, 0),))
 
 
 @converts(Cn.Clone)
@@ -501,8 +507,8 @@ def _basic_index(g, op):
         axis += 1
     y = x
     if axes:
-        st = g.node("Concat", [g.dim(a, b, [x]) for a, b in starts], axis=0) if any(a != b for a, b in starts) \
-            else g.i64([a for a, _ in starts])
+        st = g.node("Concat", [g.dim(a, b, [x]) for a, b in starts], axis=0) \
+            if any(a != b for a, b in starts) else g.i64([a for a, _ in starts])
         en = g.node("Concat", [g.dim(a, b, [x]) if a != b else g.i64([a]) for a, b in ends], axis=0) \
             if any(a != b for a, b in ends) else g.i64([a for a, _ in ends])
         y = g.node("Slice", [y, st, en, g.i64(axes), g.i64(steps)])
@@ -544,7 +550,8 @@ def _index_select(g, op):
 
 @converts(I.Gather)
 def _gather(g, op):
-    return g.node("GatherElements", [arg(g, op, 0), arg(g, op, 1)], axis=_axis(op.args[2], len(_shape(op, 0))))
+    return g.node("GatherElements", [arg(g, op, 0), arg(g, op, 1)],
+                  axis=_axis(op.args[2], len(_shape(op, 0))))
 
 
 # ---- reductions ----
@@ -554,7 +561,8 @@ def _reduce(g, op, onnx_op: str, dims, keepdim):
     nd = len(_shape(op, 0))
     dims = range(nd) if dims is None else (dims if isinstance(dims, (tuple, list)) else (dims,))
     axes = [_axis(d, nd) for d in dims]
-    if g.opset < 18 and onnx_op != "ReduceSum":  # before opset 18 the other reductions take axes as an attribute
+    # before opset 18 the other reductions take axes as an attribute
+    if g.opset < 18 and onnx_op != "ReduceSum":
         return g.node(onnx_op, [x], axes=axes, keepdims=int(bool(keepdim)))
     return g.node(onnx_op, [x, g.i64(axes)], keepdims=int(bool(keepdim)))
 
@@ -562,7 +570,8 @@ def _reduce(g, op, onnx_op: str, dims, keepdim):
 @converts(R.Sum)
 def _sum(g, op):
     y = _reduce(g, op, "ReduceSum", op.args[1], op.args[2])
-    return y if g.dtypes.get(arg(g, op, 0)) == out_dtype(op) else g.node("Cast", [y], to=onnx_dtype(out_dtype(op)))
+    return (y if g.dtypes.get(arg(g, op, 0)) == out_dtype(op)
+            else g.node("Cast", [y], to=onnx_dtype(out_dtype(op))))
 
 
 @converts(R.Mean)

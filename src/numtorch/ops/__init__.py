@@ -38,8 +38,8 @@ TENSOR_METHODS.update({
 from numtorch.ops.activation import softmax as _softmax, log_softmax as _log_softmax  # noqa: E402
 TENSOR_METHODS.update({"softmax": _softmax, "log_softmax": _log_softmax})
 from numtorch.ops import extra as _extra  # noqa: E402
-TENSOR_METHODS.update({n: getattr(_extra, n) for n in ("diff", "quantile", "nanquantile", "mode", "tensor_split",
-                                                         "rot90", "logcumsumexp", "cummin")})
+TENSOR_METHODS.update({n: getattr(_extra, n) for n in ("diff", "quantile", "nanquantile", "mode",
+                                                          "tensor_split", "rot90", "logcumsumexp", "cummin")})
 
 
 def _linalg_method(name: str):

@@ -90,7 +90,8 @@ def sum_to_array(a, shape: tuple):
     lead = a.ndim - len(shape)
     if shape and 1 not in shape:  # the common case: broadcasting only added leading dims
         return a.sum(axis=tuple(range(lead))) if lead else a
-    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and a.shape[i + lead] != 1)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and a.shape[i + lead] != 1)
     y = a.sum(axis=axes, keepdims=True) if axes else a
     return y.reshape(shape) if lead else y
 
@@ -155,18 +156,21 @@ def same_device(op: str, *tensors) -> None:
     for t in ts[1:]:
         if isinstance(t._data, _ndarray) is not host:
             devs = sorted({str(x.device) for x in ts})
-            raise RuntimeError(f"{op}: expected all tensors to be on the same device, but found at least two "
-                               f"devices, {' and '.join(devs)}! Move them first, e.g. with .to(\"{devs[-1]}\")")
+            raise RuntimeError(f"{op}: expected all tensors to be on the same device, but found at least "
+                               f"two devices, {' and '.join(devs)}! Move them first, e.g. with "
+                               f".to(\"{devs[-1]}\")")
 
 
 def write_out(result: Tensor, out: Tensor, op: str) -> Tensor:
-    """PyTorch's ``out=``: ``result`` written into ``out`` (resized if its shape differs); not differentiable."""
+    """PyTorch's ``out=``: ``result`` written into ``out`` (resized if its shape differs); not
+    differentiable."""
     from numtorch.autograd.grad_mode import GradMode
     if GradMode.enabled and (result.requires_grad or out.requires_grad):
-        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, "
-                           "but one of the arguments requires grad.")
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad.")
     if out._data.dtype.kind in "iub" and result._data.dtype.kind in "fcV":
-        raise RuntimeError(f"{op}(): result type {result.dtype} can't be cast to the desired output type {out.dtype}")
+        raise RuntimeError(f"{op}(): result type {result.dtype} can't be cast to the desired output type "
+                           f"{out.dtype}")
     if out._data.shape == result._data.shape:
         out._data[...] = result._data
     else:

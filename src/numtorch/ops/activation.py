@@ -113,6 +113,8 @@ def _linear_backward_arrays(x, W, gy, need):
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """The affine transform ``input @ weight.T + bias`` (one fused op).
 
+    Reference implementation: numtorch.nn.textbook.linear
+
     Args:
         input: (*, in_features); weight: (out_features, in_features); bias: (out_features,) or None.
     Returns:
@@ -785,6 +787,8 @@ def _prepare(input: Tensor, dim, dtype, name: str):
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """exp(x_i) / sum_j exp(x_j) along ``dim`` (the max is subtracted first, so it never overflows).
 
+    Reference implementation: numtorch.nn.textbook.softmax
+
     >>> import numtorch as torch
     >>> torch.softmax(torch.tensor([1000., 1001.]), dim=0)
     tensor([0.2689, 0.7311])
@@ -796,7 +800,10 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
-    """log(softmax(x)) = x - logsumexp(x), computed without forming softmax (stable, exact backward)."""
+    """log(softmax(x)) = x - logsumexp(x), computed without forming softmax (stable, exact backward).
+
+    Reference implementation: numtorch.nn.textbook.log_softmax
+    """
     if _autocast.active:
         input, = _autocast.cast("log_softmax", input)
     input, dim = _prepare(input, dim, dtype, "log_softmax")

@@ -161,6 +161,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                                  enable_gqa: bool = False) -> Tensor:
     """softmax(Q K^T * scale + mask) V, as ``torch.nn.functional.scaled_dot_product_attention``.
 
+    Reference implementation: numtorch.nn.textbook.scaled_dot_product_attention
+
     Args:
         query: (..., L, E); key: (..., S, E); value: (..., S, Ev).
         attn_mask: bool (True = may attend) or float (added to the scores), broadcastable to (..., L, S).

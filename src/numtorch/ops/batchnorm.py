@@ -142,6 +142,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalization over (N, C, *), per channel.
 
+    Reference implementation: numtorch.nn.textbook.batch_norm
+
     In training the batch statistics normalize and (when given) update the running ones in place:
     ``running_var`` gets the unbiased variance ``var * M / (M - 1)``.  In eval the running ones normalize.
     """

@@ -63,8 +63,10 @@ logical_not = _unary("logical_not", lambda xp, x: xp.logical_not(x))
 isnan = _unary("isnan", lambda xp, x: xp.isnan(x))
 isinf = _unary("isinf", lambda xp, x: xp.isinf(x))
 isfinite = _unary("isfinite", lambda xp, x: xp.isfinite(x))
-isposinf = _unary("isposinf", lambda xp, x: xp.isposinf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
-isneginf = _unary("isneginf", lambda xp, x: xp.isneginf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
+isposinf = _unary("isposinf",
+                  lambda xp, x: xp.isposinf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
+isneginf = _unary("isneginf",
+                  lambda xp, x: xp.isneginf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
 isreal = _unary("isreal", lambda xp, x: xp.isreal(x))
 
 

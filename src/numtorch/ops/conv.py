@@ -330,6 +330,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
            groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
 
+    Reference implementation: numtorch.nn.textbook.conv2d
+
     Args:
         input: (N, C, H, W) or unbatched (C, H, W).
         weight: (OC, C/groups, KH, KW).

@@ -50,10 +50,10 @@ def normalize_index(index, xp, shape=None):
     NumPy array) of ints or bools; a tuple of such indexes one dim each (``x[range(n), y]``).
     """
     if isinstance(index, list) and _sequence_as_tuple(index):
-        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed "
-                      "in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted "
-                      "as tensor index, x[torch.tensor(seq)], which will result either in an error or a different "
-                      "result", stacklevel=3)
+        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated and will be "
+                      "changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will "
+                      "be interpreted as tensor index, x[torch.tensor(seq)], which will result either in an "
+                      "error or a different result", stacklevel=3)
         index = tuple(index)
     elif not isinstance(index, tuple):
         index = (index,)
@@ -69,7 +69,8 @@ def normalize_index(index, xp, shape=None):
             out.append(int(k))
         elif isinstance(k, Tensor) and k._data.ndim == 0 and k._data.dtype.kind in "iu":
             out.append(int(k._data))
-        elif isinstance(k, (Tensor, list, tuple, range, np.ndarray)) or hasattr(k, "__cuda_array_interface__"):
+        elif isinstance(k, (Tensor, list, tuple, range, np.ndarray)) \
+                or hasattr(k, "__cuda_array_interface__"):
             a = _index_array(k, xp)
             if a.dtype == bool:
                 out.extend(xp.nonzero(a)) if a.ndim else out.append(bool(a))
@@ -86,7 +87,8 @@ def _sequence_as_tuple(index: list) -> bool:
     """PyTorch's rule (``treatSequenceAsTuple``): a short list holding a sequence, slice, None or
     Ellipsis (``x[[rows, cols]]``) indexes like the tuple of its items, not as one index tensor."""
     return len(index) < 32 and any(
-        k is None or k is Ellipsis or isinstance(k, (slice, list, tuple, range, Tensor, np.ndarray)) for k in index)
+        k is None or k is Ellipsis or isinstance(k, (slice, list, tuple, range, Tensor, np.ndarray))
+        for k in index)
 
 
 def _flat_positions(xp, shape, key):
@@ -198,8 +200,8 @@ def getitem(input: Tensor, index) -> Tensor:
             return out
         return AdvancedIndex.apply(input, key)
     except IndexError as e:
-        raise IndexError(f"index {index!r} is out of bounds for a tensor of shape {tuple(input.shape)}: {e}") \
-            from None
+        raise IndexError(f"index {index!r} is out of bounds for a tensor of shape {tuple(input.shape)}: "
+                         f"{e}") from None
 
 
 # ---- gather / scatter along a dim -------------------------------------------------------------
@@ -259,8 +261,8 @@ def _check_index(op, input, dim, index):
     if idx.__class__ is np.ndarray and idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
         # (on the CPU only: on a GPU this check would wait for the device; PyTorch checks there
         # asynchronously, inside the kernel)
-        raise RuntimeError(f"{op}(): index {int(idx.max()) if int(idx.max()) >= n else int(idx.min())} is out "
-                           f"of bounds for dimension {dim} with size {n}")
+        raise RuntimeError(f"{op}(): index {int(idx.max()) if int(idx.max()) >= n else int(idx.min())} "
+                           f"is out of bounds for dimension {dim} with size {n}")
 
 
 def gather(input, dim: int, index, *, sparse_grad: bool = False) -> Tensor:
@@ -448,8 +450,8 @@ def masked_fill(input, mask, value) -> Tensor:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
-                               f"{value.ndim} dimension(s).")
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                               f"with {value.ndim} dimension(s).")
         value = value.to(input.dtype)
     elif input._data.dtype.kind in "iub" and isinstance(value, float):
         value = int(value) if input._data.dtype.kind != "b" else bool(value)

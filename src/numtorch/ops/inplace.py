@@ -112,8 +112,8 @@ def fill_inplace(t: Tensor, value) -> Tensor:
     """``t.fill_(value)`` / ``t.zero_()``: every element set to ``value``."""
     if isinstance(value, Tensor) and (value.requires_grad or value.ndim):
         if value.ndim:
-            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
-                               "dimensions.")
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                               f"{value.ndim} dimensions.")
         from numtorch.ops.convert import copy_from
         return apply_inplace(t, copy_from, value)
     v = value._data if isinstance(value, Tensor) else value
@@ -181,8 +181,8 @@ def setitem(t: Tensor, index, value) -> None:
             t._data[key] = v
         except (ValueError, IndexError) as e:
             raise (IndexError if isinstance(e, IndexError) else RuntimeError)(
-                f"setitem: cannot assign a value of shape {tuple(getattr(v, 'shape', ()))} to index {index!r} "
-                f"of a tensor of shape {tuple(t.shape)}: {e}") from None
+                f"setitem: cannot assign a value of shape {tuple(getattr(v, 'shape', ()))} to index "
+                f"{index!r} of a tensor of shape {tuple(t.shape)}: {e}") from None
         t._bump_version()
         return
     _check_leaf(t)

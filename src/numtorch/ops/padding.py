@@ -76,8 +76,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
                                f"but got: padding ({a}, {b}) at dimension {input.ndim - 1 - i} of input "
                                f"{list(input.shape)}")
         if mode == "circular" and (a > size or b > size):
-            raise RuntimeError(f"pad: Padding value causes wrapping around more than once: padding ({a}, {b}) "
-                               f"for input {list(input.shape)}")
+            raise RuntimeError(f"pad: Padding value causes wrapping around more than once: padding ({a}, "
+                               f"{b}) for input {list(input.shape)}")
         if a < 0 or b < 0:
             raise NotImplementedError("pad: negative padding is only supported in mode 'constant'")
         widths[input.ndim - 1 - i] = (a, b)

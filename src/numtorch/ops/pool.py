@@ -225,7 +225,10 @@ def _batched(op: str, input: Tensor, fn):
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
-    """2-D max pooling over (N, C, H, W); ``return_indices`` also gives the argmax as flat H*W indices."""
+    """2-D max pooling over (N, C, H, W); ``return_indices`` also gives the argmax as flat H*W indices.
+
+    Reference implementation: numtorch.nn.textbook.max_pool2d
+    """
     k, s, p, d = _pool_args(kernel_size, stride, padding, dilation)
 
     def run(x):

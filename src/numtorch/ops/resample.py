@@ -49,7 +49,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if sp not in (1, 2):
         raise NotImplementedError(f"interpolate: expected 3-D or 4-D input, got {input.ndim}-D")
     if mode not in ("nearest", "linear", "bilinear", "area"):
-        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported (nearest, linear, bilinear, area)")
+        raise NotImplementedError(f"interpolate: mode '{mode}' is not supported (nearest, linear, "
+                                  "bilinear, area)")
     if mode in ("linear", "bilinear") and {"linear": 1, "bilinear": 2}[mode] != sp:
         raise NotImplementedError(f"interpolate: got {input.ndim}D input, but {mode} mode needs "
                                   f"{2 + {'linear': 1, 'bilinear': 2}[mode]}D input")
@@ -87,8 +88,8 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     r = int(upscale_factor)
     *b, c, h, w = input.shape
     if c % (r * r):
-        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square "
-                           f"of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the "
+                           f"square of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
     nb = len(b)
     y = input.reshape(*b, c // (r * r), r, r, h, w)
     y = y.permute(*range(nb), nb, nb + 3, nb + 1, nb + 4, nb + 2)

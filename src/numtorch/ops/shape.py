@@ -80,7 +80,8 @@ def _alias(x: Tensor) -> Tensor:
 def _channels_last(x) -> bool:
     """Whether ``x`` (N, C, ...) lies in memory as (N, ..., C) in C order: how conv and pooling lay out
     their outputs (see docs/architecture.md), where PyTorch's are contiguous."""
-    return x.ndim >= 3 and not x.flags.c_contiguous and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous
+    return (x.ndim >= 3 and not x.flags.c_contiguous
+            and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous)
 
 
 class View(Reshape):
@@ -212,7 +213,8 @@ def t(input) -> Tensor:
 def movedim(input, source, destination) -> Tensor:
     nd = input.ndim
     src = [wrap_dim(s, nd, "movedim") for s in ((source,) if isinstance(source, int) else source)]
-    dst = [wrap_dim(d, nd, "movedim") for d in ((destination,) if isinstance(destination, int) else destination)]
+    dst = [wrap_dim(d, nd, "movedim")
+           for d in ((destination,) if isinstance(destination, int) else destination)]
     order = [d for d in range(nd) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -273,9 +275,9 @@ def broadcast_to(input, size) -> Tensor:
                 raise RuntimeError(f"expand: -1 is not allowed in a leading, non-existing dimension {i}")
             s = cur
         elif cur is not None and cur != 1 and cur != s:
-            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
-                               f"non-singleton dimension {i}.  Target sizes: {list(size)}.  Tensor sizes: "
-                               f"{list(shp)}")
+            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size ({cur}) "
+                               f"at non-singleton dimension {i}.  Target sizes: {list(size)}.  Tensor "
+                               f"sizes: {list(shp)}")
         out.append(s)
     out = tuple(out)
     if out == shp:
@@ -367,13 +369,14 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     d = wrap_dim(dim, ref.ndim, "cat")
     for i, x in enumerate(tensors[1:], 1):
         if x.ndim != ref.ndim:
-            raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {ref.ndim} and {x.ndim} "
-                               f"(shapes {tuple(ref.shape)} and {tuple(x.shape)})")
+            raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {ref.ndim} and "
+                               f"{x.ndim} (shapes {tuple(ref.shape)} and {tuple(x.shape)})")
         for k in range(ref.ndim):
             if k != d and x.shape[k] != ref.shape[k]:
                 raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {d} (shapes "
                                    f"{tuple(ref.shape)} and {tuple(x.shape)}). Expected size "
-                                   f"{ref.shape[k]} but got size {x.shape[k]} for tensor number {i} in the list.")
+                                   f"{ref.shape[k]} but got size {x.shape[k]} for tensor number {i} in "
+                                   "the list.")
     tensors = _common_dtype(tensors)
     if len(tensors) == 1:
         return tensors[0] * 1 if tensors[0].requires_grad else tensors[0].clone()
@@ -410,8 +413,8 @@ def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
         raise RuntimeError("stack expects a non-empty TensorList")
     for i, x in enumerate(tensors[1:], 1):
         if tuple(x.shape) != tuple(tensors[0].shape):
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
-                               f"entry 0 and {list(x.shape)} at entry {i}")
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{list(tensors[0].shape)} at entry 0 and {list(x.shape)} at entry {i}")
     nd = tensors[0].ndim + 1
     d = wrap_dim(dim, nd, "stack")
     return Stack.apply(*_common_dtype(tensors), dim=d)
@@ -489,13 +492,14 @@ def split(tensor, split_size_or_sections, dim: int = 0) -> tuple:
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0 and n:
-            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size "
+                               f"of {n}")
         sizes = [min(step, n - i) for i in range(0, n, step)] if step else [0]
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
-                               f"at dimension {d}), but got split_sizes={sizes}")
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
+                               f"size at dimension {d}), but got split_sizes={sizes}")
     out = Split.apply(tensor, tuple(sizes), d)
     vc, pre, start = tensor._version_counter(), (slice(None),) * d, 0
     for t, s in zip(out, sizes):  # views of ``tensor``: its version counter; in-place writes reach it
@@ -581,8 +585,9 @@ def constant_pad(input, pad, value=0.0) -> Tensor:
     """``F.pad(input, pad, value=...)``: ``pad`` pairs (before, after) from the last dim backwards."""
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise RuntimeError(f"Padding length must be divisible by 2 and at most twice the number of dimensions "
-                           f"of the input; got pad of length {len(pad)} for a {input.ndim}-d input")
+        raise RuntimeError(f"Padding length must be divisible by 2 and at most twice the number of "
+                           f"dimensions of the input; got pad of length {len(pad)} for a {input.ndim}-d "
+                           "input")
     widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])

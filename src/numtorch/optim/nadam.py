@@ -79,14 +79,14 @@ def _nadam_update(p, state: dict, group: dict, t: float, scratch) -> None:
     mu_product *= mu
     prod = float(mu_product)
     xp, m, v = xp_of(g), state["exp_avg"]._data, state["exp_avg_sq"]._data
-    tmp = xp.subtract(g, m, out=scratch(p._data, 1))                         # m <- m + (1 - beta1)(g - m)
+    tmp = xp.subtract(g, m, out=scratch(p._data, 1))  # m <- m + (1 - beta1)(g - m)
     tmp *= 1 - beta1
     m += tmp
     xp.multiply(g, g, out=tmp)                       # v <- beta2 v + (1 - beta2) g^2
     tmp *= 1 - beta2
     v *= beta2
     v += tmp
-    denom = xp.divide(v, 1 - beta2 ** t, out=scratch(p._data, 2))            # d = sqrt(v / (1 - beta2^t)) + eps
+    denom = xp.divide(v, 1 - beta2 ** t, out=scratch(p._data, 2))  # d = sqrt(v / (1 - beta2^t)) + eps
     xp.sqrt(denom, out=denom)
     denom += group["eps"]
     xp.divide(g, denom, out=tmp)                     # the gradient's share of the Nesterov step

@@ -43,8 +43,8 @@ class RAdam(Optimizer):
         check_nonnegative("eps", eps, "epsilon value")
         check_betas(betas)
         check_nonnegative("weight_decay", weight_decay, "weight_decay value")
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach,
-                        capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
                         differentiable=differentiable)
         super().__init__(params, defaults)
 

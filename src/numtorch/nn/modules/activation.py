@@ -12,9 +12,10 @@ from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.tensor import Tensor
 
-__all__ = ["Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Swish", "Mish",
-           "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Softsign", "Tanhshrink", "LogSigmoid", "Softmax",
-           "LogSoftmax", "Softmin", "Softmax2d", "PReLU", "RReLU", "Threshold", "Hardshrink", "Softshrink", "GLU"]
+__all__ = ["Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Swish",
+           "Mish", "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Softsign", "Tanhshrink", "LogSigmoid",
+           "Softmax", "LogSoftmax", "Softmin", "Softmax2d", "PReLU", "RReLU", "Threshold", "Hardshrink",
+           "Softshrink", "GLU"]
 
 
 def _inplace_str(inplace: bool, first: bool = False) -> str:

@@ -157,7 +157,8 @@ class MultiheadAttention(Module):
                 raise RuntimeError(f"attn_mask's dimension {am.ndim} is not supported")
         if kpm is not None:
             if kpm.shape != (N, S):
-                raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kpm.shape)}")
+                raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got "
+                                     f"{tuple(kpm.shape)}")
             kpm = kpm[:, None, None, :]
             am = kpm if am is None else am + kpm
         return am

@@ -19,8 +19,9 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "Instanc
 class _NormBase(Module):
     """Affine parameters and running statistics shared by batch and instance norm."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None, *,
+                 bias: bool = True) -> None:
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -39,7 +40,8 @@ class _NormBase(Module):
         if track_running_stats:
             self.register_buffer("running_mean", numtorch.zeros(num_features, device=device, dtype=dtype))
             self.register_buffer("running_var", numtorch.ones(num_features, device=device, dtype=dtype))
-            self.register_buffer("num_batches_tracked", numtorch.tensor(0, dtype=numtorch.int64, device=device))
+            self.register_buffer("num_batches_tracked",
+                                 numtorch.tensor(0, dtype=numtorch.int64, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -162,4 +164,5 @@ class GroupNorm(Module):
         return B.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return "{num_groups}, {num_channels}, eps={eps}, affine={affine}, bias={use_bias}".format(**self.__dict__)
+        return ("{num_groups}, {num_channels}, eps={eps}, affine={affine}, "
+                "bias={use_bias}").format(**self.__dict__)

@@ -1,4 +1,5 @@
-"""``Flatten`` and ``Unflatten``: reshape between the conv layers' (N, C, H, W) and the affine layers' (N, D)."""
+"""``Flatten`` and ``Unflatten``: reshape between the conv layers' (N, C, H, W) and the affine layers'
+(N, D)."""
 from __future__ import annotations
 
 import numtorch
@@ -24,13 +25,16 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
-    """Splits dim ``dim`` into ``unflattened_size``: (N, 784) -> (N, 1, 28, 28) with ``Unflatten(1, (1, 28, 28))``."""
+    """Splits dim ``dim`` into ``unflattened_size``: (N, 784) -> (N, 1, 28, 28) with
+    ``Unflatten(1, (1, 28, 28))``."""
 
     def __init__(self, dim: int | str, unflattened_size) -> None:
         super().__init__()
         if not isinstance(dim, int):
-            raise TypeError("invalid argument: numtorch's Unflatten takes an int dim (named tensors are not supported)")
-        if not isinstance(unflattened_size, (tuple, list)) or not all(isinstance(s, int) for s in unflattened_size):
+            raise TypeError("invalid argument: numtorch's Unflatten takes an int dim (named tensors are not "
+                            "supported)")
+        if not isinstance(unflattened_size, (tuple, list)) \
+                or not all(isinstance(s, int) for s in unflattened_size):
             raise TypeError("unflattened_size must be tuple of ints, but found type "
                             f"{type(unflattened_size).__name__}")
         self.dim = dim

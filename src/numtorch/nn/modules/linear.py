@@ -43,7 +43,8 @@ class Linear(Module):
     numtorch.Size([32, 100])
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None) -> None:
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
@@ -65,7 +66,8 @@ class Linear(Module):
         return linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 Affine = Linear  # the name of the affine layer in the notes this project grew from
@@ -110,7 +112,8 @@ class Bilinear(Module):
                  device=None, dtype=None) -> None:
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
-        self.weight = Parameter(numtorch.empty((out_features, in1_features, in2_features), device=device, dtype=dtype))
+        self.weight = Parameter(numtorch.empty((out_features, in1_features, in2_features), device=device,
+                                               dtype=dtype))
         if bias:
             self.bias = Parameter(numtorch.empty(out_features, device=device, dtype=dtype))
         else:

@@ -16,7 +16,8 @@ class _PadNd(Module):
 
     def __init__(self, padding, value: float = 0.0) -> None:
         super().__init__()
-        self.padding = tuple(padding) if isinstance(padding, (tuple, list)) else (int(padding),) * (2 * self._n)
+        self.padding = (tuple(padding) if isinstance(padding, (tuple, list))
+                        else (int(padding),) * (2 * self._n))
         if self.mode == "constant":
             self.value = value
 

@@ -45,7 +45,8 @@ class RNNBase(Module):
             raise ValueError("dropout should be a number in range [0, 1] representing the probability of an "
                              "element being zeroed")
         if hidden_size <= 0 or num_layers <= 0:
-            raise ValueError(f"hidden_size and num_layers must be positive, got {hidden_size} and {num_layers}")
+            raise ValueError(f"hidden_size and num_layers must be positive, got {hidden_size} and "
+                             f"{num_layers}")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -111,7 +112,8 @@ class RNNBase(Module):
             for d in range(D):
                 i = layer * D + d
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                out, st = _rnn.recurrent_layer(self.mode, x, states[i], *self._layer_params(sfx), reverse=bool(d))
+                out, st = _rnn.recurrent_layer(self.mode, x, states[i], *self._layer_params(sfx),
+                                               reverse=bool(d))
                 outs.append(out)
                 finals.append(st)
             x = outs[0] if D == 1 else numtorch.cat(outs, -1)
@@ -175,13 +177,13 @@ class RNN(RNNBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None) -> None:
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, device=None, dtype=None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         self.nonlinearity = nonlinearity
-        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
-                         bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
+                         num_layers, bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None):
         out, (h,) = self._forward(input, None if hx is None else (hx,))
@@ -201,10 +203,10 @@ class LSTM(RNNBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None) -> None:
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         proj_size, device=device, dtype=dtype)
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, device=None, dtype=None) -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers,
+                         bias, batch_first, dropout, bidirectional, proj_size, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx: tuple | None = None):
         out, (h, c) = self._forward(input, hx)
@@ -220,8 +222,8 @@ class GRU(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device=None, dtype=None) -> None:
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device=device, dtype=dtype)
+        super().__init__("GRU", input_size, hidden_size, num_layers,
+                         bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None):
         out, (h,) = self._forward(input, None if hx is None else (hx,))
@@ -255,7 +257,8 @@ class RNNCellBase(Module):
 
     def _prepare(self, input: Tensor, hx, n_state: int):
         if input.ndim not in (1, 2):
-            raise ValueError(f"{type(self).__name__}: Expected input to be 1D or 2D, got {input.ndim}D instead")
+            raise ValueError(f"{type(self).__name__}: Expected input to be 1D or 2D, got {input.ndim}D "
+                             "instead")
         unbatched = input.ndim == 1
         x = input.unsqueeze(0) if unbatched else input
         if hx is None:

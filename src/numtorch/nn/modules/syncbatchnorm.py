@@ -100,8 +100,9 @@ class SyncBatchNorm(_BatchNorm):
     Shape: (N, C, *) -> same.  The state_dict keys are BatchNorm's.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, process_group=None, device=None, dtype=None) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, process_group=None, device=None,
+                 dtype=None) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
         self.process_group = process_group
 
@@ -164,4 +165,5 @@ def _is_batchnorm(module) -> bool:
     """BatchNorm1d/2d/3d of numtorch.nn (SyncBatchNorm itself is left alone)."""
     if isinstance(module, SyncBatchNorm):
         return False
-    return isinstance(module, _BatchNorm) or type(module).__name__ in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+    return (isinstance(module, _BatchNorm)
+            or type(module).__name__ in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"))

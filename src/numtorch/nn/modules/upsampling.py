@@ -28,7 +28,8 @@ class Upsample(Module):
                               self.recompute_scale_factor)
 
     def extra_repr(self) -> str:
-        info = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        info = (f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None
+                else f"size={self.size!r}")
         return info + f", mode={self.mode!r}"
 
 
@@ -97,5 +98,5 @@ class Fold(Module):
         return Fc.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
 
     def extra_repr(self) -> str:
-        return ("output_size={output_size}, kernel_size={kernel_size}, dilation={dilation}, padding={padding}, "
-                "stride={stride}").format(**self.__dict__)
+        return ("output_size={output_size}, kernel_size={kernel_size}, dilation={dilation}, "
+                "padding={padding}, stride={stride}").format(**self.__dict__)

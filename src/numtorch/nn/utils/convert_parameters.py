@@ -35,8 +35,8 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     for p in parameters:
         device = _check_same_device(p, device)
         if vec.device != p.device:  # PyTorch refuses to set a parameter's data from another device
-            raise RuntimeError(f"vector_to_parameters: the vector is on {vec.device} but the parameters are on "
-                               f"{p.device}; move it first, e.g. vec.to(\"{p.device}\")")
+            raise RuntimeError(f"vector_to_parameters: the vector is on {vec.device} but the parameters are "
+                               f"on {p.device}; move it first, e.g. vec.to(\"{p.device}\")")
         n = p.numel()
         p._data = data[pointer:pointer + n].reshape(tuple(p.shape)).astype(p._data.dtype, copy=True)
         pointer += n

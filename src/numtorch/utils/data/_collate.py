@@ -100,7 +100,8 @@ def default_convert(data):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
         converted = [default_convert(d) for d in data]
-        return _same_sequence(data, converted) if isinstance(data, collections.abc.MutableSequence) else converted
+        return (_same_sequence(data, converted) if isinstance(data, collections.abc.MutableSequence)
+                else converted)
     return data
 
 

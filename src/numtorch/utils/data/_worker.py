@@ -328,8 +328,8 @@ def worker_loop(fetch: Fetch, index_queue, result_queue, done_event, base_seed: 
     told to stop (``None``), the main process is gone, or ``done_event`` is set."""
     global _worker_info
     try:
-        _Segments.prefix, _Segments.counter = (None if segment_prefix is None else f"{segment_prefix}{worker_id}_",
-                                               itertools.count())
+        _Segments.prefix, _Segments.counter = (
+            None if segment_prefix is None else f"{segment_prefix}{worker_id}_", itertools.count())
         seed = _seed_worker(base_seed, worker_id)
         _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=fetch.dataset)
         where = f"in DataLoader worker process {worker_id}"

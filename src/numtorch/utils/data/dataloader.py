@@ -103,15 +103,15 @@ class DataLoader:
                 raise ValueError("DataLoader with IterableDataset: expected unspecified sampler option, "
                                  f"but got sampler={sampler}")
             if batch_sampler is not None:
-                raise ValueError("DataLoader with IterableDataset: expected unspecified batch_sampler option, "
-                                 f"but got batch_sampler={batch_sampler}")
+                raise ValueError("DataLoader with IterableDataset: expected unspecified batch_sampler "
+                                 f"option, but got batch_sampler={batch_sampler}")
         shuffle = bool(shuffle)
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
-                                 "and drop_last")
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                                 "sampler, and drop_last")
             batch_size, drop_last = None, False
         elif batch_size is None and drop_last:
             raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with "
@@ -206,7 +206,8 @@ class DataLoader:
         for idx in self.batch_sampler._index_batches():
             if index_map is not None:
                 idx = index_map[idx]
-            yield [make_tensor(a[idx] if isinstance(a, np.ndarray) else a[xp_of(a).asarray(idx)]) for a in arrays]
+            yield [make_tensor(a[idx] if isinstance(a, np.ndarray) else a[xp_of(a).asarray(idx)])
+                   for a in arrays]
 
     def _iterable_batches(self) -> Iterator[Any]:
         if not self._auto_collation:
@@ -238,12 +239,13 @@ def _pin(batch):
 
 def _check_worker_options(num_workers, timeout, prefetch_factor, persistent_workers) -> None:
     if num_workers < 0:
-        raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
+        raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
+                         "multiprocessing.")
     if timeout < 0:
         raise ValueError("timeout option should be non-negative")
     if num_workers == 0 and prefetch_factor is not None:
-        raise ValueError("prefetch_factor option could only be specified in multiprocessing.let num_workers > 0 "
-                         "to enable multiprocessing, otherwise set prefetch_factor to None.")
+        raise ValueError("prefetch_factor option could only be specified in multiprocessing.let "
+                         "num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
     if prefetch_factor is not None and prefetch_factor < 0:
         raise ValueError("prefetch_factor option should be non-negative")
     if persistent_workers and num_workers == 0:

@@ -37,8 +37,8 @@ class DistributedSampler(Sampler):
             instead of padding with repeated indices to ``ceil(len(dataset) / num_replicas)``.
     """
 
-    def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None, shuffle: bool = True,
-                 seed: int = 0, drop_last: bool = False) -> None:
+    def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None,
+                 shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
         if num_replicas is None or rank is None:
             import numtorch.distributed as dist
             if not dist.is_initialized():
