@@ -11,10 +11,12 @@ import tempfile
 
 import numpy as np
 
-import numtorch
 from numtorch.onnx._tape import record_forward
 from numtorch.onnx.errors import OnnxExporterError, UnsupportedOperatorError
 from numtorch.tensor import Tensor
+from numtorch.autograd.grad_mode import no_grad
+from numtorch.creation import from_numpy
+from numtorch.version import __version__
 
 DEFAULT_OPSET = 18
 
@@ -54,7 +56,7 @@ def export_model(model, args, f, *, kwargs=None, input_names=None, output_names=
     was_training = model.training
     model.eval()
     try:
-        with numtorch.no_grad():
+        with no_grad():
             tape, out = record_forward(model, args, kwargs)
             alt = _resized_inputs(args, kwargs, inputs, input_names, dynamic)
             if alt is None:
@@ -122,7 +124,7 @@ def _resized_inputs(args, kwargs, inputs, input_names, dynamic):
         for axis, label in dynamic.get(names.get(id(a)), {}).items():
             idx = np.arange(new[label]) % data.shape[axis]  # repeats existing values (valid token ids)
             data = np.take(data, idx, axis=axis)
-        return numtorch.from_numpy(np.ascontiguousarray(data))
+        return from_numpy(np.ascontiguousarray(data))
 
     return tuple(resized(a) for a in args), {k: resized(v) for k, v in kwargs.items()}
 
@@ -190,7 +192,7 @@ def _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names,
                               [value_info(n, o, a) for (o, a), n in zip(pairs, output_names)],
                               initializer=list(g.initializers.values()))
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="numtorch", producer_version=numtorch.__version__)
+                              producer_name="numtorch", producer_version=__version__)
     proto.ir_version = min(proto.ir_version, 10)  # readable by onnxruntime releases of the last years
     return proto
 

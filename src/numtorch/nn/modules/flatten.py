@@ -2,9 +2,9 @@
 (N, D)."""
 from __future__ import annotations
 
-import numtorch
 from numtorch.nn.modules.module import Module
 from numtorch.tensor import Tensor
+from numtorch.ops import flatten, unflatten
 
 __all__ = ["Flatten", "Unflatten"]
 
@@ -18,7 +18,7 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input: Tensor) -> Tensor:
-        return numtorch.flatten(input, self.start_dim, self.end_dim)
+        return flatten(input, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -41,7 +41,7 @@ class Unflatten(Module):
         self.unflattened_size = tuple(unflattened_size)
 
     def forward(self, input: Tensor) -> Tensor:
-        return numtorch.unflatten(input, self.dim, self.unflattened_size)
+        return unflatten(input, self.dim, self.unflattened_size)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
