@@ -160,8 +160,8 @@ def _refuse(name: str, where: str):
         f"`torch.serialization.add_safe_globals([{shown}])` or the "
         f"`torch.serialization.safe_globals([{shown}])` context manager to allowlist this global if you "
         "trust this class/function. (Re-running numtorch.load with `weights_only=False` trusts the classes "
-        "of modules the program has already imported: do it only if you trust the file's source; numtorch "
-        "never unpickles.)")
+        "of modules the program has already imported: do it only if you trust the file's source; "
+        "numtorch never unpickles.)")
 
 
 def _corrupted(decoder, reason: str) -> RuntimeError:

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from numtorch.tensor import Tensor
+from numtorch.creation import as_tensor, from_numpy
 
 __all__ = ["assert_close", "make_tensor"]
 
@@ -92,9 +93,8 @@ def _compare_scalars(actual, expected, rtol, atol, equal_nan, check_dtype, msg, 
 
 
 def _compare_tensors(actual, expected, rtol, atol, equal_nan, check_device, check_dtype, msg, path) -> None:
-    import numtorch
-    a = actual if isinstance(actual, Tensor) else numtorch.as_tensor(actual)
-    e = expected if isinstance(expected, Tensor) else numtorch.as_tensor(expected)
+    a = actual if isinstance(actual, Tensor) else as_tensor(actual)
+    e = expected if isinstance(expected, Tensor) else as_tensor(expected)
     if a.shape != e.shape:
         _fail(f"The values for attribute 'shape' do not match: {a.shape} != {e.shape}.", path, msg)
     if check_device and a.device != e.device:
@@ -156,7 +156,6 @@ def make_tensor(*shape, dtype, device=None, low=None, high=None, requires_grad: 
     >>> make_tensor(2, 3, dtype=numtorch.float32, low=0, high=1).shape
     numtorch.Size([2, 3])
     """
-    import numtorch
     from numtorch.random import rng_of
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -176,7 +175,7 @@ def make_tensor(*shape, dtype, device=None, low=None, high=None, requires_grad: 
         arr = rng.uniform(lo, hi, size=shape).astype(np_dtype)
         if exclude_zero:
             arr[arr == 0] = np.finfo(np_dtype).tiny
-    t = numtorch.from_numpy(arr)
+    t = from_numpy(arr)
     if device is not None:
         t = t.to(device)
     if requires_grad:

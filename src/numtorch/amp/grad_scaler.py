@@ -116,8 +116,8 @@ class GradScaler:
         self._check_scale_growth_tracker("unscale_")
         state = self._per_optimizer_states[id(optimizer)]
         if state["stage"] is OptState.UNSCALED:
-            raise RuntimeError("unscale_() has already been called on this optimizer since the last "
-                               "update().")
+            raise RuntimeError("unscale_() has already been called on this optimizer "
+                               "since the last update().")
         if state["stage"] is OptState.STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         inv_scale = np.float32(1.0 / np.float64(self._scale))  # the reciprocal in float64, as PyTorch

@@ -82,8 +82,8 @@ def _dispatch(module: str, args) -> int:
     except ModuleNotFoundError as e:
         if e.name != f"numtorch.cli.{module}":
             raise
-        raise CLIError(f"--model {args.model} needs numtorch.cli.{module}, which this numtorch does not "
-                       "have") from None
+        raise CLIError(f"--model {args.model} needs numtorch.cli.{module}, "
+                       "which this numtorch does not have") from None
     return mod.run(args)
 
 

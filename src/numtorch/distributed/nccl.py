@@ -48,8 +48,9 @@ def _local_rank(rank: int, n_gpus: int) -> int:
     return rank % n_gpus
 
 
-def init_nccl_world(init_method, world_size: int, rank: int, timeout_s: float):
-    """Makes the world's NCCL communicator; returns (group, abort function)."""
+def init_nccl_world(init_method, world_size: int, rank: int, timeout_s: float, state):
+    """Makes the world's NCCL communicator; returns (group, abort function). The watchdog goes into
+    ``state`` (the world's ``_State``, handed in by ``world``) before the communicator is made."""
     cupy, nccl = _nccl()
     use_mpi = launched_by_mpiexec() and mpi_available()
     if use_mpi:
@@ -72,8 +73,7 @@ def init_nccl_world(init_method, world_size: int, rank: int, timeout_s: float):
     else:
         abort = faults.exit_abort
     watchdog = faults.Watchdog(rank, timeout_s, abort) if world_size > 1 else None
-    from numtorch.distributed import world
-    world._State.watchdog = watchdog
+    state.watchdog = watchdog
     nc = nccl.NcclCommunicator(world_size, uid, rank)
     return ProcessGroupNCCL(nc, list(range(world_size)), rank, watchdog, gpu), abort
 

@@ -11,10 +11,12 @@ import tempfile
 
 import numpy as np
 
-import numtorch
 from numtorch.onnx._tape import record_forward
 from numtorch.onnx.errors import OnnxExporterError, UnsupportedOperatorError
 from numtorch.tensor import Tensor
+from numtorch.autograd.grad_mode import no_grad
+from numtorch.creation import from_numpy
+from numtorch.version import __version__
 
 DEFAULT_OPSET = 18
 
@@ -46,15 +48,15 @@ def export_model(model, args, f, *, kwargs=None, input_names=None, output_names=
     input_names = list(input_names or [])
     input_names += [f"input_{i}" for i in range(len(input_names), len(inputs))]
     if len(input_names) > len(inputs):
-        raise ValueError(f"numtorch.onnx.export: {len(input_names)} input_names for {len(inputs)} tensor "
-                         "inputs")
+        raise ValueError(f"numtorch.onnx.export: {len(input_names)} input_names "
+                         f"for {len(inputs)} tensor inputs")
     dynamic = _normalise_dynamic_axes(dynamic_axes or {})
     _check_on_cpu(model, inputs)
 
     was_training = model.training
     model.eval()
     try:
-        with numtorch.no_grad():
+        with no_grad():
             tape, out = record_forward(model, args, kwargs)
             alt = _resized_inputs(args, kwargs, inputs, input_names, dynamic)
             if alt is None:
@@ -78,9 +80,9 @@ def _check_on_cpu(model, inputs) -> None:
     """The exporter reads values on the host: a model or input on a GPU is refused with the fix."""
     for t in [*inputs, *model.parameters(), *model.buffers()]:
         if t._data.__class__ is not np.ndarray:
-            raise RuntimeError(f"numtorch.onnx.export: the model and its inputs must be on the CPU (found a "
-                               f"tensor on {t.device}); export model.cpu() with CPU inputs -- the file runs "
-                               "anywhere")
+            raise RuntimeError("numtorch.onnx.export: the model and its inputs must be on the CPU "
+                               f"(found a tensor on {t.device}); export model.cpu() with CPU inputs -- "
+                               "the file runs anywhere")
 
 
 def _normalise_dynamic_axes(dynamic_axes: dict) -> dict:
@@ -122,7 +124,7 @@ def _resized_inputs(args, kwargs, inputs, input_names, dynamic):
         for axis, label in dynamic.get(names.get(id(a)), {}).items():
             idx = np.arange(new[label]) % data.shape[axis]  # repeats existing values (valid token ids)
             data = np.take(data, idx, axis=axis)
-        return numtorch.from_numpy(np.ascontiguousarray(data))
+        return from_numpy(np.ascontiguousarray(data))
 
     return tuple(resized(a) for a in args), {k: resized(v) for k, v in kwargs.items()}
 
@@ -132,9 +134,9 @@ def _record_resized(model, alt_args, alt_kwargs):
     try:
         return record_forward(model, alt_args, alt_kwargs)
     except Exception as first:  # noqa: BLE001 - e.g. a sequence longer than a GPT's block size
-        raise OnnxExporterError(f"numtorch.onnx.export: the model failed on inputs with resized dynamic axes "
-                                f"({first}); export without dynamic_axes or with a shorter "
-                                "example") from first
+        raise OnnxExporterError(f"numtorch.onnx.export: the model failed on inputs with resized dynamic "
+                                f"axes ({first}); export without dynamic_axes or with a shorter example") \
+            from first
 
 
 def _params(model) -> dict:
@@ -190,7 +192,7 @@ def _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names,
                               [value_info(n, o, a) for (o, a), n in zip(pairs, output_names)],
                               initializer=list(g.initializers.values()))
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="numtorch", producer_version=numtorch.__version__)
+                              producer_name="numtorch", producer_version=__version__)
     proto.ir_version = min(proto.ir_version, 10)  # readable by onnxruntime releases of the last years
     return proto
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
-from numtorch._backend import pinned_empty, to_device, xp_of
+from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops.inplace import apply_inplace
-from numtorch.random import rng_of
+from numtorch.random import uniform_array
 from numtorch.tensor import Tensor
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
@@ -44,20 +42,10 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _uniform(shape: tuple, dev, dtype=np.float32, rng=None):
-    """Draws in [0, 1) from the default generator (or ``rng``), on device ``dev``."""
-    rng = rng_of(None) if rng is None else rng
-    if dev.type == "cpu":
-        return rng.random(shape, dtype=dtype)
-    buf = pinned_empty(shape, dtype)  # page-locked, so the copy below need not wait
-    rng.random(shape, dtype=dtype, out=buf)
-    return to_device(buf, dev, non_blocking=True)
-
-
 def _keep_mask(input: Tensor, p: float, mask_shape: tuple):
     """An array of shape ``mask_shape`` on ``input``'s device: 1 / (1 - p) where kept (probability
     1 - p), 0 where dropped."""
-    u = _uniform(mask_shape, input.device)
+    u = uniform_array(mask_shape, input.device)
     xp, dtype = xp_of(u), input._data.dtype
     if p == 1.0:
         return xp.zeros(mask_shape, dtype=dtype)
@@ -153,7 +141,7 @@ def _alpha(input: Tensor, p: float, training: bool, inplace: bool, mask_shape: t
     if not training or p == 0.0:
         return input
     dtype = input._data.dtype
-    keep = _uniform(mask_shape, input.device) >= p
+    keep = uniform_array(mask_shape, input.device) >= p
     # dropped units are set to SELU's saturation value, then an affine map a x + b restores mean 0, var 1
     a = ((1 - p) * (1 + p * _SELU_NEG_SAT ** 2)) ** -0.5
     b = -a * _SELU_NEG_SAT * p

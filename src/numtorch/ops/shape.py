@@ -11,7 +11,7 @@ from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import wrap_dim, wrap_dims, sum_to_array
+from numtorch.ops._base import sum_to_array, wrap_dim, wrap_dims, write_out
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "expand", "expand_as",
@@ -19,7 +19,7 @@ __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "e
            "concatenate", "stack", "hstack", "vstack", "split", "chunk", "unbind", "flip", "fliplr",
            "flipud", "roll", "narrow", "constant_pad", "tril", "triu", "permute", "transpose", "swapaxes",
            "swapdims", "t", "movedim", "moveaxis", "view_as", "reshape_as", "ravel", "atleast_1d",
-           "atleast_2d", "select", "repeat_interleave", "diagonal", "diag", "trace", "diag_embed"]
+           "atleast_2d", "select", "diagonal", "diag", "trace", "diag_embed"]
 
 
 def _sizes(size) -> tuple:
@@ -330,19 +330,6 @@ def tile(input, dims) -> Tensor:
     return Tile.apply(input, dims)
 
 
-def repeat_interleave(input, repeats, dim=None) -> Tensor:
-    from numtorch.ops.index import index_select
-    from numtorch.creation import tensor as _t
-    if dim is None:
-        input, dim = flatten(input), 0
-    d = wrap_dim(dim, input.ndim)
-    n = input.shape[d]
-    # the output's size depends on a repeats tensor's values: they come to the host (as in PyTorch)
-    reps = repeats.tolist() if isinstance(repeats, Tensor) else repeats
-    idx = np.repeat(np.arange(n), reps)
-    return index_select(input, d, _t(idx, device=input.device))
-
-
 # ---- joining and splitting -----------------------------------------------------------------
 
 class Cat(Function):
@@ -360,7 +347,6 @@ class Cat(Function):
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Joins tensors along an existing dimension."""
     if out is not None:
-        from numtorch.ops._util import write_out
         return write_out(cat(tensors, dim), out, "cat")
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or list(tensors)[:1]
     if not tensors:
@@ -406,7 +392,6 @@ class Stack(Function):
 def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Joins equally shaped tensors along a new dimension."""
     if out is not None:
-        from numtorch.ops._util import write_out
         return write_out(stack(tensors, dim), out, "stack")
     tensors = list(tensors)
     if not tensors:

@@ -6,12 +6,13 @@ cumulative average 1/num_batches_tracked) and normalizes with them in eval.
 """
 from __future__ import annotations
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops import batchnorm as B
 from numtorch.tensor import Tensor
+from numtorch._dtypes import int64
+from numtorch.creation import empty, ones, tensor, zeros
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d"]
 
@@ -30,18 +31,17 @@ class _NormBase(Module):
         self.track_running_stats = track_running_stats
         self.use_bias = affine and bias  # PyTorch 2.x: bias=False keeps only the scale
         if affine:
-            self.weight = Parameter(numtorch.empty(num_features, device=device, dtype=dtype))
+            self.weight = Parameter(empty(num_features, device=device, dtype=dtype))
         else:
             self.register_parameter("weight", None)
         if self.use_bias:
-            self.bias = Parameter(numtorch.empty(num_features, device=device, dtype=dtype))
+            self.bias = Parameter(empty(num_features, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", numtorch.zeros(num_features, device=device, dtype=dtype))
-            self.register_buffer("running_var", numtorch.ones(num_features, device=device, dtype=dtype))
-            self.register_buffer("num_batches_tracked",
-                                 numtorch.tensor(0, dtype=numtorch.int64, device=device))
+            self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
+            self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=int64, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -152,11 +152,11 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         self.use_bias = affine and bias
         if affine:
-            self.weight = Parameter(numtorch.ones(num_channels, device=device, dtype=dtype))
+            self.weight = Parameter(ones(num_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("weight", None)
         if self.use_bias:
-            self.bias = Parameter(numtorch.zeros(num_channels, device=device, dtype=dtype))
+            self.bias = Parameter(zeros(num_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
 

@@ -81,8 +81,8 @@ class Sequential(Module):
 
     def __add__(self, other: "Sequential") -> "Sequential":
         if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} "
-                             "is given.")
+            raise ValueError("add operator supports only objects of Sequential class, "
+                             f"but {type(other)} is given.")
         ret = Sequential()
         for layer in chain(self, other):
             ret.append(layer)
@@ -90,8 +90,8 @@ class Sequential(Module):
 
     def __iadd__(self, other: "Sequential") -> "Sequential":
         if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} "
-                             "is given.")
+            raise ValueError("add operator supports only objects of Sequential class, "
+                             f"but {type(other)} is given.")
         for layer in list(other):
             self.append(layer)
         return self

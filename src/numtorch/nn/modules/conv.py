@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops import conv as Fc, padding as Fp
 from numtorch.tensor import Tensor
+from numtorch.creation import empty
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
@@ -54,9 +54,9 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         shape = ((in_channels, out_channels // groups) if transposed else
                  (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = Parameter(numtorch.empty(shape, device=device, dtype=dtype))
+        self.weight = Parameter(empty(shape, device=device, dtype=dtype))
         if bias:
-            self.bias = Parameter(numtorch.empty(out_channels, device=device, dtype=dtype))
+            self.bias = Parameter(empty(out_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

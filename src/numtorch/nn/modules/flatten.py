@@ -2,9 +2,9 @@
 (N, D)."""
 from __future__ import annotations
 
-import numtorch
 from numtorch.nn.modules.module import Module
 from numtorch.tensor import Tensor
+from numtorch.ops import flatten, unflatten
 
 __all__ = ["Flatten", "Unflatten"]
 
@@ -18,7 +18,7 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input: Tensor) -> Tensor:
-        return numtorch.flatten(input, self.start_dim, self.end_dim)
+        return flatten(input, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -31,8 +31,8 @@ class Unflatten(Module):
     def __init__(self, dim: int | str, unflattened_size) -> None:
         super().__init__()
         if not isinstance(dim, int):
-            raise TypeError("invalid argument: numtorch's Unflatten takes an int dim (named tensors are not "
-                            "supported)")
+            raise TypeError("invalid argument: numtorch's Unflatten takes an int dim "
+                            "(named tensors are not supported)")
         if not isinstance(unflattened_size, (tuple, list)) \
                 or not all(isinstance(s, int) for s in unflattened_size):
             raise TypeError("unflattened_size must be tuple of ints, but found type "
@@ -41,7 +41,7 @@ class Unflatten(Module):
         self.unflattened_size = tuple(unflattened_size)
 
     def forward(self, input: Tensor) -> Tensor:
-        return numtorch.unflatten(input, self.dim, self.unflattened_size)
+        return unflatten(input, self.dim, self.unflattened_size)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -28,12 +28,13 @@ import itertools
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Iterator
 
-import numtorch
 from numtorch import _dtypes
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode, no_grad
 from numtorch.nn.parameter import Parameter, Buffer
 from numtorch.tensor import Tensor
+from numtorch.creation import as_tensor
+from numtorch.ops.convert import to_copy
 
 __all__ = ["Module", "RemovableHandle"]
 
@@ -195,8 +196,8 @@ class Module:
 
     # ---- forward and __call__ -------------------------------------------------------------
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" '
-                                  'function')
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  '"forward" function')
 
     def __call__(self, *args, **kwargs):
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
@@ -601,7 +602,7 @@ class Module:
 
         def convert(t: Tensor) -> Tensor:
             cast = dtype if (dtype is not None and _dtypes.kind(t._data.dtype) in "fc") else None
-            return numtorch.ops.to_copy(t, cast, device)
+            return to_copy(t, cast, device)
 
         return self._apply(convert)
 
@@ -723,7 +724,7 @@ class Module:
             value = state_dict[key]
             if not isinstance(value, Tensor):
                 if hasattr(value, "shape") and hasattr(value, "dtype"):  # a NumPy array
-                    value = numtorch.as_tensor(value)
+                    value = as_tensor(value)
                 else:
                     error_msgs.append(f'While copying the parameter named "{key}", expected numtorch.Tensor '
                                       f"or Tensor-like object from checkpoint but received {type(value)}")

@@ -1,12 +1,12 @@
 """Normalization over the last dims: ``LayerNorm`` and ``RMSNorm``."""
 from __future__ import annotations
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops.normalization import layer_norm, rms_norm
 from numtorch.tensor import Tensor
+from numtorch.creation import ones, zeros
 
 __all__ = ["LayerNorm", "RMSNorm"]
 
@@ -38,9 +38,9 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(numtorch.ones(self.normalized_shape, device=device, dtype=dtype))
+            self.weight = Parameter(ones(self.normalized_shape, device=device, dtype=dtype))
             if bias:
-                self.bias = Parameter(numtorch.zeros(self.normalized_shape, device=device, dtype=dtype))
+                self.bias = Parameter(zeros(self.normalized_shape, device=device, dtype=dtype))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -77,7 +77,7 @@ class RMSNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(numtorch.ones(self.normalized_shape, device=device, dtype=dtype))
+            self.weight = Parameter(ones(self.normalized_shape, device=device, dtype=dtype))
         else:
             self.register_parameter("weight", None)
 

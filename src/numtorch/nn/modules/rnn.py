@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops import rnn as _rnn
 from numtorch.tensor import Tensor
+from numtorch.creation import empty, zeros
+from numtorch.ops import cat, stack
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -68,7 +69,7 @@ class RNNBase(Module):
                 if bias:
                     shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
                 for name, shape in shapes:
-                    setattr(self, name + sfx, Parameter(numtorch.empty(shape, **kw)))
+                    setattr(self, name + sfx, Parameter(empty(shape, **kw)))
                     self._flat_weights_names.append(name + sfx)
         self.reset_parameters()
 
@@ -93,7 +94,7 @@ class RNNBase(Module):
 
     def _zeros_state(self, x: Tensor, N: int) -> Tensor:
         D = 2 if self.bidirectional else 1
-        return numtorch.zeros(self.num_layers * D, N, self.hidden_size, dtype=x.dtype, device=x.device)
+        return zeros(self.num_layers * D, N, self.hidden_size, dtype=x.dtype, device=x.device)
 
     def _check_input(self, x: Tensor) -> None:
         if x.ndim not in (2, 3):
@@ -116,7 +117,7 @@ class RNNBase(Module):
                                                reverse=bool(d))
                 outs.append(out)
                 finals.append(st)
-            x = outs[0] if D == 1 else numtorch.cat(outs, -1)
+            x = outs[0] if D == 1 else cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
         return x, finals
@@ -138,7 +139,7 @@ class RNNBase(Module):
                     raise RuntimeError(f"Expected hidden size {want}, got {tuple(h.shape)}")
         states = [tuple(h[i] for h in hx) for i in range(hx[0].shape[0])]
         out, finals = self._run(x, states)
-        stacked = tuple(numtorch.stack([st[k] for st in finals], 0) for k in range(n_state))
+        stacked = tuple(stack([st[k] for st in finals], 0) for k in range(n_state))
         if unbatched:
             return out.squeeze(1), tuple(s.squeeze(1) for s in stacked)
         return (out.transpose(0, 1) if self.batch_first else out), stacked
@@ -240,11 +241,11 @@ class RNNCellBase(Module):
         self.hidden_size = hidden_size
         self.bias = bias
         kw = dict(device=device, dtype=dtype)
-        self.weight_ih = Parameter(numtorch.empty((num_chunks * hidden_size, input_size), **kw))
-        self.weight_hh = Parameter(numtorch.empty((num_chunks * hidden_size, hidden_size), **kw))
+        self.weight_ih = Parameter(empty((num_chunks * hidden_size, input_size), **kw))
+        self.weight_hh = Parameter(empty((num_chunks * hidden_size, hidden_size), **kw))
         if bias:
-            self.bias_ih = Parameter(numtorch.empty(num_chunks * hidden_size, **kw))
-            self.bias_hh = Parameter(numtorch.empty(num_chunks * hidden_size, **kw))
+            self.bias_ih = Parameter(empty(num_chunks * hidden_size, **kw))
+            self.bias_hh = Parameter(empty(num_chunks * hidden_size, **kw))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -262,7 +263,7 @@ class RNNCellBase(Module):
         unbatched = input.ndim == 1
         x = input.unsqueeze(0) if unbatched else input
         if hx is None:
-            z = numtorch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+            z = zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
             hx = (z,) * n_state
         else:
             hx = tuple(h.unsqueeze(0) if unbatched else h for h in hx)

@@ -1,12 +1,12 @@
 """``Embedding``: a learned table of vectors, one row per token id."""
 from __future__ import annotations
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops.embedding import embedding
 from numtorch.tensor import Tensor
+from numtorch.creation import empty
 
 __all__ = ["Embedding"]
 
@@ -49,8 +49,8 @@ class Embedding(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
         if _weight is None:
-            self.weight = Parameter(numtorch.empty((num_embeddings, embedding_dim), device=device,
-                                                   dtype=dtype), requires_grad=not _freeze)
+            self.weight = Parameter(empty((num_embeddings, embedding_dim), device=device, dtype=dtype),
+                                    requires_grad=not _freeze)
             self.reset_parameters()
         else:
             if list(_weight.shape) != [num_embeddings, embedding_dim]:

@@ -42,8 +42,8 @@ from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 
-import numtorch
 from numtorch.tensor import Tensor, make_tensor
+from numtorch.random import manual_seed
 
 SHM_DIR = "/dev/shm"
 SHM_MIN_BYTES = 1 << 16          # smaller arrays travel inside the pickle
@@ -120,7 +120,7 @@ def _generate_state(base_seed: int, worker_id: int) -> list[int]:
 def _seed_worker(base_seed: int, worker_id: int) -> int:
     seed = base_seed + worker_id
     random.seed(seed)
-    numtorch.manual_seed(seed)
+    manual_seed(seed)
     np.random.seed(_generate_state(base_seed, worker_id))
     return seed
 

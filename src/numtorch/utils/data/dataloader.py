@@ -26,12 +26,13 @@ import numpy as np
 from numtorch import _backend
 from numtorch._backend import xp_of
 from numtorch.tensor import Tensor, make_tensor
-import numtorch
 from numtorch.utils.data import _worker
 from numtorch.utils.data._collate import default_collate, default_convert
 from numtorch.utils.data._worker import WorkerInfo, get_worker_info
 from numtorch.utils.data.dataset import IterableDataset, _tensor_source
 from numtorch.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from numtorch._dtypes import int64
+from numtorch.creation import randint
 
 __all__ = ["DataLoader", "get_worker_info", "WorkerInfo"]
 
@@ -171,7 +172,7 @@ class DataLoader:
     def _base_seed(self) -> int:
         """The workers' base seed, from ``generator`` or the default generator; drawn for every new
         iterator (not for a persistent workers' new epoch), with or without workers, as in PyTorch."""
-        return int(numtorch.randint(0, 2**63 - 1, (), dtype=numtorch.int64, generator=self.generator))
+        return int(randint(0, 2**63 - 1, (), dtype=int64, generator=self.generator))
 
     def _worker_fetch(self) -> _worker.Fetch:
         tensor_source = None

@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from numtorch.distributed.launch import LaunchContext
 from numtorch.utils.data.sampler import Sampler
 
 __all__ = ["DistributedSampler"]
@@ -83,3 +84,6 @@ class DistributedSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         """Sets the epoch whose permutation ``__iter__`` uses (call before each epoch when shuffling)."""
         self.epoch = epoch
+
+
+LaunchContext.DistributedSampler = DistributedSampler  # what launch_context().sampler() builds

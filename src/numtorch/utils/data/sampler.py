@@ -14,8 +14,9 @@ from typing import Iterable, Iterator, Sequence, Sized
 
 import numpy as np
 
-import numtorch
 from numtorch.random import rng_of
+from numtorch.creation import as_tensor
+from numtorch.tensor import Tensor
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
            "BatchSampler"]
@@ -143,11 +144,11 @@ class WeightedRandomSampler(Sampler):
                              f"num_samples={num_samples}")
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")
-        w = np.asarray(weights.numpy(force=True) if isinstance(weights, numtorch.Tensor) else weights,
+        w = np.asarray(weights.numpy(force=True) if isinstance(weights, Tensor) else weights,
                        dtype=np.float64)
         if w.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {tuple(w.shape)}")
-        self.weights = numtorch.as_tensor(w)
+        self.weights = as_tensor(w)
         self.num_samples = num_samples
         self.replacement = replacement
         self.generator = generator
