@@ -4,7 +4,7 @@
 returns the name of its output (a tuple of names for several outputs).  ``arg(g, op, i)`` is the
 value name of the op's i-th argument; ``op.alt`` is the same op in the exporter's second run (the
 one with resized dynamic axes), so a converter sees which of its sizes depend on them.
-Fused fast paths (``LinearGelu``, ``PackedCausalAttention``) are decomposed into plain ONNX ops.
+Fused fast paths (``CausalAttention``) are decomposed into plain ONNX ops.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from numtorch.onnx._graph import onnx_dtype
+from numtorch.onnx.errors import OnnxExporterError
 from numtorch.tensor import Tensor
 from numtorch.ops import (activation as A, attention as At, conv as Cv, convert as Cn, elementwise as E,
                           embedding as Em, index as I, linalg as La, normalization as N, pool as P,
@@ -237,12 +238,6 @@ def _linear_op(g, op):
     return _linear(g, arg(g, op, 0), arg(g, op, 1), None if op.args[2] is None else arg(g, op, 2))
 
 
-@converts(A.LinearGelu)
-def _linear_gelu(g, op):  # the fused c_fc + GELU of a GPT MLP
-    y = _linear(g, arg(g, op, 0), arg(g, op, 1), None if op.args[2] is None else arg(g, op, 2))
-    return _gelu(g, y, out_dtype(op))
-
-
 @converts(La.Matmul)
 def _matmul(g, op):
     return g.node("MatMul", [arg(g, op, 0), arg(g, op, 1)])
@@ -355,21 +350,16 @@ def causal_mask(g, T: str, dtype) -> str:
     return g.node("Trilu", [full, g.i64([1])], upper=1)
 
 
-@converts(At.PackedCausalAttention)
-def _packed_causal_attention(g, op):
-    """qkv (B, T, 3C) -> heads (3, B, H, T, D) -> softmax(q k^T scale + causal) v -> (B, T, C)."""
-    qkv, n_head, scale = arg(g, op, 0), op.args[1], op.args[2]
+@converts(At.CausalAttention)
+def _causal_attention(g, op):
+    """q, k, v (B, H, T, D) -> softmax(q k^T scale + causal mask) v."""
+    q, k, v, scale = arg(g, op, 0), arg(g, op, 1), arg(g, op, 2), op.args[3]
     dt = out_dtype(op)
-    C = _shape(op, 0)[2] // 3
-    D = C // n_head
-    heads = g.node("Transpose", [g.node("Reshape", [qkv, g.i64([0, 0, 3, n_head, D])])], perm=[2, 0, 3, 1, 4])
-    q, k, v = (g.node("Gather", [heads, g.const(np.asarray(i, np.int64))], axis=0) for i in range(3))
     s = g.node("Mul", [g.node("MatMul", [q, g.node("Transpose", [k], perm=[0, 1, 3, 2])]),
                        g.scalar(scale, dt)])
-    T = g.node("Shape", [qkv], start=1, end=2)
+    T = g.node("Shape", [q], start=2, end=3)
     p = g.node("Softmax", [g.node("Add", [s, causal_mask(g, T, dt)])], axis=-1)
-    y = g.node("Transpose", [g.node("MatMul", [p, v])], perm=[0, 2, 1, 3])
-    return g.node("Reshape", [y, g.i64([0, 0, C])])
+    return g.node("MatMul", [p, v])
 
 
 # ---- shapes ----
@@ -450,6 +440,17 @@ def _flip(g, op):
     big = np.iinfo(np.int64)
     return g.node("Slice", [arg(g, op, 0), g.i64([-1] * n), g.i64([big.min] * n), g.i64(dims),
                             g.i64([-1] * n)])
+
+
+@converts(S.Split)
+def _split(g, op):
+    sizes, dim = op.args[1], op.args[2]
+    if tuple(op.alt.args[1]) != tuple(sizes):
+        raise OnnxExporterError(f"split: the piece sizes {list(sizes)} depend on a dynamic axis "
+                                f"(dim {dim}); export with that axis static")
+    if len(sizes) == 1:
+        return (g.node("Identity", [arg(g, op, 0)]),)
+    return tuple(g.node("Split", [arg(g, op, 0), g.i64(list(sizes))], n_out=len(sizes), axis=dim))
 
 
 @converts(Rn.ChunkLast)

@@ -137,45 +137,6 @@ def _check_linear(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
                            f"weight {weight.dtype}" + ("" if bias is None else f", bias {bias.dtype}"))
 
 
-class LinearGelu(Function):
-    """y = gelu(x W^T + b) on float32 NumPy arrays: a Transformer MLP's first layer and activation.
-
-    Forward keeps x, W and the GELU slope at h = x W^T + b, not h itself (h lives only inside
-    forward: one activation of the MLP's width less held for backward); first-order backward is
-    gh = gy * slope, then Linear's products.  A create_graph backward recomputes h from x, W and
-    the bias (``bias_ref``: the bias tensor, held without a version check, as PyTorch's linear
-    does not save its bias).
-    """
-
-    @staticmethod
-    def forward(ctx, x, W, b, bias_ref=None):
-        y, slope = _gelu_and_slope_f32(_affine(x, W, b))
-        ctx.save_for_backward(x, W, slope)
-        ctx.args = bias_ref
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        need = ctx.needs_input_grad
-        if not GradMode.enabled:
-            x, W, slope = ctx.saved_arrays
-            gx, gW, gb = _linear_backward_arrays(x, W, gy._data * slope, need)
-            return gx, gW, gb
-        x, W, _ = ctx.saved_tensors
-        h = Linear.apply(x, W, ctx.args)
-        cdf = 0.5 * erfc(h * (-1 / math.sqrt(2.0)))
-        pdf = exp(-0.5 * h * h) * (1 / math.sqrt(2 * math.pi))
-        return _linear_backward_tensors(x, W, gy * (cdf + h * pdf), need)
-
-
-def linear_gelu(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``gelu(linear(input, weight, bias))`` (exact GELU); one fused op for float32 on the CPU."""
-    _check_linear(input, weight, bias)
-    if input._data.__class__ is np.ndarray and input._data.dtype == np.float32:
-        return LinearGelu.apply(input, weight, bias, bias_ref=bias)
-    return gelu(linear(input, weight, bias))
-
-
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y_o = x1^T A_o x2 + b_o; weight (out, in1, in2)."""
     from numtorch.ops.linalg import einsum

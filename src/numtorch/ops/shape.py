@@ -10,8 +10,9 @@ import numpy as np
 from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
+from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._base import sum_to_array, wrap_dim, wrap_dims, write_out
-from numtorch.tensor import Tensor
+from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "expand", "expand_as",
            "broadcast_to", "broadcast_tensors", "broadcast_shapes", "repeat", "tile", "cat", "concat",
@@ -429,6 +430,46 @@ def select(input, dim: int, index: int) -> Tensor:
     return input[(slice(None),) * d + (index,)]
 
 
+class Split(Function):
+    """Pieces of ``x`` along ``dim`` with the given sizes: views.  One node for all pieces (PyTorch's
+    SplitBackward0): backward joins their gradients, a piece nobody used contributing zeros."""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, sizes, dim):
+        ctx.args = (x.shape, dim)
+        pre, start, out = (slice(None),) * dim, 0, []
+        for s in sizes:
+            out.append(x[pre + (slice(start, start + s),)])
+            start += s
+        return tuple(out)
+
+    @staticmethod
+    def backward(ctx, *gys):
+        shape, dim = ctx.args
+        joined = None if GradMode.enabled else _tiled([g._data for g in gys], shape, dim)
+        return (cat(gys, dim) if joined is None else make_tensor(joined)), None, None
+
+
+def _tiled(parts, shape, dim):
+    """The array of ``shape`` whose pieces along ``dim`` are ``parts``, when they lie side by side in
+    one NumPy buffer with equal strides (as an op that writes its gradients packed returns them): then
+    joining them is a view, not a copy.  None otherwise."""
+    p0 = parts[0]
+    base, other = p0.base, p0.shape[:dim] + p0.shape[dim + 1:]
+    if p0.__class__ is not np.ndarray or base is None:
+        return None
+    step, at = p0.strides[dim], p0.__array_interface__["data"][0]
+    for p in parts:
+        if (p.__class__ is not np.ndarray or p.base is not base or p.strides != p0.strides
+                or p.__array_interface__["data"][0] != at or p.shape[:dim] + p.shape[dim + 1:] != other):
+            return None
+        at += p.shape[dim] * step
+    # every element of the whole is an element of one of the parts, so the view stays inside ``base``
+    return np.lib.stride_tricks.as_strided(p0, shape, p0.strides)
+
+
 def split(tensor, split_size_or_sections, dim: int = 0) -> tuple:
     """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given sizes."""
     d = wrap_dim(dim, tensor.ndim, "split")
@@ -444,12 +485,13 @@ def split(tensor, split_size_or_sections, dim: int = 0) -> tuple:
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
                                f"size at dimension {d}), but got split_sizes={sizes}")
-    out, start = [], 0
-    pre = (slice(None),) * d
-    for s in sizes:
-        out.append(tensor[pre + (slice(start, start + s),)])
+    out = Split.apply(tensor, tuple(sizes), d)
+    vc, pre, start = tensor._version_counter(), (slice(None),) * d, 0
+    for t, s in zip(out, sizes):  # views of ``tensor``: its version counter; in-place writes reach it
+        t._vc = vc
+        t._view_base = (tensor, pre + (slice(start, start + s), Ellipsis))
         start += s
-    return tuple(out)
+    return out
 
 
 def chunk(input, chunks: int, dim: int = 0) -> tuple:
