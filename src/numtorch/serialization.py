@@ -169,9 +169,11 @@ def _write_safetensors(fh, arrays: dict, metadata: dict | None) -> None:
     for name, a in arrays.items():
         st_dtype = _ST_NAMES.get(np.dtype(a.dtype).newbyteorder("<"))
         if st_dtype is None:
+            held = ", ".join(str(np.dtype(v)) for v in _ST_DTYPES.values())
             raise TypeError(f"numtorch.save: tensor '{name}' has dtype {a.dtype}, which safetensors files "
-                            f"cannot hold (they hold {', '.join(str(np.dtype(v)) for v in _ST_DTYPES.values())})")
-        header[name] = {"dtype": st_dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+                            f"cannot hold (they hold {held})")
+        header[name] = {"dtype": st_dtype, "shape": list(a.shape),
+                        "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)   # pad with spaces, as safetensors does: the data starts 8-aligned
@@ -344,8 +346,8 @@ def _check_entries(header: dict, data_size: int, where: str) -> dict:
         begin, end = offsets
         nbytes = math.prod(shape) * dtype.itemsize
         if not begin <= end <= data_size or end - begin != nbytes:
-            raise RuntimeError(f"{bad} (bytes {begin}..{end} for {nbytes} bytes of data, in a data section of "
-                               f"{data_size} bytes: truncated or corrupted)")
+            raise RuntimeError(f"{bad} (bytes {begin}..{end} for {nbytes} bytes of data, in a data section "
+                               f"of {data_size} bytes: truncated or corrupted)")
         entries[name] = (dtype, tuple(shape), begin, nbytes)
     return entries
 
@@ -354,7 +356,8 @@ def _is_index(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap=None, **kwargs) -> Any:
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap=None,
+         **kwargs) -> Any:
     """Loads an object saved by ``numtorch.save`` (or any safetensors file, as a dict of tensors).
 
     Args:
@@ -400,7 +403,8 @@ def _load(src: _Source, map_location, weights_only=None) -> Any:
         structure = json.loads(meta[_META_KEY])["object"]
     except (ValueError, KeyError, TypeError, RecursionError) as e:
         reason = "nested too deeply" if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
-        raise RuntimeError(f"numtorch.load: {src.where} has a corrupted numtorch structure ({reason})") from None
+        raise RuntimeError(f"numtorch.load: {src.where} has a corrupted numtorch structure "
+                           f"({reason})") from None
     decoder = _Decoder(src, placer, src.where)
     decoder.weights_only = weights_only is not False  # None (PyTorch's default) means True
     try:
@@ -422,9 +426,9 @@ def _check_dtypes(header: dict, where: str) -> None:
             raise RuntimeError(f"numtorch.load: {where} has a corrupted header entry for tensor '{name}' "
                                f"(a JSON {type(info).__name__}, not an object)")
         if not (isinstance(info.get("dtype"), str) and info["dtype"] in _NUMPY_DTYPES):
-            raise RuntimeError(f"numtorch.load: {where} holds tensor '{name}' of dtype {info.get('dtype')}, which "
-                               "numtorch (NumPy) cannot represent; convert it to float32 before saving "
-                               "(e.g. {k: v.float() for k, v in state_dict.items()} in PyTorch)")
+            raise RuntimeError(f"numtorch.load: {where} holds tensor '{name}' of dtype {info.get('dtype')}, "
+                               "which numtorch (NumPy) cannot represent; convert it to float32 before "
+                               "saving (e.g. {k: v.float() for k, v in state_dict.items()} in PyTorch)")
 
 
 class _Placer:
@@ -450,9 +454,9 @@ class _Placer:
         if target.type == "cuda":
             from numtorch._backend import cuda_is_available
             if not cuda_is_available():
-                raise RuntimeError("Attempting to deserialize object on a CUDA device but CUDA is not available. "
-                                   "If you are running on a CPU-only machine, please use numtorch.load with "
-                                   "map_location='cpu' to map your tensors to the CPU.")
+                raise RuntimeError("Attempting to deserialize object on a CUDA device but CUDA is not "
+                                   "available. If you are running on a CPU-only machine, please use "
+                                   "numtorch.load with map_location='cpu' to map your tensors to the CPU.")
         return make_tensor(to_device(arr, target))
 
 
@@ -573,6 +577,6 @@ def load_file(filename, device="cpu") -> dict[str, Tensor]:
     """Loads a safetensors file as a flat ``{name: tensor}`` dict on ``device``."""
     obj = load(filename, map_location=device)
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise RuntimeError(f"numtorch.serialization.load_file: {os.fspath(filename)!r} does not hold a flat dict "
-                           "of tensors; use numtorch.load")
+        raise RuntimeError(f"numtorch.serialization.load_file: {os.fspath(filename)!r} does not hold a "
+                           "flat dict of tensors; use numtorch.load")
     return obj
