@@ -191,7 +191,8 @@ def worker_torch(d, warmup: int, iters: int) -> dict:
         p = torch.sigmoid(cls)
         pos = (heat == 1).float()
         hm = -((F.logsigmoid(cls) * (1 - p) ** 2 * pos).sum()
-               + (F.logsigmoid(-cls) * p ** 2 * (1 - heat) ** 4 * (1 - pos)).sum()) / max(len(enc["batch"]), 1)
+               + (F.logsigmoid(-cls) * p ** 2 * (1 - heat) ** 4 * (1 - pos)).sum()) \
+            / max(len(enc["batch"]), 1)
         b, cy, cx = (torch.from_numpy(enc[k]) for k in ("batch", "cy", "cx"))
         r = reg[b, :, cy, cx]
         off, lwh = r[:, :2], r[:, 2:].clamp(-6, 6)
@@ -200,7 +201,8 @@ def worker_torch(d, warmup: int, iters: int) -> dict:
         gt = torch.from_numpy(enc["boxes"])
         giou = _torch_giou_loss(torch.cat([centre - half, centre + half], 1), gt)
         gt_lwh = torch.from_numpy(np.log((enc["boxes"][:, 2:] - enc["boxes"][:, :2]) / 4).astype(np.float32))
-        return hm + giou + (off - torch.from_numpy(enc["offset"])).abs().mean() + 0.5 * (lwh - gt_lwh).abs().mean()
+        return (hm + giou + (off - torch.from_numpy(enc["offset"])).abs().mean()
+                + 0.5 * (lwh - gt_lwh).abs().mean())
 
     def step(i):
         model.train()

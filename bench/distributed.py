@@ -62,12 +62,12 @@ def train_numtorch(workload: str, iters: int) -> float:
     dist.init_process_group("mpi")
     numtorch.manual_seed(0)
     if workload == "w1":
-        model, batch, shape, momentum = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10)), 100, \
-            (784,), 0.0
+        model = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
+        batch, shape, momentum = 100, (784,), 0.0
     else:
         from numtorch.models import resnet20
-        model, batch, shape, momentum = nn.SyncBatchNorm.convert_sync_batchnorm(resnet20(num_classes=10)), 32, \
-            (3, 32, 32), 0.9
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(resnet20(num_classes=10))
+        batch, shape, momentum = 32, (3, 32, 32), 0.9
     if dist.get_world_size() > 1:
         model = DistributedDataParallel(model)
     opt = numtorch.optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
@@ -102,11 +102,11 @@ def train_torch(workload: str, iters: int, port: str) -> float:
     tdist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size)
     torch.manual_seed(0)
     if workload == "w1":
-        model, batch, shape, momentum = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10)), 100, \
-            (784,), 0.0
+        model = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
+        batch, shape, momentum = 100, (784,), 0.0
     else:
-        model, batch, shape, momentum = nn.SyncBatchNorm.convert_sync_batchnorm(_torch_resnet20()), 32, \
-            (3, 32, 32), 0.9
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(_torch_resnet20())
+        batch, shape, momentum = 32, (3, 32, 32), 0.9
         if size == 1:  # PyTorch's SyncBatchNorm needs a GPU; with one rank it is plain BatchNorm
             model = _sync_to_plain(model)
     if size > 1:
@@ -154,7 +154,8 @@ def _torch_resnet20():
             self.bn2 = nn.BatchNorm2d(cout)
             self.shortcut = nn.Sequential()
             if stride != 1 or cin != cout:
-                self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                              nn.BatchNorm2d(cout))
 
         def forward(self, x):
             out = F.relu(self.bn1(self.conv1(x)))
@@ -244,7 +245,8 @@ def train_figures(rounds: int) -> None:
                 if samples[r]:
                     times[(r, n)] = statistics.median(samples[r])
                     sps = n * batch / times[(r, n)]
-                    print(f"{workload} {r:8s} ranks={n} step={times[(r, n)] * 1e3:8.2f} ms  {sps:9.1f} samples/s")
+                    print(f"{workload} {r:8s} ranks={n} step={times[(r, n)] * 1e3:8.2f} ms  "
+                          f"{sps:9.1f} samples/s")
         for r in roles:
             if (r, 1) in times and (r, 2) in times:
                 print(f"{workload} {r} scaling efficiency 2 ranks: {times[(r, 1)] / times[(r, 2)]:.2f}")
@@ -257,7 +259,8 @@ def allreduce_figures() -> None:
     res = launch(2, "allreduce", "10")
     for mb in (1, 10, 100):
         nt, raw = res[f"numtorch_{mb}MB"], res[f"raw_{mb}MB"]
-        print(f"allreduce {mb:3d} MB: numtorch {mb / nt / 1024:6.2f} GB/s  raw mpi4py {mb / raw / 1024:6.2f} GB/s "
+        print(f"allreduce {mb:3d} MB: numtorch {mb / nt / 1024:6.2f} GB/s  "
+              f"raw mpi4py {mb / raw / 1024:6.2f} GB/s "
               f"(fraction of raw {raw / nt:.3f})")
         print(f"ratio allreduce_{mb}MB_vs_mpi4py {nt / raw:.3f}")
 

@@ -86,7 +86,8 @@ def torch_model(name):
                 self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
                 self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
                 self.short = (nn.Sequential() if stride == 1 and cin == cout else
-                              nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+                              nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                            nn.BatchNorm2d(cout)))
 
             def forward(self, x):
                 h = torch.relu(self.b1(self.c1(x)))
@@ -182,7 +183,8 @@ def main() -> None:
         r = subprocess.run([sys.executable, __file__, "--worker", fw, "--iters", str(args.iters)],
                            capture_output=True, text=True, env=dict(os.environ))
         sys.stderr.write(r.stderr[-2000:])
-        out[fw] = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip() else {}
+        out[fw] = (json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip()
+                   else {})
     failed = []
     for name in WORKLOADS:
         a, b = out["numtorch"].get(name), out["torch"].get(name)

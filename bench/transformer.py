@@ -1,6 +1,7 @@
 """W5: the character-level GPT (4 layers, 4 heads, width 128, context 64, vocab 65), numtorch vs PyTorch.
 
-Timed, each framework in its own process with one BLAS thread, alternating A B A B:
+Timed in CPU time (user + system: on a shared machine wall time also counts waiting for a core), each
+framework in its own process with one BLAS thread, alternating A B A B:
 
 * ``gpt_step``: forward + cross-entropy + backward + AdamW (lr 1e-3) on a batch of 16 x 64
   random tokens already in memory (the same weights and batches in both, so losses agree);
@@ -58,9 +59,9 @@ def _time(fn, warmup: int, iters: int) -> list:
         fn()
     times = []
     for _ in range(iters):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return times
 
 
@@ -82,7 +83,8 @@ def worker_numtorch(d, warmup: int, iters: int) -> dict:
     model = GPT(**CFG)
     model.load_state_dict({k: numtorch.from_numpy(v) for k, v in _weights(d).items()})
     opt = numtorch.optim.AdamW(model.parameters(), lr=LR)
-    batches = [(numtorch.from_numpy(t[:, :-1].copy()), numtorch.from_numpy(t[:, 1:].copy())) for t in d["tokens"]]
+    batches = [(numtorch.from_numpy(t[:, :-1].copy()), numtorch.from_numpy(t[:, 1:].copy()))
+               for t in d["tokens"]]
     losses, it = [], iter(range(10 ** 9))
 
     def step():
@@ -99,8 +101,8 @@ def worker_numtorch(d, warmup: int, iters: int) -> dict:
     for cache in (True, False):
         out = []
         res[f"gpt_generate_{'cache' if cache else 'nocache'}"] = [
-            t / GEN_TOKENS for t in _time(lambda: out.append(model.generate(prompt, GEN_TOKENS, temperature=0.0,
-                                                                            use_cache=cache)), 1, 3)]
+            t / GEN_TOKENS for t in _time(lambda: out.append(
+                model.generate(prompt, GEN_TOKENS, temperature=0.0, use_cache=cache)), 1, 3)]
         res["tokens_" + str(cache)] = out[-1][0].tolist()
     return res
 
@@ -146,7 +148,8 @@ def _torch_gpt():
             super().__init__()
             self.transformer = tnn.ModuleDict(dict(
                 wte=tnn.Embedding(vocab_size, n_embd), wpe=tnn.Embedding(block_size, n_embd),
-                h=tnn.ModuleList([Block(n_embd, n_head) for _ in range(n_layer)]), ln_f=tnn.LayerNorm(n_embd)))
+                h=tnn.ModuleList([Block(n_embd, n_head) for _ in range(n_layer)]),
+                ln_f=tnn.LayerNorm(n_embd)))
             self.lm_head = tnn.Linear(n_embd, vocab_size, bias=False)
             self.lm_head.weight = self.transformer.wte.weight
 
@@ -198,7 +201,8 @@ def worker_torch(d, warmup: int, iters: int) -> dict:
     for cache in (True, False):
         out = []
         res[f"gpt_generate_{'cache' if cache else 'nocache'}"] = [
-            t / GEN_TOKENS for t in _time(lambda: out.append(model.generate(prompt, GEN_TOKENS, cache)), 1, 3)]
+            t / GEN_TOKENS
+            for t in _time(lambda: out.append(model.generate(prompt, GEN_TOKENS, cache)), 1, 3)]
         res["tokens_" + str(cache)] = out[-1][0].tolist()
     return res
 

@@ -51,7 +51,8 @@ assert np.array_equal((t * 2 + 1).numpy(), a * 2 + 1)   # the same arithmetic as
 #
 # Take $y = (w x + b)^2$ with $x = 3$, $w = 2$, $b = 1$. Forward: $u = wx + b = 7$, $y = u^2 = 49$.
 # Backward (chain rule): $\partial y/\partial u = 2u = 14$, so
-# $\partial y/\partial w = 14 \cdot x = 42$, $\partial y/\partial b = 14$, $\partial y/\partial x = 14 \cdot w = 28$.
+# $\partial y/\partial w = 14 \cdot x = 42$, $\partial y/\partial b = 14$,
+# $\partial y/\partial x = 14 \cdot w = 28$.
 #
 # 取 $y = (wx + b)^2$，$x = 3$，$w = 2$，$b = 1$。前向：$u = wx + b = 7$，$y = u^2 = 49$。
 # 反向（链式法则）：$\partial y/\partial u = 2u = 14$，于是 $\partial y/\partial w = 14x = 42$，

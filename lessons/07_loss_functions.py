@@ -54,7 +54,8 @@ def cross_entropy_error(y, t, delta=1e-7):
 
 for name, yv in (("good", y_good), ("bad", y_bad)):
     print(f"{name}: SSE {sum_squared_error(yv, t):.4f}  CE {cross_entropy_error(yv, t):.4f}")
-assert abs(sum_squared_error(y_good, t) - 0.0975) < 1e-12 and abs(sum_squared_error(y_bad, t) - 0.5975) < 1e-12
+assert abs(sum_squared_error(y_good, t) - 0.0975) < 1e-12
+assert abs(sum_squared_error(y_bad, t) - 0.5975) < 1e-12
 assert abs(cross_entropy_error(y_good, t) - (-np.log(0.6 + 1e-7))) < 1e-12
 assert cross_entropy_error(y_bad, t) > cross_entropy_error(y_good, t)
 
@@ -84,7 +85,8 @@ ce_nt = F.cross_entropy(numtorch.tensor(logits), numtorch.tensor(labels))
 print(f"cross-entropy NumPy {ce_np:.6f}  numtorch {ce_nt.item():.6f}")
 assert abs(ce_nt.item() - ce_np) < 1e-12
 # and as log_softmax + nll_loss, PyTorch's two-step spelling
-assert abs(F.nll_loss(F.log_softmax(numtorch.tensor(logits), dim=1), numtorch.tensor(labels)).item() - ce_np) < 1e-12
+log_probs = F.log_softmax(numtorch.tensor(logits), dim=1)
+assert abs(F.nll_loss(log_probs, numtorch.tensor(labels)).item() - ce_np) < 1e-12
 
 # %% [markdown]
 # ## Why accuracy cannot be the loss / 为什么不能用识别精度作损失
@@ -115,7 +117,8 @@ for w in ws:
 losses, accs = np.array(losses), np.array(accs)
 d_acc, d_loss = np.diff(accs) / np.diff(ws), np.diff(losses) / np.diff(ws)
 flat = np.mean(d_acc == 0)
-print(f"accuracy's slope is exactly 0 on {flat:.0%} of the steps; the loss's slope on {np.mean(d_loss == 0):.0%}")
+print(f"accuracy's slope is exactly 0 on {flat:.0%} of the steps; "
+      f"the loss's slope on {np.mean(d_loss == 0):.0%}")
 assert flat > 0.8 and np.mean(d_loss == 0) < 0.01
 
 # autograd agrees: accuracy has no gradient at all (argmax is not differentiable), the loss has one

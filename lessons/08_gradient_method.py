@@ -94,7 +94,8 @@ assert np.allclose(path[-1], [-1, 0], atol=1e-3) and np.sum(np.abs(values - 1) <
 # %%
 fig, (ax_p, ax_l) = new_figure(1, 2, size=(12, 4.8))
 gx, gy = np.meshgrid(np.linspace(-2, 2, 201), np.linspace(-1.7, 1.7, 171))
-ax_p.contour(gx, gy, (gx ** 2 - 1) ** 2 + gy ** 2, levels=np.linspace(0, 8, 25), cmap="viridis", linewidths=0.7)
+ax_p.contour(gx, gy, (gx ** 2 - 1) ** 2 + gy ** 2, levels=np.linspace(0, 8, 25), cmap="viridis",
+             linewidths=0.7)
 for name, (path, values, g) in runs.items():
     ax_p.plot(path[:, 0], path[:, 1], ".-", ms=3, lw=1, label=name)
     ax_l.semilogy(values + 1e-16, label=name)

@@ -138,7 +138,8 @@ def errors(dtype, forward=False):
     return np.array(out)
 
 
-err64, err64_fwd, err32 = errors(numtorch.float64), errors(numtorch.float64, forward=True), errors(numtorch.float32)
+err64, err64_fwd = errors(numtorch.float64), errors(numtorch.float64, forward=True)
+err32 = errors(numtorch.float32)
 best = hs[np.argmin(err64)]
 print(f"float64 central: smallest error {err64.min():.1e} at h = {best:.0e}; "
       f"float32: smallest {err32.min():.1e} at h = {hs[np.argmin(err32)]:.0e}")

@@ -83,7 +83,8 @@ for epoch in range(epochs):
         hand["step_loss"].append(loss.item())                      # 4. repeat
     hand["train_acc"].append(accuracy(predict, x, t))
     hand["test_acc"].append(accuracy(predict, xt, tt))
-    print(f"by hand, epoch {epoch + 1}: train acc {hand['train_acc'][-1]:.3f}  test acc {hand['test_acc'][-1]:.3f}")
+    print(f"by hand, epoch {epoch + 1}: train acc {hand['train_acc'][-1]:.3f}  "
+          f"test acc {hand['test_acc'][-1]:.3f}")
 
 # %% [markdown]
 # ## With `nn`, `optim` and `DataLoader` / 用 `nn`、`optim` 和 `DataLoader`

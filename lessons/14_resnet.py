@@ -96,8 +96,8 @@ def train(residual, epochs):
 epochs = 3 if FAST else 6
 plain, res = train(False, epochs), train(True, epochs)
 for name, (losses, g1, acc) in (("plain", plain), ("residual", res)):
-    print(f"{name:9s} gradient at block 1: {g1:.1e}   loss {losses[:20].mean():.3f} -> {losses[-20:].mean():.3f}"
-          f"   held-out accuracy {acc:.3f}")
+    print(f"{name:9s} gradient at block 1: {g1:.1e}   "
+          f"loss {losses[:20].mean():.3f} -> {losses[-20:].mean():.3f}   held-out accuracy {acc:.3f}")
 
 # %% [markdown]
 # The plain net's first block receives a gradient some ten orders of magnitude smaller: it cannot

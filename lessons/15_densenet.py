@@ -12,7 +12,8 @@
 # # 15. DenseNet: concatenation and the growth rate / DenseNet：拼接与增长率
 #
 # ResNet **adds** a block's input to its output. DenseNet **concatenates**: inside a dense block,
-# layer $\ell$ sees the feature maps of *all* earlier layers, $x_\ell = H_\ell([x_0, x_1, \dots, x_{\ell-1}])$,
+# layer $\ell$ sees the feature maps of *all* earlier layers,
+# $x_\ell = H_\ell([x_0, x_1, \dots, x_{\ell-1}])$,
 # and contributes $k$ new maps — $k$ is the **growth rate**. After $L$ layers a block that started with
 # $c_0$ channels has $c_0 + L k$. Every layer reaches the block's input directly (and the loss, through
 # the concatenations), so features are reused instead of recomputed, and $k$ can be small.
@@ -91,7 +92,8 @@ np.testing.assert_array_equal(x.grad.numpy(), np.ones(x.shape, dtype=np.float32)
 from numtorch.models import DenseNet
 
 growth, blocks, init = 6, (3, 3), 12
-net = DenseNet(growth_rate=growth, block_config=blocks, num_init_features=init, small_inputs=True, num_classes=10)
+net = DenseNet(growth_rate=growth, block_config=blocks, num_init_features=init, small_inputs=True,
+               num_classes=10)
 after1 = init + blocks[0] * growth                   # 12 + 3*6 = 30
 after2 = after1 // 2 + blocks[1] * growth            # 15 + 18 = 33
 assert net.classifier.in_features == after2
@@ -130,7 +132,8 @@ assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]) and accs[-1] > 0.7
 fig, (ax_c, ax_l) = new_figure(1, 2, size=(11, 4))
 ax_c.bar(range(1, L + 1), [c0] * L, color="0.6", label=f"block input ({c0})")
 for j in range(L - 1):
-    ax_c.bar(range(j + 2, L + 1), [k] * (L - 1 - j), bottom=c0 + j * k, label=f"from layer {j + 1}" if j < 4 else None)
+    ax_c.bar(range(j + 2, L + 1), [k] * (L - 1 - j), bottom=c0 + j * k,
+             label=f"from layer {j + 1}" if j < 4 else None)
 ax_c.set(title=f"channels each layer sees (growth rate k = {k})", xlabel="layer", ylabel="input channels")
 ax_c.legend(fontsize=7)
 ax_l.plot(losses)

@@ -133,7 +133,8 @@ assert ((best > 0.5).sum(1) == 1).all()
 # %%
 final = keep[score[keep] > 0.5]
 match = ops.box_iou(numtorch.tensor(gt), numtorch.tensor(cand[final])).numpy()
-print(f"score > 0.5: {len(final)} detections, IoU with the truth {match.max(1).astype(float).round(2).tolist()}")
+print(f"score > 0.5: {len(final)} detections, "
+      f"IoU with the truth {match.max(1).astype(float).round(2).tolist()}")
 assert len(final) == len(gt) and (match.max(1) > 0.5).all() and len(set(match.argmax(1).tolist())) == len(gt)
 
 # %%

@@ -1,5 +1,7 @@
-"""The CPU fast paths of the GPT step against PyTorch: packed causal attention (one fused op),
-blocked float32 GELU (block edges included), Linear on (B, T, C) inputs as one 2-D GEMM."""
+"""The CPU fast paths of the GPT step against PyTorch and the reference paths: causal
+``scaled_dot_product_attention`` as one op (``CausalAttention``) on nanoGPT's split / view /
+transpose head views, blocked float32 GELU (block edges included), Linear on (B, T, C) inputs as one
+2-D GEMM, layer norm."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,67 +12,117 @@ import numtorch.nn.functional as F
 import ulps
 from helpers import assert_close, check
 from numtorch.ops import activation
-from numtorch.ops.attention import PackedCausalAttention, causal_self_attention
+from numtorch.ops.attention import CausalAttention
 
 torch = pytest.importorskip("torch")
 
 
-def _torch_csa(qkv, n_head, math=False):
-    """Reference: split, view heads, causal SDPA, merge heads (what GPT blocks did before the fusion).
-
-    ``math``: softmax(q k^T / sqrt(D) masked) v spelled out (PyTorch's fused CPU kernel has no
-    second derivative)."""
+def _heads(lib, qkv, n_head):
+    """nanoGPT's attention inputs: split the (B, T, 3C) projection, view heads, (B, H, T, D)."""
     B, T, W = qkv.shape
     C = W // 3
-    q, k, v = (t.reshape(B, T, n_head, C // n_head).transpose(1, 2) for t in qkv.split(C, -1))
-    if math:
-        s = (q @ k.transpose(-2, -1)) / (C // n_head) ** 0.5
-        s = s.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    return [t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in qkv.split(C, 2)]
+
+
+def _attend(qkv, n_head, reference=False):
+    """Causal self-attention of packed projections, merged back to (B, T, C), in either library.
+
+    ``reference``: softmax(q k^T / sqrt(D) masked) v spelled out (numtorch's composite path, and for
+    PyTorch a formula with a second derivative, which its fused CPU kernel lacks)."""
+    lib = numtorch if isinstance(qkv, numtorch.Tensor) else torch
+    q, k, v = _heads(lib, qkv, n_head)
+    B, H, T, D = q.shape
+    if reference:
+        s = (q @ k.transpose(-2, -1)) / D ** 0.5
+        s = s.masked_fill(~lib.ones(T, T, dtype=lib.bool).tril(), float("-inf"))
         y = s.softmax(-1) @ v
     else:
-        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-    return y.transpose(1, 2).reshape(B, T, C)
+        y = lib.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal=True)
+    return y.transpose(1, 2).contiguous().view(B, T, H * D)
 
 
-def _csa(n_head):
-    def f(qkv):
-        if isinstance(qkv, numtorch.Tensor):
-            return causal_self_attention(qkv, n_head)
-        return _torch_csa(qkv, n_head)
-    return f
+@pytest.mark.parametrize("shape,n_head", [((2, 4, 3 * 4), 2), ((1, 1, 3 * 4), 1), ((2, 3, 3 * 6), 3)])
+def test_causal_attention_matches_torch_and_gradcheck(shape, n_head):
+    check(lambda qkv: _attend(qkv, n_head), shape)
 
 
-@pytest.mark.parametrize("shape,n_head", [((2, 5, 3 * 8), 2), ((1, 1, 3 * 4), 1), ((3, 7, 3 * 6), 3)])
-def test_causal_self_attention_matches_torch_and_gradcheck(shape, n_head):
-    check(_csa(n_head), shape)
+def test_causal_attention_is_one_fused_op_on_the_cpu():
+    q, k, v = _heads(numtorch, numtorch.randn(2, 4, 12, requires_grad=True), 2)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert y.grad_fn.fn is CausalAttention
+    assert y.transpose(1, 2).is_contiguous()   # heads merge back by a view, as PyTorch's CPU kernel's output
+    assert F.scaled_dot_product_attention(q, k, v).grad_fn.fn is not CausalAttention            # not causal
+    assert F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=0.5).grad_fn.fn is not CausalAttention
 
 
-def test_causal_self_attention_is_one_fused_op_on_the_cpu():
-    qkv = numtorch.randn(2, 4, 12, requires_grad=True)
-    y = causal_self_attention(qkv, 2)
-    assert y.grad_fn is not None and y.grad_fn.fn is PackedCausalAttention
-
-
-def test_causal_self_attention_float32_matches_torch():
+def test_causal_attention_float32_matches_reference_path_and_torch():
     rng = np.random.default_rng(3)
     a = rng.standard_normal((4, 16, 3 * 32)).astype(np.float32)
     g = rng.standard_normal((4, 16, 32)).astype(np.float32)
-    x, tx = numtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
-    y, ty = causal_self_attention(x, 4), _torch_csa(tx, 4)
-    y.backward(numtorch.tensor(g))
-    ty.backward(torch.tensor(g))
+    x, xr, tx = (lib.tensor(a, requires_grad=True) for lib in (numtorch, numtorch, torch))
+    y, yr, ty = _attend(x, 4), _attend(xr, 4, reference=True), _attend(tx, 4)
+    for t, lib in ((y, numtorch), (yr, numtorch), (ty, torch)):
+        t.backward(lib.tensor(g))
     assert y.dtype == numtorch.float32 and x.grad.dtype == numtorch.float32
+    # float32 eps 6e-8 times sums of 16 keys and 32 dims of O(1) terms: 1e-5 absolute
+    assert_close(y, yr, atol=1e-5, rtol=1e-4)
+    assert_close(x.grad, xr.grad, atol=1e-5, rtol=1e-4)
     assert_close(y, ty, atol=1e-5, rtol=1e-4)
     assert_close(x.grad, tx.grad, atol=1e-5, rtol=1e-4)
 
 
-def test_causal_self_attention_second_order_matches_torch():
+def test_causal_attention_gradients_come_back_packed_without_copies():
+    """q, k, v as views of one projection: their gradients are views of one buffer, which the split's
+    backward passes on as the projection's gradient (a view, no copy)."""
+    from numtorch.ops.shape import _tiled
+    qkv = numtorch.randn(2, 3, 12, requires_grad=True)
+    seen = []
+    h = qkv * 1.0
+    h.register_hook(lambda g: seen.append(g))
+    y = _attend(h, 2)
+    y.backward(numtorch.ones_like(y))
+    ref = numtorch.tensor(qkv.detach().numpy(), requires_grad=True)
+    _attend(ref, 2, reference=True).sum().backward()
+    assert_close(qkv.grad, ref.grad, atol=1e-6, rtol=1e-5)
+    assert seen[0]._data.base is not None   # a view of the buffer the attention's backward wrote
+    a = np.arange(12.0).reshape(2, 6)
+    assert _tiled([a[:, :2], a[:, 2:6]], (2, 6), 1) is not None
+    assert _tiled([a[:, 2:6], a[:, :2]], (2, 6), 1) is None   # out of order: joined by a copy
+    assert _tiled([a[:, :2], a[:, 3:6]], (2, 5), 1) is None   # a gap
+
+
+@pytest.mark.parametrize("case", ["same", "separate", "non_contiguous"])
+def test_causal_attention_unpacked_inputs_match_torch(case):
+    """q, k, v that are one tensor, three tensors, or strided views of other shapes."""
+    rng = np.random.default_rng(5)
+    arrs = [rng.standard_normal((2, 3, 5, 4)) for _ in range(3)]
+    g = rng.standard_normal((2, 3, 5, 4))
+    res = []
+    for lib in (numtorch, torch):
+        if case == "same":
+            x = lib.tensor(arrs[0], requires_grad=True)
+            leaves, (q, k, v) = [x], (x, x, x)
+        elif case == "separate":
+            leaves = [lib.tensor(a, requires_grad=True) for a in arrs]
+            q, k, v = leaves
+        else:
+            leaves = [lib.tensor(a.transpose(0, 2, 1, 3).copy(), requires_grad=True) for a in arrs]
+            q, k, v = (t.transpose(1, 2) for t in leaves)
+        y = lib.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y.backward(lib.tensor(g))
+        res.append([y] + [t.grad for t in leaves])
+    assert res[0][0].grad_fn.fn is CausalAttention
+    for a, b in zip(*res):
+        assert_close(a, b, atol=1e-10, rtol=1e-8)
+
+
+def test_causal_attention_second_order_matches_torch():
     rng = np.random.default_rng(4)
     a, w = rng.standard_normal((2, 5, 3 * 4)), rng.standard_normal((2, 5, 4))
     grads = []
-    for lib, f in ((numtorch, lambda t: causal_self_attention(t, 2)), (torch, lambda t: _torch_csa(t, 2, math=True))):
+    for lib, ref in ((numtorch, False), (torch, True)):
         x = lib.tensor(a, requires_grad=True)
-        y = (f(x) * lib.tensor(w)).sum()
+        y = (_attend(x, 2, reference=ref) * lib.tensor(w)).sum()
         g, = lib.autograd.grad(y, x, create_graph=True)
         gg, = lib.autograd.grad((g * g).sum(), x)
         grads.append((g, gg))
@@ -78,9 +130,45 @@ def test_causal_self_attention_second_order_matches_torch():
     assert_close(grads[0][1], grads[1][1], atol=1e-10, rtol=1e-8)
 
 
-def test_causal_self_attention_checks_packing():
-    with pytest.raises(RuntimeError, match="3 \\* n_head"):
-        causal_self_attention(numtorch.zeros(1, 2, 10), 2)
+def test_causal_attention_gradcheck_float64():
+    rng = np.random.default_rng(6)
+    q, k, v = (numtorch.tensor(rng.standard_normal((1, 2, 3, 2)), requires_grad=True) for _ in range(3))
+    f = lambda q, k, v: CausalAttention.apply(q, k, v, 0.7)   # noqa: E731
+    assert numtorch.autograd.gradcheck(f, (q, k, v))
+    assert numtorch.autograd.gradgradcheck(f, (q, k, v))
+
+
+def test_causal_attention_under_no_grad_and_hooks():
+    qkv = numtorch.randn(2, 4, 12, requires_grad=True)
+    with numtorch.no_grad():
+        y0 = _attend(qkv, 2)
+    q, k, v = _heads(numtorch, qkv, 2)
+    got = {}
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        t.register_hook(lambda g, name=name: got.__setitem__(name, g))
+    k.retain_grad()
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert_close(y.transpose(1, 2).reshape(2, 4, 4), y0, atol=0, rtol=0)
+    y.sum().backward()
+    ref = numtorch.tensor(qkv.detach().numpy(), requires_grad=True)
+    rq, rk, rv = _heads(numtorch, ref, 2)
+    rk.retain_grad()
+    s = (rq @ rk.transpose(-2, -1)) / 2 ** 0.5
+    (s.masked_fill(~numtorch.ones(4, 4, dtype=numtorch.bool).tril(), float("-inf")).softmax(-1) @ rv).sum().backward()
+    assert sorted(got) == ["k", "q", "v"]
+    assert_close(k.grad, rk.grad, atol=1e-6, rtol=1e-5)
+    assert_close(qkv.grad, ref.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_split_pieces_in_place_and_unused():
+    x = numtorch.randn(2, 6, requires_grad=True)
+    a, b, c = (x * 1.0).split(2, 1)
+    b.mul_(3.0)   # an in-place change of a piece reaches the base (and its gradient)
+    (a + b).sum().backward()
+    want = np.zeros((2, 6))
+    want[:, :2], want[:, 2:4] = 1.0, 3.0
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+    assert a.grad_fn.name() == "SplitBackward0"
 
 
 # float32 GELU against the float64 reference x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (math.erfc), in
@@ -191,56 +279,15 @@ def test_layer_norm_second_order_matches_torch():
         assert_close(g, tg, atol=1e-10, rtol=1e-8)
 
 
-def _lin_gelu_pair(seed, shape=(3, 5, 8), out=12, bias=True):
-    rng = np.random.default_rng(seed)
-    arrs = [rng.standard_normal(shape).astype(np.float32), (rng.standard_normal((out, shape[-1])) * 0.5).astype(np.float32)]
-    if bias:
-        arrs.append(rng.standard_normal(out).astype(np.float32))
-    nt = [numtorch.tensor(a, requires_grad=True) for a in arrs]
-    th = [torch.tensor(a, requires_grad=True) for a in arrs]
-    return nt, th
-
-
-@pytest.mark.parametrize("bias", [True, False])
-def test_linear_gelu_float32_is_fused_and_matches_torch(bias):
-    nt, th = _lin_gelu_pair(0, bias=bias)
-    y = activation.linear_gelu(*nt, *([] if bias else [None]))
-    ty = torch.nn.functional.gelu(torch.nn.functional.linear(*th))
-    assert y.grad_fn.fn is activation.LinearGelu
-    g = np.random.default_rng(9).standard_normal(tuple(y.shape)).astype(np.float32)
-    y.backward(numtorch.tensor(g))
-    ty.backward(torch.tensor(g))
-    assert_close(y, ty, atol=1e-5, rtol=1e-4)
-    for a, b in zip(nt, th):
-        assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4)
-
-
-def test_linear_gelu_second_order_matches_torch():
-    nt, th = _lin_gelu_pair(1, shape=(4, 6), out=5)
-    res = []
-    for (x, w, b), lib in ((nt, numtorch), (th, torch)):
-        y = lib.nn.functional.gelu(lib.nn.functional.linear(x, w, b)) if lib is torch else activation.linear_gelu(x, w, b)
-        gx, gw = lib.autograd.grad((y * y).sum(), (x, w), create_graph=True)
-        res.append(lib.autograd.grad((gx * gx).sum() + (gw * gw).sum(), (x, w, b)))
-    for g, tg in zip(*res):
-        assert_close(g, tg, atol=1e-4, rtol=1e-3)
-
-
-def test_linear_gelu_float64_and_errors():
-    check(lambda x, w, b: (activation.linear_gelu(x, w, b) if isinstance(x, numtorch.Tensor)
-                           else torch.nn.functional.gelu(torch.nn.functional.linear(x, w, b))), (2, 3, 4), (5, 4), (5,))
-    with pytest.raises(RuntimeError, match="cannot be multiplied"):
-        activation.linear_gelu(numtorch.zeros(2, 3), numtorch.zeros(4, 5))
-
-
-def test_gpt_mlp_fused_path_matches_module_calls_and_respects_hooks():
+def test_gpt_mlp_is_linear_gelu_linear_and_respects_hooks():
     from numtorch.models.gpt import MLP
     numtorch.manual_seed(0)
     m = MLP(8, 0.0, True)
     x = numtorch.randn(2, 3, 8)
-    fused = m(x)
-    plain = m.c_proj(F.gelu(m.c_fc(x)))
-    assert_close(fused, plain, atol=1e-6, rtol=1e-5)
+    h = x.numpy() @ m.c_fc.weight.detach().numpy().T + m.c_fc.bias.detach().numpy()
+    h = np.asarray(ulps.gelu_ref(h.astype(np.float64))[0])
+    want = h @ m.c_proj.weight.detach().numpy().T.astype(np.float64) + m.c_proj.bias.detach().numpy()
+    assert_close(m(x), want, atol=1e-5, rtol=1e-4)
     seen = []
     m.c_fc.register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
     m(x)

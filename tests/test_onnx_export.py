@@ -129,10 +129,11 @@ def test_gpt_dynamic_batch_and_length(rng):
            more=[[idx(3, 5)], [idx(3, 9)], [idx(1, 1)]])
 
 
-def test_gpt_without_the_fused_paths(rng):
-    """A GPT whose MLP runs Linear then GELU and whose attention runs scaled_dot_product_attention."""
+def test_gpt_without_the_fused_paths(rng, monkeypatch):
+    """A GPT whose attention runs the composite scaled_dot_product_attention (not CausalAttention)."""
+    from numtorch.ops import attention
+    monkeypatch.setattr(attention, "_fused_causal", lambda *a: False)
     model = models.GPT(vocab_size=11, n_layer=1, n_head=2, n_embd=8, block_size=8, tie_weights=False)
-    model.transformer.h[0].mlp.c_fc.register_forward_hook(lambda m, i, o: None)  # not "plain": no linear_gelu
     _check(model, [numtorch.from_numpy(rng.integers(0, 11, (2, 6)).astype(np.int64))])
 
 

@@ -188,3 +188,71 @@ def test_vision_dataset_base_class():
     assert Squares(None)[2] == (2, 4)
     with pytest.raises(ValueError, match="Only transforms or transform/target_transform"):
         Squares("r", transforms=lambda a, b: (a, b), transform=lambda v: v)
+
+
+class _Counted:
+    """A transform that counts its calls and has a repr, as torchvision's transforms do."""
+
+    def __init__(self, name, fn):
+        self.name, self.fn, self.calls = name, fn, 0
+
+    def __call__(self, v):
+        self.calls += 1
+        return self.fn(v)
+
+    def __repr__(self):
+        return f"{self.name}()"
+
+
+def _class_folder(root):
+    for c in ("cat", "dog"):
+        (root / c).mkdir()
+        Image.fromarray(np.zeros((2, 3, 3), np.uint8)).save(root / c / "a.png")
+    return root
+
+
+@pytest.mark.parametrize("make", ["FakeData", "CIFAR10", "ImageFolder", "MNIST"])
+def test_every_classification_set_is_a_vision_dataset(make, tmp_path, request):
+    """One base: transform and target_transform once per item, read at call time; torchvision's repr."""
+    img_t, tgt_t = _Counted("Img", lambda v: ("img", v)), _Counted("Plus1", lambda t: t + 1)
+    if make == "MNIST":
+        root = request.getfixturevalue("mnist_root")
+        ds = datasets.MNIST(root, train=False, transform=img_t, target_transform=tgt_t)
+    elif make == "CIFAR10":
+        _cifar_tree(tmp_path)
+        ds = datasets.CIFAR10(tmp_path, train=False, transform=img_t, target_transform=tgt_t)
+    elif make == "ImageFolder":
+        ds = datasets.ImageFolder(_class_folder(tmp_path), transform=img_t, target_transform=tgt_t)
+    else:
+        ds = datasets.FakeData(size=3, image_size=(1, 2, 2), transform=img_t, target_transform=tgt_t)
+    assert isinstance(ds, datasets.VisionDataset) and isinstance(ds, numtorch.utils.data.Dataset)
+    plain = type(ds).__new__(type(ds))
+    plain.__dict__.update(ds.__dict__, transform=None, target_transform=None)
+    (tag, raw_img), target = ds[1]
+    assert tag == "img" and img_t.calls == 1 and tgt_t.calls == 1 and target == plain[1][1] + 1
+    assert np.array_equal(np.asarray(raw_img), np.asarray(plain[1][0]))
+    ds.transform = None                       # assigned later: the next item takes it
+    assert not isinstance(ds[0][0], tuple) and img_t.calls == 1
+    lines = repr(ds).splitlines()
+    assert lines[0] == f"Dataset {type(ds).__name__}" and lines[1] == f"    Number of datapoints: {len(ds)}"
+    assert lines[-3:] == ["    StandardTransform", "Transform: Img()", "Target transform: Plus1()"]
+    assert ("    Root location: " + str(tmp_path) in lines) == (make != "FakeData")
+    assert ("    Split: Test" in lines) == (make in ("CIFAR10", "MNIST"))
+    assert len(ds + ds) == 2 * len(ds)        # a Dataset: + concatenates
+
+
+def test_detection_sets_take_transforms_or_the_pair_not_both(tmp_path):
+    from numtorch.vision.datasets import CocoDetection
+    Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(tmp_path / "a.png")
+    ann = {"images": [{"id": 1, "file_name": "a.png"}], "annotations": [], "categories": []}
+    (tmp_path / "ann.json").write_text(__import__("json").dumps(ann))
+    img_t, tgt_t = _Counted("Img", lambda v: "img"), _Counted("Tgt", lambda t: "tgt")
+    ds = CocoDetection(tmp_path, tmp_path / "ann.json", transform=img_t, target_transform=tgt_t)
+    assert ds[0] == ("img", "tgt") and img_t.calls == 1 and tgt_t.calls == 1
+    joint = CocoDetection(tmp_path, tmp_path / "ann.json", transforms=lambda i, t: (i.size, len(t)))
+    assert joint[0] == ((5, 4), 0)
+    with pytest.raises(ValueError, match="Only transforms or transform/target_transform"):
+        CocoDetection(tmp_path, tmp_path / "ann.json", transforms=lambda i, t: (i, t), transform=img_t)
+    canvases = datasets.DigitCanvases(images=np.full((2, 28, 28), 255, np.uint8), labels=[1, 2],
+                                      num_canvases=2, transforms=lambda i, t: (tuple(i.shape), t["image_id"]))
+    assert canvases[1] == ((1, 96, 96), 1) and isinstance(canvases, datasets.VisionDataset)

@@ -22,7 +22,8 @@ def export(folder: Path) -> Path:
     model.load_state_dict(numtorch.load(str(folder / "simplecnn.safetensors")))
     onnx_path = folder / "simplecnn.onnx"
     numtorch.onnx.export(model, (numtorch.zeros(1, 1, 28, 28),), str(onnx_path), input_names=["input"],
-                         output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+                         output_names=["logits"],
+                         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     return onnx_path
 
 

@@ -30,6 +30,9 @@ from numtorch.random import Generator, manual_seed, seed, initial_seed, get_rng_
 from numtorch.autograd import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled  # noqa: F401
 from numtorch import autograd, cuda  # noqa: F401
 from numtorch import nn, optim, utils, distributed  # noqa: F401
+import numtorch.nn.parallel  # noqa: E402,F401  (DDP sits above distributed, so nn does not import it)
+import numtorch.utils.data.distributed  # noqa: E402,F401  (DistributedSampler, for launch_context)
+import numtorch.autograd.functional  # noqa: E402,F401  (jacobian, hessian: written with ops, above autograd)
 from numtorch.serialization import *  # noqa: F401,F403
 from numtorch.ops.extra import *  # noqa: F401,F403
 import numtorch.linalg as linalg  # noqa: E402,F401  (import, not from-import: ops.linalg was star-imported above)
@@ -39,7 +42,7 @@ from numtorch.legacy_types import *  # noqa: F401,F403
 from numtorch import onnx  # noqa: F401  (torch.onnx: the onnx package itself loads only on export)
 from math import e, inf, nan, pi  # noqa: F401  (torch.pi, torch.inf, ...)
 
-__version__ = "0.1.0"
+from numtorch.version import __version__  # noqa: E402,F401
 
 # PyTorch's dtype aliases
 half = float16
@@ -87,7 +90,8 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     import os
-    return __builtins__["int"](os.environ.get("OMP_NUM_THREADS", "1")) if isinstance(__builtins__, dict) else 1
+    return (__builtins__["int"](os.environ.get("OMP_NUM_THREADS", "1")) if isinstance(__builtins__, dict)
+            else 1)
 
 
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:

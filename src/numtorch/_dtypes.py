@@ -63,7 +63,8 @@ def astype(a, npd, copy: bool = True):
         if a.dtype == _BF16 and npd == _F32 and a.__class__ is np.ndarray:
             return _bf16_to_f32(a)
         return a.astype(npd, copy=copy)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf and NaN are values here, as in PyTorch
+    # overflow to inf and NaN are values here, as in PyTorch
+    with np.errstate(over="ignore", invalid="ignore"):
         if a.dtype != _F32 and a.dtype != _BF16:
             a = a.astype(_F32)
         return a.astype(npd, copy=copy)
@@ -127,7 +128,8 @@ def get_default_dtype() -> dtype:
 def set_default_dtype(d) -> None:
     d = to_dtype(d)
     if d not in (float16, bfloat16, float32, float64):
-        raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, got {d}")
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the default type, "
+                        f"got {d}")
     _Default.float = d
 
 

@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 from numtorch._errstate import quiet
-from numtorch.autograd.grad_mode import GradMode
+from numtorch._grad_mode import GradMode
 
 _ndarray = np.ndarray
 _getrefcount = sys.getrefcount

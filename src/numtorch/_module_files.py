@@ -80,7 +80,8 @@ def _is_module(obj) -> bool:
 
 def _savable_global(obj) -> bool:
     """A module-level function or class: saved by name (``<lambda>`` and ``<locals>`` cannot be)."""
-    return isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)) and "<" not in obj.__qualname__
+    return (isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType))
+            and "<" not in obj.__qualname__)
 
 
 def encode_object(encoder, obj, path: str):
@@ -158,9 +159,9 @@ def _refuse(name: str, where: str):
         f"GLOBAL {shown} was not an allowed global by default. Please use "
         f"`torch.serialization.add_safe_globals([{shown}])` or the "
         f"`torch.serialization.safe_globals([{shown}])` context manager to allowlist this global if you "
-        "trust this class/function. (Re-running numtorch.load with `weights_only=False` trusts the classes of "
-        "modules the program has already imported: do it only if you trust the file's source; numtorch never "
-        "unpickles.)")
+        "trust this class/function. (Re-running numtorch.load with `weights_only=False` trusts the classes "
+        "of modules the program has already imported: do it only if you trust the file's source; "
+        "numtorch never unpickles.)")
 
 
 def _corrupted(decoder, reason: str) -> RuntimeError:

@@ -1,7 +1,8 @@
 """``torch.accelerator``: the device-neutral view of the accelerator, which for numtorch is CUDA (CuPy).
 
 >>> import numtorch as torch
->>> device = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else torch.device("cpu")
+>>> device = (torch.accelerator.current_accelerator() if torch.accelerator.is_available()
+...           else torch.device("cpu"))
 """
 from __future__ import annotations
 

@@ -11,11 +11,10 @@ import operator
 
 import numpy as np
 
-import numtorch
 import numtorch.tensor as _tensor
 from numtorch import _dtypes
 from numtorch._backend import as_device, xp_for, to_device, device_context, CPU
-from numtorch.random import rng_of
+from numtorch.random import rng_of, uniform_array
 
 
 def _size(size, name: str = "zeros") -> tuple:
@@ -132,16 +131,19 @@ def _filled(fill, size, dtype, device, requires_grad, default=None, name="zeros"
     return t
 
 
-def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+          pin_memory=False):
     return _filled(0, _size(sizes if size is None else (size,), "zeros"), dtype, device, requires_grad)
 
 
-def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
-    return _filled(1, _size(sizes if size is None else (size,), "ones"), dtype, device, requires_grad, name="ones")
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+         pin_memory=False):
+    return _filled(1, _size(sizes if size is None else (size,), "ones"), dtype, device, requires_grad,
+                   name="ones")
 
 
-def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False,
-          memory_format=None):
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None, layout=None,
+          pin_memory=False, memory_format=None):
     return _filled(None, _size(sizes if size is None else (size,), "empty"), dtype, device, requires_grad,
                    name="empty")
 
@@ -294,7 +296,8 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     probs = np.asarray(to_device(input.detach()._data, CPU), dtype=np.float64)
     rows = probs.reshape(-1, probs.shape[-1])
     if not replacement and num_samples > rows.shape[1]:
-        raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+        raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
+                           "without replacement")
     if (rows < 0).any() or not np.isfinite(rows).all():
         raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
     out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
@@ -311,14 +314,14 @@ def _multinomial_on_device(input, num_samples: int, rng):
     uniforms u go over asynchronously, and each index is the number of cumulative probabilities <= u,
     as NumPy's ``choice`` computes it on the CPU (so a seed gives the same indices on both devices).
     The weights are not validated (that would wait for the device, as in PyTorch)."""
-    from numtorch.ops.dropout import _uniform
     xp = xp_for(input.device)
     with device_context(input.device):
         p = input.detach()._data.astype(np.float64)
         rows = p.reshape(-1, p.shape[-1])
         cdf = xp.cumsum(rows / rows.sum(axis=1, keepdims=True), axis=1)
         cdf /= cdf[:, -1:]
-        u = _uniform((rows.shape[0], num_samples), input.device, np.float64, rng)  # as choice() draws them
+        # drawn as choice() draws them
+        u = uniform_array((rows.shape[0], num_samples), input.device, np.float64, rng)
         idx = (cdf[:, None, :] <= u[:, :, None]).sum(axis=2)      # searchsorted(cdf, u, side="right")
         idx = xp.minimum(idx, rows.shape[1] - 1).astype(np.int64)
     return _tensor.make_tensor(idx.reshape(p.shape[:-1] + (num_samples,)))
@@ -341,23 +344,3 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
 def _on(v, dev):
     """A number stays a number; an array goes to ``dev``."""
     return to_device(v, dev) if hasattr(v, "shape") else v
-
-
-def fill_random(t, kind: str, a, b, generator):
-    """In-place random fill (``uniform_``, ``normal_``, ...): drawn on the CPU, copied in."""
-    rng = rng_of(generator)
-    shape = tuple(t.shape)
-    if kind == "uniform":
-        arr = rng.uniform(a, b, shape)
-    elif kind == "normal":
-        arr = rng.normal(a, b, shape)
-    elif kind == "bernoulli":
-        arr = to_device(rng.random(shape), t.device) < (a._data if isinstance(a, _tensor.Tensor) else a)
-    elif kind == "exponential":
-        arr = rng.exponential(1.0 / a, shape)
-    else:
-        if b is None:
-            a, b = 0, a if a else 2 ** 24
-        arr = rng.integers(a, b, shape)
-    src = _tensor.make_tensor(to_device(arr.astype(t._data.dtype), t.device))
-    return numtorch.ops.apply_inplace(t, numtorch.ops.copy_from, src)  # (fill_ takes only one value)

@@ -8,28 +8,29 @@
 from __future__ import annotations
 
 from numtorch import _dtypes
-from numtorch.tensor import Tensor
+from numtorch.creation import empty, tensor
+from numtorch.tensor import Size, Tensor
 
-__all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor",
-           "CharTensor", "BoolTensor", "ByteTensor", "set_default_device", "get_default_device"]
+__all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
+           "ShortTensor", "CharTensor", "BoolTensor", "ByteTensor", "set_default_device",
+           "get_default_device"]
 
 
 class _LegacyTensorType(type):
     """The metaclass of ``FloatTensor`` & co: calling makes a tensor, isinstance checks the dtype."""
 
     def __call__(cls, *args, device=None):
-        import numtorch
         if not args:
-            return numtorch.empty(0, dtype=cls.dtype, device=device)
+            return empty(0, dtype=cls.dtype, device=device)
         if all(isinstance(a, int) and not isinstance(a, bool) for a in args):
-            return numtorch.empty(args, dtype=cls.dtype, device=device)
-        if len(args) == 1 and isinstance(args[0], numtorch.Size):
-            return numtorch.empty(tuple(args[0]), dtype=cls.dtype, device=device)
+            return empty(args, dtype=cls.dtype, device=device)
+        if len(args) == 1 and isinstance(args[0], Size):
+            return empty(tuple(args[0]), dtype=cls.dtype, device=device)
         if len(args) == 1:
             data = args[0]
             if isinstance(data, Tensor):
                 return data.to(cls.dtype)
-            return numtorch.tensor(data, dtype=cls.dtype, device=device)
+            return tensor(data, dtype=cls.dtype, device=device)
         raise TypeError(f"{cls.__name__}(): expected sizes (ints) or one sequence of data, got "
                         f"{tuple(type(a).__name__ for a in args)}")
 

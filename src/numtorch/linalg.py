@@ -24,10 +24,10 @@ from collections import namedtuple
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops import reduce as _reduce
+from numtorch.ops import TENSOR_METHODS, reduce as _reduce
 from numtorch.ops._util import sum_to
 from numtorch.ops.linalg import matmul, einsum, cross as _cross  # noqa: F401  (torch.linalg.matmul, ...)
-from numtorch.tensor import Tensor, make_tensor
+from numtorch.tensor import Tensor, add_op_methods, make_tensor
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "inv_ex", "det", "slogdet", "solve", "cholesky",
            "qr", "svd", "svdvals", "eigh", "eigvalsh", "pinv", "matrix_rank", "cross", "vecdot", "matmul",
@@ -437,3 +437,10 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
     atol = 0.0 if atol is None else atol
     cut = xp.maximum(atol, rtol * _max_or_0(s))
     return make_tensor((s > cut).sum(-1).astype(xp.int64))
+
+
+# Tensor methods of this module (x.det() is numtorch.linalg.det(x)): numtorch.linalg sits above the
+# ops package, which holds the table, so it adds them itself.
+_METHODS = {"inverse": inverse, "det": det, "logdet": logdet, "slogdet": slogdet}
+TENSOR_METHODS.update(_METHODS)
+add_op_methods(_METHODS)

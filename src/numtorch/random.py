@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from numtorch._backend import as_device as _device
+from numtorch._backend import as_device as _device, pinned_empty, to_device
+from numtorch.tensor import make_tensor
 
 
 class Generator:
@@ -39,11 +40,10 @@ class Generator:
 
     def get_state(self):
         """The generator's state as a uint8 tensor (40 bytes: PCG64 state, increment, buffer)."""
-        from numtorch.creation import tensor
         st = self.rng.bit_generator.state
         raw = (st["state"]["state"].to_bytes(16, "little") + st["state"]["inc"].to_bytes(16, "little")
                + int(st["has_uint32"]).to_bytes(4, "little") + int(st["uinteger"]).to_bytes(4, "little"))
-        return tensor(np.frombuffer(raw, dtype=np.uint8).copy())
+        return make_tensor(np.frombuffer(raw, dtype=np.uint8).copy())
 
     def set_state(self, new_state) -> "Generator":
         raw = bytes(np.asarray(new_state, dtype=np.uint8).tobytes())
@@ -51,7 +51,8 @@ class Generator:
             raise RuntimeError(f"Generator.set_state: expected a 40-byte state, got {len(raw)} bytes")
         self.rng.bit_generator.state = {
             "bit_generator": "PCG64",
-            "state": {"state": int.from_bytes(raw[:16], "little"), "inc": int.from_bytes(raw[16:32], "little")},
+            "state": {"state": int.from_bytes(raw[:16], "little"),
+                      "inc": int.from_bytes(raw[16:32], "little")},
             "has_uint32": int.from_bytes(raw[32:36], "little"),
             "uinteger": int.from_bytes(raw[36:40], "little"),
         }
@@ -84,3 +85,13 @@ def set_rng_state(new_state) -> None:
 
 def rng_of(generator) -> np.random.Generator:
     return (default_generator if generator is None else generator).rng
+
+
+def uniform_array(shape: tuple, dev, dtype=np.float32, rng=None):
+    """Draws in [0, 1) from the default generator (or ``rng``), on device ``dev``."""
+    rng = rng_of(None) if rng is None else rng
+    if dev.type == "cpu":
+        return rng.random(shape, dtype=dtype)
+    buf = pinned_empty(shape, dtype)  # page-locked, so the copy below need not wait
+    rng.random(shape, dtype=dtype, out=buf)
+    return to_device(buf, dev, non_blocking=True)

@@ -206,7 +206,8 @@ def run_script(script: str, args: Sequence[str] = ()) -> int:
     """Runs ``script`` with ``args`` as ``python script args`` would, ``torch`` being numtorch; returns
     the exit status."""
     if not os.path.isfile(script):
-        print(f"numtorch run: can't open file {script!r}: [Errno 2] No such file or directory", file=sys.stderr)
+        print(f"numtorch run: can't open file {script!r}: [Errno 2] No such file or directory",
+              file=sys.stderr)
         return 2
     program = _Program(script)
     install_aliases()
@@ -238,7 +239,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m numtorch.run SCRIPT.py [ARGS...]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m numtorch.run SCRIPT.py [ARGS...]\n\n" + __doc__.split("\n\n")[1], file=sys.stderr)
+        print("usage: python -m numtorch.run SCRIPT.py [ARGS...]\n\n" + __doc__.split("\n\n")[1],
+              file=sys.stderr)
         return 0 if argv else 2
     return run_script(argv[0], argv[1:])
 

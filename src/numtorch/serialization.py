@@ -65,6 +65,8 @@ class _Encoder:
             return obj.item()
         if isinstance(obj, Tensor):
             return self._tensor(obj, path)
+        if isinstance(obj, np.ndarray):
+            return self._ndarray(obj, path)
         if isinstance(obj, dict):
             pairs = [[self._key(k), self.encode(v, _join(path, k))] for k, v in obj.items()]
             node = {"__dict__": pairs}
@@ -82,9 +84,9 @@ class _Encoder:
         node = _module_files.encode_object(self, obj, path)  # nn.Modules, allow-listed objects, sets
         if node is not None:
             return node
-        raise TypeError(f"numtorch.save: cannot save an object of type {type(obj).__name__} at '{path or '<root>'}' "
-                        "(only tensors, dicts, lists, tuples, str, int, float, bool and None are saved; "
-                        "numtorch never pickles)")
+        raise TypeError(f"numtorch.save: cannot save an object of type {type(obj).__name__} at "
+                        f"'{path or '<root>'}' (only tensors, NumPy arrays, dicts, lists, tuples, str, int, "
+                        "float, bool and None are saved; numtorch never pickles)")
 
     def _key(self, k):
         if k is None or isinstance(k, (bool, int, float, str)):
@@ -94,8 +96,9 @@ class _Encoder:
         raise TypeError(f"numtorch.save: dict keys must be str, int, float, bool, None or tuples of them; "
                         f"got {type(k).__name__}")
 
-    def _tensor(self, t: Tensor, path: str) -> dict:
-        name = self._names.get(id(t))
+    def _store(self, obj, arr, path: str) -> str:
+        """The name under which ``arr`` (the data of ``obj``) is stored, new or reused."""
+        name = self._names.get(id(obj))
         if name is None:
             name = path or "tensor"
             if name in self.arrays or name == "__metadata__":
@@ -103,8 +106,20 @@ class _Encoder:
                 while f"{name}#{n}" in self.arrays:
                     n += 1
                 name = f"{name}#{n}"
-            self._names[id(t)] = name
-            self.arrays[name] = t._data
+            self._names[id(obj)] = name
+            self.arrays[name] = arr
+        return name
+
+    def _ndarray(self, a: np.ndarray, path: str) -> dict:
+        """A NumPy array is stored like a tensor's data and comes back as a NumPy array."""
+        if a.dtype.kind not in "biufc":
+            raise TypeError(f"numtorch.save: cannot save a NumPy array of dtype {a.dtype} at "
+                            f"'{path or '<root>'}' (only bool and numeric arrays are saved; numtorch "
+                            "never pickles)")
+        return {"__ndarray__": self._store(a, a, path)}
+
+    def _tensor(self, t: Tensor, path: str) -> dict:
+        name = self._store(t, t._data, path)
         node = {"__tensor__": name}
         if t.device != CPU:
             node["device"] = str(t.device)
@@ -123,7 +138,8 @@ def save(obj: Any, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile
     """Saves ``obj`` (a state_dict, a checkpoint dict, a tensor, ...) to a path or binary file.
 
     Args:
-        obj: tensors, nested in dicts (str or int keys), lists and tuples, with str/int/float/bool/None.
+        obj: tensors and NumPy arrays, nested in dicts (str or int keys), lists and tuples, with
+            str/int/float/bool/None.
         f: a path (``str``/``os.PathLike``) or a binary file object opened for writing.
         pickle_module, pickle_protocol: accepted for compatibility and ignored (nothing is pickled).
     """
@@ -153,9 +169,11 @@ def _write_safetensors(fh, arrays: dict, metadata: dict | None) -> None:
     for name, a in arrays.items():
         st_dtype = _ST_NAMES.get(np.dtype(a.dtype).newbyteorder("<"))
         if st_dtype is None:
+            held = ", ".join(str(np.dtype(v)) for v in _ST_DTYPES.values())
             raise TypeError(f"numtorch.save: tensor '{name}' has dtype {a.dtype}, which safetensors files "
-                            f"cannot hold (they hold {', '.join(str(np.dtype(v)) for v in _ST_DTYPES.values())})")
-        header[name] = {"dtype": st_dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+                            f"cannot hold (they hold {held})")
+        header[name] = {"dtype": st_dtype, "shape": list(a.shape),
+                        "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)   # pad with spaces, as safetensors does: the data starts 8-aligned
@@ -328,8 +346,8 @@ def _check_entries(header: dict, data_size: int, where: str) -> dict:
         begin, end = offsets
         nbytes = math.prod(shape) * dtype.itemsize
         if not begin <= end <= data_size or end - begin != nbytes:
-            raise RuntimeError(f"{bad} (bytes {begin}..{end} for {nbytes} bytes of data, in a data section of "
-                               f"{data_size} bytes: truncated or corrupted)")
+            raise RuntimeError(f"{bad} (bytes {begin}..{end} for {nbytes} bytes of data, in a data section "
+                               f"of {data_size} bytes: truncated or corrupted)")
         entries[name] = (dtype, tuple(shape), begin, nbytes)
     return entries
 
@@ -338,7 +356,8 @@ def _is_index(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap=None, **kwargs) -> Any:
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap=None,
+         **kwargs) -> Any:
     """Loads an object saved by ``numtorch.save`` (or any safetensors file, as a dict of tensors).
 
     Args:
@@ -384,7 +403,8 @@ def _load(src: _Source, map_location, weights_only=None) -> Any:
         structure = json.loads(meta[_META_KEY])["object"]
     except (ValueError, KeyError, TypeError, RecursionError) as e:
         reason = "nested too deeply" if isinstance(e, RecursionError) else f"{type(e).__name__}: {e}"
-        raise RuntimeError(f"numtorch.load: {src.where} has a corrupted numtorch structure ({reason})") from None
+        raise RuntimeError(f"numtorch.load: {src.where} has a corrupted numtorch structure "
+                           f"({reason})") from None
     decoder = _Decoder(src, placer, src.where)
     decoder.weights_only = weights_only is not False  # None (PyTorch's default) means True
     try:
@@ -406,9 +426,9 @@ def _check_dtypes(header: dict, where: str) -> None:
             raise RuntimeError(f"numtorch.load: {where} has a corrupted header entry for tensor '{name}' "
                                f"(a JSON {type(info).__name__}, not an object)")
         if not (isinstance(info.get("dtype"), str) and info["dtype"] in _NUMPY_DTYPES):
-            raise RuntimeError(f"numtorch.load: {where} holds tensor '{name}' of dtype {info.get('dtype')}, which "
-                               "numtorch (NumPy) cannot represent; convert it to float32 before saving "
-                               "(e.g. {k: v.float() for k, v in state_dict.items()} in PyTorch)")
+            raise RuntimeError(f"numtorch.load: {where} holds tensor '{name}' of dtype {info.get('dtype')}, "
+                               "which numtorch (NumPy) cannot represent; convert it to float32 before "
+                               "saving (e.g. {k: v.float() for k, v in state_dict.items()} in PyTorch)")
 
 
 class _Placer:
@@ -434,9 +454,9 @@ class _Placer:
         if target.type == "cuda":
             from numtorch._backend import cuda_is_available
             if not cuda_is_available():
-                raise RuntimeError("Attempting to deserialize object on a CUDA device but CUDA is not available. "
-                                   "If you are running on a CPU-only machine, please use numtorch.load with "
-                                   "map_location='cpu' to map your tensors to the CPU.")
+                raise RuntimeError("Attempting to deserialize object on a CUDA device but CUDA is not "
+                                   "available. If you are running on a CPU-only machine, please use "
+                                   "numtorch.load with map_location='cpu' to map your tensors to the CPU.")
         return make_tensor(to_device(arr, target))
 
 
@@ -451,6 +471,7 @@ class _Decoder:
     def __init__(self, src: _Source, placer: _Placer, where: str) -> None:
         self.src, self.placer, self.where = src, placer, where
         self._done: dict[str, Tensor] = {}    # a tensor saved twice comes back as one object
+        self._arrays: dict[str, np.ndarray] = {}  # and so does a NumPy array
 
     def decode(self, node):
         if isinstance(node, list):
@@ -459,6 +480,8 @@ class _Decoder:
             return node
         if "__tensor__" in node:
             return self._tensor(node)
+        if "__ndarray__" in node:
+            return self._ndarray(node["__ndarray__"])
         if "__dict__" in node:
             return self._dict(node)
         if "__tuple__" in node:
@@ -527,6 +550,15 @@ class _Decoder:
         return t
 
 
+    def _ndarray(self, name) -> np.ndarray:
+        """A saved NumPy array, back as a NumPy array on the host (``map_location`` is for tensors)."""
+        if not isinstance(name, str) or name not in self.src:
+            raise RuntimeError(f"numtorch.load: {self.where} is corrupted: array {_short(name)} is missing")
+        if name not in self._arrays:
+            self._arrays[name] = self.src.array(name)
+        return self._arrays[name]
+
+
 def _short(v) -> str:
     """A value of a corrupted file, for an error message: its repr, cut to 60 characters."""
     r = repr(v)
@@ -545,6 +577,6 @@ def load_file(filename, device="cpu") -> dict[str, Tensor]:
     """Loads a safetensors file as a flat ``{name: tensor}`` dict on ``device``."""
     obj = load(filename, map_location=device)
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise RuntimeError(f"numtorch.serialization.load_file: {os.fspath(filename)!r} does not hold a flat dict "
-                           "of tensors; use numtorch.load")
+        raise RuntimeError(f"numtorch.serialization.load_file: {os.fspath(filename)!r} does not hold a "
+                           "flat dict of tensors; use numtorch.load")
     return obj

@@ -1,23 +1,28 @@
 """``Tensor``: an ndarray plus what autograd needs (``requires_grad``, ``grad``, ``grad_fn``).
 
 The methods and operators are thin calls into ``numtorch.ops``, where each op is a ``Function``
-with its forward and backward side by side.  This module sits below the ops, the engine and the
-creation functions (they all import ``Tensor``), so it reaches them through the package at call
-time (``numtorch.ops.add``) rather than importing them.  ``make_tensor`` is the one cheap constructor every
-op uses; ``numtorch.tensor(...)`` (in ``creation``) is the public one.
+with its forward and backward side by side (``x + y`` is ``ops.add(x, y)``).  This module sits below
+the ops, the engine and the creation functions (they all import ``Tensor``), so it cannot import them:
+``numtorch/ops/__init__.py`` hands the three modules in as ``ops``, ``creation`` and ``engine`` below.
+``make_tensor`` is the one cheap constructor every op uses; ``numtorch.tensor(...)`` (in ``creation``)
+is the public one.
 """
 from __future__ import annotations
 
 
 import numpy as np
 
-import numtorch
-from numtorch import _dtypes, _elide
+from numtorch import _backend, _dtypes, _elide
 from numtorch._backend import device_of, to_device, as_device, is_pinned, pinned_empty, CPU
 
 _ndarray = np.ndarray
 _generic = np.generic
 _TEMP, _TEMP_R, _TEMP_METHOD = _elide.TEMP_REFS, _elide.TEMP_REFS_REFLECTED, _elide.TEMP_REFS_METHOD
+
+# The layers above, set once by numtorch/ops/__init__.py as the op library loads: numtorch.ops,
+# numtorch.creation and numtorch.autograd.engine (all built on Tensor, so not importable here).
+# ``ops.add`` is one global and one attribute lookup, as for any imported module.
+ops = creation = engine = None
 
 
 class Size(tuple):
@@ -73,9 +78,9 @@ class Tensor:
         # Tensor(data) copies data (as torch.Tensor([...]) does, in the default float dtype);
         # Tensor(2, 3) makes an uninitialised 2x3 float tensor.
         if len(args) == 1 and not isinstance(args[0], int):
-            src = numtorch.creation.tensor(args[0], dtype=dtype or _dtypes.get_default_dtype(), device=device)
+            src = creation.tensor(args[0], dtype=dtype or _dtypes.get_default_dtype(), device=device)
         else:
-            src = numtorch.creation.empty(*args, dtype=dtype, device=device)
+            src = creation.empty(*args, dtype=dtype, device=device)
         self._data = src._data
         self.requires_grad = False
         self.grad = None
@@ -128,11 +133,11 @@ class Tensor:
 
     @property
     def T(self) -> "Tensor":
-        return numtorch.ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+        return ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     @property
     def mT(self) -> "Tensor":
-        return numtorch.ops.transpose(self, -2, -1)
+        return ops.transpose(self, -2, -1)
 
     @property
     def H(self) -> "Tensor":
@@ -163,7 +168,7 @@ class Tensor:
     def size(self, dim: int | None = None):
         if dim is None:
             return Size(self._data.shape)
-        return self._data.shape[numtorch.ops.wrap_dim(dim, self.ndim, "size")]
+        return self._data.shape[ops.wrap_dim(dim, self.ndim, "size")]
 
     def dim(self) -> int:
         return self._data.ndim
@@ -203,7 +208,7 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Accumulates the gradient of this tensor w.r.t. every leaf into ``leaf.grad``."""
-        numtorch.autograd.engine.backward(self, gradient, retain_graph, create_graph, inputs)
+        engine.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def detach(self) -> "Tensor":
         t = make_tensor(self._data)
@@ -244,7 +249,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is not None and not self.retains_grad:
-            self.register_hook(numtorch.autograd.engine.retain_grad_hook(self))
+            self.register_hook(engine.retain_grad_hook(self))
 
     @property
     def retains_grad(self) -> bool:
@@ -307,7 +312,7 @@ class Tensor:
     def __iter__(self):
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return iter(numtorch.ops.unbind(self, 0))
+        return iter(ops.unbind(self, 0))
 
     __hash__ = object.__hash__  # by identity (== is elementwise), at C speed for the engine's dicts
 
@@ -327,7 +332,7 @@ class Tensor:
         return memo[id(self)]
 
     def __repr__(self) -> str:
-        return numtorch.ops.tensor_repr(self)
+        return ops.tensor_repr(self)
 
     def __format__(self, spec: str) -> str:
         if self._data.ndim == 0:
@@ -339,7 +344,7 @@ class Tensor:
 
         ``non_blocking=True`` copies a pinned CPU tensor (``pin_memory()``) to a GPU asynchronously."""
         dtype, device, copy, non_blocking = _parse_to(self, args, kwargs)
-        return numtorch.ops.to_copy(self, dtype, device, copy, non_blocking)
+        return ops.to_copy(self, dtype, device, copy, non_blocking)
 
     def type(self, dtype=None):
         if dtype is None:
@@ -354,7 +359,7 @@ class Tensor:
         asynchronously.  Without CUDA there is nothing to pin for, and ``self`` is returned."""
         if self._data.__class__ is not _ndarray:
             raise RuntimeError(f"cannot pin '{self.device}' memory: only CPU tensors can be pinned")
-        if is_pinned(self._data) or not numtorch.cuda.is_available():
+        if is_pinned(self._data) or not _backend.cuda_is_available():
             return self
         buf = pinned_empty(self._data.shape, self._data.dtype)
         buf[...] = self._data
@@ -367,13 +372,13 @@ class Tensor:
         """Moves the data to shared memory, in place, so that processes started afterwards (fork or
         spawn, see ``numtorch.multiprocessing``) read and write the same values. A GPU tensor is left
         as it is (as in PyTorch)."""
-        from numtorch.multiprocessing import is_shared_array, share_array
+        from numtorch._shared_memory import is_shared_array, share_array
         if self._data.__class__ is _ndarray and not is_shared_array(self._data):
             self._data = share_array(self._data)
         return self
 
     def is_shared(self) -> bool:
-        from numtorch.multiprocessing import is_shared_array
+        from numtorch._shared_memory import is_shared_array
         return is_shared_array(self._data)
 
     def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
@@ -414,94 +419,94 @@ class Tensor:
         return self.to(other.dtype)
 
     def clone(self, *, memory_format=None) -> "Tensor":
-        return numtorch.ops.clone(self)
+        return ops.clone(self)
 
     def contiguous(self, memory_format=None) -> "Tensor":
-        return self if self._data.flags.c_contiguous else numtorch.ops.clone(self)
+        return self if self._data.flags.c_contiguous else ops.clone(self)
 
     def copy(self) -> "Tensor":  # the NumPy spelling, kept for learners coming from NumPy
-        return numtorch.ops.clone(self)
+        return ops.clone(self)
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> "Tensor":
-        return numtorch.creation.tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+        return creation.tensor(data, dtype=dtype or self.dtype, device=device or self.device,
                                 requires_grad=requires_grad)
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
-        return numtorch.creation.zeros(*size, dtype=dtype or self.dtype, device=device or self.device,
+        return creation.zeros(*size, dtype=dtype or self.dtype, device=device or self.device,
                                requires_grad=requires_grad)
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
-        return numtorch.creation.ones(*size, dtype=dtype or self.dtype, device=device or self.device,
+        return creation.ones(*size, dtype=dtype or self.dtype, device=device or self.device,
                               requires_grad=requires_grad)
 
     def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False) -> "Tensor":
-        return numtorch.creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+        return creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
                               requires_grad=requires_grad)
 
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
-        return numtorch.creation.empty(*size, dtype=dtype or self.dtype, device=device or self.device,
+        return creation.empty(*size, dtype=dtype or self.dtype, device=device or self.device,
                                requires_grad=requires_grad)
 
     # ---- operators ---------------------------------------------------------------------
     # (a temporary left operand lends its memory to the result: see numtorch/_elide.py)
     def __add__(self, other):
         r = _elide.binary(self, other, np.add, _TEMP)
-        return numtorch.ops.add(self, other) if r is None else r
+        return ops.add(self, other) if r is None else r
 
     def __radd__(self, other):
         r = _elide.binary(self, other, np.add, _TEMP_R)
-        return numtorch.ops.add(other, self) if r is None else r
+        return ops.add(other, self) if r is None else r
 
     def __sub__(self, other):
         r = _elide.binary(self, other, np.subtract, _TEMP)
-        return numtorch.ops.sub(self, other) if r is None else r
+        return ops.sub(self, other) if r is None else r
 
     def __rsub__(self, other):
         r = _elide.binary_reflected(self, other, np.subtract, _TEMP_R)
-        return numtorch.ops.sub(other, self) if r is None else r
+        return ops.sub(other, self) if r is None else r
 
     def __mul__(self, other):
         r = _elide.binary(self, other, np.multiply, _TEMP)
-        return numtorch.ops.mul(self, other) if r is None else r
+        return ops.mul(self, other) if r is None else r
 
     def __rmul__(self, other):
         r = _elide.binary(self, other, np.multiply, _TEMP_R)
-        return numtorch.ops.mul(other, self) if r is None else r
+        return ops.mul(other, self) if r is None else r
 
     def __truediv__(self, other):
         r = _elide.binary(self, other, np.true_divide, _TEMP, True)
-        return numtorch.ops.div(self, other) if r is None else r
+        return ops.div(self, other) if r is None else r
 
     def __rtruediv__(self, other):
         r = _elide.binary_reflected(self, other, np.true_divide, _TEMP_R)
-        return numtorch.ops.div(other, self) if r is None else r
+        return ops.div(other, self) if r is None else r
 
-    def __floordiv__(self, other): return numtorch.ops.floor_divide(self, other)
-    def __rfloordiv__(self, other): return numtorch.ops.floor_divide(other, self)
-    def __mod__(self, other): return numtorch.ops.remainder(self, other)
-    def __rmod__(self, other): return numtorch.ops.remainder(other, self)
-    def __pow__(self, other): return numtorch.ops.pow(self, other)
-    def __rpow__(self, other): return numtorch.ops.pow(other, self)
-    def __matmul__(self, other): return numtorch.ops.matmul(self, other)
-    def __rmatmul__(self, other): return numtorch.ops.matmul(other, self)
-    def __neg__(self): return numtorch.ops.neg(self)
+    def __floordiv__(self, other): return ops.floor_divide(self, other)
+    def __rfloordiv__(self, other): return ops.floor_divide(other, self)
+    def __mod__(self, other): return ops.remainder(self, other)
+    def __rmod__(self, other): return ops.remainder(other, self)
+    def __pow__(self, other): return ops.pow(self, other)
+    def __rpow__(self, other): return ops.pow(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __neg__(self): return ops.neg(self)
     def __pos__(self): return self
-    def __abs__(self): return numtorch.ops.abs(self)
-    def __invert__(self): return numtorch.ops.bitwise_not(self)
-    def __and__(self, other): return numtorch.ops.bitwise_and(self, other)
-    def __rand__(self, other): return numtorch.ops.bitwise_and(other, self)
-    def __or__(self, other): return numtorch.ops.bitwise_or(self, other)
-    def __ror__(self, other): return numtorch.ops.bitwise_or(other, self)
-    def __xor__(self, other): return numtorch.ops.bitwise_xor(self, other)
-    def __rxor__(self, other): return numtorch.ops.bitwise_xor(other, self)
-    def __eq__(self, other): return numtorch.ops.eq(self, other)
-    def __ne__(self, other): return numtorch.ops.ne(self, other)
-    def __lt__(self, other): return numtorch.ops.lt(self, other)
-    def __le__(self, other): return numtorch.ops.le(self, other)
-    def __gt__(self, other): return numtorch.ops.gt(self, other)
-    def __ge__(self, other): return numtorch.ops.ge(self, other)
-    def __getitem__(self, index): return numtorch.ops.getitem(self, index)
-    def __setitem__(self, index, value): numtorch.ops.setitem(self, index, value)
+    def __abs__(self): return ops.abs(self)
+    def __invert__(self): return ops.bitwise_not(self)
+    def __and__(self, other): return ops.bitwise_and(self, other)
+    def __rand__(self, other): return ops.bitwise_and(other, self)
+    def __or__(self, other): return ops.bitwise_or(self, other)
+    def __ror__(self, other): return ops.bitwise_or(other, self)
+    def __xor__(self, other): return ops.bitwise_xor(self, other)
+    def __rxor__(self, other): return ops.bitwise_xor(other, self)
+    def __eq__(self, other): return ops.eq(self, other)
+    def __ne__(self, other): return ops.ne(self, other)
+    def __lt__(self, other): return ops.lt(self, other)
+    def __le__(self, other): return ops.le(self, other)
+    def __gt__(self, other): return ops.gt(self, other)
+    def __ge__(self, other): return ops.ge(self, other)
+    def __getitem__(self, index): return ops.getitem(self, index)
+    def __setitem__(self, index, value): ops.setitem(self, index, value)
 
     def __iadd__(self, other): return self.add_(other)
     def __isub__(self, other): return self.sub_(other)
@@ -510,91 +515,92 @@ class Tensor:
 
     # ---- in-place ops: out-of-place op, then written back into this tensor's memory ---------
     def _inplace(self, fn, *args, **kwargs) -> "Tensor":
-        return numtorch.ops.apply_inplace(self, fn, *args, **kwargs)
+        return ops.apply_inplace(self, fn, *args, **kwargs)
 
-    def add_(self, other, *, alpha=1): return self._inplace(numtorch.ops.add, other, alpha=alpha)
-    def sub_(self, other, *, alpha=1): return self._inplace(numtorch.ops.sub, other, alpha=alpha)
-    def mul_(self, other): return self._inplace(numtorch.ops.mul, other)
+    def add_(self, other, *, alpha=1): return self._inplace(ops.add, other, alpha=alpha)
+    def sub_(self, other, *, alpha=1): return self._inplace(ops.sub, other, alpha=alpha)
+    def mul_(self, other): return self._inplace(ops.mul, other)
     def div_(self, other, *, rounding_mode=None):
-        return self._inplace(numtorch.ops.div, other, rounding_mode=rounding_mode)
-    def pow_(self, exponent): return self._inplace(numtorch.ops.pow, exponent)
-    def neg_(self): return self._inplace(numtorch.ops.neg)
-    def abs_(self): return self._inplace(numtorch.ops.abs)
-    def sqrt_(self): return self._inplace(numtorch.ops.sqrt)
-    def exp_(self): return self._inplace(numtorch.ops.exp)
-    def log_(self): return self._inplace(numtorch.ops.log)
-    def tanh_(self): return self._inplace(numtorch.ops.tanh)
-    def sigmoid_(self): return self._inplace(numtorch.ops.sigmoid)
-    def relu_(self): return self._inplace(numtorch.ops.relu)
-    def floor_(self): return self._inplace(numtorch.ops.floor)
-    def round_(self, decimals=0): return self._inplace(numtorch.ops.round, decimals=decimals)
-    def reciprocal_(self): return self._inplace(numtorch.ops.reciprocal)
-    def clamp_(self, min=None, max=None): return self._inplace(numtorch.ops.clamp, min, max)
+        return self._inplace(ops.div, other, rounding_mode=rounding_mode)
+    def pow_(self, exponent): return self._inplace(ops.pow, exponent)
+    def neg_(self): return self._inplace(ops.neg)
+    def abs_(self): return self._inplace(ops.abs)
+    def sqrt_(self): return self._inplace(ops.sqrt)
+    def exp_(self): return self._inplace(ops.exp)
+    def log_(self): return self._inplace(ops.log)
+    def tanh_(self): return self._inplace(ops.tanh)
+    def sigmoid_(self): return self._inplace(ops.sigmoid)
+    def relu_(self): return self._inplace(ops.relu)
+    def floor_(self): return self._inplace(ops.floor)
+    def round_(self, decimals=0): return self._inplace(ops.round, decimals=decimals)
+    def reciprocal_(self): return self._inplace(ops.reciprocal)
+    def clamp_(self, min=None, max=None): return self._inplace(ops.clamp, min, max)
     clip_ = clamp_
-    def clamp_min_(self, min): return self._inplace(numtorch.ops.clamp, min, None)
-    def clamp_max_(self, max): return self._inplace(numtorch.ops.clamp, None, max)
-    def masked_fill_(self, mask, value): return self._inplace(numtorch.ops.masked_fill, mask, value)
-    def lerp_(self, end, weight): return self._inplace(numtorch.ops.lerp, end, weight)
-    def addcmul_(self, t1, t2, *, value=1): return self._inplace(numtorch.ops.addcmul, t1, t2, value=value)
-    def addcdiv_(self, t1, t2, *, value=1): return self._inplace(numtorch.ops.addcdiv, t1, t2, value=value)
+    def clamp_min_(self, min): return self._inplace(ops.clamp, min, None)
+    def clamp_max_(self, max): return self._inplace(ops.clamp, None, max)
+    def masked_fill_(self, mask, value): return self._inplace(ops.masked_fill, mask, value)
+    def lerp_(self, end, weight): return self._inplace(ops.lerp, end, weight)
+    def addcmul_(self, t1, t2, *, value=1): return self._inplace(ops.addcmul, t1, t2, value=value)
+    def addcdiv_(self, t1, t2, *, value=1): return self._inplace(ops.addcdiv, t1, t2, value=value)
     def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
-        return self._inplace(numtorch.ops.scatter, dim, index, src, value=value, reduce=reduce)
-    def scatter_add_(self, dim, index, src): return self._inplace(numtorch.ops.scatter_add, dim, index, src)
+        return self._inplace(ops.scatter, dim, index, src, value=value, reduce=reduce)
+    def scatter_add_(self, dim, index, src): return self._inplace(ops.scatter_add, dim, index, src)
     def index_add_(self, dim, index, source, *, alpha=1):
-        return self._inplace(numtorch.ops.index_add, dim, index, source, alpha=alpha)
-    def index_fill_(self, dim, index, value): return self._inplace(numtorch.ops.index_fill, dim, index, value)
+        return self._inplace(ops.index_add, dim, index, source, alpha=alpha)
+    def index_fill_(self, dim, index, value): return self._inplace(ops.index_fill, dim, index, value)
     def index_put_(self, indices, values, accumulate=False):
-        return self._inplace(numtorch.ops.index_put, indices, values, accumulate)
-    def copy_(self, src, non_blocking=False): return self._inplace(numtorch.ops.copy_from, src)
-    def zero_(self): return numtorch.ops.fill_inplace(self, 0)
-    def fill_(self, value): return numtorch.ops.fill_inplace(self, value)
+        return self._inplace(ops.index_put, indices, values, accumulate)
+    def copy_(self, src, non_blocking=False): return self._inplace(ops.copy_from, src)
+    def zero_(self): return ops.fill_inplace(self, 0)
+    def fill_(self, value): return ops.fill_inplace(self, value)
     def uniform_(self, a=0.0, b=1.0, *, generator=None):
-        return numtorch.creation.fill_random(self, "uniform", a, b, generator)
+        return ops.fill_random(self, "uniform", a, b, generator)
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
-        return numtorch.creation.fill_random(self, "normal", mean, std, generator)
+        return ops.fill_random(self, "normal", mean, std, generator)
     def bernoulli_(self, p=0.5, *, generator=None):
-        return numtorch.creation.fill_random(self, "bernoulli", p, None, generator)
+        return ops.fill_random(self, "bernoulli", p, None, generator)
     def exponential_(self, lambd=1.0, *, generator=None):
-        return numtorch.creation.fill_random(self, "exponential", lambd, None, generator)
+        return ops.fill_random(self, "exponential", lambd, None, generator)
     def random_(self, low=0, high=None, *, generator=None):
-        return numtorch.creation.fill_random(self, "integers", low, high, generator)
+        return ops.fill_random(self, "integers", low, high, generator)
 
-    # ---- the most used methods, written out (the rest resolve through __getattr__) --------
-    def sum(self, dim=None, keepdim=False, *, dtype=None): return numtorch.ops.sum(self, dim, keepdim, dtype=dtype)
-    def mean(self, dim=None, keepdim=False, *, dtype=None): return numtorch.ops.mean(self, dim, keepdim, dtype=dtype)
-    def relu(self): return numtorch.ops.relu(self)
-    def sigmoid(self): return numtorch.ops.sigmoid(self)
-    def tanh(self): return numtorch.ops.tanh(self)
+    # ---- the most used methods, written out (the rest come from add_op_methods) --------
+    def sum(self, dim=None, keepdim=False, *, dtype=None): return ops.sum(self, dim, keepdim, dtype=dtype)
+    def mean(self, dim=None, keepdim=False, *, dtype=None): return ops.mean(self, dim, keepdim, dtype=dtype)
+    def relu(self): return ops.relu(self)
+    def sigmoid(self): return ops.sigmoid(self)
+    def tanh(self): return ops.tanh(self)
     def exp(self):
         r = _elide.unary(self, np.exp, _TEMP_METHOD)
-        return numtorch.ops.exp(self) if r is None else r
+        return ops.exp(self) if r is None else r
 
-    def log(self): return numtorch.ops.log(self)
-    def sqrt(self): return numtorch.ops.sqrt(self)
-    def abs(self): return numtorch.ops.abs(self)
-    def pow(self, exponent): return numtorch.ops.pow(self, exponent)
-    def clamp(self, min=None, max=None): return numtorch.ops.clamp(self, min, max)
-    def matmul(self, other): return numtorch.ops.matmul(self, other)
-    def mm(self, mat2): return numtorch.ops.mm(self, mat2)
-    def reshape(self, *shape): return numtorch.ops.reshape(self, *shape)
-    def view(self, *shape): return numtorch.ops.view(self, *shape)
-    def t(self): return numtorch.ops.t(self)
-    def transpose(self, dim0, dim1): return numtorch.ops.transpose(self, dim0, dim1)
-    def permute(self, *dims): return numtorch.ops.permute(self, *dims)
-    def unsqueeze(self, dim): return numtorch.ops.unsqueeze(self, dim)
-    def squeeze(self, dim=None): return numtorch.ops.squeeze(self, dim)
-    def flatten(self, start_dim=0, end_dim=-1): return numtorch.ops.flatten(self, start_dim, end_dim)
-    def expand(self, *sizes): return numtorch.ops.expand(self, *sizes)
-    def max(self, dim=None, keepdim=False): return numtorch.ops.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return numtorch.ops.min(self, dim, keepdim)
-    def argmax(self, dim=None, keepdim=False): return numtorch.ops.argmax(self, dim, keepdim)
+    def log(self): return ops.log(self)
+    def sqrt(self): return ops.sqrt(self)
+    def abs(self): return ops.abs(self)
+    def pow(self, exponent): return ops.pow(self, exponent)
+    def clamp(self, min=None, max=None): return ops.clamp(self, min, max)
+    def matmul(self, other): return ops.matmul(self, other)
+    def mm(self, mat2): return ops.mm(self, mat2)
+    def reshape(self, *shape): return ops.reshape(self, *shape)
+    def view(self, *shape): return ops.view(self, *shape)
+    def t(self): return ops.t(self)
+    def transpose(self, dim0, dim1): return ops.transpose(self, dim0, dim1)
+    def permute(self, *dims): return ops.permute(self, *dims)
+    def unsqueeze(self, dim): return ops.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return ops.squeeze(self, dim)
+    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
+    def expand(self, *sizes): return ops.expand(self, *sizes)
+    def max(self, dim=None, keepdim=False): return ops.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return ops.min(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return ops.argmax(self, dim, keepdim)
 
 
 
 def add_op_methods(table: dict) -> None:
-    """Every other method is the op of the same name in ``numtorch.ops`` with the tensor first:
-    ``x.exp()`` is ``numtorch.exp(x)``, ``x.sum(dim=1)`` is ``numtorch.sum(x, dim=1)``.  ``numtorch.ops``
-    calls this once with its table (name -> function), after the ops exist.
+    """Every other method is the op of the same name with the tensor first: ``x.exp()`` is
+    ``numtorch.exp(x)``, ``x.sum(dim=1)`` is ``numtorch.sum(x, dim=1)``.  ``numtorch.ops`` calls this
+    with its ``TENSOR_METHODS`` table (name -> function) once the ops exist, ``numtorch.linalg`` with
+    its own few.
 
     They become class attributes, not a ``__getattr__`` fallback: CPython specializes attribute reads
     (``t._data``, ``t.grad_fn``) only on classes without ``__getattr__``, and every op reads several."""

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from numtorch.tensor import Tensor
+from numtorch.creation import as_tensor, from_numpy
 
 __all__ = ["assert_close", "make_tensor"]
 
@@ -45,7 +46,8 @@ def _compare(actual, expected, rtol, atol, equal_nan, check_device, check_dtype,
             _fail(f"The keys of the mappings do not match: {sorted(map(str, actual))} != "
                   f"{sorted(map(str, expected))}", path, msg)
         for k in expected:
-            _compare(actual[k], expected[k], rtol, atol, equal_nan, check_device, check_dtype, msg, path + (k,))
+            _compare(actual[k], expected[k], rtol, atol, equal_nan, check_device, check_dtype, msg,
+                     path + (k,))
         return
     if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
         if len(actual) != len(expected):
@@ -55,7 +57,8 @@ def _compare(actual, expected, rtol, atol, equal_nan, check_device, check_dtype,
         return
     if isinstance(actual, Tensor) or isinstance(expected, Tensor):
         _compare_tensors(actual, expected, rtol, atol, equal_nan, check_device, check_dtype, msg, path)
-    elif isinstance(actual, (bool, int, float, complex)) and isinstance(expected, (bool, int, float, complex)):
+    elif isinstance(actual, (bool, int, float, complex)) \
+            and isinstance(expected, (bool, int, float, complex)):
         _compare_scalars(actual, expected, rtol, atol, equal_nan, check_dtype, msg, path)
     else:
         raise TypeError(f"No comparison pair was able to handle inputs of type {type(actual)} and "
@@ -72,7 +75,8 @@ def _fail(text: str, path, msg) -> None:
 
 def _compare_scalars(actual, expected, rtol, atol, equal_nan, check_dtype, msg, path) -> None:
     if check_dtype and type(actual) is not type(expected):
-        _fail(f"The values for attribute 'dtype' do not match: {type(actual)} != {type(expected)}.", path, msg)
+        _fail(f"The values for attribute 'dtype' do not match: {type(actual)} != {type(expected)}.", path,
+              msg)
     kind = "close" if isinstance(expected, (float, complex)) else "equal"
     if rtol is None:
         rtol, atol = _default_tolerances(np.float64) if kind == "close" else (0.0, 0.0)
@@ -89,9 +93,8 @@ def _compare_scalars(actual, expected, rtol, atol, equal_nan, check_dtype, msg, 
 
 
 def _compare_tensors(actual, expected, rtol, atol, equal_nan, check_device, check_dtype, msg, path) -> None:
-    import numtorch
-    a = actual if isinstance(actual, Tensor) else numtorch.as_tensor(actual)
-    e = expected if isinstance(expected, Tensor) else numtorch.as_tensor(expected)
+    a = actual if isinstance(actual, Tensor) else as_tensor(actual)
+    e = expected if isinstance(expected, Tensor) else as_tensor(expected)
     if a.shape != e.shape:
         _fail(f"The values for attribute 'shape' do not match: {a.shape} != {e.shape}.", path, msg)
     if check_device and a.device != e.device:
@@ -135,7 +138,8 @@ def _compare_values(x: np.ndarray, y: np.ndarray, rtol, atol, equal_nan, path, m
     i_abs = np.unravel_index(int(np.argmax(np.where(ok, -1, absdiff))), x.shape)
     i_rel = np.unravel_index(int(np.argmax(np.where(ok, -1, rel))), x.shape)
     tail = (lambda t: f" (up to {t} allowed)") if float_kind else (lambda t: "")
-    lines = [f"Tensor-likes are not {kind}!", "", f"Mismatched elements: {n_bad} / {n} ({100 * n_bad / n:.1f}%)",
+    lines = [f"Tensor-likes are not {kind}!", "",
+             f"Mismatched elements: {n_bad} / {n} ({100 * n_bad / n:.1f}%)",
              f"Greatest absolute difference: {absdiff[i_abs].item()} at index {tuple(int(i) for i in i_abs)}"
              f"{tail(atol)}",
              f"Greatest relative difference: {rel[i_rel].item()} at index {tuple(int(i) for i in i_rel)}"
@@ -152,7 +156,6 @@ def make_tensor(*shape, dtype, device=None, low=None, high=None, requires_grad: 
     >>> make_tensor(2, 3, dtype=numtorch.float32, low=0, high=1).shape
     numtorch.Size([2, 3])
     """
-    import numtorch
     from numtorch.random import rng_of
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -172,7 +175,7 @@ def make_tensor(*shape, dtype, device=None, low=None, high=None, requires_grad: 
         arr = rng.uniform(lo, hi, size=shape).astype(np_dtype)
         if exclude_zero:
             arr[arr == 0] = np.finfo(np_dtype).tiny
-    t = numtorch.from_numpy(arr)
+    t = from_numpy(arr)
     if device is not None:
         t = t.to(device)
     if requires_grad:

@@ -63,12 +63,14 @@ class autocast:
             warnings.warn("CUDA is not available. Disabling autocast.", stacklevel=3)
             return False
         if self.device == "cuda" and self.fast_dtype is _dtypes.bfloat16:
-            raise RuntimeError("autocast('cuda', dtype=numtorch.bfloat16): CuPy has no bfloat16, so numtorch's "
-                               "bfloat16 tensors live on the CPU; use dtype=numtorch.float16 on a GPU")
+            raise RuntimeError("autocast('cuda', dtype=numtorch.bfloat16): CuPy has no bfloat16, so "
+                               "numtorch's bfloat16 tensors live on the CPU; "
+                               "use dtype=numtorch.float16 on a GPU")
         if self.fast_dtype not in _LOWER_DTYPES:
             name = "CPU" if self.device == "cpu" else "CUDA"
             warnings.warn(f"In {name} autocast, but the target dtype is not supported. Disabling autocast.\n"
-                          f"{name} Autocast only supports dtypes of numtorch.bfloat16, numtorch.float16 currently.",
+                          f"{name} Autocast only supports dtypes of numtorch.bfloat16, "
+                          "numtorch.float16 currently.",
                           stacklevel=3)
             return False
         return True

@@ -116,7 +116,8 @@ class GradScaler:
         self._check_scale_growth_tracker("unscale_")
         state = self._per_optimizer_states[id(optimizer)]
         if state["stage"] is OptState.UNSCALED:
-            raise RuntimeError("unscale_() has already been called on this optimizer since the last update().")
+            raise RuntimeError("unscale_() has already been called on this optimizer "
+                               "since the last update().")
         if state["stage"] is OptState.STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         inv_scale = np.float32(1.0 / np.float64(self._scale))  # the reciprocal in float64, as PyTorch
@@ -165,7 +166,8 @@ class GradScaler:
         if new_scale is not None:
             self._scale = np.float32(new_scale.item() if isinstance(new_scale, Tensor) else new_scale)
         else:
-            found = [s["found_inf"] for s in self._per_optimizer_states.values() if s["found_inf"] is not None]
+            found = [s["found_inf"] for s in self._per_optimizer_states.values()
+                     if s["found_inf"] is not None]
             if not found:
                 raise AssertionError("No inf checks were recorded prior to update.")
             self._update_scale(any(found))

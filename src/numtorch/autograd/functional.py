@@ -39,7 +39,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
     return jacs if isinstance(inputs, (tuple, list)) else jacs[0]
 
 
-def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, outer_jacobian_strategy="reverse-mode"):
+def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
+            outer_jacobian_strategy="reverse-mode"):
     """The Hessian of a scalar function: the Jacobian of its gradient."""
     def grad_fn(*xs):
         out = func(*xs)

@@ -78,8 +78,8 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
     for t in diff_inputs:
         if t._data.dtype != np.float64 and raise_exception:
             import warnings
-            warnings.warn(f"gradcheck: input of dtype {t.dtype} is not float64; the check may fail because of "
-                          "precision, not a wrong gradient", stacklevel=2)
+            warnings.warn(f"gradcheck: input of dtype {t.dtype} is not float64; the check may fail because "
+                          "of precision, not a wrong gradient", stacklevel=2)
     if fast_mode:
         return _fast_gradcheck(func, inputs, eps, atol, rtol, raise_exception)
     outs = [o for o in _outputs(func, inputs) if o.requires_grad or o._data.dtype.kind in "fcV"]

@@ -92,7 +92,8 @@ def load_data(name: str, data_dir: Optional[str]) -> DataBundle:
         except DatasetNotFoundError:
             test = cls(root, train=False)  # still missing: its error names the files
             x, y = test.data, test.targets
-            return DataBundle(name, _split(x[:8000], y[:8000]), _split(x[8000:], y[8000:]), list(test.classes),
+            return DataBundle(name, _split(x[:8000], y[:8000]), _split(x[8000:], y[8000:]),
+                              list(test.classes),
                               note="no training files: using the test files' first 8000 images to train, "
                                    "the last 2000 held out")
         return DataBundle(name, _split(train.data, train.targets), _split(test.data, test.targets),
@@ -100,7 +101,8 @@ def load_data(name: str, data_dir: Optional[str]) -> DataBundle:
     if name == "cifar10":
         cls = getattr(datasets, "CIFAR10", None)
         if cls is None:
-            raise CLIError("the CIFAR-10 data set is not available in this numtorch (vision.datasets.CIFAR10)")
+            raise CLIError("the CIFAR-10 data set is not available in this numtorch "
+                           "(vision.datasets.CIFAR10)")
         train, test = cls(root, train=True), cls(root, train=False)
         return DataBundle(name, _split(train.data, train.targets), _split(test.data, test.targets),
                           list(train.classes))
@@ -113,8 +115,8 @@ def batches(split: Split, batch_size: int, shuffle: bool, generator=None, sample
     ``sampler`` (e.g. a ``DistributedSampler``: this rank's share of the data) replaces ``shuffle``.
     """
     from numtorch.utils.data import DataLoader, TensorDataset
-    return DataLoader(TensorDataset(split.x, split.y), batch_size=batch_size, shuffle=shuffle and sampler is None,
-                      sampler=sampler, generator=generator)
+    return DataLoader(TensorDataset(split.x, split.y), batch_size=batch_size,
+                      shuffle=shuffle and sampler is None, sampler=sampler, generator=generator)
 
 
 def shard(split: Split, rank: int, world_size: int) -> Split:
@@ -133,7 +135,8 @@ def augment_batch(x: numtorch.Tensor, rng: np.random.Generator, flip: bool, pad:
     a = x._data
     n, _, h, w = a.shape
     padded = np.pad(a, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))  # (N, C, 2p+1, 2p+1, H, W)
+    # (N, C, 2p+1, 2p+1, H, W)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
     dy, dx = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
     out = windows[np.arange(n), :, dy, dx]  # (N, C, H, W)
     if flip:
@@ -148,7 +151,8 @@ def _model_factory(attr: str, name: str):
     import numtorch.models as models
     factory = getattr(models, attr, None)
     if factory is None:
-        raise CLIError(f"model {name!r} is not available in this numtorch (numtorch.models.{attr} is missing)")
+        raise CLIError(f"model {name!r} is not available in this numtorch "
+                       f"(numtorch.models.{attr} is missing)")
     return factory
 
 
@@ -165,14 +169,17 @@ def build_model(config: dict):
     if name == "mlp":
         return _model_factory("TwoLayerNet", name)(c * h * w, config["hidden"], n)
     if name == "simplecnn":
-        return _model_factory("SimpleConvNet", name)(input_dim=(c, h, w), hidden_size=config["hidden"], output_size=n)
+        return _model_factory("SimpleConvNet", name)(input_dim=(c, h, w), hidden_size=config["hidden"],
+                                                     output_size=n)
     if name == "lenet5":
         if min(h, w) < 28:
-            raise CLIError(f"--model lenet5 needs images of at least 28x28 (these are {h}x{w}); use --data mnist")
+            raise CLIError(f"--model lenet5 needs images of at least 28x28 (these are {h}x{w}); "
+                           "use --data mnist")
         return _model_factory("LeNet5", name)(num_classes=n, in_channels=c)
     if name in ("resnet20", "densenet_bc_100"):
         if c != 3:
-            raise CLIError(f"--model {name} is a CIFAR network for 3-channel images; use it with --data cifar10")
+            raise CLIError(f"--model {name} is a CIFAR network for 3-channel images; "
+                           "use it with --data cifar10")
         return _model_factory(name, name)(num_classes=n)
     raise CLIError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
 
@@ -181,7 +188,8 @@ def build_optimizer(name: str, params, lr: float, weight_decay: float):
     """One of ``OPTIMIZERS``; ``momentum`` is SGD with momentum 0.9."""
     from numtorch import optim
     if name in ("sgd", "momentum"):
-        return optim.SGD(params, lr=lr, momentum=0.9 if name == "momentum" else 0.0, weight_decay=weight_decay)
+        return optim.SGD(params, lr=lr, momentum=0.9 if name == "momentum" else 0.0,
+                         weight_decay=weight_decay)
     classes = {"adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
     if name not in classes:
         raise CLIError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -319,12 +327,33 @@ def _finite_or_none(obj):
     return obj
 
 
+@contextlib.contextmanager
+def open_image(path: Path):
+    """The Pillow image at ``path`` (only its header read yet); every failure is one CLIError line."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise CLIError("reading images needs Pillow: pip install numtorch[images]") from None
+    if not path.is_file():
+        raise CLIError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            yield im
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        raise CLIError(f"cannot read image {path}: {e}") from None
+
+
+def _parse(text: str, convert, what: str):
+    """``convert(text)``, or argparse's error "expected <what>, got <text>"."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
 def positive_finite_float(text: str) -> float:
     """argparse type: a float > 0 that is finite (``--lr inf`` or ``nan`` trains nothing)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _parse(text, float, "a number")
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
     return value
@@ -332,10 +361,7 @@ def positive_finite_float(text: str) -> float:
 
 def non_negative_finite_float(text: str) -> float:
     """argparse type: a finite float >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _parse(text, float, "a number")
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
@@ -343,10 +369,7 @@ def non_negative_finite_float(text: str) -> float:
 
 def seed_int(text: str) -> int:
     """argparse type: a random seed, an integer in [0, 2**64) (argparse names the option in its error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    value = _parse(text, int, "an integer")
     if not 0 <= value < 2**64:
         raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**64 - 1, got {text}")
     return value
@@ -354,7 +377,8 @@ def seed_int(text: str) -> int:
 
 @contextlib.contextmanager
 def removed_if_left_empty(folder: Optional[Path]):
-    """Removes ``folder`` (one ``check_out_dir`` made, or None) again if the block fails and leaves it empty."""
+    """Removes ``folder`` (one ``check_out_dir`` made, or None) again if the block fails and leaves it
+    empty."""
     try:
         yield
     except BaseException:

@@ -24,8 +24,8 @@ MAX_PIXELS = 2048 * 2048
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("detect", help="detect digits in an image and draw the boxes", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("detect", help="detect digits in an image and draw the boxes",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="a checkpoint.safetensors written by `numtorch train --model detector`")
     p.add_argument("image", help="an image file (PNG, JPEG, ...)")
     p.add_argument("--out", default=None, metavar="PNG", help="write the image with the boxes drawn")
@@ -43,7 +43,8 @@ def load_detector(path):
     ckpt = common.load_checkpoint(path)
     cfg = ckpt["config"].get("detector") if isinstance(ckpt["config"], dict) else None
     if cfg is None:
-        raise common.CLIError(f"{path} is not a detector checkpoint (train one with `numtorch train --model detector`)")
+        raise common.CLIError(f"{path} is not a detector checkpoint "
+                              "(train one with `numtorch train --model detector`)")
     model = CenterNet(**cfg)
     try:
         model.load_state_dict(ckpt["model"])
@@ -54,18 +55,9 @@ def load_detector(path):
 
 def read_image(path: Path, invert: str = "auto") -> np.ndarray:
     """A grayscale image as float32 (1, H, W) in [0, 1], light strokes on a dark background."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise common.CLIError("reading images needs Pillow: pip install numtorch[images]") from None
-    if not path.is_file():
-        raise common.CLIError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:   # reads the header only: the size is known before decoding
-            _check_size(path, *im.size)
-            a = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-        raise common.CLIError(f"cannot read image {path}: {e}") from None
+    with common.open_image(path) as im:   # the header only: the size is known before decoding
+        _check_size(path, *im.size)
+        a = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     if invert == "yes" or (invert == "auto" and border.mean() > 0.5):
         a = 1.0 - a
@@ -74,16 +66,17 @@ def read_image(path: Path, invert: str = "auto") -> np.ndarray:
 
 def _check_size(path: Path, width: int, height: int) -> None:
     if width * height > MAX_PIXELS:
-        raise common.CLIError(f"image {path} is {width}x{height} ({width * height / 1e6:.1f} M pixels); detect "
-                              f"takes at most {MAX_PIXELS / 1e6:.1f} M pixels (e.g. 2048x2048): crop it, keeping "
-                              "digits about 20-40 pixels tall")
+        raise common.CLIError(f"image {path} is {width}x{height} ({width * height / 1e6:.1f} M pixels); "
+                              f"detect takes at most {MAX_PIXELS / 1e6:.1f} M pixels (e.g. 2048x2048): crop "
+                              "it, keeping digits about 20-40 pixels tall")
 
 
 def draw_detections(image: np.ndarray, detections: dict, classes, out: Path, scale: int = 4) -> Path:
     """Draws boxes with "label score" captions on an enlarged copy of the (1, H, W) image."""
     from PIL import Image, ImageDraw
     gray = (np.clip(image[0], 0, 1) * 255).astype(np.uint8)
-    img = Image.fromarray(gray).convert("RGB").resize((gray.shape[1] * scale, gray.shape[0] * scale), Image.NEAREST)
+    img = Image.fromarray(gray).convert("RGB").resize((gray.shape[1] * scale, gray.shape[0] * scale),
+                                                      Image.NEAREST)
     draw = ImageDraw.Draw(img)
     colours = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
                "#bcf60c", "#fabebe"]

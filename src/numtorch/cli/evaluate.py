@@ -17,9 +17,11 @@ from numtorch.cli import common
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("eval", help="evaluate a checkpoint on the held-out split", description=__doc__)
-    p.add_argument("checkpoint", help="a checkpoint.safetensors written by `numtorch train` (or its run folder)")
+    p.add_argument("checkpoint",
+                   help="a checkpoint.safetensors written by `numtorch train` (or its run folder)")
     p.add_argument("--text", default=None, help="GPT checkpoints: the text file it was trained on")
-    p.add_argument("--data-dir", default=None, help="folder of the data files (default: the one used for training)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of the data files (default: the one used for training)")
     p.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size (default 1000)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     p.set_defaults(run=run)

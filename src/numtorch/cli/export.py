@@ -25,7 +25,8 @@ from numtorch.cli.common import CLIError
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("export", help="write a trained model as an ONNX file", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="a checkpoint.safetensors written by `numtorch train` (or its run folder)")
+    p.add_argument("checkpoint",
+                   help="a checkpoint.safetensors written by `numtorch train` (or its run folder)")
     p.add_argument("--format", default="onnx", choices=("onnx",), help="onnx (default)")
     p.add_argument("--out", required=True, help="the file to write, e.g. model.onnx")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset version (default 18)")
@@ -48,7 +49,8 @@ class _Wrapped(numtorch.nn.Module):
         return self._post(self._net, x)
 
 
-def _classifier(net, x):  # logits and p_i = exp(s_i) / sum_j exp(s_j), the probabilities `numtorch predict` prints
+# logits and p_i = exp(s_i) / sum_j exp(s_j), the probabilities `numtorch predict` prints
+def _classifier(net, x):
     logits = net(x)
     return logits, numtorch.nn.functional.softmax(logits, dim=1)
 
@@ -57,7 +59,8 @@ def _gpt_logits(gpt, idx):
     return gpt(idx)[0]
 
 
-def _detector_maps(det, x):  # the network without its post-processing (decoding and NMS run outside the graph)
+# the network without its post-processing (decoding and NMS run outside the graph)
+def _detector_maps(det, x):
     h = det.head(det.backbone(x))
     return det.cls_logits(h), det.bbox_pred(h)
 
@@ -70,7 +73,8 @@ def export_spec(ckpt: dict, path):
         from numtorch.cli.generate import model_and_tokenizer
         gpt, _ = model_and_tokenizer(ckpt, "cpu")
         T = min(8, gpt.block_size - 1) if gpt.block_size > 1 else 1  # shorter than the block: T can grow
-        return _Wrapped(gpt, _gpt_logits), numtorch.zeros(1, max(T, 1), dtype=numtorch.int64), "idx", ["logits"], (0, 1)
+        return (_Wrapped(gpt, _gpt_logits), numtorch.zeros(1, max(T, 1), dtype=numtorch.int64), "idx",
+                ["logits"], (0, 1))
     if kind == "detector":
         from numtorch.cli.detect import load_detector
         det, _ = load_detector(path)

@@ -16,7 +16,8 @@ MAX_TOKENS = 100_000   # one run's output: minutes of sampling, a few hundred kB
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("generate", help="sample text from a trained GPT checkpoint",
-                              description="Sample text from a GPT checkpoint written by `numtorch train --model gpt`.")
+                              description="Sample text from a GPT checkpoint written by "
+                                          "`numtorch train --model gpt`.")
     p.add_argument("checkpoint", help="checkpoint.safetensors of a GPT run")
     p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     p.add_argument("--tokens", type=int, default=300,
@@ -25,7 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="sampling temperature >= 0; 0 always picks the most likely character (greedy) "
                         "(default 0.8)")
     p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely characters only")
-    p.add_argument("--seed", type=common.seed_int, default=0, help="random seed, 0 <= seed < 2**64 (default 0)")
+    p.add_argument("--seed", type=common.seed_int, default=0,
+                   help="random seed, 0 <= seed < 2**64 (default 0)")
     p.add_argument("--no-cache", action="store_true", help="recompute every position (no key/value cache)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     p.set_defaults(run=run)

@@ -23,7 +23,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=3, help="samples in the batch (default 3)")
     p.add_argument("--eps", type=float, default=1e-6, help="finite-difference step h (default 1e-6)")
     p.add_argument("--tol", type=float, default=1e-7, help="largest accepted difference (default 1e-7)")
-    p.add_argument("--seed", type=common.seed_int, default=0, help="random seed, 0 <= seed < 2**64 (default 0)")
+    p.add_argument("--seed", type=common.seed_int, default=0,
+                   help="random seed, 0 <= seed < 2**64 (default 0)")
     p.set_defaults(run=run)
     return p
 

@@ -28,11 +28,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="weight-decay range, sampled log-uniformly (default 1e-8 1e-3)")
     p.add_argument("--data", default="digits", choices=tuple(common.DATA_DEFAULTS), help="default digits")
     p.add_argument("--data-dir", default=None, help="folder of the data files")
-    p.add_argument("--model", default="mlp", choices=[m for m in common.MODELS if m not in ("gpt", "detector")])
+    p.add_argument("--model", default="mlp",
+                   choices=[m for m in common.MODELS if m not in ("gpt", "detector")])
     p.add_argument("--hidden", type=int, default=100, help="hidden units of the two-layer net (default 100)")
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default per data set)")
     p.add_argument("--optimizer", default="sgd", choices=common.OPTIMIZERS, help="default sgd")
-    p.add_argument("--seed", type=common.seed_int, default=0, help="random seed, 0 <= seed < 2**64 (default 0)")
+    p.add_argument("--seed", type=common.seed_int, default=0,
+                   help="random seed, 0 <= seed < 2**64 (default 0)")
     p.add_argument("--out", default="lr_search.png", help="PNG of validation curves (default lr_search.png)")
     p.set_defaults(run=run)
     return p
@@ -68,8 +70,9 @@ def run(args) -> int:
     for i in range(args.trials):
         lr, wd = common.log_uniform(rng, *args.lr_range), common.log_uniform(rng, *args.wd_range)
         config = {"model": args.model, "data": args.data, "image_shape": list(data.image_shape),
-                  "hidden": args.hidden, "classes": data.classes, "epochs": args.epochs, "batch_size": batch_size,
-                  "lr": lr, "optimizer": args.optimizer, "weight_decay": wd, "seed": args.seed, "augment": False}
+                  "hidden": args.hidden, "classes": data.classes, "epochs": args.epochs,
+                  "batch_size": batch_size, "lr": lr, "optimizer": args.optimizer, "weight_decay": wd,
+                  "seed": args.seed, "augment": False}
         try:
             history = train(config, search, progress=False, log=lambda *a, **k: None)["history"]
         except common.NonFiniteLoss:  # this learning rate diverged: it scores 0
@@ -82,7 +85,8 @@ def run(args) -> int:
     ranked = sorted(trials, key=lambda t: -t["val_acc"][-1])
     print(f"\n{'rank':>4} {'lr':>10} {'weight decay':>13} {'val acc':>8} {'train acc':>9}")
     for rank, t in enumerate(ranked, 1):
-        print(f"{rank:>4} {t['lr']:10.3e} {t['weight_decay']:13.3e} {t['val_acc'][-1]:8.4f} {t['train_acc'][-1]:9.4f}")
+        print(f"{rank:>4} {t['lr']:10.3e} {t['weight_decay']:13.3e} {t['val_acc'][-1]:8.4f} "
+              f"{t['train_acc'][-1]:9.4f}")
     try:
         from numtorch.viz import plot_lr_search
         print(f"validation curves: {plot_lr_search(trials, Path(args.out))}")

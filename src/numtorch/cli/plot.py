@@ -19,7 +19,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="file to write (default activations.png / graph.png)")
     p.add_argument("--range", nargs=2, type=float, default=(-5.0, 5.0), metavar=("LO", "HI"),
                    help="x range (default -5 5)")
-    p.add_argument("--show-saved", action="store_true", help="graph: also draw the tensors saved for backward")
+    p.add_argument("--show-saved", action="store_true",
+                   help="graph: also draw the tensors saved for backward")
     p.set_defaults(run=run)
     return p
 

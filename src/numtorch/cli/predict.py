@@ -32,21 +32,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _open_image(path: Path, channels: int):
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise common.CLIError("reading images needs Pillow: pip install numtorch[images]") from None
-    if not path.is_file():
-        raise common.CLIError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            if "A" in im.getbands() or "transparency" in im.info:  # transparent means white paper
-                rgba = im.convert("RGBA")
-                im = Image.new("RGBA", rgba.size, "white")
-                im.alpha_composite(rgba)
-            return im.convert("L" if channels == 1 else "RGB"), Image
-    except (UnidentifiedImageError, OSError) as e:
-        raise common.CLIError(f"cannot read image {path}: {e}") from None
+    with common.open_image(path) as im:
+        from PIL import Image                                  # present: open_image imported it
+        if "A" in im.getbands() or "transparency" in im.info:  # transparent means white paper
+            rgba = im.convert("RGBA")
+            im = Image.new("RGBA", rgba.size, "white")
+            im.alpha_composite(rgba)
+        return im.convert("L" if channels == 1 else "RGB"), Image
 
 
 def image_to_input(path, image_shape: tuple, invert: str = "auto") -> np.ndarray:
@@ -61,7 +53,8 @@ def image_to_input(path, image_shape: tuple, invert: str = "auto") -> np.ndarray
     if a.shape[:2] != (h, w):
         if c == 1:
             a = _crop_to_ink(a, h)
-        img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8).squeeze(-1) if c == 1 else a.astype(np.uint8))
+        img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8).squeeze(-1) if c == 1
+                              else a.astype(np.uint8))
         a = np.asarray(img.resize((w, h), Image.Resampling.LANCZOS), dtype=np.float32)
         a = a[..., None] if a.ndim == 2 else a
     return np.ascontiguousarray((np.clip(a, 0, 255) / 255).transpose(2, 0, 1), dtype=np.float32)

@@ -24,7 +24,8 @@ _DEFAULT_INPUT = {"SimpleConvNet": (1, 28, 28), "LeNet5": (1, 28, 28), "TwoLayer
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("summary", help="print a model's layers, output shapes, parameters and FLOPs",
                               description=__doc__.splitlines()[0])
-    p.add_argument("model", help="a name in numtorch.models (resnet20, resnet18, densenet_bc_100, simplecnn, ...)")
+    p.add_argument("model",
+                   help="a name in numtorch.models (resnet20, resnet18, densenet_bc_100, simplecnn, ...)")
     p.add_argument("--input-size", type=int, nargs="+", default=None, metavar="N",
                    help="one sample's shape, e.g. 3 32 32 (default: the model's usual input)")
     p.add_argument("--num-classes", type=int, default=None, help="passed to the model's constructor")

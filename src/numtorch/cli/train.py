@@ -35,8 +35,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "gpt (text), detector")
     p.add_argument("--data", default="digits", choices=tuple(common.DATA_DEFAULTS),
                    help="data set (default digits: scikit-learn's 8x8 digits, no download)")
-    p.add_argument("--data-dir", default=None, help=f"folder of the data files (default ./{common.DEFAULT_DATA_DIR})")
-    p.add_argument("--epochs", type=int, default=None, help="passes over the training split (default per data set)")
+    p.add_argument("--data-dir", default=None,
+                   help=f"folder of the data files (default ./{common.DEFAULT_DATA_DIR})")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="passes over the training split (default per data set)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="mini-batch size (default per data set); under mpiexec the global batch: each of the "
                         "N ranks takes batch-size / N")
@@ -45,13 +47,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--optimizer", default="sgd", choices=common.OPTIMIZERS, help="default sgd")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0)")
     p.add_argument("--hidden", type=int, default=100, help="hidden units of the two-layer net (default 100)")
-    p.add_argument("--augment", action="store_true", help="random shifts (and flips for cifar10) of training images")
+    p.add_argument("--augment", action="store_true",
+                   help="random shifts (and flips for cifar10) of training images")
     p.add_argument("--seed", type=common.seed_int, default=0,
                    help="random seed for weights and batch order, 0 <= seed < 2**64 (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     p.add_argument("--out", default=None, help="output folder (default runs/<date-time>)")
     p.add_argument("--quiet", action="store_true",
-                   help="no progress bar (under mpiexec rank 0 draws it even into a log file: pass --quiet there)")
+                   help="no progress bar (under mpiexec rank 0 draws it even into a log file: "
+                        "pass --quiet there)")
     text = p.add_argument_group("text models (--model gpt)")
     text.add_argument("--text", default=None, help="a plain-text file to train on")
     text.add_argument("--steps", type=int, default=None, help="optimizer steps")
@@ -78,7 +82,8 @@ def _dispatch(module: str, args) -> int:
     except ModuleNotFoundError as e:
         if e.name != f"numtorch.cli.{module}":
             raise
-        raise CLIError(f"--model {args.model} needs numtorch.cli.{module}, which this numtorch does not have") from None
+        raise CLIError(f"--model {args.model} needs numtorch.cli.{module}, "
+                       "which this numtorch does not have") from None
     return mod.run(args)
 
 
@@ -165,10 +170,11 @@ def setup(args, world_size: int = 1) -> tuple:
                               zip((args.epochs, args.batch_size, args.lr), common.DATA_DEFAULTS[args.data]))
     data = common.load_data(args.data, args.data_dir)
     data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
-    config = {"model": args.model, "data": args.data, "data_dir": data_dir, "image_shape": list(data.image_shape),
-              "hidden": args.hidden, "classes": data.classes, "epochs": epochs, "batch_size": batch_size,
-              "lr": lr, "optimizer": args.optimizer, "weight_decay": args.weight_decay, "seed": args.seed,
-              "augment": args.augment, "input_scale": "pixels / 255"}
+    config = {"model": args.model, "data": args.data, "data_dir": data_dir,
+              "image_shape": list(data.image_shape), "hidden": args.hidden, "classes": data.classes,
+              "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": args.optimizer,
+              "weight_decay": args.weight_decay, "seed": args.seed, "augment": args.augment,
+              "input_scale": "pixels / 255"}
     if world_size > 1:  # each rank takes an equal share; rounded up when the batch does not divide
         config.update(batch_size=-(-batch_size // world_size) * world_size, world_size=world_size)
     return config, data
@@ -224,7 +230,8 @@ def _abort_job(ctx, error: BaseException) -> None:
     from numtorch.distributed.faults import report
     if os.environ.get("NUMTORCH_DEBUG"):
         traceback.print_exc()
-    report(f"numtorch train: error: rank {ctx.rank}: {_one_line(error)} (stopping all {ctx.world_size} ranks)")
+    report(f"numtorch train: error: rank {ctx.rank}: {_one_line(error)} "
+           f"(stopping all {ctx.world_size} ranks)")
     abort_job(1)
 
 
@@ -264,7 +271,8 @@ def train(config: dict, data: common.DataBundle, device: str = "cpu", progress: 
             _sync_buffers(model)  # BatchNorm statistics: rank 0's, as in the checkpoint
         test_sums = common.evaluate_sums(model, test, device=device)
         if world > 1:
-            train_sums, test_sums = _sum_over_ranks(train_sums, test_sums, history["step_loss"], n_batches, world)
+            train_sums, test_sums = _sum_over_ranks(train_sums, test_sums, history["step_loss"], n_batches,
+                                                    world)
         (train_loss, train_acc), (test_loss, test_acc) = _means(train_sums), _means(test_sums)
         for key, value in zip(("train_loss", "train_acc", "test_loss", "test_acc"),
                               (train_loss, train_acc, test_loss, test_acc)):
@@ -280,7 +288,8 @@ def _means(sums: tuple) -> tuple:
     return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 
-def _sum_over_ranks(train_sums: tuple, test_sums: tuple, step_losses: list, n_steps: int, world: int) -> tuple:
+def _sum_over_ranks(train_sums: tuple, test_sums: tuple, step_losses: list, n_steps: int,
+                    world: int) -> tuple:
     """Adds the ranks' epoch sums and averages this epoch's per-step losses over the ranks, in one
     all-reduce: every rank then holds the figures of the whole job.  (The shares of a
     DistributedSampler are equally long, so every rank took ``n_steps`` steps of equal size, and the
@@ -291,7 +300,8 @@ def _sum_over_ranks(train_sums: tuple, test_sums: tuple, step_losses: list, n_st
     all_reduce(t)  # SUM, in place
     v = t.numpy()
     step_losses[len(step_losses) - n_steps:] = (v[6:] / world).tolist()
-    return (float(v[0]), int(round(v[1])), int(round(v[2]))), (float(v[3]), int(round(v[4])), int(round(v[5])))
+    return ((float(v[0]), int(round(v[1])), int(round(v[2]))),
+            (float(v[3]), int(round(v[4])), int(round(v[5]))))
 
 
 def _sync_buffers(model) -> None:

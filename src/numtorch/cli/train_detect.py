@@ -57,8 +57,9 @@ def _config_from_args(args) -> dict:
 def _canvases(config: dict, split: str, n: int, seed: int):
     from numtorch.vision.datasets import DigitCanvases
     try:
-        return DigitCanvases(config["data_dir"], split=split, num_canvases=n, canvas_size=config["canvas_size"],
-                             digits=tuple(config["digits"]), digit_size=tuple(config["digit_size"]), seed=seed)
+        return DigitCanvases(config["data_dir"], split=split, num_canvases=n,
+                             canvas_size=config["canvas_size"], digits=tuple(config["digits"]),
+                             digit_size=tuple(config["digit_size"]), seed=seed)
     except RuntimeError as e:
         raise common.CLIError(str(e)) from None
 
@@ -151,7 +152,8 @@ def _train_epoch(model, optimizer, scheduler, config, epoch, steps, progress) ->
 
 
 def save_detector_run(out: Path, config: dict, result: dict) -> dict:
-    """Writes ``checkpoint.safetensors`` (numtorch.save: model, config, classes, history) and ``history.json``."""
+    """Writes ``checkpoint.safetensors`` (numtorch.save: model, config, classes, history) and
+    ``history.json``."""
     out.mkdir(parents=True, exist_ok=True)
     model = result["model"]
     ckpt = {"model": model.state_dict(), "config": dict(config, detector=model.config()),

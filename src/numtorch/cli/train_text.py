@@ -26,8 +26,10 @@ SAMPLE_TOKENS = 300   # characters sampled into sample.txt at the end of a run
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The GPT-specific flags of ``numtorch train`` (the common ones live in ``numtorch.cli.train``)."""
     g = parser.add_argument_group("GPT shape (--model gpt)")
-    g.add_argument("--block-size", type=int, default=GPT_DEFAULTS["block_size"], help="context length (default 64)")
-    g.add_argument("--n-layer", type=int, default=GPT_DEFAULTS["n_layer"], help="Transformer blocks (default 4)")
+    g.add_argument("--block-size", type=int, default=GPT_DEFAULTS["block_size"],
+                   help="context length (default 64)")
+    g.add_argument("--n-layer", type=int, default=GPT_DEFAULTS["n_layer"],
+                   help="Transformer blocks (default 4)")
     g.add_argument("--n-head", type=int, default=GPT_DEFAULTS["n_head"], help="attention heads (default 4)")
     g.add_argument("--n-embd", type=int, default=GPT_DEFAULTS["n_embd"], help="width (default 128)")
     g.add_argument("--dropout", type=float, default=GPT_DEFAULTS["dropout"], help="dropout (default 0)")
@@ -54,7 +56,8 @@ def _settings(args, n_train: int) -> dict:
         steps = epochs * max(n_train // (s["batch_size"] * s["block_size"]), 1) if epochs else DEFAULT_STEPS
     s["steps"] = steps
     s["eval_interval"] = _opt(args, "eval_interval", max(steps // 10, 1))
-    for k in ("steps", "batch_size", "block_size", "n_layer", "n_head", "n_embd", "eval_iters", "eval_interval"):
+    for k in ("steps", "batch_size", "block_size", "n_layer", "n_head", "n_embd", "eval_iters",
+              "eval_interval"):
         if s[k] < 1:
             raise CLIError(f"--{k.replace('_', '-')} must be at least 1, got {s[k]}")
     if not s["lr"] > 0:
@@ -87,7 +90,8 @@ def train_gpt(text: str, settings: dict, device: str = "cpu", progress: bool = T
     tok = CharTokenizer().fit(text)
     train_ids, val_ids = split_text(tok.encode_array(text))
     train, val = TextWindows(train_ids, s["block_size"]), TextWindows(val_ids, s["block_size"])
-    model = GPT(tok.vocab_size, s["n_layer"], s["n_head"], s["n_embd"], s["block_size"], s["dropout"]).to(device)
+    model = GPT(tok.vocab_size, s["n_layer"], s["n_head"], s["n_embd"], s["block_size"],
+                s["dropout"]).to(device)
     opt = numtorch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
     gen = numtorch.Generator().manual_seed(s["seed"])
     history = {"step": [], "train_loss": [], "val_loss": [], "step_loss": []}
@@ -131,7 +135,8 @@ def plot_loss(history: dict, path: Path, title: str) -> Path:
 
 
 def save_text_run(out: Path, settings: dict, result: dict, sample: str) -> dict:
-    """Writes checkpoint.safetensors, history.json, sample.txt and loss.png into ``out``; returns their paths."""
+    """Writes checkpoint.safetensors, history.json, sample.txt and loss.png into ``out``; returns their
+    paths."""
     out.mkdir(parents=True, exist_ok=True)
     model, tok = result["model"], result["tokenizer"]
     config = {"model": "gpt", "vocab_size": tok.vocab_size, **{k: settings[k] for k in GPT_DEFAULTS}}

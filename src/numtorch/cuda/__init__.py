@@ -196,7 +196,8 @@ class Event:
     >>> start.elapsed_time(end)  # milliseconds                             # doctest: +SKIP
     """
 
-    def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False) -> None:
+    def __init__(self, enable_timing: bool = False, blocking: bool = False,
+                 interprocess: bool = False) -> None:
         self._event = _backend.cupy_module().cuda.Event(block=blocking, disable_timing=not enable_timing,
                                                         interprocess=interprocess)
 

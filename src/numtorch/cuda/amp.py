@@ -11,7 +11,8 @@ __all__ = ["GradScaler", "autocast", "custom_bwd", "custom_fwd"]
 
 
 class autocast(_amp.autocast):
-    """``numtorch.cuda.amp.autocast(enabled=True, dtype=float16)`` = ``numtorch.amp.autocast("cuda", ...)``."""
+    """``numtorch.cuda.amp.autocast(enabled=True, dtype=float16)`` =
+    ``numtorch.amp.autocast("cuda", ...)``."""
 
     def __init__(self, enabled: bool = True, dtype=float16, cache_enabled: bool = True) -> None:
         warnings.warn("`numtorch.cuda.amp.autocast(args...)` is deprecated. Please use "

@@ -25,3 +25,7 @@ from numtorch.distributed.world import (  # noqa: F401
     default_pg_timeout, abort_job)
 from numtorch.distributed.collectives import *  # noqa: F401,F403
 from numtorch.distributed.launch import is_main_process, launch_context, LaunchContext  # noqa: F401
+from numtorch.distributed import world as _world
+from numtorch.nn.modules import syncbatchnorm as _syncbatchnorm
+
+_syncbatchnorm.resolve_group = _world.resolve_if_initialized  # SyncBatchNorm (in nn, below) asks the world

@@ -127,8 +127,8 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group=No
     out, a = _data(output_tensor, "all_gather_into_tensor"), _data(input_tensor, "all_gather_into_tensor")
     _check_device(pg, a, "all_gather_into_tensor")
     if out.size != a.size * pg.size_ or out.dtype != a.dtype:
-        raise ValueError(f"all_gather_into_tensor: output of shape {tuple(out.shape)} ({out.dtype}) must hold "
-                         f"{pg.size_} x input of shape {tuple(a.shape)} ({a.dtype})")
+        raise ValueError(f"all_gather_into_tensor: output of shape {tuple(out.shape)} ({out.dtype}) must "
+                         f"hold {pg.size_} x input of shape {tuple(a.shape)} ({a.dtype})")
     return pg.allgather(out, a, async_op)
 
 
@@ -179,7 +179,8 @@ def gather(tensor: Tensor, gather_list: list | None = None, dst: int = 0, group=
     return pg.gather(out, a, root, async_op, then=then)
 
 
-def scatter(tensor: Tensor, scatter_list: list | None = None, src: int = 0, group=None, async_op: bool = False):
+def scatter(tensor: Tensor, scatter_list: list | None = None, src: int = 0, group=None,
+            async_op: bool = False):
     """Rank i's ``tensor`` receives rank ``src``'s ``scatter_list[i]``."""
     pg = resolve(group)
     if pg is None:
@@ -208,8 +209,8 @@ def all_to_all_single(output: Tensor, input: Tensor, output_split_sizes=None, in
         raise NotImplementedError("all_to_all_single: uneven split sizes are not supported")
     out, a = _data(output, "all_to_all_single"), _data(input, "all_to_all_single")
     if out.size != a.size or a.shape[0] % pg.size_:
-        raise ValueError(f"all_to_all_single: input {tuple(a.shape)} and output {tuple(out.shape)} must be the "
-                         f"same size with dim 0 divisible by {pg.size_}")
+        raise ValueError(f"all_to_all_single: input {tuple(a.shape)} and output {tuple(out.shape)} must "
+                         f"be the same size with dim 0 divisible by {pg.size_}")
     return pg.alltoall(out, a, async_op)
 
 
@@ -240,7 +241,8 @@ def recv(tensor: Tensor, src: int | None = None, group=None, tag: int = 0) -> in
 
 def isend(tensor: Tensor, dst: int, group=None, tag: int = 0) -> Work:
     pg = resolve(group)
-    return None if pg is None else pg.send(_data(tensor, "isend"), _local(pg, dst, "isend"), tag, async_op=True)
+    return (None if pg is None
+            else pg.send(_data(tensor, "isend"), _local(pg, dst, "isend"), tag, async_op=True))
 
 
 def irecv(tensor: Tensor, src: int | None = None, group=None, tag: int = 0) -> Work:
@@ -284,7 +286,8 @@ def all_gather_object(object_list: list, obj, group=None) -> None:
     if pg is None:
         return
     if len(object_list) != pg.size_:
-        raise RuntimeError(f"all_gather_object: object_list must have {pg.size_} entries, got {len(object_list)}")
+        raise RuntimeError(f"all_gather_object: object_list must have {pg.size_} entries, got "
+                           f"{len(object_list)}")
     data = _encode(obj)
     lengths = _on(pg, np.empty(pg.size_, np.int64))
     pg.allgather(lengths, _on(pg, np.array([data.size], np.int64)))
@@ -335,7 +338,8 @@ def broadcast_object_list(object_list: list, src: int = 0, group=None, device=No
 
 def scatter_object_list(scatter_object_output_list: list, scatter_object_input_list: list | None = None,
                         src: int = 0, group=None) -> None:
-    """``scatter_object_output_list[0]`` on rank i becomes ``scatter_object_input_list[i]`` of rank ``src``."""
+    """``scatter_object_output_list[0]`` on rank i becomes ``scatter_object_input_list[i]`` of rank
+    ``src``."""
     pg = resolve(group)
     if pg is None:
         return
@@ -345,6 +349,7 @@ def scatter_object_list(scatter_object_output_list: list, scatter_object_input_l
     scatter_object_output_list[0] = everything[pg.rank_]
 
 
-__all__ = ["all_reduce", "broadcast", "reduce", "all_gather", "all_gather_into_tensor", "reduce_scatter_tensor",
-           "reduce_scatter", "gather", "scatter", "all_to_all_single", "barrier", "send", "recv", "isend",
-           "irecv", "all_gather_object", "gather_object", "broadcast_object_list", "scatter_object_list"]
+__all__ = ["all_reduce", "broadcast", "reduce", "all_gather", "all_gather_into_tensor",
+           "reduce_scatter_tensor", "reduce_scatter", "gather", "scatter", "all_to_all_single", "barrier",
+           "send", "recv", "isend", "irecv", "all_gather_object", "gather_object", "broadcast_object_list",
+           "scatter_object_list"]

@@ -227,7 +227,8 @@ def unlink_mpi_shared_memory() -> None:
     keep their mappings (a file's memory is freed when its last mapping goes)."""
     try:
         with open("/proc/self/maps") as f:
-            paths = {line.split(None, 5)[5].strip() for line in f if line.count(" ") >= 5 and "/dev/shm/" in line}
+            paths = {line.split(None, 5)[5].strip() for line in f
+                     if line.count(" ") >= 5 and "/dev/shm/" in line}
     except (OSError, IndexError):
         return
     for path in paths:

@@ -39,6 +39,11 @@ def launched_distributed() -> bool:
 class LaunchContext:
     """Rank, world size and the helpers a training loop needs; see the module docstring."""
 
+    # What wrap() and sampler() build. Both are built on this package's process groups, so they sit
+    # above it and set these as they load (nn/parallel/distributed.py, utils/data/distributed.py).
+    DistributedDataParallel = None
+    DistributedSampler = None
+
     def __init__(self, backend: str | None = None, timeout=None) -> None:
         self.backend, self.timeout = backend, timeout
         self.owns_group = False
@@ -88,15 +93,13 @@ class LaunchContext:
         """``DistributedDataParallel(model)`` in a job of several ranks, else the model itself."""
         if not self.distributed:
             return model
-        from numtorch.nn.parallel import DistributedDataParallel
-        return DistributedDataParallel(model, **ddp_kwargs)
+        return self.DistributedDataParallel(model, **ddp_kwargs)
 
     def sampler(self, dataset, shuffle: bool = True, seed: int = 0, drop_last: bool = False):
         """This rank's ``DistributedSampler`` in a job of several ranks, else None."""
         if not self.distributed:
             return None
-        from numtorch.utils.data.distributed import DistributedSampler
-        return DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        return self.DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
 
 
 def launch_context(backend: str | None = None, timeout=None) -> LaunchContext:

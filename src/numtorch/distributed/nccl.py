@@ -48,8 +48,9 @@ def _local_rank(rank: int, n_gpus: int) -> int:
     return rank % n_gpus
 
 
-def init_nccl_world(init_method, world_size: int, rank: int, timeout_s: float):
-    """Makes the world's NCCL communicator; returns (group, abort function)."""
+def init_nccl_world(init_method, world_size: int, rank: int, timeout_s: float, state):
+    """Makes the world's NCCL communicator; returns (group, abort function). The watchdog goes into
+    ``state`` (the world's ``_State``, handed in by ``world``) before the communicator is made."""
     cupy, nccl = _nccl()
     use_mpi = launched_by_mpiexec() and mpi_available()
     if use_mpi:
@@ -72,8 +73,7 @@ def init_nccl_world(init_method, world_size: int, rank: int, timeout_s: float):
     else:
         abort = faults.exit_abort
     watchdog = faults.Watchdog(rank, timeout_s, abort) if world_size > 1 else None
-    from numtorch.distributed import world
-    world._State.watchdog = watchdog
+    state.watchdog = watchdog
     nc = nccl.NcclCommunicator(world_size, uid, rank)
     return ProcessGroupNCCL(nc, list(range(world_size)), rank, watchdog, gpu), abort
 
@@ -187,7 +187,8 @@ class ProcessGroupNCCL(ProcessGroup):
     def _op(self, op: ReduceOp, a, name: str):
         """The NCCL op, and the follow-up for AVG when NCCL lacks ncclAvg."""
         if a.dtype == np.bool_:  # any / all on bytes
-            op = ReduceOp.MAX if op in (ReduceOp.SUM, ReduceOp.MAX, ReduceOp.BOR, ReduceOp.AVG) else ReduceOp.MIN
+            op = (ReduceOp.MAX if op in (ReduceOp.SUM, ReduceOp.MAX, ReduceOp.BOR, ReduceOp.AVG)
+                  else ReduceOp.MIN)
         if op is ReduceOp.AVG:
             if a.dtype.kind != "f":
                 raise RuntimeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {a.dtype}")
@@ -266,7 +267,8 @@ class ProcessGroupNCCL(ProcessGroup):
         if op is ReduceOp.AVG and nop == self._ops[ReduceOp.SUM]:
             fin = lambda: self.cupy.divide(out, self.size_, out=out)  # noqa: E731
         return self._go("reduce_scatter",
-                        lambda: self.nc.reduceScatter(a.data.ptr, out.data.ptr, out.size, dt, nop, self._stream()),
+                        lambda: self.nc.reduceScatter(a.data.ptr, out.data.ptr, out.size, dt, nop,
+                                                      self._stream()),
                         _chain(fin, then), async_op)
 
     def _grouped(self, calls):
@@ -323,14 +325,16 @@ class ProcessGroupNCCL(ProcessGroup):
     def send(self, a, dst: int, tag=0, async_op=False):
         self._check(a, "send")
         dt = self._dtype(a, "send")
-        return self._go("send", lambda: self.nc.send(a.data.ptr, a.size, dt, dst, self._stream()), None, async_op)
+        return self._go("send", lambda: self.nc.send(a.data.ptr, a.size, dt, dst, self._stream()), None,
+                        async_op)
 
     def recv(self, a, src, tag=0, async_op=False):
         if src is None:
             raise RuntimeError("recv: the NCCL backend needs src (it cannot receive from any rank)")
         self._check(a, "recv")
         dt = self._dtype(a, "recv")
-        work = self._go("recv", lambda: self.nc.recv(a.data.ptr, a.size, dt, src, self._stream()), None, async_op)
+        work = self._go("recv", lambda: self.nc.recv(a.data.ptr, a.size, dt, src, self._stream()), None,
+                        async_op)
         if async_op:
             work._source = self.ranks[src]
             return work

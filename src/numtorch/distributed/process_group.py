@@ -44,7 +44,8 @@ class ReduceOp:
 
 for _name in ("SUM", "AVG", "PRODUCT", "MIN", "MAX", "BAND", "BOR", "BXOR"):
     setattr(ReduceOp, _name, ReduceOp(_name))
-ReduceOp.members = tuple(getattr(ReduceOp, n) for n in ("SUM", "AVG", "PRODUCT", "MIN", "MAX", "BAND", "BOR", "BXOR"))
+ReduceOp.members = tuple(getattr(ReduceOp, n)
+                         for n in ("SUM", "AVG", "PRODUCT", "MIN", "MAX", "BAND", "BOR", "BXOR"))
 
 
 class Backend(str):

@@ -102,7 +102,7 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
     timeout_s = _seconds(default_pg_timeout if timeout is None else timeout)
     if name == "nccl":
         from numtorch.distributed.nccl import init_nccl_world
-        pg, abort = init_nccl_world(init_method, world_size, rank, timeout_s)
+        pg, abort = init_nccl_world(init_method, world_size, rank, timeout_s, _State)
     else:
         pg, abort = _init_mpi_world(world_size, rank, timeout_s)
     _State.default, _State.abort = pg, abort
@@ -110,7 +110,8 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
     GroupMember.WORLD = group.WORLD = pg
     if pg.size_ > 1:
         _State.excepthook = faults.ExceptHook(pg.rank_, pg.size_, abort).install()
-        _State.exit_guard = faults.ExitGuard(pg.rank_, pg.size_, abort, _stop_watchdog, _State.notices).install()
+        _State.exit_guard = faults.ExitGuard(pg.rank_, pg.size_, abort, _stop_watchdog,
+                                             _State.notices).install()
 
 
 def _init_mpi_world(world_size: int, rank: int, timeout_s: float):
@@ -189,6 +190,11 @@ def resolve(group):
     if group is GroupMember.NON_GROUP_MEMBER:
         return None
     return group
+
+
+def resolve_if_initialized(group):
+    """``resolve(group)``, or None before ``init_process_group`` (what ``SyncBatchNorm`` asks)."""
+    return resolve(group) if _State.default is not None else None
 
 
 def get_rank(group=None) -> int:

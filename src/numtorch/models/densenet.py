@@ -23,7 +23,8 @@ __all__ = ["DenseNet", "densenet121", "densenet161", "densenet169", "densenet201
 
 
 class _DenseLayer(nn.Module):
-    """BN-ReLU-Conv1x1-BN-ReLU-Conv3x3 on the concatenation of all earlier features: ``growth_rate`` new maps."""
+    """BN-ReLU-Conv1x1-BN-ReLU-Conv3x3 on the concatenation of all earlier features: ``growth_rate`` new
+    maps."""
 
     def __init__(self, num_input_features: int, growth_rate: int, bn_size: int, drop_rate: float,
                  memory_efficient: bool = False) -> None:
@@ -52,8 +53,9 @@ class _DenseBlock(nn.ModuleDict):
                  drop_rate: float, memory_efficient: bool = False) -> None:
         super().__init__()
         for i in range(num_layers):
-            self.add_module(f"denselayer{i + 1}", _DenseLayer(num_input_features + i * growth_rate, growth_rate,
-                                                              bn_size, drop_rate, memory_efficient))
+            self.add_module(f"denselayer{i + 1}",
+                            _DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size, drop_rate,
+                                        memory_efficient))
 
     def forward(self, init_features: Tensor) -> Tensor:
         features = [init_features]
@@ -84,8 +86,8 @@ class DenseNet(nn.Module):
     """
 
     def __init__(self, growth_rate: int = 32, block_config=(6, 12, 24, 16), num_init_features: int = 64,
-                 bn_size: int = 4, drop_rate: float = 0, num_classes: int = 1000, memory_efficient: bool = False,
-                 small_inputs: bool = False) -> None:
+                 bn_size: int = 4, drop_rate: float = 0, num_classes: int = 1000,
+                 memory_efficient: bool = False, small_inputs: bool = False) -> None:
         super().__init__()
         if small_inputs:
             stem = [("conv0", nn.Conv2d(3, num_init_features, 3, stride=1, padding=1, bias=False))]
@@ -144,6 +146,7 @@ def densenet201(*, weights=None, progress: bool = True, **kwargs) -> DenseNet:
 
 
 def densenet_bc_100(*, weights=None, num_classes: int = 10, **kwargs) -> DenseNet:
-    """DenseNet-BC-100 for 32x32 images: k=12, three blocks of 16 layers, 24 stem channels (0.8M parameters)."""
+    """DenseNet-BC-100 for 32x32 images: k=12, three blocks of 16 layers, 24 stem channels (0.8M
+    parameters)."""
     return _load_weights(DenseNet(12, (16, 16, 16), 24, num_classes=num_classes, small_inputs=True, **kwargs),
                          weights)

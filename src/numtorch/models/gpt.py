@@ -22,16 +22,15 @@ from __future__ import annotations
 import math
 
 import numtorch
+import numtorch.nn.functional as F
 from numtorch.nn import init
 from numtorch.nn.modules.container import ModuleDict, ModuleList
+from numtorch.nn.modules.activation import GELU
 from numtorch.nn.modules.dropout import Dropout
 from numtorch.nn.modules.linear import Linear
 from numtorch.nn.modules.module import Module
 from numtorch.nn.modules.normalization import LayerNorm
 from numtorch.nn.modules.sparse import Embedding
-from numtorch.ops.activation import linear_gelu
-from numtorch.ops.attention import causal_self_attention, scaled_dot_product_attention
-from numtorch.ops.rnn import ChunkLast
 from numtorch.tensor import Tensor
 
 __all__ = ["GPT", "GPTConfig"]
@@ -41,7 +40,8 @@ class GPTConfig:
     """The hyper-parameters of ``GPT`` (defaults: the W5 benchmark model for Tiny Shakespeare)."""
 
     def __init__(self, vocab_size: int = 65, n_layer: int = 4, n_head: int = 4, n_embd: int = 128,
-                 block_size: int = 64, dropout: float = 0.0, bias: bool = True, tie_weights: bool = True) -> None:
+                 block_size: int = 64, dropout: float = 0.0, bias: bool = True,
+                 tie_weights: bool = True) -> None:
         self.vocab_size, self.n_layer, self.n_head, self.n_embd = vocab_size, n_layer, n_head, n_embd
         self.block_size, self.dropout, self.bias, self.tie_weights = block_size, dropout, bias, tie_weights
 
@@ -60,16 +60,17 @@ class CausalSelfAttention(Module):
         self.c_proj = Linear(n_embd, n_embd, bias=bias)
         self.resid_dropout = Dropout(dropout)
         self.n_head = n_head
+        self.n_embd = n_embd
         self.dropout = dropout
 
     def forward(self, x: Tensor, cache: list | None = None) -> Tensor:
         """x (B, T, C).  ``cache`` is None or a list [k, v] (B, H, T_past, D) that is extended in place."""
-        B, T, C = x.shape
-        H = self.n_head
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         p = self.dropout if self.training else 0.0
-        if cache is None:   # training / uncached: one fused op on the packed projections (CPU)
-            return self.resid_dropout(self.c_proj(causal_self_attention(self.c_attn(x), H, p)))
-        q, k, v = (t.reshape(B, T, H, C // H).transpose(1, 2) for t in ChunkLast.apply(self.c_attn(x), 3))
         past = 0
         if cache is not None:
             if cache:
@@ -78,13 +79,14 @@ class CausalSelfAttention(Module):
                 v = numtorch.cat([cache[1], v], 2)
             cache[:] = [k, v]
         if past == 0:
-            y = scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=p, is_causal=True)
         else:   # new query i sits at position past + i: it sees keys 0 .. past + i
             keys = numtorch.arange(past + T, device=x.device)
             queries = numtorch.arange(past, past + T, device=x.device)
             keep = keys[None, :] <= queries[:, None]  # (T, past + T), built on x's device
-            y = scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)
-        return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C)))
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble all head outputs side by side
+        return self.resid_dropout(self.c_proj(y))
 
 
 class MLP(Module):
@@ -93,22 +95,16 @@ class MLP(Module):
     def __init__(self, n_embd: int, dropout: float, bias: bool) -> None:
         super().__init__()
         self.c_fc = Linear(n_embd, 4 * n_embd, bias=bias)
+        self.gelu = GELU()
         self.c_proj = Linear(4 * n_embd, n_embd, bias=bias)
         self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        import numtorch.nn.functional as F
-        fc = self.c_fc
-        if type(fc) is Linear and _plain(fc):   # c_fc and GELU as one op (fused for float32 on the CPU)
-            h = linear_gelu(x, fc.weight, fc.bias)
-        else:
-            h = F.gelu(fc(x))
-        return self.dropout(self.c_proj(h))
-
-
-def _plain(m: Module) -> bool:
-    """No hooks on module ``m``: calling its op directly is the same as calling the module."""
-    return not (m._forward_pre_hooks or m._forward_hooks or m._backward_hooks or m._backward_pre_hooks)
+        x = self.c_fc(x)
+        x = self.gelu(x)
+        x = self.c_proj(x)
+        x = self.dropout(x)
+        return x
 
 
 class Block(Module):
@@ -144,7 +140,8 @@ class GPT(Module):
     """
 
     def __init__(self, vocab_size: int = 65, n_layer: int = 4, n_head: int = 4, n_embd: int = 128,
-                 block_size: int = 64, dropout: float = 0.0, bias: bool = True, tie_weights: bool = True) -> None:
+                 block_size: int = 64, dropout: float = 0.0, bias: bool = True,
+                 tie_weights: bool = True) -> None:
         super().__init__()
         self.config = GPTConfig(vocab_size, n_layer, n_head, n_embd, block_size, dropout, bias, tie_weights)
         self.block_size = block_size
@@ -175,12 +172,12 @@ class GPT(Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
-    def forward(self, idx: Tensor, targets: Tensor | None = None, caches: list | None = None, offset: int = 0):
+    def forward(self, idx: Tensor, targets: Tensor | None = None, caches: list | None = None,
+                offset: int = 0):
         """Logits for every position and, given ``targets``, the mean cross-entropy loss.
 
         ``caches`` (one list per block) and ``offset`` (positions already cached) serve ``generate``.
         """
-        import numtorch.nn.functional as F
         B, T = idx.shape
         if offset + T > self.block_size:
             raise ValueError(f"GPT: cannot forward a sequence of length {offset + T}, block size is only "
@@ -216,7 +213,6 @@ class GPT(Module):
         tokens when given; ``temperature=0`` picks the most likely token.  The model runs in eval mode
         without recording gradients.
         """
-        import numtorch.nn.functional as F
         was_training = self.training
         self.eval()
         caches = [[] for _ in self.transformer.h] if use_cache else None

@@ -15,14 +15,15 @@ import os
 from typing import Callable
 
 from numtorch import nn
-from numtorch.ops.conv import pad
+from numtorch.ops.padding import pad
 from numtorch.tensor import Tensor
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "CifarResNet", "LambdaShortcut", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
 
 
-def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
+def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1,
+            dilation: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=dilation, groups=groups, bias=False,
                      dilation=dilation)
 
@@ -37,7 +38,8 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
-                 groups: int = 1, base_width: int = 64, dilation: int = 1, norm_layer: Callable | None = None):
+                 groups: int = 1, base_width: int = 64, dilation: int = 1,
+                 norm_layer: Callable | None = None):
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2d
         if groups != 1 or base_width != 64:
@@ -65,7 +67,8 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
-                 groups: int = 1, base_width: int = 64, dilation: int = 1, norm_layer: Callable | None = None):
+                 groups: int = 1, base_width: int = 64, dilation: int = 1,
+                 norm_layer: Callable | None = None):
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2d
         width = int(planes * (base_width / 64.0)) * groups
@@ -126,7 +129,8 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(512 * block.expansion, num_classes)
         _init_resnet(self, zero_init_residual)
 
-    def _make_layer(self, block, planes: int, blocks: int, stride: int = 1, dilate: bool = False) -> nn.Sequential:
+    def _make_layer(self, block, planes: int, blocks: int, stride: int = 1,
+                    dilate: bool = False) -> nn.Sequential:
         norm_layer, downsample, previous_dilation = self._norm_layer, None, self.dilation
         if dilate:
             self.dilation *= stride
@@ -156,7 +160,8 @@ def _load_weights(model: nn.Module, weights) -> nn.Module:
         raise FileNotFoundError(f"weights: no checkpoint file at {weights!r} (numtorch downloads nothing; "
                                 f"pass the path of a local state_dict saved with numtorch.save)")
     import numtorch
-    state = numtorch.load(weights, map_location="cpu")  # the model is built on the CPU; a GPU's weights load too
+    # the model is built on the CPU; a GPU's weights load too
+    state = numtorch.load(weights, map_location="cpu")
     model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
     return model
 
@@ -225,7 +230,8 @@ class CifarResNet(nn.Module):
     Args:
         depth: 20, 32, 44, 56, 110 (any 6n+2).
         num_classes: classes.
-        shortcut: ``"A"`` (He et al.'s CIFAR choice: strided identity + zero channels) or ``"B"`` (1x1 conv + BN).
+        shortcut: ``"A"`` (He et al.'s CIFAR choice: strided identity + zero channels) or ``"B"``
+            (1x1 conv + BN).
     """
 
     def __init__(self, depth: int = 20, num_classes: int = 10, shortcut: str = "A") -> None:

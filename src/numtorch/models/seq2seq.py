@@ -47,8 +47,8 @@ class Seq2SeqTransformer(Module):
         self.src_tok_emb = Embedding(src_vocab_size, d_model)
         self.tgt_tok_emb = Embedding(tgt_vocab_size, d_model)
         self.positional_encoding = SinusoidalPositionalEncoding(d_model, max_len, dropout)
-        self.transformer = Transformer(d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward,
-                                       dropout, batch_first=True, norm_first=norm_first)
+        self.transformer = Transformer(d_model, nhead, num_encoder_layers, num_decoder_layers,
+                                       dim_feedforward, dropout, batch_first=True, norm_first=norm_first)
         self.generator = Linear(d_model, tgt_vocab_size)
 
     def _embed(self, emb: Embedding, tokens: Tensor) -> Tensor:
@@ -74,7 +74,8 @@ class Seq2SeqTransformer(Module):
         out = self.decode(tgt, memory, tgt_key_padding_mask, src_key_padding_mask)
         return self.generator(out)
 
-    def greedy_decode(self, src: Tensor, max_len: int, start_symbol: int, end_symbol: int | None = None) -> Tensor:
+    def greedy_decode(self, src: Tensor, max_len: int, start_symbol: int,
+                      end_symbol: int | None = None) -> Tensor:
         """The most likely target, token by token: (N, <= max_len) ids, without the start symbol.
 
         Stops early when every sequence has produced ``end_symbol``.

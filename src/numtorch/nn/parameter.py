@@ -11,8 +11,8 @@ tensor([0., 0.], requires_grad=True)
 """
 from __future__ import annotations
 
-import numtorch
 from numtorch.tensor import Tensor
+from numtorch.creation import empty, tensor
 
 __all__ = ["Parameter", "Buffer"]
 
@@ -35,7 +35,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
         if data is None:
-            data = numtorch.empty(0)
+            data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter: expected a Tensor as data, got {type(data).__name__}")
         self._data = data._data
@@ -54,9 +54,9 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo: dict) -> "Parameter":
         if id(self) in memo:
             return memo[id(self)]
-        result = Parameter(numtorch.tensor(self.detach()), self.requires_grad)  # tensor() copies
+        result = Parameter(tensor(self.detach()), self.requires_grad)  # tensor() copies
         if self.grad is not None:
-            result.grad = numtorch.tensor(self.grad.detach())
+            result.grad = tensor(self.grad.detach())
         memo[id(self)] = result
         return result
 
@@ -76,7 +76,7 @@ class Buffer(Tensor):
 
     def __init__(self, data: Tensor | None = None, *, persistent: bool = True) -> None:
         if data is None:
-            data = numtorch.empty(0)
+            data = empty(0)
         self._data = data._data
         self.requires_grad = False
         self.grad = None

@@ -3,7 +3,8 @@
 >>> import numtorch as torch
 >>> model = torch.nn.Linear(3, 2).eval()
 >>> torch.onnx.export(model, (torch.randn(1, 3),), "linear.onnx",
-...                   input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}})  # doctest: +SKIP
+...                   input_names=["x"], output_names=["y"],
+...                   dynamic_axes={"x": {0: "batch"}})  # doctest: +SKIP
 
 The graph is built by running one forward pass in eval mode while a tape records every op
 (``numtorch.autograd.function.recording``); each recorded op is then written as ONNX nodes by a

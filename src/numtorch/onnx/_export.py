@@ -11,10 +11,12 @@ import tempfile
 
 import numpy as np
 
-import numtorch
 from numtorch.onnx._tape import record_forward
 from numtorch.onnx.errors import OnnxExporterError, UnsupportedOperatorError
 from numtorch.tensor import Tensor
+from numtorch.autograd.grad_mode import no_grad
+from numtorch.creation import from_numpy
+from numtorch.version import __version__
 
 DEFAULT_OPSET = 18
 
@@ -46,14 +48,15 @@ def export_model(model, args, f, *, kwargs=None, input_names=None, output_names=
     input_names = list(input_names or [])
     input_names += [f"input_{i}" for i in range(len(input_names), len(inputs))]
     if len(input_names) > len(inputs):
-        raise ValueError(f"numtorch.onnx.export: {len(input_names)} input_names for {len(inputs)} tensor inputs")
+        raise ValueError(f"numtorch.onnx.export: {len(input_names)} input_names "
+                         f"for {len(inputs)} tensor inputs")
     dynamic = _normalise_dynamic_axes(dynamic_axes or {})
     _check_on_cpu(model, inputs)
 
     was_training = model.training
     model.eval()
     try:
-        with numtorch.no_grad():
+        with no_grad():
             tape, out = record_forward(model, args, kwargs)
             alt = _resized_inputs(args, kwargs, inputs, input_names, dynamic)
             if alt is None:
@@ -64,8 +67,8 @@ def export_model(model, args, f, *, kwargs=None, input_names=None, output_names=
     finally:
         model.train(was_training)
 
-    proto = _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names, output_names, dynamic, opset,
-                   export_params)
+    proto = _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names, output_names,
+                   dynamic, opset, export_params)
     onnx.checker.check_model(proto)
     if verbose:
         print(onnx.helper.printable_graph(proto.graph))
@@ -77,8 +80,9 @@ def _check_on_cpu(model, inputs) -> None:
     """The exporter reads values on the host: a model or input on a GPU is refused with the fix."""
     for t in [*inputs, *model.parameters(), *model.buffers()]:
         if t._data.__class__ is not np.ndarray:
-            raise RuntimeError(f"numtorch.onnx.export: the model and its inputs must be on the CPU (found a tensor "
-                               f"on {t.device}); export model.cpu() with CPU inputs -- the file runs anywhere")
+            raise RuntimeError("numtorch.onnx.export: the model and its inputs must be on the CPU "
+                               f"(found a tensor on {t.device}); export model.cpu() with CPU inputs -- "
+                               "the file runs anywhere")
 
 
 def _normalise_dynamic_axes(dynamic_axes: dict) -> dict:
@@ -93,7 +97,8 @@ def _normalise_dynamic_axes(dynamic_axes: dict) -> dict:
 
 
 def _resized_inputs(args, kwargs, inputs, input_names, dynamic):
-    """(args, kwargs) with every dynamic axis of the tensor inputs grown (distinct new sizes per label), or None."""
+    """(args, kwargs) with every dynamic axis of the tensor inputs grown (distinct new sizes per label), or
+    None."""
     sizes = {}
     for t, name in zip(inputs, input_names):
         for axis, label in dynamic.get(name, {}).items():
@@ -119,7 +124,7 @@ def _resized_inputs(args, kwargs, inputs, input_names, dynamic):
         for axis, label in dynamic.get(names.get(id(a)), {}).items():
             idx = np.arange(new[label]) % data.shape[axis]  # repeats existing values (valid token ids)
             data = np.take(data, idx, axis=axis)
-        return numtorch.from_numpy(np.ascontiguousarray(data))
+        return from_numpy(np.ascontiguousarray(data))
 
     return tuple(resized(a) for a in args), {k: resized(v) for k, v in kwargs.items()}
 
@@ -129,8 +134,9 @@ def _record_resized(model, alt_args, alt_kwargs):
     try:
         return record_forward(model, alt_args, alt_kwargs)
     except Exception as first:  # noqa: BLE001 - e.g. a sequence longer than a GPT's block size
-        raise OnnxExporterError(f"numtorch.onnx.export: the model failed on inputs with resized dynamic axes "
-                                f"({first}); export without dynamic_axes or with a shorter example") from first
+        raise OnnxExporterError(f"numtorch.onnx.export: the model failed on inputs with resized dynamic "
+                                f"axes ({first}); export without dynamic_axes or with a shorter example") \
+            from first
 
 
 def _params(model) -> dict:
@@ -153,8 +159,8 @@ def _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names,
         g.bind(t, name, alt)
         g.graph_inputs.append(name)
     if len(alt_tape.ops) != len(tape.ops) or any(a.cls is not b.cls for a, b in zip(tape.ops, alt_tape.ops)):
-        raise OnnxExporterError("numtorch.onnx.export: the model runs different ops for different sizes of the "
-                                "dynamic axes; export without dynamic_axes")
+        raise OnnxExporterError("numtorch.onnx.export: the model runs different ops for different sizes of "
+                                "the dynamic axes; export without dynamic_axes")
     for op, alt in zip(tape.ops, alt_tape.ops):
         op.alt = alt
         tensors = [a for a in op.args if isinstance(a, (Tensor, np.ndarray))]
@@ -175,7 +181,8 @@ def _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names,
     for (o, _), name in zip(pairs, output_names):
         src = g.value(o)
         g.nodes.append(helper.make_node("Identity", [src], [name], name=g.fresh("n_output")))
-    def value_info(name, t, alt):  # a size given in dynamic_axes, or one that differed between the runs, is symbolic
+    # a size given in dynamic_axes, or one that differed between the runs, is symbolic
+    def value_info(name, t, alt):
         dims = [dynamic.get(name, {}).get(i, d if d == d2 else f"{name}_dim_{i}")
                 for i, (d, d2) in enumerate(zip(t.shape, alt.shape))]
         return helper.make_tensor_value_info(name, onnx_dtype(t._data.dtype), dims)
@@ -185,7 +192,7 @@ def _build(model, tape, alt_tape, out, alt_out, inputs, alt_inputs, input_names,
                               [value_info(n, o, a) for (o, a), n in zip(pairs, output_names)],
                               initializer=list(g.initializers.values()))
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="numtorch", producer_version=numtorch.__version__)
+                              producer_name="numtorch", producer_version=__version__)
     proto.ir_version = min(proto.ir_version, 10)  # readable by onnxruntime releases of the last years
     return proto
 

@@ -161,8 +161,8 @@ class Graph:
                         b = self.node("Shape", [name], start=j, end=j + 1)
                         return self.node("Mul", [a, b])
         raise OnnxExporterError(
-            f"ONNX export: a size ({v1}, then {v2} with other input sizes) depends on the dynamic axes in a way "
-            f"the exporter cannot express as a dimension of a tensor; export without dynamic_axes")
+            f"ONNX export: a size ({v1}, then {v2} with other input sizes) depends on the dynamic axes in a "
+            f"way the exporter cannot express as a dimension of a tensor; export without dynamic_axes")
 
     def sizes(self, s1, s2, candidates=()) -> str:
         """A 1-D int64 shape value for sizes ``s1`` (run 1) / ``s2`` (run 2)."""
@@ -171,16 +171,19 @@ class Graph:
         return self.node("Concat", [self.dim(a, b, candidates) for a, b in zip(s1, s2)], axis=0)
 
     def _dynamic_constant(self, a, b) -> str:
-        """A constant whose value depends on the dynamic sizes: ``arange(n)``, ``full(shape, v)`` or a causal mask."""
+        """A constant whose value depends on the dynamic sizes: ``arange(n)``, ``full(shape, v)`` or a causal
+        mask."""
         if a.ndim == 1 and a.dtype.kind in "iu" and np.array_equal(a, np.arange(a.size)) \
                 and np.array_equal(b, np.arange(b.size)):
             n = self.node("Squeeze", [self.dim(a.size, b.size), self.i64([0])])
-            return self.node("Range", [self.scalar(0, a.dtype), self.node("Cast", [n], to=onnx_dtype(a.dtype)),
+            return self.node("Range", [self.scalar(0, a.dtype),
+                                       self.node("Cast", [n], to=onnx_dtype(a.dtype)),
                                        self.scalar(1, a.dtype)])
         if a.size and b.size and a.ndim == b.ndim and np.all(a == a.flat[0]) and np.all(b == a.flat[0]):
             shape = self.sizes(a.shape, b.shape)  # full(shape, v)
             return self.node("ConstantOfShape", [shape], value=_tensor(a.reshape(-1)[:1]))
-        if a.ndim >= 2 and all(d == 1 for d in a.shape[:-2]) and a.ndim == b.ndim and _is_causal(a) and _is_causal(b):
+        if a.ndim >= 2 and all(d == 1 for d in a.shape[:-2]) and a.ndim == b.ndim \
+                and _is_causal(a) and _is_causal(b):
             L = self.dim(a.shape[-2], b.shape[-2])
             S = self.dim(a.shape[-1], b.shape[-1])
             shape = self.node("Concat", [self.i64([1] * (a.ndim - 2)), L, S], axis=0)
@@ -195,7 +198,8 @@ class Graph:
 
 
 def _is_causal(m) -> bool:
-    """m (..., L, S) is a causal mask: bool lower-triangular ones, or 0 on/below the diagonal and -inf above."""
+    """m (..., L, S) is a causal mask: bool lower-triangular ones, or 0 on/below the diagonal and -inf
+    above."""
     L, S = m.shape[-2:]
     keep = np.tril(np.ones((L, S), dtype=bool))
     m2 = m.reshape(L, S)

@@ -91,13 +91,14 @@ class Tape:
             return self.now.get(id(t), t)
         for op in reversed(self.ops[-64:]):
             for o in op.outputs:
-                if o is not t and o.shape == t.shape and o.dtype == t.dtype and np.array_equal(o._data, t._data):
+                if o is not t and o.shape == t.shape and o.dtype == t.dtype \
+                        and np.array_equal(o._data, t._data):
                     self.now[id(t)] = o
                     self.versions[id(t)] = t._version
                     return o
-        raise OnnxExporterError(f"ONNX export: a tensor of shape {tuple(t.shape)} was changed in place (in module "
-                                f"'{self.module_stack[-1]}') in a way the exporter cannot follow; use the "
-                                f"out-of-place op")
+        raise OnnxExporterError(f"ONNX export: a tensor of shape {tuple(t.shape)} was changed in place (in "
+                                f"module '{self.module_stack[-1]}') in a way the exporter cannot follow; use "
+                                f"the out-of-place op")
 
 
 def record_forward(model, args: tuple, kwargs: dict):

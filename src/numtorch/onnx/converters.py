@@ -4,7 +4,7 @@
 returns the name of its output (a tuple of names for several outputs).  ``arg(g, op, i)`` is the
 value name of the op's i-th argument; ``op.alt`` is the same op in the exporter's second run (the
 one with resized dynamic axes), so a converter sees which of its sizes depend on them.
-Fused fast paths (``LinearGelu``, ``PackedCausalAttention``) are decomposed into plain ONNX ops.
+Fused fast paths (``CausalAttention``) are decomposed into plain ONNX ops.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from numtorch.onnx._graph import onnx_dtype
+from numtorch.onnx.errors import OnnxExporterError
 from numtorch.tensor import Tensor
 from numtorch.ops import (activation as A, attention as At, conv as Cv, convert as Cn, elementwise as E,
                           embedding as Em, index as I, linalg as La, normalization as N, pool as P,
@@ -220,7 +221,8 @@ def _softmax(g, op):
 
 @converts(A.LogSoftmax)
 def _log_softmax(g, op):
-    return g.node("LogSoftmax", [arg(g, op, 0)], axis=int(op.args[1] if len(op.args) > 1 else op.kwargs["dim"]))
+    return g.node("LogSoftmax", [arg(g, op, 0)],
+                  axis=int(op.args[1] if len(op.args) > 1 else op.kwargs["dim"]))
 
 
 # ---- linear algebra ----
@@ -234,12 +236,6 @@ def _linear(g, x: str, W: str, b) -> str:
 @converts(A.Linear)
 def _linear_op(g, op):
     return _linear(g, arg(g, op, 0), arg(g, op, 1), None if op.args[2] is None else arg(g, op, 2))
-
-
-@converts(A.LinearGelu)
-def _linear_gelu(g, op):  # the fused c_fc + GELU of a GPT MLP
-    y = _linear(g, arg(g, op, 0), arg(g, op, 1), None if op.args[2] is None else arg(g, op, 2))
-    return _gelu(g, y, out_dtype(op))
 
 
 @converts(La.Matmul)
@@ -349,24 +345,21 @@ def _scaled_masked_softmax(g, op):  # softmax(x scale + mask)
 def causal_mask(g, T: str, dtype) -> str:
     """(T, T): 0 where key j <= query i, -inf above the diagonal (``T`` a 1-D int64 value)."""
     from numtorch.onnx._graph import _tensor
-    full = g.node("ConstantOfShape", [g.node("Concat", [T, T], axis=0)], value=_tensor(np.array([-np.inf], dtype)))
+    full = g.node("ConstantOfShape", [g.node("Concat", [T, T], axis=0)],
+                  value=_tensor(np.array([-np.inf], dtype)))
     return g.node("Trilu", [full, g.i64([1])], upper=1)
 
 
-@converts(At.PackedCausalAttention)
-def _packed_causal_attention(g, op):
-    """qkv (B, T, 3C) -> heads (3, B, H, T, D) -> softmax(q k^T scale + causal) v -> (B, T, C)."""
-    qkv, n_head, scale = arg(g, op, 0), op.args[1], op.args[2]
+@converts(At.CausalAttention)
+def _causal_attention(g, op):
+    """q, k, v (B, H, T, D) -> softmax(q k^T scale + causal mask) v."""
+    q, k, v, scale = arg(g, op, 0), arg(g, op, 1), arg(g, op, 2), op.args[3]
     dt = out_dtype(op)
-    C = _shape(op, 0)[2] // 3
-    D = C // n_head
-    heads = g.node("Transpose", [g.node("Reshape", [qkv, g.i64([0, 0, 3, n_head, D])])], perm=[2, 0, 3, 1, 4])
-    q, k, v = (g.node("Gather", [heads, g.const(np.asarray(i, np.int64))], axis=0) for i in range(3))
-    s = g.node("Mul", [g.node("MatMul", [q, g.node("Transpose", [k], perm=[0, 1, 3, 2])]), g.scalar(scale, dt)])
-    T = g.node("Shape", [qkv], start=1, end=2)
+    s = g.node("Mul", [g.node("MatMul", [q, g.node("Transpose", [k], perm=[0, 1, 3, 2])]),
+                       g.scalar(scale, dt)])
+    T = g.node("Shape", [q], start=2, end=3)
     p = g.node("Softmax", [g.node("Add", [s, causal_mask(g, T, dt)])], axis=-1)
-    y = g.node("Transpose", [g.node("MatMul", [p, v])], perm=[0, 2, 1, 3])
-    return g.node("Reshape", [y, g.i64([0, 0, C])])
+    return g.node("MatMul", [p, v])
 
 
 # ---- shapes ----
@@ -424,7 +417,8 @@ def _cat(g, op):
 @converts(S.Stack)
 def _stack(g, op):
     d = _axis(op.kwargs["dim"], len(_shape(op, 0)) + 1)
-    return g.node("Concat", [g.node("Unsqueeze", [arg(g, op, i), g.i64([d])]) for i in range(len(op.args))], axis=d)
+    return g.node("Concat", [g.node("Unsqueeze", [arg(g, op, i), g.i64([d])]) for i in range(len(op.args))],
+                  axis=d)
 
 
 @converts(S.ConstantPad)
@@ -444,14 +438,27 @@ def _flip(g, op):
     dims = [_axis(d, len(_shape(op, 0))) for d in op.args[1]]
     n = len(dims)
     big = np.iinfo(np.int64)
-    return g.node("Slice", [arg(g, op, 0), g.i64([-1] * n), g.i64([big.min] * n), g.i64(dims), g.i64([-1] * n)])
+    return g.node("Slice", [arg(g, op, 0), g.i64([-1] * n), g.i64([big.min] * n), g.i64(dims),
+                            g.i64([-1] * n)])
+
+
+@converts(S.Split)
+def _split(g, op):
+    sizes, dim = op.args[1], op.args[2]
+    if tuple(op.alt.args[1]) != tuple(sizes):
+        raise OnnxExporterError(f"split: the piece sizes {list(sizes)} depend on a dynamic axis "
+                                f"(dim {dim}); export with that axis static")
+    if len(sizes) == 1:
+        return (g.node("Identity", [arg(g, op, 0)]),)
+    return tuple(g.node("Split", [arg(g, op, 0), g.i64(list(sizes))], n_out=len(sizes), axis=dim))
 
 
 @converts(Rn.ChunkLast)
 def _chunk_last(g, op):
     n = op.args[1]
     parts = [o.shape[-1] for o in op.outputs]
-    return tuple(g.node("Split", [arg(g, op, 0), g.i64(parts)], n_out=n, axis=-1)) if n > 1 else (arg(g, op, 0),)
+    return (tuple(g.node("Split", [arg(g, op, 0), g.i64(parts)], n_out=n, axis=-1)) if n > 1
+            else (arg(g, op, 0),))
 
 
 @converts(Cn.Clone)
@@ -500,8 +507,8 @@ def _basic_index(g, op):
         axis += 1
     y = x
     if axes:
-        st = g.node("Concat", [g.dim(a, b, [x]) for a, b in starts], axis=0) if any(a != b for a, b in starts) \
-            else g.i64([a for a, _ in starts])
+        st = g.node("Concat", [g.dim(a, b, [x]) for a, b in starts], axis=0) \
+            if any(a != b for a, b in starts) else g.i64([a for a, _ in starts])
         en = g.node("Concat", [g.dim(a, b, [x]) if a != b else g.i64([a]) for a, b in ends], axis=0) \
             if any(a != b for a, b in ends) else g.i64([a for a, _ in ends])
         y = g.node("Slice", [y, st, en, g.i64(axes), g.i64(steps)])
@@ -543,7 +550,8 @@ def _index_select(g, op):
 
 @converts(I.Gather)
 def _gather(g, op):
-    return g.node("GatherElements", [arg(g, op, 0), arg(g, op, 1)], axis=_axis(op.args[2], len(_shape(op, 0))))
+    return g.node("GatherElements", [arg(g, op, 0), arg(g, op, 1)],
+                  axis=_axis(op.args[2], len(_shape(op, 0))))
 
 
 # ---- reductions ----
@@ -553,7 +561,8 @@ def _reduce(g, op, onnx_op: str, dims, keepdim):
     nd = len(_shape(op, 0))
     dims = range(nd) if dims is None else (dims if isinstance(dims, (tuple, list)) else (dims,))
     axes = [_axis(d, nd) for d in dims]
-    if g.opset < 18 and onnx_op != "ReduceSum":  # before opset 18 the other reductions take axes as an attribute
+    # before opset 18 the other reductions take axes as an attribute
+    if g.opset < 18 and onnx_op != "ReduceSum":
         return g.node(onnx_op, [x], axes=axes, keepdims=int(bool(keepdim)))
     return g.node(onnx_op, [x, g.i64(axes)], keepdims=int(bool(keepdim)))
 
@@ -561,7 +570,8 @@ def _reduce(g, op, onnx_op: str, dims, keepdim):
 @converts(R.Sum)
 def _sum(g, op):
     y = _reduce(g, op, "ReduceSum", op.args[1], op.args[2])
-    return y if g.dtypes.get(arg(g, op, 0)) == out_dtype(op) else g.node("Cast", [y], to=onnx_dtype(out_dtype(op)))
+    return (y if g.dtypes.get(arg(g, op, 0)) == out_dtype(op)
+            else g.node("Cast", [y], to=onnx_dtype(out_dtype(op))))
 
 
 @converts(R.Mean)

@@ -2,7 +2,18 @@
 
 ``TENSOR_METHODS`` maps the names that are also ``Tensor`` methods (``x.exp()``, ``x.sum(1)``)
 to their functions; the first argument is the tensor.
+
+``Tensor``'s methods call the ops, the creation functions and the backward engine, which are all
+built on ``Tensor``; ``tensor.py`` cannot import them, so this package hands the three modules to it
+first thing (``x + y`` is then ``ops.add(x, y)`` in ``tensor.py``).
 """
+import sys
+
+from numtorch import creation as _creation, tensor as _tensor
+from numtorch.autograd import engine as _engine
+
+_tensor.ops, _tensor.creation, _tensor.engine = sys.modules[__name__], _creation, _engine
+
 from numtorch.ops._util import wrap_dim, wrap_dims, sum_to  # noqa: F401
 from numtorch.ops.elementwise import *  # noqa: F401,F403
 from numtorch.ops.compare import *  # noqa: F401,F403
@@ -15,7 +26,6 @@ from numtorch.ops.convert import *  # noqa: F401,F403
 from numtorch.ops.inplace import *  # noqa: F401,F403
 from numtorch.ops.format import tensor_repr  # noqa: F401
 from numtorch.ops import elementwise, compare, shape, reduce, linalg, index, misc, convert  # noqa: F401
-from numtorch import tensor as _tensor
 
 _NOT_METHODS = {"cat", "concat", "concatenate", "stack", "hstack", "vstack", "broadcast_tensors",
                 "broadcast_shapes", "einsum", "is_tensor", "where", "getitem", "setitem", "apply_inplace",
@@ -39,17 +49,8 @@ TENSOR_METHODS.update({
 from numtorch.ops.activation import softmax as _softmax, log_softmax as _log_softmax  # noqa: E402
 TENSOR_METHODS.update({"softmax": _softmax, "log_softmax": _log_softmax})
 from numtorch.ops import extra as _extra  # noqa: E402
-TENSOR_METHODS.update({n: getattr(_extra, n) for n in ("diff", "quantile", "nanquantile", "mode", "tensor_split",
-                                                         "rot90", "logcumsumexp", "cummin")})
+TENSOR_METHODS.update({n: getattr(_extra, n) for n in ("diff", "quantile", "nanquantile", "mode",
+                                                          "tensor_split", "rot90", "logcumsumexp", "cummin")})
 
-
-def _linalg_method(name: str):
-    """x.inverse(), x.det(), ...: numtorch.linalg sits above ops, so it is imported when called."""
-    def method(self, *args, **kwargs):
-        import numtorch.linalg
-        return getattr(numtorch.linalg, name)(self, *args, **kwargs)
-    return method
-
-
-TENSOR_METHODS.update({n: _linalg_method(n) for n in ("inverse", "det", "logdet", "slogdet")})
+# x.inverse(), x.det(), x.logdet(), x.slogdet() are added by numtorch.linalg (above ops) as it loads.
 _tensor.add_op_methods(TENSOR_METHODS)

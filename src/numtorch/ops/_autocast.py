@@ -27,12 +27,13 @@ _LOWER, _FP32 = "lower", "fp32"
 
 # PyTorch's lists (aten/src/ATen/autocast_mode.cpp), for the ops numtorch has.
 _CPU_LOWER = ("conv1d", "conv2d", "conv3d", "bmm", "mm", "baddbmm", "addmm", "addbmm", "linear", "matmul",
-              "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "prelu", "scaled_dot_product_attention")
+              "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "prelu",
+              "scaled_dot_product_attention")
 _CPU_FP32 = ("binary_cross_entropy", "prod", "cdist", "trace", "inverse", "pinverse", "mse_loss",
-             "cosine_embedding_loss", "nll_loss", "hinge_embedding_loss", "poisson_nll_loss", "smooth_l1_loss",
-             "cross_entropy", "l1_loss", "huber_loss", "margin_ranking_loss", "soft_margin_loss",
-             "triplet_margin_loss", "multi_margin_loss", "kl_div", "binary_cross_entropy_with_logits",
-             "multilabel_soft_margin_loss", "gaussian_nll_loss")
+             "cosine_embedding_loss", "nll_loss", "hinge_embedding_loss", "poisson_nll_loss",
+             "smooth_l1_loss", "cross_entropy", "l1_loss", "huber_loss", "margin_ranking_loss",
+             "soft_margin_loss", "triplet_margin_loss", "multi_margin_loss", "kl_div",
+             "binary_cross_entropy_with_logits", "multilabel_soft_margin_loss", "gaussian_nll_loss")
 _CUDA_LOWER = _CPU_LOWER + ("addmv", "mv", "einsum")
 _CUDA_FP32 = tuple(op for op in _CPU_FP32 if op != "binary_cross_entropy") + (
     "softmax", "log_softmax", "layer_norm", "group_norm", "logsumexp", "cumsum", "cumprod")

@@ -7,32 +7,12 @@ from numtorch import _dtypes
 from numtorch._backend import xp_of
 from numtorch._errstate import quiet  # noqa: F401  (for the op files)
 from numtorch.autograd.grad_mode import GradMode
+from numtorch.ops._base import array_sum, sum_to_array, wrap_dim, wrap_dims, write_out  # noqa: F401  (for the op files)
 from numtorch.tensor import Tensor, make_tensor
 
 _ndarray = np.ndarray
 _BF16_DT = _dtypes.bfloat16.np
 _SCALARS = (int, float, bool, complex, np.number, np.bool_)
-
-
-def wrap_dim(dim: int, ndim: int, op: str = "op") -> int:
-    """A dim in ``[-ndim, ndim)`` as a non-negative index (0-d tensors accept 0 and -1)."""
-    n = max(ndim, 1)
-    if not -n <= dim < n:
-        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
-                         f"but got {dim})")
-    return dim % n
-
-
-def wrap_dims(dim, ndim: int, op: str = "op") -> tuple:
-    """``dim`` (None, int or a sequence) as a sorted tuple of non-negative dims."""
-    if dim is None:
-        return tuple(range(ndim))
-    if isinstance(dim, (int, np.integer)):
-        return (wrap_dim(int(dim), ndim, op),) if ndim else ()
-    dims = tuple(sorted(wrap_dim(int(d), ndim, op) for d in dim))
-    if len(set(dims)) != len(dims):
-        raise RuntimeError(f"{op}: dim {list(dim)} appears multiple times in the list of dims")
-    return dims
 
 
 def as_tensor_operand(x):
@@ -81,29 +61,6 @@ def cast(x, target):
     if target.kind in "iu" and isinstance(x, float):
         return x
     return x
-
-
-def array_sum(a, axis, dtype=None, keepdims: bool = False):
-    """``a.sum(axis, dtype, keepdims=keepdims)``; for a NumPy array straight through ``np.add.reduce``,
-    which ``ndarray.sum`` reaches through a Python function of NumPy's (a small sum costs half as much)."""
-    if a.__class__ is _ndarray:
-        return _add_reduce(a, axis, dtype, None, keepdims)
-    return a.sum(axis=axis, dtype=dtype, keepdims=keepdims)
-
-
-_add_reduce = np.add.reduce
-
-
-def sum_to_array(a, shape: tuple):
-    """Sums array ``a`` down to ``shape`` (leading dims, and dims where ``shape`` has 1)."""
-    if a.dtype is _BF16_DT:  # bfloat16 sums accumulate in float32 (NumPy's would in bfloat16), rounded once
-        return sum_to_array(_dtypes.widen(a), shape).astype(_BF16_DT)
-    lead = a.ndim - len(shape)
-    if shape and 1 not in shape:  # the common case: broadcasting only added leading dims
-        return array_sum(a, tuple(range(lead))) if lead else a
-    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and a.shape[i + lead] != 1)
-    y = array_sum(a, axes, keepdims=True) if axes else a
-    return y.reshape(shape) if lead else y
 
 
 def sum_to(g: Tensor, shape):
@@ -166,24 +123,9 @@ def same_device(op: str, *tensors) -> None:
     for t in ts[1:]:
         if isinstance(t._data, _ndarray) is not host:
             devs = sorted({str(x.device) for x in ts})
-            raise RuntimeError(f"{op}: expected all tensors to be on the same device, but found at least two "
-                               f"devices, {' and '.join(devs)}! Move them first, e.g. with .to(\"{devs[-1]}\")")
-
-
-def write_out(result: Tensor, out: Tensor, op: str) -> Tensor:
-    """PyTorch's ``out=``: ``result`` written into ``out`` (resized if its shape differs); not differentiable."""
-    from numtorch.autograd.grad_mode import GradMode
-    if GradMode.enabled and (result.requires_grad or out.requires_grad):
-        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic differentiation, "
-                           "but one of the arguments requires grad.")
-    if out._data.dtype.kind in "iub" and result._data.dtype.kind in "fcV":
-        raise RuntimeError(f"{op}(): result type {result.dtype} can't be cast to the desired output type {out.dtype}")
-    if out._data.shape == result._data.shape:
-        out._data[...] = result._data
-    else:
-        out._data = result._data.astype(out._data.dtype)
-    out._bump_version()
-    return out
+            raise RuntimeError(f"{op}: expected all tensors to be on the same device, but found at least "
+                               f"two devices, {' and '.join(devs)}! Move them first, e.g. with "
+                               f".to(\"{devs[-1]}\")")
 
 
 # ---- bfloat16 ops computed in float32 ---------------------------------------------------------
@@ -256,3 +198,10 @@ def softmax_in_place(z, axis: int):
     xp_of(z).exp(z, out=z)
     z /= z.sum(axis=axis, keepdims=True)
     return z
+
+
+def first_order_only(op: str) -> None:
+    """Raises when a first-order-only backward is asked for a differentiable gradient."""
+    if GradMode.enabled:
+        raise RuntimeError(f"{op}: double backward (create_graph=True) is not supported; its backward "
+                           f"computes on arrays (first-order only)")

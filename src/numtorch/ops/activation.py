@@ -113,6 +113,8 @@ def _linear_backward_arrays(x, W, gy, need):
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """The affine transform ``input @ weight.T + bias`` (one fused op).
 
+    Reference implementation: numtorch.nn.textbook.linear
+
     Args:
         input: (*, in_features); weight: (out_features, in_features); bias: (out_features,) or None.
     Returns:
@@ -133,45 +135,6 @@ def _check_linear(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
     if x.dtype != W.dtype or (bias is not None and bias._data.dtype != W.dtype):
         raise RuntimeError(f"linear: expected all inputs to have the same dtype, but got input {input.dtype}, "
                            f"weight {weight.dtype}" + ("" if bias is None else f", bias {bias.dtype}"))
-
-
-class LinearGelu(Function):
-    """y = gelu(x W^T + b) on float32 NumPy arrays: a Transformer MLP's first layer and activation.
-
-    Forward keeps x, W and the GELU slope at h = x W^T + b, not h itself (h lives only inside
-    forward: one activation of the MLP's width less held for backward); first-order backward is
-    gh = gy * slope, then Linear's products.  A create_graph backward recomputes h from x, W and
-    the bias (``bias_ref``: the bias tensor, held without a version check, as PyTorch's linear
-    does not save its bias).
-    """
-
-    @staticmethod
-    def forward(ctx, x, W, b, bias_ref=None):
-        y, slope = _gelu_and_slope_f32(_affine(x, W, b))
-        ctx.save_for_backward(x, W, slope)
-        ctx.args = bias_ref
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        need = ctx.needs_input_grad
-        if not GradMode.enabled:
-            x, W, slope = ctx.saved_arrays
-            gx, gW, gb = _linear_backward_arrays(x, W, gy._data * slope, need)
-            return gx, gW, gb
-        x, W, _ = ctx.saved_tensors
-        h = Linear.apply(x, W, ctx.args)
-        cdf = 0.5 * erfc(h * (-1 / math.sqrt(2.0)))
-        pdf = exp(-0.5 * h * h) * (1 / math.sqrt(2 * math.pi))
-        return _linear_backward_tensors(x, W, gy * (cdf + h * pdf), need)
-
-
-def linear_gelu(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``gelu(linear(input, weight, bias))`` (exact GELU); one fused op for float32 on the CPU."""
-    _check_linear(input, weight, bias)
-    if input._data.__class__ is np.ndarray and input._data.dtype == np.float32:
-        return LinearGelu.apply(input, weight, bias, bias_ref=bias)
-    return gelu(linear(input, weight, bias))
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -824,6 +787,8 @@ def _prepare(input: Tensor, dim, dtype, name: str):
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """exp(x_i) / sum_j exp(x_j) along ``dim`` (the max is subtracted first, so it never overflows).
 
+    Reference implementation: numtorch.nn.textbook.softmax
+
     >>> import numtorch as torch
     >>> torch.softmax(torch.tensor([1000., 1001.]), dim=0)
     tensor([0.2689, 0.7311])
@@ -835,7 +800,10 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
-    """log(softmax(x)) = x - logsumexp(x), computed without forming softmax (stable, exact backward)."""
+    """log(softmax(x)) = x - logsumexp(x), computed without forming softmax (stable, exact backward).
+
+    Reference implementation: numtorch.nn.textbook.log_softmax
+    """
     if _autocast.active:
         input, = _autocast.cast("log_softmax", input)
     input, dim = _prepare(input, dim, dtype, "log_softmax")

@@ -10,6 +10,10 @@ mask (True = attend) and ``is_causal`` (query i sees keys 0..i) are turned into 
 
 The softmax is one ``Function``: forward subtracts the row maximum before ``exp`` (so softmax of
 1e4 is fine), backward is the closed form ``gx = y * (gy - sum(gy * y, -1))``.
+
+Causal self-attention on the CPU (4-D q, k, v of one shape, no mask, no dropout) takes a fast path,
+``CausalAttention``: the whole computation as one op on the (possibly strided) head views, chosen in
+one line of ``scaled_dot_product_attention``; everything else takes the composite reference path.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from numtorch.ops._util import same_device, softmax_in_place
 from numtorch.ops.linalg import matmul
 from numtorch.tensor import Tensor, make_tensor
 
-__all__ = ["scaled_dot_product_attention", "causal_self_attention"]
+__all__ = ["scaled_dot_product_attention"]
 
 
 class ScaledMaskedSoftmax(Function):
@@ -93,8 +97,8 @@ def _additive_mask(attn_mask, is_causal: bool, L: int, S: int, ref: Tensor):
     if m.dtype == bool:
         return xp.where(m, dtype.type(0), dtype.type(-np.inf)), None
     if m.dtype.kind not in "fV":
-        raise RuntimeError(f"scaled_dot_product_attention: expected attn_mask dtype to be bool or float or to "
-                           f"match query dtype, got {m.dtype}")
+        raise RuntimeError(f"scaled_dot_product_attention: expected attn_mask dtype to be bool or float "
+                           f"or to match query dtype, got {m.dtype}")
     if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
         return None, attn_mask if m.dtype == dtype else attn_mask.to(ref.dtype)
     return m.astype(dtype, copy=False), None
@@ -121,14 +125,14 @@ def _check_qkv(query, key, value, enable_gqa):
                            f"{tuple(key.shape)}, value {tuple(value.shape)} do not match (query and key need "
                            f"the same last dim, key and value the same sequence length)")
     if query.dtype != key.dtype or query.dtype != value.dtype:
-        raise RuntimeError(f"scaled_dot_product_attention: Expected query, key, and value to have the same dtype, "
-                           f"but got query.dtype: {query.dtype}, key.dtype: {key.dtype} and value.dtype: "
-                           f"{value.dtype} instead.")
+        raise RuntimeError(f"scaled_dot_product_attention: Expected query, key, and value to have the same "
+                           f"dtype, but got query.dtype: {query.dtype}, key.dtype: {key.dtype} and "
+                           f"value.dtype: {value.dtype} instead.")
     if enable_gqa and query.ndim >= 3:
         hq, hk = query.shape[-3], key.shape[-3]
         if hq % hk:
-            raise RuntimeError(f"scaled_dot_product_attention: number of heads in key/value ({hk}) must divide "
-                               f"the number of heads in query ({hq}) with enable_gqa=True")
+            raise RuntimeError(f"scaled_dot_product_attention: number of heads in key/value ({hk}) must "
+                               f"divide the number of heads in query ({hq}) with enable_gqa=True")
         if hq != hk:
             rep = hq // hk
             key = key.repeat_interleave(rep, dim=-3)
@@ -157,6 +161,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                                  enable_gqa: bool = False) -> Tensor:
     """softmax(Q K^T * scale + mask) V, as ``torch.nn.functional.scaled_dot_product_attention``.
 
+    Reference implementation: numtorch.nn.textbook.scaled_dot_product_attention
+
     Args:
         query: (..., L, E); key: (..., S, E); value: (..., S, Ev).
         attn_mask: bool (True = may attend) or float (added to the scores), broadcastable to (..., L, S).
@@ -174,108 +180,105 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     numtorch.Size([1, 2, 3, 4])
     """
     if _autocast.active:
-        query, key, value, attn_mask = _autocast.cast("scaled_dot_product_attention", query, key, value, attn_mask)
+        query, key, value, attn_mask = _autocast.cast("scaled_dot_product_attention", query, key, value,
+                                                      attn_mask)
+    if _fused_causal(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa):   # CPU fast path
+        E = query.shape[-1]
+        return CausalAttention.apply(query, key, value, 1.0 / math.sqrt(E) if scale is None else float(scale))
     return attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)[0]
 
 
-# ---- causal self-attention on packed projections -------------------------------------------------
-# A GPT block projects x (B, T, C) once to qkv (B, T, 3C) = [q | k | v]; head h of q is columns
-# h*D .. (h+1)*D of the first third (D = C / n_head).  On the CPU the whole attention is one op:
+# ---- the CPU fast path: causal self-attention as one op -----------------------------------------
+# For q, k, v (B, H, T, D) on the CPU (typically head views of one (B, T, 3C) projection, as a GPT
+# block splits it) the whole causal attention is one node:
 #
-#     forward:  S = q k^T * scale + M,  P = softmax(S),  y = P v          (heads as (B, H, T, D) views)
+#     forward:  S = q k^T * scale + M,  P = softmax(S),  y = P v
 #     backward: gv = P^T gy,  gP = gy v^T,  gS = P * (gP - sum(gP * P, -1)) * scale,
 #               gq = gS k,  gk = gS^T q
 #
-# reading q, k, v as strided views of qkv and writing y (B, T, C) and gqkv (B, T, 3C) in the
-# layouts their neighbours (the output projection, qkv's Linear) use: no head split or merge copies,
-# one graph node instead of a dozen.
+# BLAS reads the strided head views in place.  y is written in (B, T, H, D) memory (PyTorch's CPU
+# kernel does the same), so merging the heads back, y.transpose(1, 2).reshape(B, T, C), is a view;
+# gq, gk, gv are written into one buffer laid out like q, k, v's own, so that the backward of the
+# head views and of the split that made them are views too (see ``shape._tiled``).
 
 
-def _heads(a, n_head: int, parts: int):
-    """``parts`` (B, H, T, D) views of the (B, T, parts * C) array ``a`` (no copies)."""
-    B, T, W = a.shape
-    C = W // parts
-    D = C // n_head
-    return tuple(a[:, :, i * C:(i + 1) * C].reshape(B, T, n_head, D).transpose(0, 2, 1, 3) for i in range(parts))
+def _fused_causal(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa) -> bool:
+    """Whether ``CausalAttention`` computes this call: causal self-attention of equal-shaped 4-D
+    float tensors on the CPU, no mask, no dropout, no autocast."""
+    if not (is_causal and attn_mask is None and dropout_p == 0.0 and isinstance(query, Tensor)
+            and isinstance(key, Tensor) and isinstance(value, Tensor)):
+        return False
+    q = query._data
+    return (q.__class__ is np.ndarray
+            and q.ndim == 4 and q.dtype.kind == "f" and key._data.__class__ is np.ndarray
+            and value._data.__class__ is np.ndarray and q.shape == key.shape == value.shape
+            and q.dtype == key._data.dtype == value._data.dtype)
 
 
-class PackedCausalAttention(Function):
-    """y (B, T, C) = causal softmax attention of the ``n_head`` heads packed in qkv (B, T, 3C)."""
+class CausalAttention(Function):
+    """y = softmax(q k^T * scale + causal mask) v for q, k, v (B, H, T, D) NumPy arrays (any strides)."""
 
     @staticmethod
-    def forward(ctx, qkv, n_head, scale):
-        xp = xp_of(qkv)
-        B, T, _ = qkv.shape
-        q, k, v = _heads(qkv, n_head, 3)
-        p = xp.matmul(q, k.transpose(0, 1, 3, 2))   # (B, H, T, T), a fresh array: the softmax runs in place
+    def forward(ctx, q, k, v, scale):
+        B, H, T, D = q.shape
+        p = np.matmul(q, k.transpose(0, 1, 3, 2))   # (B, H, T, T), a fresh array: the softmax runs in place
         p *= scale
-        p += _causal_mask(xp, T, T, p.dtype)
+        p += _causal_mask(np, T, T, p.dtype)
         softmax_in_place(p, -1)
-        y = xp.empty((B, T, q.shape[1] * q.shape[3]), dtype=qkv.dtype)
-        xp.matmul(p, v, out=_heads(y, n_head, 1)[0])
-        ctx.save_for_backward(qkv, p)
-        ctx.args = (n_head, scale)
+        y = np.empty((B, T, H, D), dtype=q.dtype).transpose(0, 2, 1, 3)
+        np.matmul(p, v, out=y)
+        ctx.save_for_backward(q, k, v, p)
+        ctx.args = scale
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        n_head, scale = ctx.args
+        scale = ctx.args
         if GradMode.enabled:  # create_graph: the same formulas on tensors, differentiable again
-            qkv, p = ctx.saved_tensors
-            return _packed_attention_backward_tensors(qkv, p, gy, n_head, scale), None, None
-        qkv, p = ctx.saved_arrays
-        xp = xp_of(qkv)
-        q, k, v = _heads(qkv, n_head, 3)
-        g = _heads(xp.ascontiguousarray(gy._data), n_head, 1)[0]
-        gqkv = xp.empty(qkv.shape, dtype=qkv.dtype)
-        gq, gk, gv = _heads(gqkv, n_head, 3)
-        xp.matmul(p.transpose(0, 1, 3, 2), g, out=gv)
-        gs = xp.matmul(g, v.transpose(0, 1, 3, 2))   # gP, then gS = P * (gP - sum(gP * P, -1)) * scale in place
-        gs -= xp.einsum("...j,...j->...", gs, p)[..., None]   # row dots: no (B, H, T, T) temporary
+            return _causal_attention_backward_tensors(*ctx.saved_tensors, gy, scale) + (None,)
+        q, k, v, p = ctx.saved_arrays
+        g = gy._data
+        gq, gk, gv = _grads_like(q, k, v)
+        np.matmul(p.transpose(0, 1, 3, 2), g, out=gv)
+        gs = np.matmul(g, v.transpose(0, 1, 3, 2))   # gP; in place gS = P * (gP - sum(gP * P, -1)) * scale
+        gs -= np.einsum("...j,...j->...", gs, p)[..., None]   # row dots: no (B, H, T, T) temporary
         gs *= p
         gs *= scale
-        xp.matmul(gs, k, out=gq)
-        xp.matmul(gs.transpose(0, 1, 3, 2), q, out=gk)
-        return make_tensor(gqkv), None, None
+        np.matmul(gs, k, out=gq)
+        np.matmul(gs.transpose(0, 1, 3, 2), q, out=gk)
+        return make_tensor(gq), make_tensor(gk), make_tensor(gv), None
 
 
-def _packed_attention_backward_tensors(qkv: Tensor, p: Tensor, gy: Tensor, n_head: int, scale: float) -> Tensor:
-    """``PackedCausalAttention``'s backward on tensors (the forward's softmax recomputed from qkv)."""
-    from numtorch.ops.shape import cat
-    B, T, W = qkv.shape
-    C = W // 3
-    D = C // n_head
+def _grads_like(q, k, v):
+    """Empty arrays for the gradients of q, k, v.  When q, k, v are disjoint views of one C-ordered
+    array, the gradients are the same views of one new array of its size (so the ops that made the
+    views pass their gradients back as views); otherwise each is (B, T, H, D) memory seen as (B, H, T, D)."""
+    base = q.base
+    if (base is not None and k.base is base and v.base is base and base.__class__ is np.ndarray
+            and base.flags.c_contiguous and not _overlap(q, k, v)):
+        buf = np.empty(base.shape, base.dtype)
+        start = base.__array_interface__["data"][0]
+        return tuple(np.ndarray(a.shape, a.dtype, buf, a.__array_interface__["data"][0] - start, a.strides)
+                     for a in (q, k, v))
+    B, H, T, D = q.shape
+    return tuple(np.empty((B, T, H, D), q.dtype).transpose(0, 2, 1, 3) for _ in range(3))
 
-    def split(t, i, parts):
-        return t[:, :, i * C:(i + 1) * C].reshape(B, T, n_head, D).transpose(1, 2)
 
-    q, k, v = (split(qkv, i, 3) for i in range(3))
-    mask = _causal_mask(xp_of(qkv._data), T, T, qkv._data.dtype)
+def _overlap(q, k, v) -> bool:
+    """Do any two of q, k, v share a memory location (exactly decided; too hard to tell counts as yes)?"""
+    try:
+        return any(np.shares_memory(a, b, max_work=10 ** 4) for a, b in ((q, k), (q, v), (k, v)))
+    except np.exceptions.TooHardError:
+        return True
+
+
+def _causal_attention_backward_tensors(q: Tensor, k: Tensor, v: Tensor, p: Tensor, gy: Tensor, scale: float):
+    """``CausalAttention``'s backward on tensors (the softmax recomputed from q and k, so it is part
+    of the graph)."""
+    T = q.shape[-2]
+    mask = _causal_mask(xp_of(q._data), T, T, q._data.dtype)
     p = ScaledMaskedSoftmax.apply(matmul(q, k.transpose(-2, -1)), mask, scale=scale, dim=3)
-    g = split(gy, 0, 1)
-    gv = matmul(p.transpose(-2, -1), g)
-    gp = matmul(g, v.transpose(-2, -1))
+    gv = matmul(p.transpose(-2, -1), gy)
+    gp = matmul(gy, v.transpose(-2, -1))
     gs = p * (gp - (gp * p).sum(-1, keepdim=True)) * scale
-    parts = (matmul(gs, k), matmul(gs.transpose(-2, -1), q), gv)
-    return cat([t.transpose(1, 2).reshape(B, T, C) for t in parts], -1)
-
-
-def causal_self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0) -> Tensor:
-    """Causal multi-head self-attention of packed projections: qkv (B, T, 3C) -> y (B, T, C).
-
-    The same as splitting qkv into q, k, v, viewing each as (B, n_head, T, C / n_head), calling
-    ``scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)`` and merging the
-    heads back; on the CPU without dropout it is one fused op (see ``PackedCausalAttention``).
-    """
-    B, T, W = qkv.shape
-    C = W // 3
-    H = n_head
-    if W % 3 or C % H:
-        raise RuntimeError(f"causal_self_attention: qkv's last dim ({W}) must be 3 * n_head * head_dim "
-                           f"(n_head={H})")
-    if dropout_p == 0.0 and xp_of(qkv._data) is np:
-        return PackedCausalAttention.apply(qkv, H, 1.0 / math.sqrt(C // H))
-    from numtorch.ops.rnn import ChunkLast
-    q, k, v = (t.reshape(B, T, H, C // H).transpose(1, 2) for t in ChunkLast.apply(qkv, 3))
-    y = scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-    return y.transpose(1, 2).reshape(B, T, C)
+    return matmul(gs, k), matmul(gs.transpose(-2, -1), q), gv

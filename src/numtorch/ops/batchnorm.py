@@ -23,7 +23,7 @@ from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.ops._util import in_float32_for_bfloat16
 from numtorch.autograd.grad_mode import no_grad
-from numtorch.ops.conv import first_order_only
+from numtorch.ops._util import first_order_only
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["batch_norm", "instance_norm", "group_norm"]
@@ -117,7 +117,8 @@ class BatchNorm(Function):
         gx = None
         if ctx.needs_input_grad[0]:
             scale = invstd if gamma is None else gamma._data * invstd
-            s1, s2, s3 = xp.tile(scale, k), xp.tile(scale * invstd * dgamma / m, k), xp.tile(scale * dbeta / m, k)
+            s1, s2 = xp.tile(scale, k), xp.tile(scale * invstd * dgamma / m, k)
+            s3 = xp.tile(scale * dbeta / m, k)
             if _kernels.fused(g, xc, s1, s2, s3):
                 rows = _kernels.batch_norm_backward(g, xc, s1, s2, s3)
             else:
@@ -141,6 +142,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalization over (N, C, *), per channel.
+
+    Reference implementation: numtorch.nn.textbook.batch_norm
 
     In training the batch statistics normalize and (when given) update the running ones in place:
     ``running_var`` gets the unbiased variance ``var * M / (M - 1)``.  In eval the running ones normalize.

@@ -1,6 +1,8 @@
 """Comparisons and logic: results are bool tensors and carry no gradient."""
 from __future__ import annotations
 
+import numpy as np
+
 from numtorch._backend import xp_of
 from numtorch.ops._util import promote, as_tensor_operand, same_device
 from numtorch.tensor import Tensor, make_tensor
@@ -9,7 +11,7 @@ __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less
            "not_equal", "logical_and", "logical_or", "logical_not", "logical_xor", "isnan", "isinf",
            "isfinite", "isposinf", "isneginf", "isreal", "allclose", "isclose", "equal", "bitwise_and",
            "bitwise_or", "bitwise_xor", "bitwise_not", "is_nonzero", "is_tensor", "is_floating_point",
-           "is_complex", "numel"]
+           "is_complex", "numel", "nonzero", "argwhere"]
 
 
 def _arrays(op, a, b):
@@ -63,8 +65,10 @@ logical_not = _unary("logical_not", lambda xp, x: xp.logical_not(x))
 isnan = _unary("isnan", lambda xp, x: xp.isnan(x))
 isinf = _unary("isinf", lambda xp, x: xp.isinf(x))
 isfinite = _unary("isfinite", lambda xp, x: xp.isfinite(x))
-isposinf = _unary("isposinf", lambda xp, x: xp.isposinf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
-isneginf = _unary("isneginf", lambda xp, x: xp.isneginf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
+isposinf = _unary("isposinf",
+                  lambda xp, x: xp.isposinf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
+isneginf = _unary("isneginf",
+                  lambda xp, x: xp.isneginf(x) if x.dtype.kind in "fV" else xp.zeros(x.shape, bool))
 isreal = _unary("isreal", lambda xp, x: xp.isreal(x))
 
 
@@ -114,3 +118,15 @@ def is_complex(input) -> bool:
 
 def numel(input) -> int:
     return int(input._data.size)
+
+
+def nonzero(input, *, as_tuple: bool = False):
+    x = input._data
+    idx = xp_of(x).nonzero(x)
+    if as_tuple:
+        return tuple(make_tensor(i) for i in idx)
+    return make_tensor(xp_of(x).stack(idx, axis=1) if idx else xp_of(x).zeros((0, 0), dtype=np.int64))
+
+
+def argwhere(input) -> Tensor:
+    return nonzero(input)

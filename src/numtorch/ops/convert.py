@@ -7,7 +7,7 @@ from numtorch._errstate import quiet
 from numtorch.autograd.function import Function
 from numtorch.tensor import Tensor
 
-__all__ = ["clone", "to_copy", "copy_from"]
+__all__ = ["clone", "to_copy"]
 
 
 class Clone(Function):
@@ -49,12 +49,3 @@ def to_copy(input: Tensor, dtype=None, device=None, copy: bool = False, non_bloc
     if same_dtype and same_device and not copy:
         return input
     return ToCopy.apply(input, None if same_dtype else npd, None if same_device else device, non_blocking)
-
-
-def copy_from(input: Tensor, src) -> Tensor:
-    """The value ``input.copy_(src)`` writes: ``src`` cast and broadcast to ``input``."""
-    from numtorch.ops.shape import broadcast_to
-    from numtorch.ops._util import ensure_tensor
-    src = ensure_tensor(src, input)
-    src = to_copy(src, input.dtype, input.device)
-    return broadcast_to(src, tuple(input.shape))

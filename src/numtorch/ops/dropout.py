@@ -2,20 +2,19 @@
 
 The uniform draws behind a mask come from numtorch's default generator on the CPU
 (``numtorch.manual_seed``), so one seed gives the same masks on every device; a GPU receives them by
-an asynchronous copy from page-locked memory (the host does not wait) and builds the mask there.  Scaling at training
-time ("inverted dropout") means evaluation needs no change: in eval mode dropout is the identity.
+an asynchronous copy from page-locked memory (the host does not wait) and builds the mask there.  Scaling
+at training time ("inverted dropout") means evaluation needs no change: in eval mode dropout is the
+identity.
 The notes' Dropout multiplies by (1 - p) at test time instead; the expected outputs are the same.
 """
 from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
-from numtorch._backend import pinned_empty, to_device, xp_of
+from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
 from numtorch.ops.inplace import apply_inplace
-from numtorch.random import rng_of
+from numtorch.random import uniform_array
 from numtorch.tensor import Tensor
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
@@ -43,20 +42,10 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _uniform(shape: tuple, dev, dtype=np.float32, rng=None):
-    """Draws in [0, 1) from the default generator (or ``rng``), on device ``dev``."""
-    rng = rng_of(None) if rng is None else rng
-    if dev.type == "cpu":
-        return rng.random(shape, dtype=dtype)
-    buf = pinned_empty(shape, dtype)  # page-locked, so the copy below need not wait
-    rng.random(shape, dtype=dtype, out=buf)
-    return to_device(buf, dev, non_blocking=True)
-
-
 def _keep_mask(input: Tensor, p: float, mask_shape: tuple):
     """An array of shape ``mask_shape`` on ``input``'s device: 1 / (1 - p) where kept (probability
     1 - p), 0 where dropped."""
-    u = _uniform(mask_shape, input.device)
+    u = uniform_array(mask_shape, input.device)
     xp, dtype = xp_of(u), input._data.dtype
     if p == 1.0:
         return xp.zeros(mask_shape, dtype=dtype)
@@ -97,20 +86,21 @@ def _unbatched_feature_dropout(input: Tensor, p: float, training: bool, inplace:
 def _warn_dims(name: str, ndim: int, allowed: tuple, spatial: int) -> None:
     """PyTorch's deprecation warning for an input outside ``allowed`` dims (it still computes)."""
     if ndim not in allowed:
-        warnings.warn(f"{name}: Received a {ndim}-D input to {name}, which is deprecated and will result in an "
-                      f"error in a future release. To retain the behavior and silence this warning, please use "
-                      f"dropout instead. Note that {name} exists to provide channel-wise dropout on inputs with "
-                      f"{spatial} spatial dimensions, a channel dimension, and an optional batch dimension "
-                      f"(i.e. {allowed[0]}D or {allowed[1]}D inputs).", stacklevel=3)
+        warnings.warn(f"{name}: Received a {ndim}-D input to {name}, which is deprecated and will result in "
+                      f"an error in a future release. To retain the behavior and silence this warning, "
+                      f"please use dropout instead. Note that {name} exists to provide channel-wise dropout "
+                      f"on inputs with {spatial} spatial dimensions, a channel dimension, and an optional "
+                      f"batch dimension (i.e. {allowed[0]}D or {allowed[1]}D inputs).", stacklevel=3)
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zeroes whole channels of a (N, C, L) or (C, L) input."""
     _check_p(p)
     if input.dim() not in (2, 3):
-        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.dim()}D input. Note that "
-                           "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, a "
-                           "channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.dim()}D input. Note "
+                           "that dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+                           "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+                           "inputs).")
     if input.dim() == 2:
         return _unbatched_feature_dropout(input, p, training, inplace)
     return _feature_dropout(input, p, training, inplace)
@@ -126,10 +116,10 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     _warn_dims("dropout2d", input.dim(), (3, 4), 2)
     if input.dim() == 3:
         warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
-                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
-                      "This behavior will change in a future release to interpret the input as one without a batch "
-                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please "
-                      "switch to using dropout1d instead.", stacklevel=2)
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel "
+                      "dim. This behavior will change in a future release to interpret the input as one "
+                      "without a batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
+                      "dropout behavior, please switch to using dropout1d instead.", stacklevel=2)
     return _feature_dropout(input, p, training, inplace)
 
 
@@ -151,7 +141,7 @@ def _alpha(input: Tensor, p: float, training: bool, inplace: bool, mask_shape: t
     if not training or p == 0.0:
         return input
     dtype = input._data.dtype
-    keep = _uniform(mask_shape, input.device) >= p
+    keep = uniform_array(mask_shape, input.device) >= p
     # dropped units are set to SELU's saturation value, then an affine map a x + b restores mean 0, var 1
     a = ((1 - p) * (1 + p * _SELU_NEG_SAT ** 2)) ** -0.5
     b = -a * _SELU_NEG_SAT * p
@@ -166,7 +156,8 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
     return _alpha(input, p, training, inplace, tuple(input.shape))
 
 
-def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
     """Alpha dropout of whole channels (dim 1)."""
     shape = tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
     return _alpha(input, p, training, inplace, shape)

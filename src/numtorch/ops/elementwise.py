@@ -960,7 +960,7 @@ class Where(Function):
 def where(condition, input=None, other=None) -> Tensor:
     """``input`` where ``condition`` holds, else ``other``; ``where(cond)`` gives the indices."""
     if input is None and other is None:
-        from numtorch.ops.index import nonzero
+        from numtorch.ops.compare import nonzero
         return nonzero(condition, as_tuple=True)
     condition = as_tensor_operand(condition)
     a, b = promote("where", input, other)

@@ -76,7 +76,8 @@ def _renorm_(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:
     xp = xp_of(weight._data)
     rows = xp.unique(idx.reshape(-1))
     w = weight._data
-    norms = xp.linalg.norm(w[rows], ord=norm_type, axis=1) if norm_type != 2 else xp.sqrt((w[rows] ** 2).sum(1))
+    norms = (xp.linalg.norm(w[rows], ord=norm_type, axis=1) if norm_type != 2
+             else xp.sqrt((w[rows] ** 2).sum(1)))
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
     w[rows] *= scale[:, None]
     weight._bump_version()      # an in-place change: backward of earlier uses of weight must notice
@@ -107,8 +108,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     else:
         idx = xp_of(weight._data).asarray(input)
     if idx.dtype.kind not in "iu":
-        raise RuntimeError(f"embedding: Expected tensor for argument #1 'indices' to have one of the following "
-                           f"scalar types: Long, Int; but got {idx.dtype} instead")
+        raise RuntimeError(f"embedding: Expected tensor for argument #1 'indices' to have one of the "
+                           f"following scalar types: Long, Int; but got {idx.dtype} instead")
     n = weight.shape[0]
     if idx.__class__ is np.ndarray and idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
         # (host only: on a GPU the check would wait for the device every step)

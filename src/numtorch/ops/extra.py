@@ -46,7 +46,8 @@ def meshgrid(*tensors, indexing: str | None = None) -> tuple:
                       "argument.", UserWarning, stacklevel=2)
         indexing = "ij"
     if indexing not in ("ij", "xy"):
-        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
+        raise RuntimeError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: "
+                           f"{indexing}")
     for t in tensors:
         if t.ndim > 1:
             raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: "
@@ -63,7 +64,8 @@ def meshgrid(*tensors, indexing: str | None = None) -> tuple:
     return tuple(grids)
 
 
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
+          compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     """Distances between the rows of x1 (*, P, M) and x2 (*, R, M) -> (*, P, R).
 
     p = 2 expands ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b (one matmul); the gradient is 0 where a
@@ -72,7 +74,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
     if _autocast.active:
         x1, x2 = _autocast.cast("cdist", x1, x2)
     if x1.ndim < 2 or x2.ndim < 2:
-        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D and X2 got: {x2.ndim}D")
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D and X2 got: "
+                           f"{x2.ndim}D")
     if x1.shape[-1] != x2.shape[-1]:
         raise RuntimeError(f"cdist: X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} "
                            f"X2: {x2.shape[-1]}")
@@ -126,7 +129,8 @@ def _quantile(op: str, input: Tensor, q, dim, keepdim: bool, interpolation: str,
     xp = xp_of(input._data)
     scalar_q = not isinstance(q, Tensor) or q.ndim == 0
     qh = q._data if isinstance(q, Tensor) else q
-    if not hasattr(qh, "__cuda_array_interface__"):  # (a GPU q is not checked: that would wait, as in PyTorch)
+    # (a GPU q is not checked: that would wait, as in PyTorch)
+    if not hasattr(qh, "__cuda_array_interface__"):
         qn = np.asarray(qh)
         if qn.size and (qn.min() < 0 or qn.max() > 1):
             raise RuntimeError(f"{op}() q values must be in the range [0, 1]")
@@ -149,7 +153,8 @@ def _quantile(op: str, input: Tensor, q, dim, keepdim: bool, interpolation: str,
     elif interpolation == "nearest":
         lo = hi = xp.round(rank).astype(xp.int64)
     w = {"midpoint": 0.5}.get(interpolation, None)
-    weight = make_tensor((rank - lo).astype(x._data.dtype) if w is None else xp.full(rank.shape, w, x._data.dtype))
+    weight = make_tensor((rank - lo).astype(x._data.dtype) if w is None
+                         else xp.full(rank.shape, w, x._data.dtype))
     v_lo, v_hi = gather(s, -1, make_tensor(lo)), gather(s, -1, make_tensor(hi))
     out = v_lo if interpolation in ("lower", "higher", "nearest") else v_lo + weight * (v_hi - v_lo)
     invalid = (count == 0) if ignore_nan else nan.any(-1, keepdims=True)
@@ -170,7 +175,8 @@ def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *, interpolation
     return _quantile("quantile", input, q, dim, keepdim, interpolation, ignore_nan=False)
 
 
-def nanquantile(input: Tensor, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+def nanquantile(input: Tensor, q, dim=None, keepdim: bool = False, *,
+                interpolation: str = "linear") -> Tensor:
     """``quantile`` ignoring NaNs (NaN only where a row is all NaN)."""
     return _quantile("nanquantile", input, q, dim, keepdim, interpolation, ignore_nan=True)
 
@@ -192,9 +198,9 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
     start = xp.ones(a.shape, dtype=bool)
     start[..., 1:] = a[..., 1:] != a[..., :-1]
     run_start = accumulate("maximum", xp.where(start, ar, 0), -1)
-    count = ar - run_start + 1                                   # running length of each run of equal values
-    best = count.argmax(-1)[..., None]                           # first run end reaching the max: smallest value
-    idx = xp.take_along_axis(order._data, best, -1)              # stable sort: the last occurrence
+    count = ar - run_start + 1                       # running length of each run of equal values
+    best = count.argmax(-1)[..., None]               # first run end reaching the max: smallest value
+    idx = xp.take_along_axis(order._data, best, -1)  # stable sort: the last occurrence
     values = gather(xm, -1, make_tensor(idx))
     idx_t = make_tensor(idx)
     if keepdim and input.ndim:

@@ -18,7 +18,8 @@ def _summarized(a: np.ndarray) -> np.ndarray:
     """The elements PyTorch shows of a large tensor: ``_EDGEITEMS`` at each end of every dim."""
     for d in range(a.ndim):
         if a.shape[d] > 2 * _EDGEITEMS:
-            a = np.concatenate([a.take(range(_EDGEITEMS), d), a.take(range(a.shape[d] - _EDGEITEMS, a.shape[d]), d)], d)
+            a = np.concatenate([a.take(range(_EDGEITEMS), d),
+                                a.take(range(a.shape[d] - _EDGEITEMS, a.shape[d]), d)], d)
     return a
 
 
@@ -41,7 +42,8 @@ class _Formatter:
             self.sci_mode = ratio > 1000.0 or big > 1.0e8
         else:
             self.sci_mode = ratio > 1000.0 or big > 1.0e8 or small < 1.0e-4
-        fmt = f"{{:.{_PRECISION}e}}" if self.sci_mode else ("{:.0f}." if self.int_mode else f"{{:.{_PRECISION}f}}")
+        fmt = (f"{{:.{_PRECISION}e}}" if self.sci_mode
+               else ("{:.0f}." if self.int_mode else f"{{:.{_PRECISION}f}}"))
         self.width = max(len(fmt.format(v)) for v in finite.tolist())
 
     def _plain(self, v) -> str:
@@ -62,7 +64,8 @@ class _Formatter:
 def _vector_str(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
     per_line = max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
     if summarize and a.shape[0] > 2 * _EDGEITEMS:
-        data = [fmt(v) for v in a[:_EDGEITEMS].tolist()] + [" ..."] + [fmt(v) for v in a[-_EDGEITEMS:].tolist()]
+        data = ([fmt(v) for v in a[:_EDGEITEMS].tolist()] + [" ..."]
+                + [fmt(v) for v in a[-_EDGEITEMS:].tolist()])
     else:
         data = [fmt(v) for v in a.tolist()]
     lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
@@ -96,7 +99,8 @@ def _edge_box(a):
         n = a.shape[d]
         if n > 2 * _EDGEITEMS + 1:
             lead = (slice(None),) * d
-            a = xp_of(a).concatenate([a[lead + (slice(0, _EDGEITEMS + 1),)], a[lead + (slice(n - _EDGEITEMS, n),)]], d)
+            a = xp_of(a).concatenate([a[lead + (slice(0, _EDGEITEMS + 1),)],
+                                      a[lead + (slice(n - _EDGEITEMS, n),)]], d)
     return a
 
 

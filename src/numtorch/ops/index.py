@@ -12,11 +12,14 @@ import numpy as np
 
 from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
-from numtorch.ops._util import wrap_dim, ensure_tensor, promote, same_device
+from numtorch.creation import tensor as _t
+from numtorch.ops._util import wrap_dim, ensure_tensor, promote, same_device, sum_to
+from numtorch.ops.elementwise import where
+from numtorch.ops.shape import broadcast_tensors, constant_pad, flatten
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "index_add", "index_fill",
-           "index_put", "masked_fill", "masked_select", "take_along_dim", "take", "nonzero", "argwhere"]
+           "index_put", "masked_fill", "masked_select", "take_along_dim", "take", "repeat_interleave"]
 
 
 def _index_array(t, xp, op: str = "index"):
@@ -50,10 +53,10 @@ def normalize_index(index, xp, shape=None):
     NumPy array) of ints or bools; a tuple of such indexes one dim each (``x[range(n), y]``).
     """
     if isinstance(index, list) and _sequence_as_tuple(index):
-        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed "
-                      "in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted "
-                      "as tensor index, x[torch.tensor(seq)], which will result either in an error or a different "
-                      "result", stacklevel=3)
+        warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated and will be "
+                      "changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will "
+                      "be interpreted as tensor index, x[torch.tensor(seq)], which will result either in an "
+                      "error or a different result", stacklevel=3)
         index = tuple(index)
     elif not isinstance(index, tuple):
         index = (index,)
@@ -69,7 +72,8 @@ def normalize_index(index, xp, shape=None):
             out.append(int(k))
         elif isinstance(k, Tensor) and k._data.ndim == 0 and k._data.dtype.kind in "iu":
             out.append(int(k._data))
-        elif isinstance(k, (Tensor, list, tuple, range, np.ndarray)) or hasattr(k, "__cuda_array_interface__"):
+        elif isinstance(k, (Tensor, list, tuple, range, np.ndarray)) \
+                or hasattr(k, "__cuda_array_interface__"):
             a = _index_array(k, xp)
             if a.dtype == bool:
                 out.extend(xp.nonzero(a)) if a.ndim else out.append(bool(a))
@@ -86,7 +90,8 @@ def _sequence_as_tuple(index: list) -> bool:
     """PyTorch's rule (``treatSequenceAsTuple``): a short list holding a sequence, slice, None or
     Ellipsis (``x[[rows, cols]]``) indexes like the tuple of its items, not as one index tensor."""
     return len(index) < 32 and any(
-        k is None or k is Ellipsis or isinstance(k, (slice, list, tuple, range, Tensor, np.ndarray)) for k in index)
+        k is None or k is Ellipsis or isinstance(k, (slice, list, tuple, range, Tensor, np.ndarray))
+        for k in index)
 
 
 def _flat_positions(xp, shape, key):
@@ -198,8 +203,8 @@ def getitem(input: Tensor, index) -> Tensor:
             return out
         return AdvancedIndex.apply(input, key)
     except IndexError as e:
-        raise IndexError(f"index {index!r} is out of bounds for a tensor of shape {tuple(input.shape)}: {e}") \
-            from None
+        raise IndexError(f"index {index!r} is out of bounds for a tensor of shape {tuple(input.shape)}: "
+                         f"{e}") from None
 
 
 # ---- gather / scatter along a dim -------------------------------------------------------------
@@ -259,8 +264,8 @@ def _check_index(op, input, dim, index):
     if idx.__class__ is np.ndarray and idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
         # (on the CPU only: on a GPU this check would wait for the device; PyTorch checks there
         # asynchronously, inside the kernel)
-        raise RuntimeError(f"{op}(): index {int(idx.max()) if int(idx.max()) >= n else int(idx.min())} is out "
-                           f"of bounds for dimension {dim} with size {n}")
+        raise RuntimeError(f"{op}(): index {int(idx.max()) if int(idx.max()) >= n else int(idx.min())} "
+                           f"is out of bounds for dimension {dim} with size {n}")
 
 
 def gather(input, dim: int, index, *, sparse_grad: bool = False) -> Tensor:
@@ -300,7 +305,6 @@ class ScatterAdd(Function):
         dim, src_shape = ctx.args
         gsrc = Gather.apply(gy, index, dim)
         if tuple(gsrc.shape) != tuple(src_shape):
-            from numtorch.ops.shape import constant_pad
             pad = []
             for s, t in reversed(list(zip(gsrc.shape, src_shape))):
                 pad += [0, t - s]
@@ -339,7 +343,6 @@ class Scatter(Function):
         if ctx.needs_input_grad[2]:
             gsrc = Gather.apply(gy, index, dim)
             if tuple(gsrc.shape) != tuple(src_shape):
-                from numtorch.ops.shape import constant_pad
                 pad = []
                 for s, t in reversed(list(zip(gsrc.shape, src_shape))):
                     pad += [0, t - s]
@@ -415,7 +418,6 @@ def index_add(input, dim: int, index, source, *, alpha=1) -> Tensor:
 
 
 def index_fill(input, dim: int, index, value) -> Tensor:
-    from numtorch.ops.elementwise import where
     d = wrap_dim(dim, input.ndim, "index_fill")
     xp = xp_of(input._data)
     mask = xp.zeros(input.shape[d], dtype=bool)
@@ -425,9 +427,29 @@ def index_fill(input, dim: int, index, value) -> Tensor:
     return where(make_tensor(mask.reshape(shape)), value, input)
 
 
+class IndexPut(Function):
+    """y = x with y[key] = v; the gradient of x is zero where it was overwritten."""
+
+    @staticmethod
+    def forward(ctx, x, v, key):
+        ctx.args = (key, getattr(v, "shape", None))
+        y = x.copy()
+        y[key] = v
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        key, vshape = ctx.args
+        gx = IndexPut.apply(gy, 0.0, key) if ctx.needs_input_grad[0] else None
+        gv = None
+        if ctx.needs_input_grad[1]:
+            _, basic = normalize_index(key, xp_of(gy._data))
+            gv = sum_to((BasicIndex if basic else AdvancedIndex).apply(gy, key), tuple(vshape))
+        return gx, gv, None
+
+
 def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
     """out = input, then out[indices] = values (``accumulate``: +=, repeated positions summed)."""
-    from numtorch.ops.inplace import IndexPut
     xp = xp_of(input._data)
     key, _ = normalize_index(tuple(indices), xp)
     values = ensure_tensor(values, input)
@@ -443,13 +465,12 @@ def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
 
 def masked_fill(input, mask, value) -> Tensor:
     """``value`` where ``mask`` is True (broadcast), ``input`` elsewhere."""
-    from numtorch.ops.elementwise import where
     if mask._data.dtype.kind != "b":
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
-                               f"{value.ndim} dimension(s).")
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                               f"with {value.ndim} dimension(s).")
         value = value.to(input.dtype)
     elif input._data.dtype.kind in "iub" and isinstance(value, float):
         value = int(value) if input._data.dtype.kind != "b" else bool(value)
@@ -457,7 +478,6 @@ def masked_fill(input, mask, value) -> Tensor:
 
 
 def masked_select(input, mask) -> Tensor:
-    from numtorch.ops.shape import broadcast_tensors
     same_device("masked_select", input, mask)
     x, m = broadcast_tensors(input, mask)
     return x[m]
@@ -467,13 +487,12 @@ def take(input, index) -> Tensor:
     return input.reshape(-1)[index]
 
 
-def nonzero(input, *, as_tuple: bool = False):
-    x = input._data
-    idx = xp_of(x).nonzero(x)
-    if as_tuple:
-        return tuple(make_tensor(i) for i in idx)
-    return make_tensor(xp_of(x).stack(idx, axis=1) if idx else xp_of(x).zeros((0, 0), dtype=np.int64))
-
-
-def argwhere(input) -> Tensor:
-    return nonzero(input)
+def repeat_interleave(input, repeats, dim=None) -> Tensor:
+    if dim is None:
+        input, dim = flatten(input), 0
+    d = wrap_dim(dim, input.ndim)
+    n = input.shape[d]
+    # the output's size depends on a repeats tensor's values: they come to the host (as in PyTorch)
+    reps = repeats.tolist() if isinstance(repeats, Tensor) else repeats
+    idx = np.repeat(np.arange(n), reps)
+    return index_select(input, d, _t(idx, device=input.device))

@@ -13,12 +13,14 @@ from __future__ import annotations
 from numtorch._backend import to_device, xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import sum_to
-from numtorch.ops.convert import clone
-from numtorch.ops.index import normalize_index
-from numtorch.tensor import Tensor
+from numtorch.random import rng_of
+from numtorch.ops._util import ensure_tensor
+from numtorch.ops.convert import clone, to_copy
+from numtorch.ops.index import IndexPut, normalize_index
+from numtorch.ops.shape import broadcast_to
+from numtorch.tensor import Tensor, make_tensor
 
-__all__ = ["apply_inplace", "fill_inplace", "setitem"]
+__all__ = ["apply_inplace", "fill_inplace", "setitem", "copy_from", "fill_random"]
 
 
 def _check_leaf(t: Tensor) -> None:
@@ -108,13 +110,19 @@ def apply_inplace(t: Tensor, fn, *args, **kwargs) -> Tensor:
     return _take_over(t, out, op)
 
 
+def copy_from(input: Tensor, src) -> Tensor:
+    """The value ``input.copy_(src)`` writes: ``src`` cast and broadcast to ``input``."""
+    src = ensure_tensor(src, input)
+    src = to_copy(src, input.dtype, input.device)
+    return broadcast_to(src, tuple(input.shape))
+
+
 def fill_inplace(t: Tensor, value) -> Tensor:
     """``t.fill_(value)`` / ``t.zero_()``: every element set to ``value``."""
     if isinstance(value, Tensor) and (value.requires_grad or value.ndim):
         if value.ndim:
-            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
-                               "dimensions.")
-        from numtorch.ops.convert import copy_from
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                               f"{value.ndim} dimensions.")
         return apply_inplace(t, copy_from, value)
     v = value._data if isinstance(value, Tensor) else value
     if isinstance(value, Tensor) and value.device != t.device:  # a 0-d value may sit on another device
@@ -142,28 +150,6 @@ def _fill(input: Tensor, value) -> Tensor:
     return Fill.apply(input, value)
 
 
-class IndexPut(Function):
-    """y = x with y[key] = v; the gradient of x is zero where it was overwritten."""
-
-    @staticmethod
-    def forward(ctx, x, v, key):
-        ctx.args = (key, getattr(v, "shape", None))
-        y = x.copy()
-        y[key] = v
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):
-        key, vshape = ctx.args
-        gx = IndexPut.apply(gy, 0.0, key) if ctx.needs_input_grad[0] else None
-        gv = None
-        if ctx.needs_input_grad[1]:
-            from numtorch.ops.index import AdvancedIndex, BasicIndex
-            _, basic = normalize_index(key, xp_of(gy._data))
-            gv = sum_to((BasicIndex if basic else AdvancedIndex).apply(gy, key), tuple(vshape))
-        return gx, gv, None
-
-
 def setitem(t: Tensor, index, value) -> None:
     """``t[index] = value`` (a number, an array or a tensor, broadcast to the indexed shape)."""
     xp = xp_of(t._data)
@@ -181,8 +167,8 @@ def setitem(t: Tensor, index, value) -> None:
             t._data[key] = v
         except (ValueError, IndexError) as e:
             raise (IndexError if isinstance(e, IndexError) else RuntimeError)(
-                f"setitem: cannot assign a value of shape {tuple(getattr(v, 'shape', ()))} to index {index!r} "
-                f"of a tensor of shape {tuple(t.shape)}: {e}") from None
+                f"setitem: cannot assign a value of shape {tuple(getattr(v, 'shape', ()))} to index "
+                f"{index!r} of a tensor of shape {tuple(t.shape)}: {e}") from None
         t._bump_version()
         return
     _check_leaf(t)
@@ -193,3 +179,23 @@ def setitem(t: Tensor, index, value) -> None:
         _rebase_view(t, IndexPut.apply(src, value, key))
         return
     _take_over(t, IndexPut.apply(src, value, key), "setitem")
+
+
+def fill_random(t, kind: str, a, b, generator):
+    """In-place random fill (``uniform_``, ``normal_``, ...): drawn on the CPU, copied in."""
+    rng = rng_of(generator)
+    shape = tuple(t.shape)
+    if kind == "uniform":
+        arr = rng.uniform(a, b, shape)
+    elif kind == "normal":
+        arr = rng.normal(a, b, shape)
+    elif kind == "bernoulli":
+        arr = to_device(rng.random(shape), t.device) < (a._data if isinstance(a, Tensor) else a)
+    elif kind == "exponential":
+        arr = rng.exponential(1.0 / a, shape)
+    else:
+        if b is None:
+            a, b = 0, a if a else 2 ** 24
+        arr = rng.integers(a, b, shape)
+    src = make_tensor(to_device(arr.astype(t._data.dtype), t.device))
+    return apply_inplace(t, copy_from, src)  # (fill_ takes only one value)

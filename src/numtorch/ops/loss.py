@@ -275,6 +275,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
                   label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy between softmax(input) and the target: the loss of classifiers.
 
+    Reference implementation: numtorch.nn.textbook.cross_entropy
+
     Args:
         input: logits (N, C), (C,) or (N, C, d1, ...).
         target: class indices (N,), () or (N, d1, ...) (int64), or class probabilities shaped like input.

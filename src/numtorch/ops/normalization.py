@@ -145,7 +145,8 @@ def _layer_norm_backward_arrays(ctx, gy, w, xhat, rstd, axes, lead):
     gw = make_tensor((gy * xhat).sum(axis=lead)) if need[1] else None
     gb = make_tensor(gy.sum(axis=lead)) if need[2] else None
     gx = None
-    if need[0] and w is not None and _kernels.fused(gy, w, xhat, rstd):  # GPU: the elementwise tail in one kernel
+    # GPU: the elementwise tail in one kernel
+    if need[0] and w is not None and _kernels.fused(gy, w, xhat, rstd):
         g = gy * w
         gx = _kernels.layer_norm_backward(gy, w, xhat, g.mean(axis=axes, keepdims=True),
                                           (g * xhat).mean(axis=axes, keepdims=True), rstd)
@@ -162,6 +163,8 @@ def _layer_norm_backward_arrays(ctx, gy, w, xhat, rstd, axes, lead):
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """Layer normalization over the trailing ``normalized_shape`` dims (``torch.nn.functional.layer_norm``).
+
+    Reference implementation: numtorch.nn.textbook.layer_norm
 
     Args:
         input: (*, *normalized_shape).
@@ -185,7 +188,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     return LayerNormFunction.apply(input, weight, bias, len(shape), float(eps))
 
 
-def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
+def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
     """y = x / sqrt(mean(x^2) + eps) * weight over the trailing dims (``torch.nn.functional.rms_norm``).
 
     ``eps`` defaults to the machine epsilon of the input's dtype, as in PyTorch.

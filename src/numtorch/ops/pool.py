@@ -4,7 +4,7 @@ Two ways to see the windows of a pooling op:
 
 - when the windows tile the input exactly (stride == kernel, no padding, no dilation, the size
   divisible), a reshape (N, C, OH, KH, OW, KW) shows them without a copy;
-- otherwise a strided view (N, C, OH, OW, KH, KW) of the padded input (see ``ops.conv.windows``).
+- otherwise a strided view (N, C, OH, OW, KH, KW) of the padded input (see ``ops._window.windows``).
 
 Max-pool backward sends each gradient to the argmax of its window (the first maximum, as PyTorch):
 a one-hot mask multiply for tiled windows, a sum over kernel offsets into a padded buffer when
@@ -16,7 +16,8 @@ import numpy as np
 
 from numtorch._backend import xp_of
 from numtorch.autograd.function import Function
-from numtorch.ops.conv import _pair, first_order_only, pad_nhwc, _col2im_add
+from numtorch.ops._util import first_order_only
+from numtorch.ops._window import _col2im_add, _pair, pad_nhwc
 from numtorch.ops.index import scatter_sum
 from numtorch.tensor import Tensor, make_tensor
 
@@ -224,7 +225,10 @@ def _batched(op: str, input: Tensor, fn):
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
-    """2-D max pooling over (N, C, H, W); ``return_indices`` also gives the argmax as flat H*W indices."""
+    """2-D max pooling over (N, C, H, W); ``return_indices`` also gives the argmax as flat H*W indices.
+
+    Reference implementation: numtorch.nn.textbook.max_pool2d
+    """
     k, s, p, d = _pool_args(kernel_size, stride, padding, dilation)
 
     def run(x):

@@ -10,15 +10,16 @@ import numpy as np
 from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
-from numtorch.ops._util import wrap_dim, wrap_dims, sum_to_array
-from numtorch.tensor import Tensor
+from numtorch.autograd.grad_mode import GradMode
+from numtorch.ops._base import sum_to_array, wrap_dim, wrap_dims, write_out
+from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "expand", "expand_as",
            "broadcast_to", "broadcast_tensors", "broadcast_shapes", "repeat", "tile", "cat", "concat",
            "concatenate", "stack", "hstack", "vstack", "split", "chunk", "unbind", "flip", "fliplr",
            "flipud", "roll", "narrow", "constant_pad", "tril", "triu", "permute", "transpose", "swapaxes",
            "swapdims", "t", "movedim", "moveaxis", "view_as", "reshape_as", "ravel", "atleast_1d",
-           "atleast_2d", "select", "repeat_interleave", "diagonal", "diag", "trace", "diag_embed"]
+           "atleast_2d", "select", "diagonal", "diag", "trace", "diag_embed"]
 
 
 def _sizes(size) -> tuple:
@@ -79,7 +80,8 @@ def _alias(x: Tensor) -> Tensor:
 def _channels_last(x) -> bool:
     """Whether ``x`` (N, C, ...) lies in memory as (N, ..., C) in C order: how conv and pooling lay out
     their outputs (see docs/architecture.md), where PyTorch's are contiguous."""
-    return x.ndim >= 3 and not x.flags.c_contiguous and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous
+    return (x.ndim >= 3 and not x.flags.c_contiguous
+            and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous)
 
 
 class View(Reshape):
@@ -211,7 +213,8 @@ def t(input) -> Tensor:
 def movedim(input, source, destination) -> Tensor:
     nd = input.ndim
     src = [wrap_dim(s, nd, "movedim") for s in ((source,) if isinstance(source, int) else source)]
-    dst = [wrap_dim(d, nd, "movedim") for d in ((destination,) if isinstance(destination, int) else destination)]
+    dst = [wrap_dim(d, nd, "movedim")
+           for d in ((destination,) if isinstance(destination, int) else destination)]
     order = [d for d in range(nd) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -272,9 +275,9 @@ def broadcast_to(input, size) -> Tensor:
                 raise RuntimeError(f"expand: -1 is not allowed in a leading, non-existing dimension {i}")
             s = cur
         elif cur is not None and cur != 1 and cur != s:
-            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
-                               f"non-singleton dimension {i}.  Target sizes: {list(size)}.  Tensor sizes: "
-                               f"{list(shp)}")
+            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size ({cur}) "
+                               f"at non-singleton dimension {i}.  Target sizes: {list(size)}.  Tensor "
+                               f"sizes: {list(shp)}")
         out.append(s)
     out = tuple(out)
     if out == shp:
@@ -327,19 +330,6 @@ def tile(input, dims) -> Tensor:
     return Tile.apply(input, dims)
 
 
-def repeat_interleave(input, repeats, dim=None) -> Tensor:
-    from numtorch.ops.index import index_select
-    from numtorch.creation import tensor as _t
-    if dim is None:
-        input, dim = flatten(input), 0
-    d = wrap_dim(dim, input.ndim)
-    n = input.shape[d]
-    # the output's size depends on a repeats tensor's values: they come to the host (as in PyTorch)
-    reps = repeats.tolist() if isinstance(repeats, Tensor) else repeats
-    idx = np.repeat(np.arange(n), reps)
-    return index_select(input, d, _t(idx, device=input.device))
-
-
 # ---- joining and splitting -----------------------------------------------------------------
 
 class Cat(Function):
@@ -357,7 +347,6 @@ class Cat(Function):
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Joins tensors along an existing dimension."""
     if out is not None:
-        from numtorch.ops._util import write_out
         return write_out(cat(tensors, dim), out, "cat")
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or list(tensors)[:1]
     if not tensors:
@@ -366,13 +355,14 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     d = wrap_dim(dim, ref.ndim, "cat")
     for i, x in enumerate(tensors[1:], 1):
         if x.ndim != ref.ndim:
-            raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {ref.ndim} and {x.ndim} "
-                               f"(shapes {tuple(ref.shape)} and {tuple(x.shape)})")
+            raise RuntimeError(f"cat(): Tensors must have same number of dimensions: got {ref.ndim} and "
+                               f"{x.ndim} (shapes {tuple(ref.shape)} and {tuple(x.shape)})")
         for k in range(ref.ndim):
             if k != d and x.shape[k] != ref.shape[k]:
                 raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {d} (shapes "
                                    f"{tuple(ref.shape)} and {tuple(x.shape)}). Expected size "
-                                   f"{ref.shape[k]} but got size {x.shape[k]} for tensor number {i} in the list.")
+                                   f"{ref.shape[k]} but got size {x.shape[k]} for tensor number {i} in "
+                                   "the list.")
     tensors = _common_dtype(tensors)
     if len(tensors) == 1:
         return tensors[0] * 1 if tensors[0].requires_grad else tensors[0].clone()
@@ -402,15 +392,14 @@ class Stack(Function):
 def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Joins equally shaped tensors along a new dimension."""
     if out is not None:
-        from numtorch.ops._util import write_out
         return write_out(stack(tensors, dim), out, "stack")
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
     for i, x in enumerate(tensors[1:], 1):
         if tuple(x.shape) != tuple(tensors[0].shape):
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
-                               f"entry 0 and {list(x.shape)} at entry {i}")
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{list(tensors[0].shape)} at entry 0 and {list(x.shape)} at entry {i}")
     nd = tensors[0].ndim + 1
     d = wrap_dim(dim, nd, "stack")
     return Stack.apply(*_common_dtype(tensors), dim=d)
@@ -441,6 +430,46 @@ def select(input, dim: int, index: int) -> Tensor:
     return input[(slice(None),) * d + (index,)]
 
 
+class Split(Function):
+    """Pieces of ``x`` along ``dim`` with the given sizes: views.  One node for all pieces (PyTorch's
+    SplitBackward0): backward joins their gradients, a piece nobody used contributing zeros."""
+
+    is_view = True
+
+    @staticmethod
+    def forward(ctx, x, sizes, dim):
+        ctx.args = (x.shape, dim)
+        pre, start, out = (slice(None),) * dim, 0, []
+        for s in sizes:
+            out.append(x[pre + (slice(start, start + s),)])
+            start += s
+        return tuple(out)
+
+    @staticmethod
+    def backward(ctx, *gys):
+        shape, dim = ctx.args
+        joined = None if GradMode.enabled else _tiled([g._data for g in gys], shape, dim)
+        return (cat(gys, dim) if joined is None else make_tensor(joined)), None, None
+
+
+def _tiled(parts, shape, dim):
+    """The array of ``shape`` whose pieces along ``dim`` are ``parts``, when they lie side by side in
+    one NumPy buffer with equal strides (as an op that writes its gradients packed returns them): then
+    joining them is a view, not a copy.  None otherwise."""
+    p0 = parts[0]
+    base, other = p0.base, p0.shape[:dim] + p0.shape[dim + 1:]
+    if p0.__class__ is not np.ndarray or base is None:
+        return None
+    step, at = p0.strides[dim], p0.__array_interface__["data"][0]
+    for p in parts:
+        if (p.__class__ is not np.ndarray or p.base is not base or p.strides != p0.strides
+                or p.__array_interface__["data"][0] != at or p.shape[:dim] + p.shape[dim + 1:] != other):
+            return None
+        at += p.shape[dim] * step
+    # every element of the whole is an element of one of the parts, so the view stays inside ``base``
+    return np.lib.stride_tricks.as_strided(p0, shape, p0.strides)
+
+
 def split(tensor, split_size_or_sections, dim: int = 0) -> tuple:
     """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given sizes."""
     d = wrap_dim(dim, tensor.ndim, "split")
@@ -448,19 +477,21 @@ def split(tensor, split_size_or_sections, dim: int = 0) -> tuple:
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0 and n:
-            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size "
+                               f"of {n}")
         sizes = [min(step, n - i) for i in range(0, n, step)] if step else [0]
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
-                               f"at dimension {d}), but got split_sizes={sizes}")
-    out, start = [], 0
-    pre = (slice(None),) * d
-    for s in sizes:
-        out.append(tensor[pre + (slice(start, start + s),)])
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
+                               f"size at dimension {d}), but got split_sizes={sizes}")
+    out = Split.apply(tensor, tuple(sizes), d)
+    vc, pre, start = tensor._version_counter(), (slice(None),) * d, 0
+    for t, s in zip(out, sizes):  # views of ``tensor``: its version counter; in-place writes reach it
+        t._vc = vc
+        t._view_base = (tensor, pre + (slice(start, start + s), Ellipsis))
         start += s
-    return tuple(out)
+    return out
 
 
 def chunk(input, chunks: int, dim: int = 0) -> tuple:
@@ -539,8 +570,9 @@ def constant_pad(input, pad, value=0.0) -> Tensor:
     """``F.pad(input, pad, value=...)``: ``pad`` pairs (before, after) from the last dim backwards."""
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise RuntimeError(f"Padding length must be divisible by 2 and at most twice the number of dimensions "
-                           f"of the input; got pad of length {len(pad)} for a {input.ndim}-d input")
+        raise RuntimeError(f"Padding length must be divisible by 2 and at most twice the number of "
+                           f"dimensions of the input; got pad of length {len(pad)} for a {input.ndim}-d "
+                           "input")
     widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])

@@ -38,11 +38,12 @@ class Adagrad(Optimizer):
         check_nonnegative("lr", lr, "learning rate")
         check_nonnegative("lr_decay", lr_decay, "lr_decay value")
         check_nonnegative("weight_decay", weight_decay, "weight_decay value")
-        check_nonnegative("initial_accumulator_value", initial_accumulator_value, "initial_accumulator_value value")
+        check_nonnegative("initial_accumulator_value", initial_accumulator_value,
+                          "initial_accumulator_value value")
         check_nonnegative("eps", eps, "epsilon value")
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
-                        differentiable=differentiable, fused=fused)
+                        initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
         for group in self.param_groups:  # PyTorch creates Adagrad's state at construction
             for p in group["params"]:

@@ -31,6 +31,25 @@ def check_betas(betas) -> None:
             raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
 
 
+def check_adam_args(lr: float, eps: float, betas, weight_decay: float) -> None:
+    """PyTorch's checks of the Adam family's arguments, in its order."""
+    check_nonnegative("lr", lr, "learning rate")
+    check_nonnegative("eps", eps, "epsilon value")
+    check_betas(betas)
+    check_nonnegative("weight_decay", weight_decay, "weight_decay value")
+
+
+def update_moments(xp, g, m, v, beta1: float, beta2: float, tmp) -> None:
+    """In place: m <- m + (1 - beta1)(g - m),  v <- beta2 v + (1 - beta2) g^2 (tmp: scratch like g)."""
+    xp.subtract(g, m, out=tmp)
+    tmp *= 1 - beta1
+    m += tmp
+    xp.multiply(g, g, out=tmp)
+    tmp *= 1 - beta2
+    v *= beta2
+    v += tmp
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2014), with the AMSGrad variant and optional decoupled weight decay.
 
@@ -57,13 +76,11 @@ class Adam(Optimizer):
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False, fused: bool | None = None,
                  decoupled_weight_decay: bool = False) -> None:
-        check_nonnegative("lr", lr, "learning rate")
-        check_nonnegative("eps", eps, "epsilon value")
-        check_betas(betas)
-        check_nonnegative("weight_decay", weight_decay, "weight_decay value")
+        check_adam_args(lr, eps, betas, weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                        fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+                        maximize=maximize, foreach=foreach, capturable=capturable,
+                        differentiable=differentiable, fused=fused,
+                        decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
     def _init_state(self, p, group) -> dict:
@@ -94,13 +111,8 @@ def _adam_update(p, state: dict, group: dict, t: float, scratch) -> None:
     if decoupled and wd != 0:
         p._data *= 1 - lr * wd                       # AdamW: shrink the weights directly
     xp, m, v = xp_of(g), state["exp_avg"]._data, state["exp_avg_sq"]._data
-    tmp = xp.subtract(g, m, out=scratch(p._data, 1))                         # m <- m + (1 - beta1)(g - m)
-    tmp *= 1 - beta1
-    m += tmp
-    xp.multiply(g, g, out=tmp)                       # v <- beta2 v + (1 - beta2) g^2
-    tmp *= 1 - beta2
-    v *= beta2
-    v += tmp
+    tmp = scratch(p._data, 1)
+    update_moments(xp, g, m, v, beta1, beta2, tmp)  # the averages of g and g^2
     if group["amsgrad"]:
         v = xp.maximum(state["max_exp_avg_sq"]._data, v, out=state["max_exp_avg_sq"]._data)
     bias1, bias2 = 1 - beta1 ** t, 1 - beta2 ** t
@@ -119,9 +131,9 @@ class AdamW(Adam):
     """
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
-                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
-                 fused: bool | None = None) -> None:
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
                          capturable=capturable, differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)

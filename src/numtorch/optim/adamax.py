@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from numtorch._backend import xp_of
-from numtorch.optim.adam import check_betas
-from numtorch.optim.optimizer import (Optimizer, grad_for_update, check_nonnegative, step_tensor, next_step,
-                                      zeros_state)
+from numtorch.optim.adam import check_adam_args
+from numtorch.optim.optimizer import Optimizer, grad_for_update, next_step, step_tensor, zeros_state
 
 __all__ = ["Adamax"]
 
@@ -32,14 +31,11 @@ class Adamax(Optimizer):
     """
 
     def __init__(self, params: Iterable, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *, maximize: bool = False,
-                 differentiable: bool = False, capturable: bool = False) -> None:
-        check_nonnegative("lr", lr, "learning rate")
-        check_nonnegative("eps", eps, "epsilon value")
-        check_betas(betas)
-        check_nonnegative("weight_decay", weight_decay, "weight_decay value")
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, maximize=maximize,
-                        differentiable=differentiable, capturable=capturable)
+                 eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False) -> None:
+        check_adam_args(lr, eps, betas, weight_decay)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)
 
     def _update(self, p, group) -> None:

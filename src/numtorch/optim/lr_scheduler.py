@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterable
 from numtorch.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
-           "ExponentialLR", "SequentialLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "PolynomialLR",
-           "CosineAnnealingWarmRestarts", "ChainedScheduler"]
+           "ExponentialLR", "SequentialLR", "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau",
+           "PolynomialLR", "CosineAnnealingWarmRestarts", "ChainedScheduler"]
 
 _EPOCH_DEPRECATION = ("The epoch parameter in `scheduler.step()` was not necessary and is being deprecated "
                       "where possible. Please use `scheduler.step()` to step the scheduler.")
@@ -89,8 +89,8 @@ class LRScheduler:
         """Advances the schedule by one epoch (or jumps to ``epoch``, deprecated) and sets the lrs."""
         if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
             warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call "
-                          "them in this order: `optimizer.step()` before `lr_scheduler.step()`. Failure to do this "
-                          "will result in skipping the first value of the learning rate schedule.",
+                          "them in this order: `optimizer.step()` before `lr_scheduler.step()`. Failure to "
+                          "do this will result in skipping the first value of the learning rate schedule.",
                           UserWarning, stacklevel=2)
         self._step_count += 1
         if epoch is not None:
@@ -129,7 +129,8 @@ def _lambdas(optimizer: Optimizer, lr_lambda) -> list[Callable[[int], float]]:
 
 
 class _LambdaStateMixin:
-    """state_dict of the lambda schedulers: plain functions are not saved, callable objects' attributes are."""
+    """state_dict of the lambda schedulers: plain functions are not saved, callable objects' attributes
+    are."""
 
     def state_dict(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
@@ -182,7 +183,8 @@ class MultiplicativeLR(_LambdaStateMixin, LRScheduler):
 class StepLR(LRScheduler):
     """Multiplies the lr by ``gamma`` every ``step_size`` epochs: ``base_lr * gamma^(epoch // step_size)``."""
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
+                 last_epoch: int = -1) -> None:
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -243,12 +245,14 @@ class ConstantLR(LRScheduler):
 
 
 class LinearLR(LRScheduler):
-    """Scales the lr linearly from ``start_factor * base_lr`` to ``end_factor * base_lr`` over ``total_iters``."""
+    """Scales the lr linearly from ``start_factor * base_lr`` to ``end_factor * base_lr`` over
+    ``total_iters``."""
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5, last_epoch: int = -1) -> None:
         if start_factor > 1.0 or start_factor <= 0:
-            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or equal to 1.")
+            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or "
+                             "equal to 1.")
         if end_factor > 1.0 or end_factor < 0:
             raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
         self.start_factor = start_factor
@@ -268,7 +272,8 @@ class LinearLR(LRScheduler):
 
     def _get_closed_form_lr(self) -> list[float]:
         return [base * (self.start_factor + (self.end_factor - self.start_factor)
-                        * min(self.total_iters, self.last_epoch) / self.total_iters) for base in self.base_lrs]
+                        * min(self.total_iters, self.last_epoch) / self.total_iters)
+                for base in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
@@ -314,14 +319,16 @@ class CosineAnnealingLR(LRScheduler):
         return [ratio * (g["lr"] - eta) + eta for g in groups]
 
     def _get_closed_form_lr(self) -> list[float]:
-        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [self.eta_min
+                + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
                 for base in self.base_lrs]
 
 
 class PolynomialLR(LRScheduler):
     """Decays the lr polynomially to 0 over ``total_iters``: ``base_lr * (1 - epoch / total_iters)^power``."""
 
-    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1) -> None:
         self.total_iters = total_iters
         self.power = power
         super().__init__(optimizer, last_epoch)
@@ -378,7 +385,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         elif epoch >= self.T_0:
             if self.T_mult == 1:
                 self.T_cur = epoch % self.T_0
-            else:                                # which period epoch falls in: T_0 (T_mult^n - 1)/(T_mult - 1)
+            else:
+                # which period epoch falls in: T_0 (T_mult^n - 1)/(T_mult - 1)
                 n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
                 self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
                 self.T_i = self.T_0 * self.T_mult ** n
@@ -407,6 +415,21 @@ class _Composite(LRScheduler):
             s.load_state_dict(sub)
 
 
+def _check_schedulers(name: str, schedulers: list, optimizer) -> None:
+    """PyTorch's checks of a composite's schedulers: each has ``optimizer``, that same optimizer, and
+    none is a ``ReduceLROnPlateau`` (its ``step`` needs the metric)."""
+    for i, s in enumerate(schedulers):
+        if not hasattr(s, "optimizer"):
+            raise TypeError(f"{name} at index {i} should have `optimizer` as its attribute.")
+        if isinstance(s, ReduceLROnPlateau):
+            raise ValueError(f"{name} does not support `ReduceLROnPlateau` scheduler as it requires "
+                             f"additional kwargs to be specified when calling `step`, but got one at "
+                             f"index {i} in the given schedulers sequence.")
+        if s.optimizer is not optimizer:
+            raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, but got "
+                             f"scheduler {type(s).__name__} at index {i} with a different optimizer.")
+
+
 class ChainedScheduler(_Composite):
     """Steps several schedulers together each time (their effects multiply through the recursive forms)."""
 
@@ -415,16 +438,7 @@ class ChainedScheduler(_Composite):
         if len(schedulers) < 1:
             raise ValueError(f"{name} expects at least one scheduler to be chained, but got no scheduler.")
         optimizer = optimizer or schedulers[0].optimizer
-        for i, s in enumerate(schedulers):
-            if not hasattr(s, "optimizer"):
-                raise TypeError(f"{name} at index {i} should have `optimizer` as its attribute.")
-            if isinstance(s, ReduceLROnPlateau):
-                raise ValueError(f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional "
-                                 f"kwargs to be specified when calling `step`, but got one at index {i} in the "
-                                 "given schedulers sequence.")
-            if s.optimizer is not optimizer:
-                raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, but got "
-                                 f"scheduler {type(s).__name__} at index {i} with a different optimizer.")
+        _check_schedulers(name, schedulers, optimizer)
         self._schedulers = schedulers
         self.optimizer = optimizer
         self._last_lr = _lrs(schedulers[-1].optimizer)
@@ -447,20 +461,12 @@ class SequentialLR(_Composite):
         name = type(self).__name__
         if len(schedulers) < 1:
             raise ValueError(f"{name} expects at least one scheduler, but got no scheduler.")
-        for i, s in enumerate(schedulers):
-            if not hasattr(s, "optimizer"):
-                raise TypeError(f"{name} at index {i} should have `optimizer` as its attribute.")
-            if isinstance(s, ReduceLROnPlateau):
-                raise ValueError(f"{name} does not support `ReduceLROnPlateau` scheduler as it requires additional "
-                                 f"kwargs to be specified when calling `step`, but got one at index {i} in the "
-                                 "given schedulers sequence.")
-            if s.optimizer is not optimizer:
-                raise ValueError(f"{name} expects all schedulers to belong to the same optimizer, but got "
-                                 f"scheduler {type(s).__name__} at index {i} with a different optimizer.")
+        _check_schedulers(name, schedulers, optimizer)
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError("Sequential Schedulers expects number of schedulers provided to be one more than the "
-                             f"number of milestone points, but got number of schedulers {len(schedulers)} and the "
-                             f"number of milestones to be equal to {len(milestones)}")
+            raise ValueError("Sequential Schedulers expects number of schedulers provided to be one more "
+                             "than the number of milestone points, but got number of schedulers "
+                             f"{len(schedulers)} and the number of milestones to be equal to "
+                             f"{len(milestones)}")
         self._schedulers = schedulers
         self._milestones = milestones
         self.last_epoch = last_epoch + 1
@@ -520,10 +526,11 @@ class OneCycleLR(LRScheduler):
         three_phase: use the three-phase schedule of fast.ai.
     """
 
-    def __init__(self, optimizer: Optimizer, max_lr, total_steps: int | None = None, epochs: int | None = None,
-                 steps_per_epoch: int | None = None, pct_start: float = 0.3, anneal_strategy: str = "cos",
-                 cycle_momentum: bool = True, base_momentum=0.85, max_momentum=0.95, div_factor: float = 25.0,
-                 final_div_factor: float = 1e4, three_phase: bool = False, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: Optimizer, max_lr, total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum=0.85,
+                 max_momentum=0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
         self.total_steps = self._total_steps(total_steps, epochs, steps_per_epoch)
@@ -540,7 +547,8 @@ class OneCycleLR(LRScheduler):
         if pct_start < 0 or pct_start > 1 or not isinstance(pct_start, float):
             raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
+            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got "
+                             f"{anneal_strategy}")
         self._anneal_func_type = anneal_strategy
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:
@@ -551,7 +559,8 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option "
+                                 "enabled")
             self.use_beta1 = "betas" in optimizer.defaults
             max_ms = _per_group("max_momentum", optimizer, max_momentum)
             base_ms = _per_group("base_momentum", optimizer, base_momentum)
@@ -590,7 +599,8 @@ class OneCycleLR(LRScheduler):
     def get_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
-            raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
+            raise ValueError(f"Tried to step {step} times. The specified number of total steps is "
+                             f"{self.total_steps}")
         lrs = []
         last = len(self._schedule_phases) - 1
         for group in self.optimizer.param_groups:
@@ -685,10 +695,11 @@ class ReduceLROnPlateau(LRScheduler):
         groups = self.optimizer.param_groups
         if len(groups) != len(self.min_lrs):
             if self.default_min_lr is None:
-                raise RuntimeError(f"The number of param groups in the `optimizer` ({len(groups)}) differs from "
-                                   f"when `ReduceLROnPlateau` was initialized ({len(self.min_lrs)}), usually due "
-                                   "to a new param group being added to the optimizer. Please modify the `min_lrs` "
-                                   "field to match the length of the `optimizer` param groups.")
+                raise RuntimeError(f"The number of param groups in the `optimizer` ({len(groups)}) differs "
+                                   f"from when `ReduceLROnPlateau` was initialized ({len(self.min_lrs)}), "
+                                   "usually due to a new param group being added to the optimizer. Please "
+                                   "modify the `min_lrs` field to match the length of the `optimizer` param "
+                                   "groups.")
             self.min_lrs = [self.default_min_lr] * len(groups)
         for group, min_lr in zip(groups, self.min_lrs):
             old = float(group["lr"])

@@ -16,7 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from numtorch._backend import xp_of
-from numtorch.optim.adam import check_betas
+from numtorch.optim.adam import check_adam_args, update_moments
 from numtorch.optim.optimizer import (Optimizer, grad_for_update, check_nonnegative, step_tensor, next_step,
                                       zeros_state)
 from numtorch.tensor import make_tensor
@@ -42,10 +42,7 @@ class NAdam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, foreach: bool | None = None, maximize: bool = False,
                  capturable: bool = False, differentiable: bool = False) -> None:
-        check_nonnegative("lr", lr, "learning rate")
-        check_nonnegative("eps", eps, "epsilon value")
-        check_betas(betas)
-        check_nonnegative("weight_decay", weight_decay, "weight_decay value")
+        check_adam_args(lr, eps, betas, weight_decay)
         check_nonnegative("momentum_decay", momentum_decay, "momentum_decay value")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
@@ -79,14 +76,9 @@ def _nadam_update(p, state: dict, group: dict, t: float, scratch) -> None:
     mu_product *= mu
     prod = float(mu_product)
     xp, m, v = xp_of(g), state["exp_avg"]._data, state["exp_avg_sq"]._data
-    tmp = xp.subtract(g, m, out=scratch(p._data, 1))                         # m <- m + (1 - beta1)(g - m)
-    tmp *= 1 - beta1
-    m += tmp
-    xp.multiply(g, g, out=tmp)                       # v <- beta2 v + (1 - beta2) g^2
-    tmp *= 1 - beta2
-    v *= beta2
-    v += tmp
-    denom = xp.divide(v, 1 - beta2 ** t, out=scratch(p._data, 2))            # d = sqrt(v / (1 - beta2^t)) + eps
+    tmp = scratch(p._data, 1)
+    update_moments(xp, g, m, v, beta1, beta2, tmp)  # the averages of g and g^2
+    denom = xp.divide(v, 1 - beta2 ** t, out=scratch(p._data, 2))  # d = sqrt(v / (1 - beta2^t)) + eps
     xp.sqrt(denom, out=denom)
     denom += group["eps"]
     xp.divide(g, denom, out=tmp)                     # the gradient's share of the Nesterov step

@@ -15,9 +15,8 @@ import math
 from typing import Iterable
 
 from numtorch._backend import xp_of
-from numtorch.optim.adam import check_betas
-from numtorch.optim.optimizer import (Optimizer, grad_for_update, check_nonnegative, step_tensor, next_step,
-                                      zeros_state)
+from numtorch.optim.adam import check_adam_args, update_moments
+from numtorch.optim.optimizer import Optimizer, grad_for_update, next_step, step_tensor, zeros_state
 
 __all__ = ["RAdam"]
 
@@ -39,12 +38,9 @@ class RAdam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False) -> None:
-        check_nonnegative("lr", lr, "learning rate")
-        check_nonnegative("eps", eps, "epsilon value")
-        check_betas(betas)
-        check_nonnegative("weight_decay", weight_decay, "weight_decay value")
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach,
-                        capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
+        check_adam_args(lr, eps, betas, weight_decay)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
                         differentiable=differentiable)
         super().__init__(params, defaults)
 
@@ -64,13 +60,8 @@ def _radam_update(p, state: dict, group: dict, t: float, scratch) -> None:
     if decoupled and wd != 0:
         p._data *= 1 - lr * wd
     xp, m, v = xp_of(g), state["exp_avg"]._data, state["exp_avg_sq"]._data
-    tmp = xp.subtract(g, m, out=scratch(p._data, 1))    # m <- m + (1 - beta1)(g - m)
-    tmp *= 1 - beta1
-    m += tmp
-    xp.multiply(g, g, out=tmp)                          # v <- beta2 v + (1 - beta2) g^2
-    tmp *= 1 - beta2
-    v *= beta2
-    v += tmp
+    tmp = scratch(p._data, 1)
+    update_moments(xp, g, m, v, beta1, beta2, tmp)  # the averages of g and g^2
     bias1, bias2 = 1 - beta1 ** t, 1 - beta2 ** t
     rho_inf = 2 / (1 - beta2) - 1                       # the length of the approximated SMA
     rho_t = rho_inf - 2 * t * beta2 ** t / bias2

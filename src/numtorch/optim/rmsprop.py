@@ -36,8 +36,9 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, capturable: bool = False,
-                 foreach: bool | None = None, maximize: bool = False, differentiable: bool = False) -> None:
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
+                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False) -> None:
         check_nonnegative("lr", lr, "learning rate")
         check_nonnegative("eps", eps, "epsilon value")
         check_nonnegative("momentum", momentum, "momentum value")

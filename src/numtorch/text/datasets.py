@@ -43,8 +43,8 @@ class TextWindows(Dataset):
         if block_size < 1:
             raise ValueError(f"TextWindows: block_size must be >= 1, got {block_size}")
         if len(self.data) <= block_size:
-            raise ValueError(f"TextWindows: the text ({len(self.data)} tokens) must be longer than block_size "
-                             f"({block_size})")
+            raise ValueError(f"TextWindows: the text ({len(self.data)} tokens) must be longer than "
+                             f"block_size ({block_size})")
         self.block_size = block_size
 
     def __len__(self) -> int:
@@ -56,7 +56,8 @@ class TextWindows(Dataset):
             raise IndexError(f"TextWindows: index {i} out of range for {n} windows")
         i %= n
         T = self.block_size
-        return numtorch.from_numpy(self.data[i:i + T].copy()), numtorch.from_numpy(self.data[i + 1:i + T + 1].copy())
+        return (numtorch.from_numpy(self.data[i:i + T].copy()),
+                numtorch.from_numpy(self.data[i + 1:i + T + 1].copy()))
 
     def batch(self, starts):
         """(x, y) of shape (len(starts), T) for the windows starting at ``starts``."""

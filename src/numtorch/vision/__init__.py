@@ -1,4 +1,5 @@
-"""``numtorch.vision``: the layout of torchvision -- ``datasets``, ``transforms``, ``models``, ``utils``, ``ops``.
+"""``numtorch.vision``: the layout of torchvision -- ``datasets``, ``transforms``, ``models``, ``utils``,
+``ops``.
 
 ``import numtorch.vision as torchvision`` then ``torchvision.models.resnet18(weights=None)``,
 ``torchvision.datasets.MNIST(root)``, ``torchvision.transforms.ToTensor()``,

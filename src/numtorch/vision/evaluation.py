@@ -22,7 +22,8 @@ How AP is computed, per class:
 Classes without ground truth are left out of the mean (their AP is NaN in ``map_per_class``).
 
 >>> import numtorch as torch
->>> pred = [{"boxes": torch.tensor([[0., 0., 10., 10.]]), "scores": torch.tensor([0.9]), "labels": torch.tensor([1])}]
+>>> pred = [{"boxes": torch.tensor([[0., 0., 10., 10.]]), "scores": torch.tensor([0.9]),
+...          "labels": torch.tensor([1])}]
 >>> tgt = [{"boxes": torch.tensor([[0., 0., 10., 10.]]), "labels": torch.tensor([1])}]
 >>> voc_map(pred, tgt)["map"]
 1.0

@@ -70,7 +70,8 @@ def _encode(input: Tensor, fmt: str, **options) -> Tensor:
     Image = _image_module()
     if not isinstance(input, Tensor) or input.dtype != numtorch.uint8 or input.ndim != 3:
         raise ValueError(f"encode_{fmt.lower()}: expected a uint8 tensor C x H x W, got "
-                         f"{getattr(input, 'dtype', type(input))} of shape {tuple(getattr(input, 'shape', ()))}")
+                         f"{getattr(input, 'dtype', type(input))} of shape "
+                         f"{tuple(getattr(input, 'shape', ()))}")
     a = input.detach().cpu().numpy().transpose(1, 2, 0)
     img = Image.fromarray(np.ascontiguousarray(a[:, :, 0] if a.shape[2] == 1 else a))
     buf = _io.BytesIO()

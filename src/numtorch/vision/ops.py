@@ -431,7 +431,8 @@ class _RoIAlign(Function):
         xp = xp_of(x)
         n, c, h, w = x.shape
         k = rois.shape[0]
-        ay, ax, count = _roi_matrices(rois, output_size, spatial_scale, sampling_ratio, aligned, h, w, x.dtype)
+        ay, ax, count = _roi_matrices(rois, output_size, spatial_scale, sampling_ratio, aligned, h, w,
+                                      x.dtype)
         ay = ay / count[:, None, None]
         batch = rois[:, 0].astype(np.int64)
         ay_full = xp.zeros((k, output_size[0], n, h), dtype=x.dtype)  # Ay placed at image b_k

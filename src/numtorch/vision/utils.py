@@ -35,12 +35,14 @@ def _pil():
     try:
         from PIL import Image, ImageColor, ImageDraw, ImageFont
     except ImportError:
-        raise ImportError("numtorch.vision.utils: this function needs Pillow: pip install numtorch[images]") from None
+        raise ImportError("numtorch.vision.utils: this function needs Pillow: "
+                          "pip install numtorch[images]") from None
     return Image, ImageColor, ImageDraw, ImageFont
 
 
 def _as_batch(tensor) -> Tensor:
-    """A list of C x H x W tensors, an H x W, C x H x W or B x C x H x W tensor -> B x C x H x W (C = 1 -> 3)."""
+    """A list of C x H x W tensors, an H x W, C x H x W or B x C x H x W tensor -> B x C x H x W
+    (C = 1 -> 3)."""
     if isinstance(tensor, (list, tuple)):
         import numtorch
         tensor = numtorch.stack(list(tensor), dim=0)
@@ -53,14 +55,16 @@ def _as_batch(tensor) -> Tensor:
     if a.ndim == 3:
         a = a[None]
     if a.ndim != 4:
-        raise ValueError(f"make_grid: expected a tensor of 2, 3 or 4 dimensions, got shape {tuple(tensor.shape)}")
+        raise ValueError(f"make_grid: expected a tensor of 2, 3 or 4 dimensions, got shape "
+                         f"{tuple(tensor.shape)}")
     if a.shape[1] == 1:  # grey -> three equal channels, as torchvision
         a = xp.concatenate([a, a, a], axis=1)
     return a
 
 
 def _normalize(a, value_range, scale_each: bool):
-    """Clamps to ``value_range`` (default: the min and max) and maps it to [0, 1]; per image if ``scale_each``."""
+    """Clamps to ``value_range`` (default: the min and max) and maps it to [0, 1]; per image if
+    ``scale_each``."""
     if value_range is not None and not isinstance(value_range, tuple):
         raise TypeError("value_range has to be a tuple (min, max) if specified. min and max are numbers")
     a = a.astype(a.dtype if a.dtype.kind == "f" else np.float32, copy=True)
@@ -77,7 +81,8 @@ def _normalize(a, value_range, scale_each: bool):
 
 
 def make_grid(tensor, nrow: int = 8, padding: int = 2, normalize: bool = False,
-              value_range: Optional[tuple] = None, scale_each: bool = False, pad_value: float = 0.0) -> Tensor:
+              value_range: Optional[tuple] = None, scale_each: bool = False,
+              pad_value: float = 0.0) -> Tensor:
     """Tiles images into a grid: one tensor C x H' x W' (see the module docstring for the sizes).
 
     Args:
@@ -147,7 +152,8 @@ def _palette(n: int) -> list:
 
 
 def _parse_colors(colors, num_objects: int) -> list:
-    """None (the palette), one colour for all, or a list of at least ``num_objects`` (names or RGB triplets)."""
+    """None (the palette), one colour for all, or a list of at least ``num_objects`` (names or RGB
+    triplets)."""
     ImageColor = _pil()[1]
     if colors is None:
         colors = _palette(num_objects)
@@ -167,10 +173,12 @@ def _parse_colors(colors, num_objects: int) -> list:
 def draw_bounding_boxes(image: Tensor, boxes: Tensor, labels: Optional[list] = None, colors=None,
                         fill: bool = False, width: int = 1, font: Optional[str] = None,
                         font_size: Optional[int] = None, label_colors=None) -> Tensor:
-    """Draws (xmin, ymin, xmax, ymax) boxes, and optional text labels, on a uint8 C x H x W image (C = 1 or 3).
+    """Draws (xmin, ymin, xmax, ymax) boxes, and optional text labels, on a uint8 C x H x W image
+    (C = 1 or 3).
 
     ``fill`` paints each box with its colour at alpha 100/255; ``width`` is the outline's width in pixels;
-    ``font`` a TrueType file for the labels (else Pillow's default font).  Returns a new uint8 3 x H x W tensor.
+    ``font`` a TrueType file for the labels (else Pillow's default font).  Returns a new uint8 3 x H x W
+    tensor.
     """
     Image, _, ImageDraw, ImageFont = _pil()
     if not isinstance(image, Tensor):
@@ -184,8 +192,8 @@ def draw_bounding_boxes(image: Tensor, boxes: Tensor, labels: Optional[list] = N
     b = boxes.detach().cpu().numpy() if isinstance(boxes, Tensor) else np.asarray(boxes)
     b = b.reshape(-1, 4)
     if (b[:, 0] > b[:, 2]).any() or (b[:, 1] > b[:, 3]).any():
-        raise ValueError("Boxes need to be in (xmin, ymin, xmax, ymax) format. Use torchvision.ops.box_convert "
-                         "to convert them")
+        raise ValueError("Boxes need to be in (xmin, ymin, xmax, ymax) format. Use "
+                         "torchvision.ops.box_convert to convert them")
     n = len(b)
     if n == 0:
         warnings.warn("boxes doesn't contain any box. No box was drawn")
@@ -193,8 +201,8 @@ def draw_bounding_boxes(image: Tensor, boxes: Tensor, labels: Optional[list] = N
     if labels is None:
         labels = [None] * n
     elif len(labels) != n:
-        raise ValueError(f"Number of boxes ({n}) and labels ({len(labels)}) mismatch. Please specify labels for "
-                         f"each box.")
+        raise ValueError(f"Number of boxes ({n}) and labels ({len(labels)}) mismatch. Please specify "
+                         f"labels for each box.")
     colors = _parse_colors(colors, n)
     label_colors = _parse_colors(label_colors, n) if label_colors else colors
     if font is None:

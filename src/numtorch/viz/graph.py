@@ -167,7 +167,8 @@ def _param_names(params) -> Dict[int, str]:
     names = {}
     for name, t in items:
         if not isinstance(t, Tensor):
-            raise TypeError(f"make_dot: params must map names to Tensors, got {type(t).__name__} for {name!r}")
+            raise TypeError(f"make_dot: params must map names to Tensors, got {type(t).__name__} for "
+                            f"{name!r}")
         names[id(t)] = str(name)
     return names
 
@@ -239,7 +240,8 @@ def make_dot(var: Union[Tensor, Iterable[Tensor]], params=None, show_attrs: bool
         if show_saved:
             for i, (t, shape, dtype) in enumerate(_saved(fn)):
                 if t is not None and t.grad_fn is None and t.requires_grad:
-                    dot.edge(leaf(t), str(id(fn)), style="dashed", arrowhead="none")  # a saved leaf: drawn once
+                    # a saved leaf: drawn once
+                    dot.edge(leaf(t), str(id(fn)), style="dashed", arrowhead="none")
                     continue
                 sid = f"{id(fn)}_saved{i}"
                 dot.node(sid, f"saved {i}\n{_size(shape)} {dtype.replace('numtorch.', '')}", fillcolor=_SAVED)

@@ -125,7 +125,8 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path, title: Op
     return save_figure(fig, path)
 
 
-def plot_softmax_bars(probs: Sequence[float], classes: Sequence[str], path, title: Optional[str] = None) -> Path:
+def plot_softmax_bars(probs: Sequence[float], classes: Sequence[str], path,
+                      title: Optional[str] = None) -> Path:
     """A bar per class with its softmax probability; the most likely class stands out."""
     probs = np.asarray(probs, dtype=np.float64)
     fig, ax = new_figure(size=(max(4.0, 0.6 * len(probs) + 1), 3.5))

@@ -183,11 +183,12 @@ class CenterNet(nn.Module):
         for i, t in enumerate(targets):
             b = _host(t["boxes"])
             if b.ndim != 2 or b.shape[-1] != 4:
-                raise ValueError(f"CenterNet: expected target boxes of shape (K, 4), got {b.shape} for target {i}")
+                raise ValueError(f"CenterNet: expected target boxes of shape (K, 4), got {b.shape} for "
+                                 f"target {i}")
             bad = (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
             if bad.any():
-                raise ValueError(f"CenterNet: all bounding boxes should have positive height and width; found "
-                                 f"invalid box {b[bad][0].tolist()} for target at index {i}")
+                raise ValueError(f"CenterNet: all bounding boxes should have positive height and width; "
+                                 f"found invalid box {b[bad][0].tolist()} for target at index {i}")
 
     # ---- forward ----
     def forward(self, images, targets: Optional[List[dict]] = None):
@@ -243,7 +244,8 @@ class CenterNet(nn.Module):
             cx = (xs + box[..., 0]) * self.stride
             cy = (ys + box[..., 1]) * self.stride
             half = box[..., 2:].clamp(-6, 6).exp() * (self.stride / 2)
-            boxes = numtorch.stack([cx - half[..., 0], cy - half[..., 1], cx + half[..., 0], cy + half[..., 1]], -1)
+            boxes = numtorch.stack([cx - half[..., 0], cy - half[..., 1],
+                                    cx + half[..., 0], cy + half[..., 1]], -1)
             return [self._filter(boxes[i], scores[i], labels[i], sizes[i]) for i in range(n)]
 
     def _filter(self, boxes: Tensor, scores: Tensor, labels: Tensor, size) -> dict:

@@ -5,16 +5,20 @@ that lives in the op (``numtorch.ops.activation``), and the module only holds it
 """
 from __future__ import annotations
 
-import numtorch
 from numtorch.nn import functional as F
 from numtorch.nn.modules.attention import MultiheadAttention  # noqa: F401 - also here, as in PyTorch
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.tensor import Tensor
+from numtorch._dtypes import get_default_dtype
+from numtorch.creation import full, tensor
+from numtorch.nn.init import constant_
+from numtorch.ops import sigmoid, tanh
 
-__all__ = ["Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Swish", "Mish",
-           "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Softsign", "Tanhshrink", "LogSigmoid", "Softmax",
-           "LogSoftmax", "Softmin", "Softmax2d", "PReLU", "RReLU", "Threshold", "Hardshrink", "Softshrink", "GLU"]
+__all__ = ["Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Swish",
+           "Mish", "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "Softsign", "Tanhshrink", "LogSigmoid",
+           "Softmax", "LogSoftmax", "Softmin", "Softmax2d", "PReLU", "RReLU", "Threshold", "Hardshrink",
+           "Softshrink", "GLU"]
 
 
 def _inplace_str(inplace: bool, first: bool = False) -> str:
@@ -27,12 +31,12 @@ class Sigmoid(Module):
     """1 / (1 + e^-x), computed so that large |x| never overflows."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return numtorch.sigmoid(input)
+        return sigmoid(input)
 
 
 class Tanh(Module):
     def forward(self, input: Tensor) -> Tensor:
-        return numtorch.tanh(input)
+        return tanh(input)
 
 
 class ReLU(Module):
@@ -162,7 +166,7 @@ class Swish(Module):
         super().__init__()
         self.learnable = learnable
         if learnable:
-            self.beta = Parameter(numtorch.tensor(float(beta)))
+            self.beta = Parameter(tensor(float(beta)))
         else:
             self.beta = float(beta)
 
@@ -295,11 +299,11 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = Parameter(numtorch.full((num_parameters,), init, device=device,
-                                              dtype=dtype or numtorch.get_default_dtype()))
+        dtype = dtype or get_default_dtype()
+        self.weight = Parameter(full((num_parameters,), init, device=device, dtype=dtype))
 
     def reset_parameters(self) -> None:
-        numtorch.nn.init.constant_(self.weight, self.init)
+        constant_(self.weight, self.init)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.prelu(input, self.weight)

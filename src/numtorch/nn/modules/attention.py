@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import numtorch
 from numtorch._backend import xp_of
 from numtorch.nn import init
 from numtorch.nn.modules.linear import NonDynamicallyQuantizableLinear
@@ -23,6 +22,8 @@ from numtorch.ops.activation import linear
 from numtorch.ops.attention import attention_with_weights
 from numtorch.ops.rnn import ChunkLast
 from numtorch.tensor import Tensor, make_tensor
+from numtorch.creation import empty, zeros
+from numtorch.ops import cat
 
 __all__ = ["MultiheadAttention", "NonDynamicallyQuantizableLinear"]
 
@@ -87,23 +88,23 @@ class MultiheadAttention(Module):
             raise AssertionError("embed_dim must be divisible by num_heads")
         kw = dict(device=device, dtype=dtype)
         if not self._qkv_same_embed_dim:
-            self.q_proj_weight = Parameter(numtorch.empty((embed_dim, embed_dim), **kw))
-            self.k_proj_weight = Parameter(numtorch.empty((embed_dim, self.kdim), **kw))
-            self.v_proj_weight = Parameter(numtorch.empty((embed_dim, self.vdim), **kw))
+            self.q_proj_weight = Parameter(empty((embed_dim, embed_dim), **kw))
+            self.k_proj_weight = Parameter(empty((embed_dim, self.kdim), **kw))
+            self.v_proj_weight = Parameter(empty((embed_dim, self.vdim), **kw))
             self.register_parameter("in_proj_weight", None)
         else:
-            self.in_proj_weight = Parameter(numtorch.empty((3 * embed_dim, embed_dim), **kw))
+            self.in_proj_weight = Parameter(empty((3 * embed_dim, embed_dim), **kw))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)
             self.register_parameter("v_proj_weight", None)
         if bias:
-            self.in_proj_bias = Parameter(numtorch.empty(3 * embed_dim, **kw))
+            self.in_proj_bias = Parameter(empty(3 * embed_dim, **kw))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, **kw)
         if add_bias_kv:
-            self.bias_k = Parameter(numtorch.empty((1, 1, embed_dim), **kw))
-            self.bias_v = Parameter(numtorch.empty((1, 1, embed_dim), **kw))
+            self.bias_k = Parameter(empty((1, 1, embed_dim), **kw))
+            self.bias_v = Parameter(empty((1, 1, embed_dim), **kw))
         else:
             self.bias_k = self.bias_v = None
         self.add_zero_attn = add_zero_attn
@@ -157,7 +158,8 @@ class MultiheadAttention(Module):
                 raise RuntimeError(f"attn_mask's dimension {am.ndim} is not supported")
         if kpm is not None:
             if kpm.shape != (N, S):
-                raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {tuple(kpm.shape)}")
+                raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got "
+                                     f"{tuple(kpm.shape)}")
             kpm = kpm[:, None, None, :]
             am = kpm if am is None else am + kpm
         return am
@@ -166,12 +168,12 @@ class MultiheadAttention(Module):
         """Appends ``bias_k``/``bias_v`` and/or a zero row to keys and values (and a 0 column to the mask)."""
         extra = 0
         if self.bias_k is not None:
-            k = numtorch.cat([k, self.bias_k.expand(N, 1, self.embed_dim)], 1)
-            v = numtorch.cat([v, self.bias_v.expand(N, 1, self.embed_dim)], 1)
+            k = cat([k, self.bias_k.expand(N, 1, self.embed_dim)], 1)
+            v = cat([v, self.bias_v.expand(N, 1, self.embed_dim)], 1)
             extra += 1
         if self.add_zero_attn:
-            k = numtorch.cat([k, numtorch.zeros(N, 1, self.embed_dim, dtype=k.dtype, device=k.device)], 1)
-            v = numtorch.cat([v, numtorch.zeros(N, 1, self.embed_dim, dtype=v.dtype, device=v.device)], 1)
+            k = cat([k, zeros(N, 1, self.embed_dim, dtype=k.dtype, device=k.device)], 1)
+            v = cat([v, zeros(N, 1, self.embed_dim, dtype=v.dtype, device=v.device)], 1)
             extra += 1
         if extra and mask is not None:
             pad = [(0, 0)] * (mask.ndim - 1) + [(0, extra)]

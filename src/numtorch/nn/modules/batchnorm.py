@@ -6,12 +6,13 @@ cumulative average 1/num_batches_tracked) and normalizes with them in eval.
 """
 from __future__ import annotations
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops import batchnorm as B
 from numtorch.tensor import Tensor
+from numtorch._dtypes import int64
+from numtorch.creation import empty, ones, tensor, zeros
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d"]
 
@@ -19,8 +20,9 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "Instanc
 class _NormBase(Module):
     """Affine parameters and running statistics shared by batch and instance norm."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None, *,
+                 bias: bool = True) -> None:
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -29,17 +31,17 @@ class _NormBase(Module):
         self.track_running_stats = track_running_stats
         self.use_bias = affine and bias  # PyTorch 2.x: bias=False keeps only the scale
         if affine:
-            self.weight = Parameter(numtorch.empty(num_features, device=device, dtype=dtype))
+            self.weight = Parameter(empty(num_features, device=device, dtype=dtype))
         else:
             self.register_parameter("weight", None)
         if self.use_bias:
-            self.bias = Parameter(numtorch.empty(num_features, device=device, dtype=dtype))
+            self.bias = Parameter(empty(num_features, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", numtorch.zeros(num_features, device=device, dtype=dtype))
-            self.register_buffer("running_var", numtorch.ones(num_features, device=device, dtype=dtype))
-            self.register_buffer("num_batches_tracked", numtorch.tensor(0, dtype=numtorch.int64, device=device))
+            self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
+            self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=int64, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -150,11 +152,11 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         self.use_bias = affine and bias
         if affine:
-            self.weight = Parameter(numtorch.ones(num_channels, device=device, dtype=dtype))
+            self.weight = Parameter(ones(num_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("weight", None)
         if self.use_bias:
-            self.bias = Parameter(numtorch.zeros(num_channels, device=device, dtype=dtype))
+            self.bias = Parameter(zeros(num_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
 
@@ -162,4 +164,5 @@ class GroupNorm(Module):
         return B.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return "{num_groups}, {num_channels}, eps={eps}, affine={affine}, bias={use_bias}".format(**self.__dict__)
+        return ("{num_groups}, {num_channels}, eps={eps}, affine={affine}, "
+                "bias={use_bias}").format(**self.__dict__)

@@ -81,7 +81,8 @@ class Sequential(Module):
 
     def __add__(self, other: "Sequential") -> "Sequential":
         if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+            raise ValueError("add operator supports only objects of Sequential class, "
+                             f"but {type(other)} is given.")
         ret = Sequential()
         for layer in chain(self, other):
             ret.append(layer)
@@ -89,7 +90,8 @@ class Sequential(Module):
 
     def __iadd__(self, other: "Sequential") -> "Sequential":
         if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+            raise ValueError("add operator supports only objects of Sequential class, "
+                             f"but {type(other)} is given.")
         for layer in list(other):
             self.append(layer)
         return self
@@ -135,7 +137,8 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
-    """A list of modules, each registered (so its parameters are found): ``ModuleList([Linear(2, 2)] * 3)``."""
+    """A list of modules, each registered (so its parameters are found):
+    ``ModuleList([Linear(2, 2)] * 3)``."""
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
@@ -402,8 +405,8 @@ class ParameterDict(Module):
 
     def update(self, parameters) -> None:
         if not isinstance(parameters, Iterable):
-            raise TypeError("ParametersDict.update should be called with an iterable of key/value pairs, but got "
-                            + type(parameters).__name__)
+            raise TypeError("ParametersDict.update should be called with an iterable of key/value pairs, "
+                            "but got " + type(parameters).__name__)
         if isinstance(parameters, (OrderedDict, ParameterDict)):
             items = parameters.items()
         elif isinstance(parameters, dict):
@@ -414,7 +417,8 @@ class ParameterDict(Module):
             self[key] = value
 
     def extra_repr(self) -> str:
-        return "\n".join(f"  ({k}): " + _param_str(p, "numtorch." + _tensor_type(p) if isinstance(p, Tensor) else "")
+        return "\n".join(f"  ({k}): "
+                         + _param_str(p, "numtorch." + _tensor_type(p) if isinstance(p, Tensor) else "")
                          for k, p in self.items())
 
     def __call__(self, *args, **kwargs):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
-from numtorch.ops import conv as Fc
+from numtorch.ops import conv as Fc, padding as Fp
 from numtorch.tensor import Tensor
+from numtorch.creation import empty
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
@@ -36,7 +36,8 @@ class _ConvNd(Module):
         if out_channels % groups:
             raise ValueError("out_channels must be divisible by groups")
         if padding_mode not in _PAD_MODES:
-            raise ValueError(f"padding_mode must be one of {list(_PAD_MODES)}, but got padding_mode='{padding_mode}'")
+            raise ValueError(f"padding_mode must be one of {list(_PAD_MODES)}, but got "
+                             f"padding_mode='{padding_mode}'")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"Invalid padding string '{padding}', should be one of ['valid', 'same']")
@@ -53,9 +54,9 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         shape = ((in_channels, out_channels // groups) if transposed else
                  (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = Parameter(numtorch.empty(shape, device=device, dtype=dtype))
+        self.weight = Parameter(empty(shape, device=device, dtype=dtype))
         if bias:
-            self.bias = Parameter(numtorch.empty(out_channels, device=device, dtype=dtype))
+            self.bias = Parameter(empty(out_channels, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -80,7 +81,7 @@ class _ConvNd(Module):
         else:
             pads = [(p, p) for p in self.padding]
         flat = tuple(v for pair in reversed(pads) for v in pair)  # F.pad order: last dim first
-        return Fc.pad(x, flat, mode=self.padding_mode), 0
+        return Fp.pad(x, flat, mode=self.padding_mode), 0
 
     def extra_repr(self) -> str:
         s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"
@@ -115,7 +116,8 @@ class Conv2d(_ConvNd):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None) -> None:
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
+                 dtype=None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups,
                          bias, padding_mode, 2, device, dtype)
 
@@ -128,7 +130,8 @@ class Conv1d(_ConvNd):
     """1-D convolution over (N, C_in, L) -> (N, C_out, L_out); arguments as ``Conv2d``."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None) -> None:
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
+                 dtype=None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups,
                          bias, padding_mode, 1, device, dtype)
 
@@ -144,13 +147,13 @@ class ConvTranspose2d(_ConvNd):
     Attributes: weight (C_in, C_out/groups, KH, KW), bias (C_out,).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
-                 dtype=None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype=None) -> None:
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding,
-                         groups, bias, padding_mode, 2, device, dtype)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True,
+                         output_padding, groups, bias, padding_mode, 2, device, dtype)
 
     def forward(self, input: Tensor, output_size=None) -> Tensor:
         return Fc.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
@@ -169,9 +172,9 @@ class ConvTranspose2d(_ConvNd):
 class ConvTranspose1d(ConvTranspose2d):
     """Transposed 1-D convolution over (N, C_in, L)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
-                 dtype=None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", device=None, dtype=None) -> None:
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         _ConvNd.__init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, True,

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import math
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops.activation import linear
 from numtorch.tensor import Tensor
+from numtorch.creation import empty
+from numtorch.ops import einsum
 
 __all__ = ["Identity", "Linear", "Affine", "Bilinear", "LazyLinear", "NonDynamicallyQuantizableLinear"]
 
@@ -43,13 +44,14 @@ class Linear(Module):
     numtorch.Size([32, 100])
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None) -> None:
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(numtorch.empty((out_features, in_features), device=device, dtype=dtype))
+        self.weight = Parameter(empty((out_features, in_features), device=device, dtype=dtype))
         if bias:
-            self.bias = Parameter(numtorch.empty(out_features, device=device, dtype=dtype))
+            self.bias = Parameter(empty(out_features, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -65,7 +67,8 @@ class Linear(Module):
         return linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 Affine = Linear  # the name of the affine layer in the notes this project grew from
@@ -83,9 +86,9 @@ class LazyLinear(Linear):
         self.in_features = 0
         self.out_features = out_features
         self._lazy = (bias, device, dtype)
-        self.weight = Parameter(numtorch.empty(0, device=device, dtype=dtype))
+        self.weight = Parameter(empty(0, device=device, dtype=dtype))
         if bias:
-            self.bias = Parameter(numtorch.empty(0, device=device, dtype=dtype))
+            self.bias = Parameter(empty(0, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
 
@@ -94,10 +97,10 @@ class LazyLinear(Linear):
             # materialise where the module is now (it may have been moved with .to() since __init__)
             device, dtype = self.weight.device, self.weight.dtype
             self.in_features = input.shape[-1]
-            self.weight._data = numtorch.empty((self.out_features, self.in_features), device=device,
+            self.weight._data = empty((self.out_features, self.in_features), device=device,
                                                dtype=dtype)._data
             if self.bias is not None:
-                self.bias._data = numtorch.empty(self.out_features, device=device, dtype=dtype)._data
+                self.bias._data = empty(self.out_features, device=device, dtype=dtype)._data
             self.reset_parameters()
             self._lazy = None
         return linear(input, self.weight, self.bias)
@@ -110,9 +113,9 @@ class Bilinear(Module):
                  device=None, dtype=None) -> None:
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
-        self.weight = Parameter(numtorch.empty((out_features, in1_features, in2_features), device=device, dtype=dtype))
+        self.weight = Parameter(empty((out_features, in1_features, in2_features), device=device, dtype=dtype))
         if bias:
-            self.bias = Parameter(numtorch.empty(out_features, device=device, dtype=dtype))
+            self.bias = Parameter(empty(out_features, device=device, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -124,7 +127,7 @@ class Bilinear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
-        y = numtorch.einsum("...i,oij,...j->...o", input1, self.weight, input2)
+        y = einsum("...i,oij,...j->...o", input1, self.weight, input2)
         return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:

@@ -11,9 +11,9 @@ from numtorch.ops.loss import _legacy_reduction
 from numtorch.tensor import Tensor
 
 __all__ = ["L1Loss", "MSELoss", "SmoothL1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
-           "BCEWithLogitsLoss", "KLDivLoss", "SoftMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss", "MarginRankingLoss",
-           "HingeEmbeddingLoss", "CosineEmbeddingLoss", "MultiLabelSoftMarginLoss", "TripletMarginLoss",
-           "MultiMarginLoss"]
+           "BCEWithLogitsLoss", "KLDivLoss", "SoftMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss",
+           "MarginRankingLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "MultiLabelSoftMarginLoss",
+           "TripletMarginLoss", "MultiMarginLoss"]
 
 
 class _Loss(Module):
@@ -117,7 +117,8 @@ class BCEWithLogitsLoss(_Loss):
 class KLDivLoss(_Loss):
     """KL divergence; ``input`` holds log-probabilities.  Use ``reduction="batchmean"`` for the true KL."""
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False) -> None:
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 log_target: bool = False) -> None:
         super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
 

@@ -28,12 +28,13 @@ import itertools
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Iterator
 
-import numtorch
 from numtorch import _dtypes
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode, no_grad
 from numtorch.nn.parameter import Parameter, Buffer
 from numtorch.tensor import Tensor
+from numtorch.creation import as_tensor
+from numtorch.ops.convert import to_copy
 
 __all__ = ["Module", "RemovableHandle"]
 
@@ -195,7 +196,8 @@ class Module:
 
     # ---- forward and __call__ -------------------------------------------------------------
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  '"forward" function')
 
     def __call__(self, *args, **kwargs):
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
@@ -326,8 +328,8 @@ class Module:
                             "(numtorch.nn.Parameter or None required)")
         if param is not None and param.grad_fn is not None:
             raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be "
-                             f"created explicitly. To express '{name}' as a function of another Tensor, compute "
-                             "the value in the forward() method.")
+                             f"created explicitly. To express '{name}' as a function of another Tensor, "
+                             "compute the value in the forward() method.")
         self._parameters[name] = param
 
     def add_module(self, name: str, module: "Module | None") -> None:
@@ -600,7 +602,7 @@ class Module:
 
         def convert(t: Tensor) -> Tensor:
             cast = dtype if (dtype is not None and _dtypes.kind(t._data.dtype) in "fc") else None
-            return numtorch.ops.to_copy(t, cast, device)
+            return to_copy(t, cast, device)
 
         return self._apply(convert)
 
@@ -693,7 +695,8 @@ class Module:
         self._state_dict_pre_hooks[handle.id] = hook
         return handle
 
-    def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False) -> RemovableHandle:
+    def _register_load_state_dict_pre_hook(self, hook: Callable,
+                                           with_module: bool = False) -> RemovableHandle:
         handle = RemovableHandle(self._load_state_dict_pre_hooks)
         self._load_state_dict_pre_hooks[handle.id] = (functools.partial(hook, self) if with_module else hook)
         return handle
@@ -721,10 +724,10 @@ class Module:
             value = state_dict[key]
             if not isinstance(value, Tensor):
                 if hasattr(value, "shape") and hasattr(value, "dtype"):  # a NumPy array
-                    value = numtorch.as_tensor(value)
+                    value = as_tensor(value)
                 else:
-                    error_msgs.append(f'While copying the parameter named "{key}", expected numtorch.Tensor or '
-                                      f"Tensor-like object from checkpoint but received {type(value)}")
+                    error_msgs.append(f'While copying the parameter named "{key}", expected numtorch.Tensor '
+                                      f"or Tensor-like object from checkpoint but received {type(value)}")
                     continue
             if param.ndim == 0 and value.ndim == 1 and value.shape[0] == 1:
                 value = value[0]
@@ -739,9 +742,9 @@ class Module:
                     else:
                         param.copy_(value)
             except Exception as ex:  # noqa: BLE001 - reported together, as PyTorch does
-                error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model are '
-                                  f"{param.shape} and whose dimensions in the checkpoint are {value.shape}, an "
-                                  f"exception occurred : {ex.args}.")
+                error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model '
+                                  f"are {param.shape} and whose dimensions in the checkpoint are "
+                                  f"{value.shape}, an exception occurred : {ex.args}.")
         if strict:
             for key in state_dict:
                 if key.startswith(prefix):
@@ -749,7 +752,8 @@ class Module:
                     if input_name[0] not in self._modules and input_name[0] not in local_state:
                         unexpected_keys.append(key)
 
-    def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
+    def load_state_dict(self, state_dict: dict, strict: bool = True,
+                        assign: bool = False) -> _IncompatibleKeys:
         """Copies parameters and buffers from ``state_dict`` into this module's tensors (in place).
 
         With ``strict=True`` every key must match: otherwise a ``RuntimeError`` lists the missing and

@@ -1,12 +1,12 @@
 """Normalization over the last dims: ``LayerNorm`` and ``RMSNorm``."""
 from __future__ import annotations
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops.normalization import layer_norm, rms_norm
 from numtorch.tensor import Tensor
+from numtorch.creation import ones, zeros
 
 __all__ = ["LayerNorm", "RMSNorm"]
 
@@ -31,16 +31,16 @@ class LayerNorm(Module):
     numtorch.Size([2, 3, 4])
     """
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
-                 device=None, dtype=None) -> None:
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
         self.normalized_shape = _shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(numtorch.ones(self.normalized_shape, device=device, dtype=dtype))
+            self.weight = Parameter(ones(self.normalized_shape, device=device, dtype=dtype))
             if bias:
-                self.bias = Parameter(numtorch.zeros(self.normalized_shape, device=device, dtype=dtype))
+                self.bias = Parameter(zeros(self.normalized_shape, device=device, dtype=dtype))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -77,7 +77,7 @@ class RMSNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(numtorch.ones(self.normalized_shape, device=device, dtype=dtype))
+            self.weight = Parameter(ones(self.normalized_shape, device=device, dtype=dtype))
         else:
             self.register_parameter("weight", None)
 

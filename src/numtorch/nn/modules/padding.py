@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from numtorch.nn.modules.module import Module
-from numtorch.ops.conv import pad
+from numtorch.ops.padding import pad
 from numtorch.tensor import Tensor
 
 __all__ = ["ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d",
@@ -16,7 +16,8 @@ class _PadNd(Module):
 
     def __init__(self, padding, value: float = 0.0) -> None:
         super().__init__()
-        self.padding = tuple(padding) if isinstance(padding, (tuple, list)) else (int(padding),) * (2 * self._n)
+        self.padding = (tuple(padding) if isinstance(padding, (tuple, list))
+                        else (int(padding),) * (2 * self._n))
         if self.mode == "constant":
             self.value = value
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops import rnn as _rnn
 from numtorch.tensor import Tensor
+from numtorch.creation import empty, zeros
+from numtorch.ops import cat, stack
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -45,7 +46,8 @@ class RNNBase(Module):
             raise ValueError("dropout should be a number in range [0, 1] representing the probability of an "
                              "element being zeroed")
         if hidden_size <= 0 or num_layers <= 0:
-            raise ValueError(f"hidden_size and num_layers must be positive, got {hidden_size} and {num_layers}")
+            raise ValueError(f"hidden_size and num_layers must be positive, got {hidden_size} and "
+                             f"{num_layers}")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -67,7 +69,7 @@ class RNNBase(Module):
                 if bias:
                     shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
                 for name, shape in shapes:
-                    setattr(self, name + sfx, Parameter(numtorch.empty(shape, **kw)))
+                    setattr(self, name + sfx, Parameter(empty(shape, **kw)))
                     self._flat_weights_names.append(name + sfx)
         self.reset_parameters()
 
@@ -92,7 +94,7 @@ class RNNBase(Module):
 
     def _zeros_state(self, x: Tensor, N: int) -> Tensor:
         D = 2 if self.bidirectional else 1
-        return numtorch.zeros(self.num_layers * D, N, self.hidden_size, dtype=x.dtype, device=x.device)
+        return zeros(self.num_layers * D, N, self.hidden_size, dtype=x.dtype, device=x.device)
 
     def _check_input(self, x: Tensor) -> None:
         if x.ndim not in (2, 3):
@@ -111,10 +113,11 @@ class RNNBase(Module):
             for d in range(D):
                 i = layer * D + d
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                out, st = _rnn.recurrent_layer(self.mode, x, states[i], *self._layer_params(sfx), reverse=bool(d))
+                out, st = _rnn.recurrent_layer(self.mode, x, states[i], *self._layer_params(sfx),
+                                               reverse=bool(d))
                 outs.append(out)
                 finals.append(st)
-            x = outs[0] if D == 1 else numtorch.cat(outs, -1)
+            x = outs[0] if D == 1 else cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
         return x, finals
@@ -136,7 +139,7 @@ class RNNBase(Module):
                     raise RuntimeError(f"Expected hidden size {want}, got {tuple(h.shape)}")
         states = [tuple(h[i] for h in hx) for i in range(hx[0].shape[0])]
         out, finals = self._run(x, states)
-        stacked = tuple(numtorch.stack([st[k] for st in finals], 0) for k in range(n_state))
+        stacked = tuple(stack([st[k] for st in finals], 0) for k in range(n_state))
         if unbatched:
             return out.squeeze(1), tuple(s.squeeze(1) for s in stacked)
         return (out.transpose(0, 1) if self.batch_first else out), stacked
@@ -175,13 +178,13 @@ class RNN(RNNBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None) -> None:
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, device=None, dtype=None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         self.nonlinearity = nonlinearity
-        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
-                         bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
+                         num_layers, bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None):
         out, (h,) = self._forward(input, None if hx is None else (hx,))
@@ -201,10 +204,10 @@ class LSTM(RNNBase):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None) -> None:
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         proj_size, device=device, dtype=dtype)
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, device=None, dtype=None) -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers,
+                         bias, batch_first, dropout, bidirectional, proj_size, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx: tuple | None = None):
         out, (h, c) = self._forward(input, hx)
@@ -220,8 +223,8 @@ class GRU(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  device=None, dtype=None) -> None:
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device=device, dtype=dtype)
+        super().__init__("GRU", input_size, hidden_size, num_layers,
+                         bias, batch_first, dropout, bidirectional, device=device, dtype=dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None):
         out, (h,) = self._forward(input, None if hx is None else (hx,))
@@ -238,11 +241,11 @@ class RNNCellBase(Module):
         self.hidden_size = hidden_size
         self.bias = bias
         kw = dict(device=device, dtype=dtype)
-        self.weight_ih = Parameter(numtorch.empty((num_chunks * hidden_size, input_size), **kw))
-        self.weight_hh = Parameter(numtorch.empty((num_chunks * hidden_size, hidden_size), **kw))
+        self.weight_ih = Parameter(empty((num_chunks * hidden_size, input_size), **kw))
+        self.weight_hh = Parameter(empty((num_chunks * hidden_size, hidden_size), **kw))
         if bias:
-            self.bias_ih = Parameter(numtorch.empty(num_chunks * hidden_size, **kw))
-            self.bias_hh = Parameter(numtorch.empty(num_chunks * hidden_size, **kw))
+            self.bias_ih = Parameter(empty(num_chunks * hidden_size, **kw))
+            self.bias_hh = Parameter(empty(num_chunks * hidden_size, **kw))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -255,11 +258,12 @@ class RNNCellBase(Module):
 
     def _prepare(self, input: Tensor, hx, n_state: int):
         if input.ndim not in (1, 2):
-            raise ValueError(f"{type(self).__name__}: Expected input to be 1D or 2D, got {input.ndim}D instead")
+            raise ValueError(f"{type(self).__name__}: Expected input to be 1D or 2D, got {input.ndim}D "
+                             "instead")
         unbatched = input.ndim == 1
         x = input.unsqueeze(0) if unbatched else input
         if hx is None:
-            z = numtorch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+            z = zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
             hx = (z,) * n_state
         else:
             hx = tuple(h.unsqueeze(0) if unbatched else h for h in hx)

@@ -1,12 +1,12 @@
 """``Embedding``: a learned table of vectors, one row per token id."""
 from __future__ import annotations
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.module import Module
 from numtorch.nn.parameter import Parameter
 from numtorch.ops.embedding import embedding
 from numtorch.tensor import Tensor
+from numtorch.creation import empty
 
 __all__ = ["Embedding"]
 
@@ -49,7 +49,7 @@ class Embedding(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
         if _weight is None:
-            self.weight = Parameter(numtorch.empty((num_embeddings, embedding_dim), device=device, dtype=dtype),
+            self.weight = Parameter(empty((num_embeddings, embedding_dim), device=device, dtype=dtype),
                                     requires_grad=not _freeze)
             self.reset_parameters()
         else:
@@ -79,8 +79,8 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None,
-                        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
-                        sparse: bool = False) -> "Embedding":
+                        max_norm: float | None = None, norm_type: float = 2.0,
+                        scale_grad_by_freq: bool = False, sparse: bool = False) -> "Embedding":
         """An Embedding whose weight is ``embeddings`` (2-D); ``freeze`` keeps it from learning."""
         if embeddings.ndim != 2:
             raise AssertionError("Embeddings parameter is expected to be 2-dimensional")

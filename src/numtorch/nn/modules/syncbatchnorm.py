@@ -21,6 +21,12 @@ from numtorch.nn.modules.batchnorm import _BatchNorm
 from numtorch.nn.modules.module import Module
 from numtorch.tensor import Tensor, make_tensor
 
+
+def resolve_group(process_group):
+    """``process_group`` (None: the world) as a group, or None without one. The process groups live
+    in ``numtorch.distributed``, a layer above nn: it replaces this function when it loads."""
+    return None
+
 __all__ = ["SyncBatchNorm"]
 
 
@@ -100,8 +106,9 @@ class SyncBatchNorm(_BatchNorm):
     Shape: (N, C, *) -> same.  The state_dict keys are BatchNorm's.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, process_group=None, device=None, dtype=None) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, process_group=None, device=None,
+                 dtype=None) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
         self.process_group = process_group
 
@@ -114,11 +121,7 @@ class SyncBatchNorm(_BatchNorm):
 
     def _group(self):
         """The process group to synchronise over, or None when there is nobody to talk to."""
-        import numtorch.distributed as dist
-        if not dist.is_initialized():
-            return None
-        from numtorch.distributed.world import resolve
-        pg = resolve(self.process_group)
+        pg = resolve_group(self.process_group)
         return pg if pg is not None and pg.size_ > 1 else None
 
     def forward(self, input: Tensor) -> Tensor:
@@ -164,4 +167,5 @@ def _is_batchnorm(module) -> bool:
     """BatchNorm1d/2d/3d of numtorch.nn (SyncBatchNorm itself is left alone)."""
     if isinstance(module, SyncBatchNorm):
         return False
-    return isinstance(module, _BatchNorm) or type(module).__name__ in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+    return (isinstance(module, _BatchNorm)
+            or type(module).__name__ in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"))

@@ -19,7 +19,6 @@ from typing import Callable
 
 import numpy as np
 
-import numtorch
 from numtorch.nn import init
 from numtorch.nn.modules.attention import MultiheadAttention
 from numtorch.nn.modules.container import ModuleList
@@ -29,6 +28,9 @@ from numtorch.nn.modules.module import Module
 from numtorch.nn.modules.normalization import LayerNorm
 from numtorch.nn.parameter import Parameter
 from numtorch.tensor import Tensor
+from numtorch._dtypes import get_default_dtype
+from numtorch.creation import empty, full, tensor
+from numtorch.ops import triu
 
 __all__ = ["TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder",
            "Transformer", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding"]
@@ -55,7 +57,7 @@ def _clones(module: Module, n: int) -> ModuleList:
 
 
 def _square_subsequent_mask(sz: int, dtype=None, device=None) -> Tensor:
-    return numtorch.triu(numtorch.full((sz, sz), float("-inf"), dtype=dtype, device=device), diagonal=1)
+    return triu(full((sz, sz), float("-inf"), dtype=dtype, device=device), diagonal=1)
 
 
 class TransformerEncoderLayer(Module):
@@ -302,7 +304,7 @@ class SinusoidalPositionalEncoding(Module):
         pe = np.zeros((max_len, d_model))
         pe[:, 0::2] = np.sin(pos * div)
         pe[:, 1::2] = np.cos(pos * div[: d_model // 2])
-        self.register_buffer("pe", numtorch.tensor(pe, dtype=numtorch.get_default_dtype()), persistent=False)
+        self.register_buffer("pe", tensor(pe, dtype=get_default_dtype()), persistent=False)
         self.dropout = Dropout(dropout)
         self.batch_first = batch_first
 
@@ -320,7 +322,7 @@ class LearnedPositionalEncoding(Module):
 
     def __init__(self, max_len: int, d_model: int, dropout: float = 0.0, batch_first: bool = True) -> None:
         super().__init__()
-        self.weight = Parameter(numtorch.empty((max_len, d_model)))
+        self.weight = Parameter(empty((max_len, d_model)))
         init.normal_(self.weight, 0.0, 0.02)
         self.dropout = Dropout(dropout)
         self.batch_first = batch_first

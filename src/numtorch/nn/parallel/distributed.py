@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 
 from numtorch.autograd.grad_mode import GradMode
+from numtorch.distributed.launch import LaunchContext
 from numtorch.distributed.process_group import ReduceOp
 from numtorch.nn.modules.module import Module
 from numtorch.tensor import Tensor, make_tensor
@@ -288,3 +289,6 @@ class DistributedDataParallel(Module):
 
     def extra_repr(self) -> str:
         return f"world_size={self.process_group.size_}, buckets={len(self.reducer.buckets)}"
+
+
+LaunchContext.DistributedDataParallel = DistributedDataParallel  # what launch_context().wrap() builds

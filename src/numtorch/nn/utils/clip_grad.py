@@ -55,13 +55,14 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     norms = [to_device(_vector_norm(t._data, norm_type), first.device) for t in tensors]
     total = _vector_norm(xp.stack([xp.asarray(n, dtype=first._data.dtype) for n in norms]), norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
-        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it "
-                           "cannot be clipped. To disable this error and scale the gradients by the non-finite norm "
-                           "anyway, set `error_if_nonfinite=False`")
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is "
+                           "non-finite, so it cannot be clipped. To disable this error and scale the "
+                           "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
     return make_tensor(xp.asarray(total, dtype=first._data.dtype))
 
 
-def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor, foreach: bool | None = None) -> None:
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor,
+                          foreach: bool | None = None) -> None:
     """Scales every gradient by min(1, max_norm / (total_norm + 1e-6)), in place.
 
     The factor is computed where ``total_norm`` lives (a GPU stays busy: no value comes to the host).
@@ -100,12 +101,14 @@ def clip_grad_norm_(parameters: "Tensor | Iterable[Tensor]", max_norm: float, no
 def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
                    foreach: bool | None = None) -> Tensor:
     """Deprecated spelling of ``clip_grad_norm_``."""
-    warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of `torch.nn.utils.clip_grad_norm_`.",
+    warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
+                  "`torch.nn.utils.clip_grad_norm_`.",
                   FutureWarning, stacklevel=2)
     return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 
-def clip_grad_value_(parameters: "Tensor | Iterable[Tensor]", clip_value: float, foreach: bool | None = None) -> None:
+def clip_grad_value_(parameters: "Tensor | Iterable[Tensor]", clip_value: float,
+                     foreach: bool | None = None) -> None:
     """Clamps every gradient element to [-clip_value, clip_value], in place."""
     clip_value = float(clip_value)
     for p in _as_list(parameters):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from numtorch.tensor import Tensor
+from numtorch.ops import cat
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
 
@@ -16,13 +17,12 @@ def _check_same_device(param: Tensor, old_device):
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     """The parameters flattened and concatenated into one 1-D tensor (differentiable)."""
-    import numtorch
     device = None
     flat = []
     for p in parameters:
         device = _check_same_device(p, device)
         flat.append(p.reshape(-1))
-    return numtorch.cat(flat)
+    return cat(flat)
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
@@ -35,8 +35,8 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     for p in parameters:
         device = _check_same_device(p, device)
         if vec.device != p.device:  # PyTorch refuses to set a parameter's data from another device
-            raise RuntimeError(f"vector_to_parameters: the vector is on {vec.device} but the parameters are on "
-                               f"{p.device}; move it first, e.g. vec.to(\"{p.device}\")")
+            raise RuntimeError(f"vector_to_parameters: the vector is on {vec.device} but the parameters are "
+                               f"on {p.device}; move it first, e.g. vec.to(\"{p.device}\")")
         n = p.numel()
         p._data = data[pointer:pointer + n].reshape(tuple(p.shape)).astype(p._data.dtype, copy=True)
         pointer += n

@@ -24,9 +24,11 @@ import re
 
 import numpy as np
 
-import numtorch
 from numtorch._backend import xp_of
 from numtorch.tensor import Tensor, make_tensor
+from numtorch._dtypes import float64
+from numtorch.creation import as_tensor, tensor
+from numtorch.ops import stack
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -40,7 +42,7 @@ def _stack_tensors(batch: list[Tensor]) -> Tensor:
         raise RuntimeError(f"stack expects each tensor to be equal size, but got shapes {sorted(shapes)} "
                            "in the batch (give the DataLoader a collate_fn that pads them)")
     if any(t.requires_grad for t in batch):
-        return numtorch.stack(batch, 0)          # keeps the graph
+        return stack(batch, 0)          # keeps the graph
     return make_tensor(xp_of(batch[0]._data).stack([t._data for t in batch]))
 
 
@@ -58,13 +60,13 @@ def default_collate(batch):
     if isinstance(elem, np.ndarray):
         if _STR_OR_OBJECT.search(elem.dtype.str) is not None:
             raise TypeError(_ERR.format(elem.dtype))
-        return default_collate([numtorch.as_tensor(b) for b in batch])
+        return default_collate([as_tensor(b) for b in batch])
     if isinstance(elem, np.generic) and not isinstance(elem, (np.str_, np.bytes_)):
-        return numtorch.as_tensor(np.array(batch))
+        return as_tensor(np.array(batch))
     if isinstance(elem, float):
-        return numtorch.tensor(batch, dtype=numtorch.float64)
+        return tensor(batch, dtype=float64)
     if isinstance(elem, int):                       # bool is an int: a list of bools gives a bool tensor
-        return numtorch.tensor(batch)
+        return tensor(batch)
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
@@ -89,9 +91,9 @@ def default_convert(data):
     if isinstance(data, Tensor):
         return data
     if isinstance(data, np.ndarray):
-        return data if _STR_OR_OBJECT.search(data.dtype.str) else numtorch.as_tensor(data)
+        return data if _STR_OR_OBJECT.search(data.dtype.str) else as_tensor(data)
     if isinstance(data, np.generic) and not isinstance(data, (np.str_, np.bytes_)):
-        return numtorch.as_tensor(data)
+        return as_tensor(data)
     if isinstance(data, collections.abc.Mapping):
         return _same_mapping(data, {k: default_convert(v) for k, v in data.items()})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
@@ -100,7 +102,8 @@ def default_convert(data):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
         converted = [default_convert(d) for d in data]
-        return _same_sequence(data, converted) if isinstance(data, collections.abc.MutableSequence) else converted
+        return (_same_sequence(data, converted) if isinstance(data, collections.abc.MutableSequence)
+                else converted)
     return data
 
 

@@ -42,8 +42,8 @@ from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 
-import numtorch
 from numtorch.tensor import Tensor, make_tensor
+from numtorch.random import manual_seed
 
 SHM_DIR = "/dev/shm"
 SHM_MIN_BYTES = 1 << 16          # smaller arrays travel inside the pickle
@@ -120,7 +120,7 @@ def _generate_state(base_seed: int, worker_id: int) -> list[int]:
 def _seed_worker(base_seed: int, worker_id: int) -> int:
     seed = base_seed + worker_id
     random.seed(seed)
-    numtorch.manual_seed(seed)
+    manual_seed(seed)
     np.random.seed(_generate_state(base_seed, worker_id))
     return seed
 
@@ -328,8 +328,8 @@ def worker_loop(fetch: Fetch, index_queue, result_queue, done_event, base_seed: 
     told to stop (``None``), the main process is gone, or ``done_event`` is set."""
     global _worker_info
     try:
-        _Segments.prefix, _Segments.counter = (None if segment_prefix is None else f"{segment_prefix}{worker_id}_",
-                                               itertools.count())
+        _Segments.prefix, _Segments.counter = (
+            None if segment_prefix is None else f"{segment_prefix}{worker_id}_", itertools.count())
         seed = _seed_worker(base_seed, worker_id)
         _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=fetch.dataset)
         where = f"in DataLoader worker process {worker_id}"

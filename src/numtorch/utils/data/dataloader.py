@@ -26,12 +26,13 @@ import numpy as np
 from numtorch import _backend
 from numtorch._backend import xp_of
 from numtorch.tensor import Tensor, make_tensor
-import numtorch
 from numtorch.utils.data import _worker
 from numtorch.utils.data._collate import default_collate, default_convert
 from numtorch.utils.data._worker import WorkerInfo, get_worker_info
 from numtorch.utils.data.dataset import IterableDataset, _tensor_source
 from numtorch.utils.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from numtorch._dtypes import int64
+from numtorch.creation import randint
 
 __all__ = ["DataLoader", "get_worker_info", "WorkerInfo"]
 
@@ -103,15 +104,15 @@ class DataLoader:
                 raise ValueError("DataLoader with IterableDataset: expected unspecified sampler option, "
                                  f"but got sampler={sampler}")
             if batch_sampler is not None:
-                raise ValueError("DataLoader with IterableDataset: expected unspecified batch_sampler option, "
-                                 f"but got batch_sampler={batch_sampler}")
+                raise ValueError("DataLoader with IterableDataset: expected unspecified batch_sampler "
+                                 f"option, but got batch_sampler={batch_sampler}")
         shuffle = bool(shuffle)
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
-                                 "and drop_last")
+                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                                 "sampler, and drop_last")
             batch_size, drop_last = None, False
         elif batch_size is None and drop_last:
             raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with "
@@ -171,7 +172,7 @@ class DataLoader:
     def _base_seed(self) -> int:
         """The workers' base seed, from ``generator`` or the default generator; drawn for every new
         iterator (not for a persistent workers' new epoch), with or without workers, as in PyTorch."""
-        return int(numtorch.randint(0, 2**63 - 1, (), dtype=numtorch.int64, generator=self.generator))
+        return int(randint(0, 2**63 - 1, (), dtype=int64, generator=self.generator))
 
     def _worker_fetch(self) -> _worker.Fetch:
         tensor_source = None
@@ -206,7 +207,8 @@ class DataLoader:
         for idx in self.batch_sampler._index_batches():
             if index_map is not None:
                 idx = index_map[idx]
-            yield [make_tensor(a[idx] if isinstance(a, np.ndarray) else a[xp_of(a).asarray(idx)]) for a in arrays]
+            yield [make_tensor(a[idx] if isinstance(a, np.ndarray) else a[xp_of(a).asarray(idx)])
+                   for a in arrays]
 
     def _iterable_batches(self) -> Iterator[Any]:
         if not self._auto_collation:
@@ -238,12 +240,13 @@ def _pin(batch):
 
 def _check_worker_options(num_workers, timeout, prefetch_factor, persistent_workers) -> None:
     if num_workers < 0:
-        raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
+        raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
+                         "multiprocessing.")
     if timeout < 0:
         raise ValueError("timeout option should be non-negative")
     if num_workers == 0 and prefetch_factor is not None:
-        raise ValueError("prefetch_factor option could only be specified in multiprocessing.let num_workers > 0 "
-                         "to enable multiprocessing, otherwise set prefetch_factor to None.")
+        raise ValueError("prefetch_factor option could only be specified in multiprocessing.let "
+                         "num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None.")
     if prefetch_factor is not None and prefetch_factor < 0:
         raise ValueError("prefetch_factor option should be non-negative")
     if persistent_workers and num_workers == 0:

@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from numtorch.distributed.launch import LaunchContext
 from numtorch.utils.data.sampler import Sampler
 
 __all__ = ["DistributedSampler"]
@@ -37,8 +38,8 @@ class DistributedSampler(Sampler):
             instead of padding with repeated indices to ``ceil(len(dataset) / num_replicas)``.
     """
 
-    def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None, shuffle: bool = True,
-                 seed: int = 0, drop_last: bool = False) -> None:
+    def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None,
+                 shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
         if num_replicas is None or rank is None:
             import numtorch.distributed as dist
             if not dist.is_initialized():
@@ -83,3 +84,6 @@ class DistributedSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         """Sets the epoch whose permutation ``__iter__`` uses (call before each epoch when shuffling)."""
         self.epoch = epoch
+
+
+LaunchContext.DistributedSampler = DistributedSampler  # what launch_context().sampler() builds

@@ -14,8 +14,9 @@ from typing import Iterable, Iterator, Sequence, Sized
 
 import numpy as np
 
-import numtorch
 from numtorch.random import rng_of
+from numtorch.creation import as_tensor
+from numtorch.tensor import Tensor
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
            "BatchSampler"]
@@ -74,7 +75,8 @@ class RandomSampler(Sampler):
         if not isinstance(replacement, bool):
             raise TypeError(f"replacement should be a boolean value, but got replacement={replacement}")
         if not isinstance(self.num_samples, int) or self.num_samples <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={self.num_samples}")
+            raise ValueError(f"num_samples should be a positive integer value, but got "
+                             f"num_samples={self.num_samples}")
 
     @property
     def num_samples(self) -> int:
@@ -138,14 +140,15 @@ class WeightedRandomSampler(Sampler):
     def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
                  generator=None) -> None:
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples}")
+            raise ValueError(f"num_samples should be a positive integer value, but got "
+                             f"num_samples={num_samples}")
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")
-        w = np.asarray(weights.numpy(force=True) if isinstance(weights, numtorch.Tensor) else weights,
+        w = np.asarray(weights.numpy(force=True) if isinstance(weights, Tensor) else weights,
                        dtype=np.float64)
         if w.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {tuple(w.shape)}")
-        self.weights = numtorch.as_tensor(w)
+        self.weights = as_tensor(w)
         self.num_samples = num_samples
         self.replacement = replacement
         self.generator = generator
@@ -153,8 +156,8 @@ class WeightedRandomSampler(Sampler):
     def _index_array(self) -> np.ndarray:
         w = self.weights.numpy()
         if (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-            raise RuntimeError("WeightedRandomSampler: invalid multinomial distribution (weights must be finite, "
-                               "non-negative and not all zero)")
+            raise RuntimeError("WeightedRandomSampler: invalid multinomial distribution (weights must be "
+                               "finite, non-negative and not all zero)")
         if not self.replacement and self.num_samples > np.count_nonzero(w):
             raise RuntimeError("WeightedRandomSampler: cannot sample n_sample > prob_dist.size(-1) samples "
                                "without replacement")
@@ -195,7 +198,8 @@ def _rebatch(chunks: Iterable[np.ndarray], bs: int, drop_last: bool) -> Iterator
 
 
 class BatchSampler(Sampler):
-    """Groups another sampler's indices into lists of ``batch_size`` (the last one shorter unless ``drop_last``).
+    """Groups another sampler's indices into lists of ``batch_size`` (the last one shorter unless
+    ``drop_last``).
 
     >>> list(BatchSampler(SequentialSampler(range(10)), batch_size=3, drop_last=False))
     [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
@@ -203,7 +207,8 @@ class BatchSampler(Sampler):
 
     def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size}")
+            raise ValueError(f"batch_size should be a positive integer value, but got "
+                             f"batch_size={batch_size}")
         if not isinstance(drop_last, bool):
             raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
         self.sampler = sampler

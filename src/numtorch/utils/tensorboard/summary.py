@@ -113,7 +113,8 @@ def image(tag: str, img, dataformats: str = "CHW") -> bytes:
     try:
         from PIL import Image
     except ImportError:
-        raise ImportError("SummaryWriter.add_image needs pillow to encode PNG: pip install numtorch[images]") from None
+        raise ImportError("SummaryWriter.add_image needs pillow to encode PNG: "
+                          "pip install numtorch[images]") from None
     buf = io.BytesIO()
     Image.fromarray(a).save(buf, format="PNG")
     h, w, c = a.shape

@@ -140,7 +140,8 @@ class SummaryWriter:
             run = base + "/" + main_tag.replace("/", "_") + "_" + tag
             fw = self.all_writers.get(run)
             if fw is None:
-                fw = self.all_writers[run] = FileWriter(run, self.max_queue, self.flush_secs, self.filename_suffix)
+                fw = self.all_writers[run] = FileWriter(run, self.max_queue, self.flush_secs,
+                                                        self.filename_suffix)
             fw.add_summary(_summary.scalar(main_tag, value), global_step, walltime)
 
     def add_histogram(self, tag: str, values, global_step=None, bins="tensorflow", walltime=None,
@@ -149,15 +150,20 @@ class SummaryWriter:
         ``np.histogram`` takes them ("auto", a count, edges)."""
         if isinstance(bins, str) and bins == "tensorflow":
             bins = _summary.default_bins()
-        self._get_file_writer().add_summary(_summary.histogram(tag, values, bins, max_bins), global_step, walltime)
+        self._get_file_writer().add_summary(_summary.histogram(tag, values, bins, max_bins), global_step,
+                                            walltime)
 
-    def add_image(self, tag: str, img_tensor, global_step=None, walltime=None, dataformats: str = "CHW") -> None:
+    def add_image(self, tag: str, img_tensor, global_step=None, walltime=None,
+                  dataformats: str = "CHW") -> None:
         """One image: float values in [0, 1] or uint8 in [0, 255]; ``dataformats`` "CHW", "HWC" or "HW"."""
-        self._get_file_writer().add_summary(_summary.image(tag, img_tensor, dataformats), global_step, walltime)
+        self._get_file_writer().add_summary(_summary.image(tag, img_tensor, dataformats), global_step,
+                                            walltime)
 
-    def add_images(self, tag: str, img_tensor, global_step=None, walltime=None, dataformats: str = "NCHW") -> None:
+    def add_images(self, tag: str, img_tensor, global_step=None, walltime=None,
+                   dataformats: str = "NCHW") -> None:
         """A batch of images as one grid, 8 a row."""
-        self._get_file_writer().add_summary(_summary.image(tag, img_tensor, dataformats), global_step, walltime)
+        self._get_file_writer().add_summary(_summary.image(tag, img_tensor, dataformats), global_step,
+                                            walltime)
 
     def add_figure(self, tag: str, figure, global_step=None, close: bool = True, walltime=None) -> None:
         """A matplotlib figure (or a list of them, as a grid) rendered as an image."""

@@ -1,4 +1,4 @@
-"""What a data set's ``__getitem__`` returns as the image: a PIL image, as torchvision, when Pillow is there."""
+"""What a data set's ``__getitem__`` returns as the image: a PIL image, as torchvision, with Pillow."""
 from __future__ import annotations
 
 import numpy as np

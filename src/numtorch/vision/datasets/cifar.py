@@ -20,6 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from numtorch.vision.datasets._image import to_item
+from numtorch.vision.datasets.vision import VisionDataset
 
 __all__ = ["CIFAR10", "CIFAR100", "safe_unpickle"]
 
@@ -33,7 +34,8 @@ class UnpicklingError(RuntimeError):
 _ALLOWED_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                     ("numpy", "ndarray"), ("numpy", "dtype"),
                     ("_codecs", "encode"),  # protocol 2 spells bytes as _codecs.encode(text, "latin1")
-                    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}  # protocol 5
+                    # protocol 5:
+                    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}
 
 
 class _Global:
@@ -237,7 +239,7 @@ def _key(d: dict, name: str):
 
 # ---- the datasets --------------------------------------------------------------------------
 
-class CIFAR10:
+class CIFAR10(VisionDataset):
     """CIFAR-10: 50,000 training and 10,000 test images, 32x32x3 uint8, 10 classes.
 
     Args:
@@ -265,9 +267,8 @@ class CIFAR10:
 
     def __init__(self, root, train: bool = True, transform: Optional[Callable] = None,
                  target_transform: Optional[Callable] = None, download: bool = False) -> None:
-        self.root = Path(os.path.expanduser(str(root)))
+        super().__init__(Path(root), transform=transform, target_transform=target_transform)
         self.train = train
-        self.transform, self.target_transform = transform, target_transform
         if download:
             self.download()
         if (self.root / self.base_bin).is_dir():
@@ -275,8 +276,9 @@ class CIFAR10:
         elif (self.root / self.base_py).is_dir():
             self.data, self.targets = self._read_py()
         else:
-            raise RuntimeError(f"{type(self).__name__}: dataset not found: neither {self.root / self.base_bin} nor "
-                               f"{self.root / self.base_py} exists. You can use download=True to download it")
+            raise RuntimeError(f"{type(self).__name__}: dataset not found: neither "
+                               f"{self.root / self.base_bin} nor {self.root / self.base_py} exists. "
+                               "You can use download=True to download it")
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
 
     def _read_bin(self) -> tuple:
@@ -285,7 +287,8 @@ class CIFAR10:
         for name in (self.train_bin if self.train else self.test_bin):
             raw = np.fromfile(self.root / self.base_bin / name, dtype=np.uint8)
             if raw.size % rec:
-                raise RuntimeError(f"{type(self).__name__}: {name} is not a whole number of {rec}-byte records")
+                raise RuntimeError(f"{type(self).__name__}: {name} is not a whole number of "
+                                   f"{rec}-byte records")
             raw = raw.reshape(-1, rec)
             labels.append(raw[:, self.label_bytes - 1])      # CIFAR-100: the fine label is the second byte
             images.append(raw[:, self.label_bytes:].reshape(-1, 3, 32, 32))
@@ -304,12 +307,7 @@ class CIFAR10:
         return len(self.data)
 
     def __getitem__(self, index: int) -> tuple:
-        img, target = to_item(self.data[index]), self.targets[index]  # a PIL image, as torchvision's
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+        return self._transform_item(to_item(self.data[index]), self.targets[index])  # a PIL image
 
     def download(self) -> None:
         """Downloads the binary release (atomic write, MD5 check) and unpacks it into ``root``."""
@@ -326,18 +324,14 @@ class CIFAR10:
         md5 = hashlib.md5(tmp.read_bytes()).hexdigest()
         if md5 != self.tgz_md5:
             tmp.unlink()
-            raise RuntimeError(f"{type(self).__name__}: checksum mismatch for {self.url} (got {md5}, expected "
-                               f"{self.tgz_md5}); the bad download was deleted")
+            raise RuntimeError(f"{type(self).__name__}: checksum mismatch for {self.url} (got {md5}, "
+                               f"expected {self.tgz_md5}); the bad download was deleted")
         os.replace(tmp, target)
         with tarfile.open(target) as tar:
             tar.extractall(self.root, filter="data")
 
     def extra_repr(self) -> str:
         return f"Split: {'Train' if self.train else 'Test'}"
-
-    def __repr__(self) -> str:
-        return (f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n"
-                f"    Root location: {self.root}\n    {self.extra_repr()}")
 
 
 class CIFAR100(CIFAR10):

@@ -23,6 +23,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from numtorch.tensor import make_tensor
+from numtorch.vision.datasets.vision import VisionDataset
 from numtorch.vision.detection_transforms import interpolation_matrix
 
 __all__ = ["DigitCanvases", "CocoDetection", "VOCDetection", "detection_collate", "VOC_CLASSES"]
@@ -40,8 +41,8 @@ def _load_mnist_test(root) -> tuple:
             lab = folder / f"t10k-labels-idx1-ubyte{ext}"
             if img.exists() and lab.exists():
                 return read_idx(img), read_idx(lab).astype(np.int64)
-    raise RuntimeError(f"DigitCanvases: MNIST test files (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]) "
-                       f"not found in {root / 'mnist'} or {root}")
+    raise RuntimeError("DigitCanvases: MNIST test files (t10k-images-idx3-ubyte[.gz], "
+                       f"t10k-labels-idx1-ubyte[.gz]) not found in {root / 'mnist'} or {root}")
 
 
 def detection_collate(batch):
@@ -50,7 +51,7 @@ def detection_collate(batch):
     return tuple(zip(*batch))
 
 
-class DigitCanvases:
+class DigitCanvases(VisionDataset):
     """MNIST digits scattered on ``canvas_size`` x ``canvas_size`` canvases, with tight boxes.
 
     Args:
@@ -89,7 +90,8 @@ class DigitCanvases:
         self.images, self.labels = np.asarray(images), np.asarray(labels, dtype=np.int64)
         self.split, self.num_canvases, self.canvas_size = split, int(num_canvases), int(canvas_size)
         self.digits, self.digit_size = tuple(digits), tuple(digit_size)
-        self.max_iou, self.clutter, self.seed, self.transforms = max_iou, clutter, seed, transforms
+        super().__init__(root, transforms=transforms)
+        self.max_iou, self.clutter, self.seed = max_iou, clutter, seed
         self._resizers: dict = {}
 
     def __len__(self) -> int:
@@ -189,7 +191,7 @@ def _image_tensor(img):
     return make_tensor(np.ascontiguousarray(a.transpose(2, 0, 1)))
 
 
-class CocoDetection:
+class CocoDetection(VisionDataset):
     """A folder of images with a COCO-format annotation file (torchvision's ``CocoDetection``).
 
     Args:
@@ -205,7 +207,7 @@ class CocoDetection:
                  target_format: str = "coco") -> None:
         if target_format not in ("coco", "boxes"):
             raise ValueError(f"CocoDetection: target_format must be 'coco' or 'boxes', got '{target_format}'")
-        self.root = Path(os.path.expanduser(str(root)))
+        super().__init__(Path(root), transforms, transform, target_transform)
         with open(annFile, encoding="utf-8") as f:
             data = json.load(f)
         self.images = {img["id"]: img for img in data.get("images", [])}
@@ -214,7 +216,6 @@ class CocoDetection:
         for ann in data.get("annotations", []):
             self.anns.setdefault(ann["image_id"], []).append(ann)
         self.categories = {c["id"]: c["name"] for c in data.get("categories", [])}
-        self.transform, self.target_transform, self.transforms = transform, target_transform, transforms
         self.target_format = target_format
 
     def __len__(self) -> int:
@@ -236,12 +237,8 @@ class CocoDetection:
         target = self.anns.get(image_id, [])
         if self.target_format == "boxes":
             image, target = _image_tensor(image), self._boxes_target(image_id, target)
-        if self.transforms is not None:
+        if self.transforms is not None:     # transform / target_transform are combined into it
             image, target = self.transforms(image, target)
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
         return image, target
 
 
@@ -263,7 +260,7 @@ def _parse_xml(node) -> dict:
     return {node.tag: d}
 
 
-class VOCDetection:
+class VOCDetection(VisionDataset):
     """Pascal VOC: ``root/VOCdevkit/VOC<year>/{JPEGImages, Annotations, ImageSets/Main/<set>.txt}``.
 
     Args:
@@ -278,10 +275,12 @@ class VOCDetection:
                  transform=None, target_transform=None, transforms=None, target_format: str = "voc",
                  classes: Optional[Sequence[str]] = None) -> None:
         if download:
-            raise RuntimeError("VOCDetection: download is not supported; place the VOCdevkit folder under root")
+            raise RuntimeError("VOCDetection: download is not supported; place the VOCdevkit folder "
+                               "under root")
         if target_format not in ("voc", "boxes"):
             raise ValueError(f"VOCDetection: target_format must be 'voc' or 'boxes', got '{target_format}'")
-        base = Path(os.path.expanduser(str(root))) / "VOCdevkit" / f"VOC{year}"
+        super().__init__(Path(root), transforms, transform, target_transform)
+        base = self.root / "VOCdevkit" / f"VOC{year}"
         split_file = base / "ImageSets" / "Main" / f"{image_set}.txt"
         if not split_file.exists():
             raise RuntimeError(f"VOCDetection: {split_file} not found")
@@ -289,7 +288,6 @@ class VOCDetection:
         self.images = [base / "JPEGImages" / f"{n}.jpg" for n in names]
         self.annotations = [base / "Annotations" / f"{n}.xml" for n in names]
         self.classes = list(classes) if classes is not None else list(VOC_CLASSES)
-        self.transform, self.target_transform, self.transforms = transform, target_transform, transforms
         self.target_format = target_format
 
     def __len__(self) -> int:
@@ -312,10 +310,6 @@ class VOCDetection:
         target = _parse_xml(ET.parse(self.annotations[index]).getroot())
         if self.target_format == "boxes":
             image, target = _image_tensor(image), self._boxes_target(target)
-        if self.transforms is not None:
+        if self.transforms is not None:     # transform / target_transform are combined into it
             image, target = self.transforms(image, target)
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
         return image, target

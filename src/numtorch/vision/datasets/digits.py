@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 import numtorch
+from numtorch.vision.datasets.vision import VisionDataset
 
 __all__ = ["Digits", "load_digits_arrays", "held_out_mask"]
 
@@ -65,7 +66,7 @@ def held_out_mask(labels: np.ndarray) -> np.ndarray:
     return mask
 
 
-class Digits:
+class Digits(VisionDataset):
     """The 8x8 digits as a data set with torchvision's signature.
 
     Args:
@@ -83,10 +84,8 @@ class Digits:
 
     def __init__(self, root=None, train: bool = True, transform: Optional[Callable] = None,
                  target_transform: Optional[Callable] = None, download: bool = False) -> None:
-        self.root = root
+        super().__init__(root, transform=transform, target_transform=target_transform)
         self.train = train
-        self.transform = transform
-        self.target_transform = target_transform
         images, labels = load_digits_arrays()
         held_out = held_out_mask(labels)
         keep = ~held_out if train else held_out
@@ -102,13 +101,7 @@ class Digits:
 
     def __getitem__(self, index: int):
         """``(image, target)``: image a uint8 tensor (8, 8) passed through ``transform``."""
-        img, target = self.data[index], int(self.targets._data[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+        return self._transform_item(self.data[index], int(self.targets._data[index]))
 
-    def __repr__(self) -> str:
-        return (f"Dataset Digits\n    Number of datapoints: {len(self)}\n"
-                f"    Split: {'Train' if self.train else 'Test'}")
+    def extra_repr(self) -> str:
+        return f"Split: {'Train' if self.train else 'Test'}"

@@ -12,11 +12,12 @@ from typing import Callable, Optional
 import numpy as np
 
 from numtorch.vision.datasets._image import to_item
+from numtorch.vision.datasets.vision import VisionDataset
 
 __all__ = ["FakeData"]
 
 
-class FakeData:
+class FakeData(VisionDataset):
     """A data set of ``size`` random images (PIL images when Pillow is installed, as torchvision's).
 
     Args:
@@ -29,8 +30,9 @@ class FakeData:
     def __init__(self, size: int = 1000, image_size=(3, 224, 224), num_classes: int = 10,
                  transform: Optional[Callable] = None, target_transform: Optional[Callable] = None,
                  random_offset: int = 0) -> None:
+        super().__init__(None, transform=transform, target_transform=target_transform)
         self.size, self.image_size, self.num_classes = size, tuple(image_size), num_classes
-        self.transform, self.target_transform, self.random_offset = transform, target_transform, random_offset
+        self.random_offset = random_offset
 
     def __len__(self) -> int:
         return self.size
@@ -43,12 +45,4 @@ class FakeData:
         x = rng.standard_normal(self.image_size, dtype=np.float32)
         target = int(rng.integers(0, self.num_classes))
         chw = ((x * np.float32(255)).astype(np.int64) & 0xFF).astype(np.uint8)  # torch's float -> byte
-        img = to_item(chw.transpose(1, 2, 0))
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
-
-    def __repr__(self) -> str:
-        return f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}"
+        return self._transform_item(to_item(chw.transpose(1, 2, 0)), target)

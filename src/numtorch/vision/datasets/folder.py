@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Callable, Optional
 
+from numtorch.vision.datasets.vision import VisionDataset
+
 __all__ = ["DatasetFolder", "ImageFolder", "IMG_EXTENSIONS", "default_loader", "pil_loader"]
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -37,7 +39,7 @@ def find_classes(directory) -> tuple:
     return classes, {c: i for i, c in enumerate(classes)}
 
 
-class DatasetFolder:
+class DatasetFolder(VisionDataset):
     """Samples ``(loader(path), class_index)`` from ``root/<class>/**/<file>``.
 
     Args:
@@ -51,9 +53,8 @@ class DatasetFolder:
     def __init__(self, root, loader: Callable, extensions=None, transform: Optional[Callable] = None,
                  target_transform: Optional[Callable] = None, is_valid_file: Optional[Callable] = None,
                  allow_empty: bool = False) -> None:
-        self.root = Path(os.path.expanduser(str(root)))
+        super().__init__(Path(root), transform=transform, target_transform=target_transform)
         self.loader, self.extensions = loader, extensions
-        self.transform, self.target_transform = transform, target_transform
         if (extensions is None) == (is_valid_file is None):
             raise ValueError("Both extensions and is_valid_file cannot be None or not None at the same time")
         valid = is_valid_file or (lambda p: p.lower().endswith(tuple(extensions)))
@@ -75,24 +76,15 @@ class DatasetFolder:
 
     def __getitem__(self, index: int) -> tuple:
         path, target = self.samples[index]
-        sample = self.loader(path)
-        if self.transform is not None:
-            sample = self.transform(sample)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return sample, target
-
-    def __repr__(self) -> str:
-        return (f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n"
-                f"    Root location: {self.root}")
+        return self._transform_item(self.loader(path), target)
 
 
 class ImageFolder(DatasetFolder):
     """``DatasetFolder`` of images (Pillow, RGB): ``ImageFolder("data/train", transform=ToTensor())``."""
 
-    def __init__(self, root, transform: Optional[Callable] = None, target_transform: Optional[Callable] = None,
-                 loader: Callable = default_loader, is_valid_file: Optional[Callable] = None,
-                 allow_empty: bool = False) -> None:
+    def __init__(self, root, transform: Optional[Callable] = None,
+                 target_transform: Optional[Callable] = None, loader: Callable = default_loader,
+                 is_valid_file: Optional[Callable] = None, allow_empty: bool = False) -> None:
         super().__init__(root, loader, IMG_EXTENSIONS if is_valid_file is None else None, transform,
                          target_transform, is_valid_file, allow_empty)
         self.imgs = self.samples

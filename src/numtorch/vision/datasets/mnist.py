@@ -30,6 +30,7 @@ import numpy as np
 
 import numtorch
 from numtorch.vision.datasets._image import to_item
+from numtorch.vision.datasets.vision import VisionDataset
 
 __all__ = ["MNIST", "FashionMNIST", "read_idx"]
 
@@ -79,7 +80,7 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-class MNIST:
+class MNIST(VisionDataset):
     """The MNIST handwritten digits: 60,000 training and 10,000 test images, 28x28, uint8.
 
     Args:
@@ -104,10 +105,8 @@ class MNIST:
 
     def __init__(self, root, train: bool = True, transform: Optional[Callable] = None,
                  target_transform: Optional[Callable] = None, download: bool = False) -> None:
-        self.root = Path(os.path.expanduser(str(root)))
+        super().__init__(Path(root), transform=transform, target_transform=target_transform)
         self.train = train
-        self.transform = transform
-        self.target_transform = target_transform
         if download:
             self.download()
         images, labels = (self._find(stem) for stem in self._stems())
@@ -192,20 +191,10 @@ class MNIST:
     def __getitem__(self, index: int):
         """``(image, target)``: image a 28x28 ``PIL.Image`` of mode "L", as torchvision's (a uint8 tensor
         (1, 28, 28) when Pillow is not installed), passed through ``transform``."""
-        img, target = to_item(self.data._data[index]), int(self.targets._data[index])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+        return self._transform_item(to_item(self.data._data[index]), int(self.targets._data[index]))
 
-    def __repr__(self) -> str:
-        split = "Train" if self.train else "Test"
-        lines = [f"Dataset {type(self).__name__}", f"    Number of datapoints: {len(self)}",
-                 f"    Root location: {self.root}", f"    Split: {split}"]
-        if self.transform is not None:
-            lines.append(f"    StandardTransform\nTransform: {self.transform!r}")
-        return "\n".join(lines)
+    def extra_repr(self) -> str:
+        return f"Split: {'Train' if self.train else 'Test'}"
 
 
 class FashionMNIST(MNIST):

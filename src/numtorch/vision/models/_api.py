@@ -75,8 +75,8 @@ def _check_no_weights(weights: Any, builder: str, argument: str = "") -> None:
     if weights is None:
         return
     raise ValueError(
-        f"{builder}: {argument or f'weights={weights!r}'}: numtorch ships no pretrained weights, only weights=None is "
-        f"supported. Build the model untrained, or load parameters you have locally with "
+        f"{builder}: {argument or f'weights={weights!r}'}: numtorch ships no pretrained weights, only "
+        f"weights=None is supported. Build the model untrained, or load parameters you have locally with "
         f"model.load_state_dict(numtorch.load(path))")
 
 
@@ -93,8 +93,8 @@ def handle_weights(builder: Callable) -> Callable:
                             f"(pass weights=None, progress=..., and model options by keyword)")
         if "pretrained" in kwargs:
             pretrained = kwargs.pop("pretrained")
-            warnings.warn("The parameter 'pretrained' is deprecated since 0.13 and may be removed in the future, "
-                          "please use 'weights' instead.", UserWarning, stacklevel=2)
+            warnings.warn("The parameter 'pretrained' is deprecated since 0.13 and may be removed in the "
+                          "future, please use 'weights' instead.", UserWarning, stacklevel=2)
             if pretrained:
                 _check_no_weights(True, builder.__name__, f"pretrained={pretrained!r}")
         _check_no_weights(kwargs.get("weights"), builder.__name__)
@@ -150,7 +150,8 @@ def get_model_weights(name) -> type:
     fn = get_model_builder(name) if isinstance(name, str) else name
     enum = getattr(fn, "_weights_enum", None)
     if enum is None:
-        raise ValueError(f"The weight enum for the model builder {getattr(fn, '__name__', fn)} couldn't be found.")
+        raise ValueError(f"The weight enum for the model builder {getattr(fn, '__name__', fn)} couldn't be "
+                         "found.")
     return enum
 
 

@@ -18,8 +18,8 @@ from numtorch.models.densenet import DenseNet
 from numtorch.vision.models._api import builder_with_weights, weights_enum
 from numtorch.vision.models.resnet import _meta
 
-__all__ = ["DenseNet", "DenseNet121_Weights", "DenseNet161_Weights", "DenseNet169_Weights", "DenseNet201_Weights",
-           "densenet121", "densenet161", "densenet169", "densenet201"]
+__all__ = ["DenseNet", "DenseNet121_Weights", "DenseNet161_Weights", "DenseNet169_Weights",
+           "DenseNet201_Weights", "densenet121", "densenet161", "densenet169", "densenet201"]
 
 DenseNet121_Weights = weights_enum("DenseNet121_Weights", {"IMAGENET1K_V1": _meta(7978856)})
 DenseNet161_Weights = weights_enum("DenseNet161_Weights", {"IMAGENET1K_V1": _meta(28681000)})
@@ -35,7 +35,8 @@ def _densenet(growth_rate: int, block_config: tuple, num_init_features: int, **k
 
 @builder_with_weights(DenseNet121_Weights)
 def densenet121(*, weights=None, progress: bool = True, **kwargs: Any) -> DenseNet:
-    """DenseNet-121 (Huang et al. 2017); kwargs: ``num_classes``, ``drop_rate``, ``bn_size``, ``memory_efficient``."""
+    """DenseNet-121 (Huang et al. 2017); kwargs: ``num_classes``, ``drop_rate``, ``bn_size``,
+    ``memory_efficient``."""
     return _densenet(32, (6, 12, 24, 16), 64, **kwargs)
 
 

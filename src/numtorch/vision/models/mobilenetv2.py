@@ -33,8 +33,8 @@ class Conv2dNormActivation(nn.Sequential):
     """conv (padding keeps the size at stride 1, no bias) - BatchNorm - activation: keys ``0``, ``1``."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 groups: int = 1, norm_layer: Callable | None = None, activation_layer: Callable | None = nn.ReLU,
-                 dilation: int = 1) -> None:
+                 groups: int = 1, norm_layer: Callable | None = None,
+                 activation_layer: Callable | None = nn.ReLU, dilation: int = 1) -> None:
         norm_layer = norm_layer or nn.BatchNorm2d
         padding = (kernel_size - 1) // 2 * dilation
         layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation=dilation,
@@ -48,7 +48,8 @@ class Conv2dNormActivation(nn.Sequential):
 class InvertedResidual(nn.Module):
     """1x1 expand (ReLU6) - depthwise 3x3 (ReLU6) - linear 1x1 project, plus the input when shapes agree."""
 
-    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int, norm_layer: Callable | None = None):
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int,
+                 norm_layer: Callable | None = None):
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride should be 1 or 2 instead of {stride}")
@@ -70,19 +71,23 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-_SETTING = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]
+_SETTING = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
+            [6, 320, 1, 1]]
 
 
 class MobileNetV2(nn.Module):
-    """Args: num_classes; width_mult (channel multiplier); inverted_residual_setting; round_nearest; dropout."""
+    """Args: num_classes; width_mult (channel multiplier); inverted_residual_setting; round_nearest;
+    dropout."""
 
     def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, inverted_residual_setting=None,
-                 round_nearest: int = 8, block=None, norm_layer: Callable | None = None, dropout: float = 0.2):
+                 round_nearest: int = 8, block=None, norm_layer: Callable | None = None,
+                 dropout: float = 0.2):
         super().__init__()
         block, norm_layer = block or InvertedResidual, norm_layer or nn.BatchNorm2d
         setting = inverted_residual_setting or _SETTING
         if len(setting) == 0 or len(setting[0]) != 4:
-            raise ValueError(f"inverted_residual_setting should be non-empty or a 4-element list, got {setting}")
+            raise ValueError(f"inverted_residual_setting should be non-empty or a 4-element list, got "
+                             f"{setting}")
         input_channel = _make_divisible(32 * width_mult, round_nearest)
         self.last_channel = _make_divisible(1280 * max(1.0, width_mult), round_nearest)
         features = [Conv2dNormActivation(3, input_channel, stride=2, norm_layer=norm_layer,
@@ -93,8 +98,8 @@ class MobileNetV2(nn.Module):
                 features.append(block(input_channel, output_channel, s if i == 0 else 1, expand_ratio=t,
                                       norm_layer=norm_layer))
                 input_channel = output_channel
-        features.append(Conv2dNormActivation(input_channel, self.last_channel, kernel_size=1, norm_layer=norm_layer,
-                                             activation_layer=nn.ReLU6))
+        features.append(Conv2dNormActivation(input_channel, self.last_channel, kernel_size=1,
+                                             norm_layer=norm_layer, activation_layer=nn.ReLU6))
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
         _init_mobilenet(self)

@@ -18,7 +18,8 @@ from numtorch.models.resnet import BasicBlock, Bottleneck, ResNet
 from numtorch.vision.models._api import builder_with_weights, weights_enum
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck",
-           "ResNet18_Weights", "ResNet34_Weights", "ResNet50_Weights", "ResNet101_Weights", "ResNet152_Weights",
+           "ResNet18_Weights", "ResNet34_Weights", "ResNet50_Weights", "ResNet101_Weights",
+           "ResNet152_Weights",
            "ResNeXt50_32X4D_Weights", "ResNeXt101_32X8D_Weights", "ResNeXt101_64X4D_Weights",
            "Wide_ResNet50_2_Weights", "Wide_ResNet101_2_Weights",
            "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
@@ -32,7 +33,8 @@ def _meta(num_params: int) -> dict:
 
 def _v1_v2(num_params: int) -> dict:
     """Members IMAGENET1K_V1 and IMAGENET1K_V2, DEFAULT = V2 (torchvision's newer training recipe)."""
-    return {"IMAGENET1K_V1": _meta(num_params), "IMAGENET1K_V2": _meta(num_params), "DEFAULT": "IMAGENET1K_V2"}
+    return {"IMAGENET1K_V1": _meta(num_params), "IMAGENET1K_V2": _meta(num_params),
+            "DEFAULT": "IMAGENET1K_V2"}
 
 
 ResNet18_Weights = weights_enum("ResNet18_Weights", {"IMAGENET1K_V1": _meta(11689512)})

@@ -24,7 +24,8 @@ SqueezeNet1_1_Weights = weights_enum("SqueezeNet1_1_Weights", {"IMAGENET1K_V1": 
 class Fire(nn.Module):
     """Squeeze to ``squeeze_planes`` with 1x1, expand to ``expand1x1_planes + expand3x3_planes`` channels."""
 
-    def __init__(self, inplanes: int, squeeze_planes: int, expand1x1_planes: int, expand3x3_planes: int) -> None:
+    def __init__(self, inplanes: int, squeeze_planes: int, expand1x1_planes: int,
+                 expand3x3_planes: int) -> None:
         super().__init__()
         self.squeeze = nn.Conv2d(inplanes, squeeze_planes, kernel_size=1)
         self.squeeze_activation = nn.ReLU(inplace=True)
@@ -45,14 +46,15 @@ def _features(version: str) -> nn.Sequential:
         return nn.Sequential(
             nn.Conv2d(3, 96, kernel_size=7, stride=2), nn.ReLU(inplace=True), pool(),
             Fire(96, 16, 64, 64), Fire(128, 16, 64, 64), Fire(128, 32, 128, 128), pool(),
-            Fire(256, 32, 128, 128), Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256),
-            pool(), Fire(512, 64, 256, 256))
+            Fire(256, 32, 128, 128), Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
+            Fire(384, 64, 256, 256), pool(), Fire(512, 64, 256, 256))
     if version == "1_1":
         return nn.Sequential(
             nn.Conv2d(3, 64, kernel_size=3, stride=2), nn.ReLU(inplace=True), pool(),
             Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), pool(),
             Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), pool(),
-            Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256), Fire(512, 64, 256, 256))
+            Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256),
+            Fire(512, 64, 256, 256))
     raise ValueError(f"Unsupported SqueezeNet version {version}: 1_0 or 1_1 expected")
 
 

@@ -27,12 +27,14 @@ cfgs = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+          512, 512, 512, 512, "M"],
 }
 
 
 class VGG(nn.Module):
-    """``features`` (from ``make_layers``), adaptive average pool to 7 x 7, classifier 25088 -> 4096 -> 4096 -> classes.
+    """``features`` (from ``make_layers``), adaptive average pool to 7 x 7, classifier 25088 -> 4096 -> 4096
+    -> classes.
 
     Init as torchvision: convs He-normal (fan_out), BatchNorm 1 / 0, linear layers N(0, 0.01), biases 0.
     """
@@ -68,7 +70,8 @@ def _init_vgg(model: nn.Module) -> None:
 
 
 def make_layers(cfg: list, batch_norm: bool = False) -> nn.Sequential:
-    """The conv stack of one configuration: each number a 3x3 conv (+ BatchNorm) + ReLU, each "M" a 2x2 pool."""
+    """The conv stack of one configuration: each number a 3x3 conv (+ BatchNorm) + ReLU, each "M" a 2x2
+    pool."""
     layers, in_channels = [], 3
     for v in cfg:
         if v == "M":

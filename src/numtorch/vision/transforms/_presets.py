@@ -31,5 +31,6 @@ class ImageClassification:
         return normalize(convert_image_dtype(img), self.mean, self.std)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(\n    crop_size={self.crop_size}\n    resize_size={self.resize_size}\n"
+        return (f"{type(self).__name__}(\n    crop_size={self.crop_size}\n"
+                f"    resize_size={self.resize_size}\n"
                 f"    mean={self.mean}\n    std={self.std}\n    interpolation={self.interpolation}\n)")

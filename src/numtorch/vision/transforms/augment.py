@@ -45,12 +45,14 @@ def _unwrap(img):
 
         def back(a):
             a = a.transpose(1, 2, 0)
-            return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a, mode=mode if a.shape[2] != 1 else "L")
+            return Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a,
+                                   mode=mode if a.shape[2] != 1 else "L")
         return arr.transpose(2, 0, 1), back
     if isinstance(img, np.ndarray):
         arr = img[:, :, None] if img.ndim == 2 else img
         return arr.transpose(2, 0, 1), lambda a: np.ascontiguousarray(a.transpose(1, 2, 0))
-    raise TypeError(f"expected a numtorch tensor (C, H, W), a PIL image or an ndarray (H, W, C); got {type(img)}")
+    raise TypeError(f"expected a numtorch tensor (C, H, W), a PIL image or an ndarray (H, W, C); "
+                    f"got {type(img)}")
 
 
 def _size2(size) -> tuple:
@@ -91,7 +93,7 @@ def _aa_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 def _axis_matrix(n_in: int, n_out: int, interpolation: str, antialias: bool) -> np.ndarray:
-    from numtorch.ops.conv import _interp_matrix
+    from numtorch.ops.resample import _interp_matrix
     if interpolation == "nearest":
         return _interp_matrix(n_in, n_out, "nearest", False, None)
     if antialias and n_out < n_in:
@@ -118,8 +120,8 @@ def _resize_any(img, size: tuple, interpolation: str, antialias: bool = True):
             raise ValueError(f"Resize: unknown interpolation {interpolation!r}")
         return img.resize((size[1], size[0]), _PIL_FILTERS[interpolation])
     if interpolation not in ("nearest", "bilinear"):
-        raise NotImplementedError(f"Resize: interpolation {interpolation!r} is implemented for PIL images only; "
-                                  f"tensors support 'bilinear' and 'nearest'")
+        raise NotImplementedError(f"Resize: interpolation {interpolation!r} is implemented for PIL images "
+                                  f"only; tensors support 'bilinear' and 'nearest'")
     a, back = _unwrap(img)
     return back(_resize(a, size, interpolation, antialias))
 
@@ -209,7 +211,8 @@ def _pad(a: np.ndarray, padding, fill=0, padding_mode: str = "constant") -> np.n
         return np.pad(a, widths, mode="constant", constant_values=fill)
     modes = {"edge": "edge", "reflect": "reflect", "symmetric": "symmetric"}
     if padding_mode not in modes:
-        raise ValueError(f"Padding mode should be either constant, edge, reflect or symmetric, got {padding_mode}")
+        raise ValueError(f"Padding mode should be either constant, edge, reflect or symmetric, got "
+                         f"{padding_mode}")
     return np.pad(a, widths, mode=modes[padding_mode])
 
 
@@ -230,13 +233,15 @@ class Pad:
 class RandomCrop:
     """Crops a random ``size`` window, after optional ``padding`` (CIFAR: ``RandomCrop(32, padding=4)``)."""
 
-    def __init__(self, size, padding=None, pad_if_needed: bool = False, fill=0, padding_mode: str = "constant"):
+    def __init__(self, size, padding=None, pad_if_needed: bool = False, fill=0,
+                 padding_mode: str = "constant"):
         self.size, self.padding, self.pad_if_needed = _size2(size), padding, pad_if_needed
         self.fill, self.padding_mode = fill, padding_mode
 
     @staticmethod
     def get_params(img, output_size) -> tuple:
-        """(top, left, height, width) of a random ``output_size`` window of ``img`` (torchvision's signature)."""
+        """(top, left, height, width) of a random ``output_size`` window of ``img`` (torchvision's
+        signature)."""
         (h, w), (th, tw) = _image_hw(img), _size2(output_size)
         if h < th or w < tw:
             raise ValueError(f"Required crop size {(th, tw)} is larger than input image size {(h, w)}")
@@ -288,7 +293,8 @@ class RandomVerticalFlip(RandomHorizontalFlip):
 
 
 class RandomResizedCrop:
-    """A random crop of area ``scale`` and aspect ``ratio`` (log-uniform), resized to ``size`` (Inception's)."""
+    """A random crop of area ``scale`` and aspect ``ratio`` (log-uniform), resized to ``size``
+    (Inception's)."""
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0), interpolation: str = "bilinear",
                  antialias=True) -> None:
@@ -299,7 +305,8 @@ class RandomResizedCrop:
     @staticmethod
     def get_params(img, scale, ratio) -> tuple:
         """(top, left, height, width) of a random crop of ``img`` (torchvision's static signature):
-        10 tries of area ~ U(scale) and log-uniform aspect ratio, then the central crop of the clamped ratio."""
+        10 tries of area ~ U(scale) and log-uniform aspect ratio, then the central crop of the clamped
+        ratio."""
         (h, w), rng = _image_hw(img), _rng()
         area, log_ratio = h * w, (math.log(ratio[0]), math.log(ratio[1]))
         for _ in range(10):
@@ -438,7 +445,8 @@ class Grayscale:
 class RandomErasing:
     """With probability ``p`` erases a random rectangle (area ``scale``, aspect ``ratio``) of a tensor.
 
-    ``value``: a number, a per-channel sequence, or ``"random"`` (normal noise).  Tensors only, as torchvision.
+    ``value``: a number, a per-channel sequence, or ``"random"`` (normal noise).  Tensors only, as
+    torchvision.
     """
 
     def __init__(self, p: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0, inplace: bool = False):

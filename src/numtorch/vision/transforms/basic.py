@@ -42,7 +42,8 @@ def _hwc_array(pic) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3:
-        raise ValueError(f"ToTensor: pic should be 2 or 3 dimensional (HxW or HxWxC). Got {arr.ndim} dimensions.")
+        raise ValueError(f"ToTensor: pic should be 2 or 3 dimensional (HxW or HxWxC). Got {arr.ndim} "
+                         "dimensions.")
     return arr
 
 
@@ -78,7 +79,8 @@ def normalize(tensor: Tensor, mean: Sequence[float], std: Sequence[float], inpla
     m = np.asarray(mean, dtype=dt).reshape(-1, 1, 1)
     s = np.asarray(std, dtype=dt).reshape(-1, 1, 1)
     if (s == 0).any():
-        raise ValueError(f"std evaluated to zero after conversion to {tensor.dtype}, leading to division by zero.")
+        raise ValueError(f"std evaluated to zero after conversion to {tensor.dtype}, leading to division "
+                         "by zero.")
     out = (tensor - numtorch.as_tensor(m, device=tensor.device)) / numtorch.as_tensor(s, device=tensor.device)
     if inplace:
         tensor._data[...] = out._data

@@ -10,7 +10,8 @@ __all__ = ["ToPILImage", "RandomApply"]
 
 
 class ToPILImage:
-    """A tensor C x H x W (float scaled by 255) or an ndarray H x W x C -> ``PIL.Image`` (see ``to_pil_image``)."""
+    """A tensor C x H x W (float scaled by 255) or an ndarray H x W x C -> ``PIL.Image`` (see
+    ``to_pil_image``)."""
 
     def __init__(self, mode=None) -> None:
         self.mode = mode

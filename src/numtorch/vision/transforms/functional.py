@@ -19,10 +19,10 @@ from numtorch.tensor import Tensor
 from numtorch.vision.transforms import augment as _aug
 from numtorch.vision.transforms.basic import convert_image_dtype, normalize, pil_to_tensor, to_tensor
 
-__all__ = ["InterpolationMode", "to_tensor", "pil_to_tensor", "to_pil_image", "normalize", "convert_image_dtype",
-           "resize", "center_crop", "crop", "resized_crop", "hflip", "vflip", "pad", "rgb_to_grayscale",
-           "to_grayscale", "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "get_dimensions",
-           "get_image_size", "get_image_num_channels"]
+__all__ = ["InterpolationMode", "to_tensor", "pil_to_tensor", "to_pil_image", "normalize",
+           "convert_image_dtype", "resize", "center_crop", "crop", "resized_crop", "hflip", "vflip", "pad",
+           "rgb_to_grayscale", "to_grayscale", "adjust_brightness", "adjust_contrast", "adjust_saturation",
+           "adjust_hue", "get_dimensions", "get_image_size", "get_image_num_channels"]
 
 
 class InterpolationMode(Enum):
@@ -71,7 +71,8 @@ def to_pil_image(pic, mode=None):
         if a.dtype != np.uint8:
             raise TypeError(f"Input type {a.dtype} is not supported for a {a.shape[2]}-channel image")
     if default is None and mode is None:
-        raise TypeError(f"Input type {a.dtype} with {a.shape[-1] if a.ndim == 3 else 1} channels is not supported")
+        raise TypeError(f"Input type {a.dtype} with {a.shape[-1] if a.ndim == 3 else 1} channels is not "
+                        "supported")
     img = Image.fromarray(np.ascontiguousarray(a))
     target = mode or default
     return img if img.mode == target else img.convert(target)
