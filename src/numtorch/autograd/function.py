@@ -202,10 +202,11 @@ class Function:
     def apply(cls, *args, **kwargs):
         if _tape is not None:  # numtorch.onnx records the ops (see onnx/_tape.py)
             return _tape(cls, args, kwargs)
-        arrays = []
+        arrays = []  # the inputs' arrays (other arguments as they are)
+        edges = []   # where each input's gradient goes: (grad_fn, output_nr), (leaf, 0) or None
         record = False
         gpu = None
-        for a in args:
+        for a in args:  # (a plain loop: cheaper than comprehensions for a few items)
             if isinstance(a, Tensor):
                 d = a._data
                 arrays.append(d)
@@ -213,8 +214,12 @@ class Function:
                     gpu = d
                 if a.requires_grad:
                     record = True
+                    fn = a.grad_fn
+                    edges.append((a, 0) if fn is None else (fn, a._output_nr))
+                    continue
             else:
                 arrays.append(a)
+            edges.append(None)
         if gpu is not None:
             on_its_gpu = elsewhere(gpu)
             if on_its_gpu is not None:  # the inputs live on a GPU that is not current: run there
@@ -222,7 +227,7 @@ class Function:
                     return cls.apply(*args, **kwargs)
         try:
             if record and GradMode.enabled:
-                return _recorded(cls, args, arrays, kwargs)
+                return _recorded(cls, args, arrays, tuple(edges), kwargs)
             out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
         except (ValueError, TypeError) as e:
             moved = _cpu_scalars_moved(args)
@@ -240,20 +245,12 @@ class Function:
         return out
 
 
-def _recorded(cls, args, arrays, kwargs):
-    """A recorded call: the edges, a ``Node`` as forward's ctx, the outputs wrapped with that node as
-    their ``grad_fn``, and forward's saved arrays resolved into saved tensors."""
-    nxt = []  # where each input's gradient goes (None: nowhere; a plain loop is cheapest for a few items)
-    for a in args:
-        if isinstance(a, Tensor) and a.requires_grad:
-            fn = a.grad_fn
-            nxt.append((a, 0) if fn is None else (fn, a._output_nr))
-        else:
-            nxt.append(None)
-    nxt = tuple(nxt)
-    ctx = _new(Node)  # Node(cls, needs_input_grad, nxt), without the call of __init__
-    ctx.fn, ctx.next, ctx.saved = cls, nxt, ()
-    ctx.needs_input_grad = tuple(map(bool, nxt))  # (an edge is a 2-tuple, so True; None is False)
+def _recorded(cls, args, arrays, edges, kwargs):
+    """A recorded call: a ``Node`` as forward's ctx, the outputs wrapped with that node as their
+    ``grad_fn``, and forward's saved arrays resolved into saved tensors."""
+    ctx = _new(Node)  # Node(cls, needs_input_grad, edges), without the call of __init__
+    ctx.fn, ctx.next, ctx.saved = cls, edges, ()
+    ctx.needs_input_grad = tuple(map(bool, edges))  # (an edge is a 2-tuple, so True; None is False)
     out = cls.forward(ctx, *arrays, **kwargs)
     if out.__class__ is tuple:
         return _record_outputs(cls, ctx, args, arrays, out)

@@ -21,7 +21,7 @@ from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import elementwise as _ew
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import in_float32_for_bfloat16, log1p_exp_neg_abs, sum_to
+from numtorch.ops._util import array_sum, in_float32_for_bfloat16, log1p_exp_neg_abs, sum_to
 from numtorch.ops.activation import log_softmax, softmax
 from numtorch.tensor import Tensor, make_tensor
 
@@ -141,12 +141,12 @@ def _valid_targets(xp, t, ignore_index: int, C: int, op: str):
         return xp.where(in_range | ~counted, counted, xp.nan).astype(xp.float32), t
     if not t.size:
         return None, t
-    tmin, tmax = int(t.min()), int(t.max())
+    tmin, tmax = int(xp.minimum.reduce(t, None)), int(xp.maximum.reduce(t, None))  # (= t.min(), t.max())
     valid = None
     if tmin <= ignore_index <= tmax:  # some targets may be ignore_index
         valid = t != ignore_index
         t = xp.where(valid, t, 0)
-        tmin, tmax = int(t.min()), int(t.max())
+        tmin, tmax = int(xp.minimum.reduce(t, None)), int(xp.maximum.reduce(t, None))  # (= t.min(), t.max())
     if tmin < 0 or tmax >= C:
         raise IndexError(f"{op}: Target {tmin if tmin < 0 else tmax} is out of bounds (the input has {C} classes).")
     return valid, t
@@ -174,7 +174,7 @@ class CrossEntropy(Function):
         if eps:
             smooth = s @ w if w is not None else s.sum(axis=1)  # sum_c w_c s_ic
         xp.exp(s, out=s)
-        sumexp = s.sum(axis=1)
+        sumexp = array_sum(s, 1)
         lse = xp.log(sumexp)
         nll += lse
         # per-sample weight of the target term (0 for ignored samples); None: all 1
@@ -208,10 +208,11 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        x, p = ctx.saved_tensors
         if GradMode.enabled:  # create_graph: the same formula from differentiable ops
+            x, p = ctx.saved_tensors
             return _cross_entropy_backward_graph(x, gy, ctx.info), None, None
-        return make_tensor(_cross_entropy_backward_arrays(p._data, gy._data, ctx.info)), None, None
+        x, p = ctx.saved_arrays
+        return make_tensor(_cross_entropy_backward_arrays(p, gy._data, ctx.info)), None, None
 
 
 _CrossEntropyInfo = namedtuple("_CrossEntropyInfo", "rows t wt valid w W eps reduction denom")
