@@ -9,9 +9,10 @@ same batches; each runs in its own process with one BLAS thread, alternating A B
     ratio densenet_bc_100_step <...>                         batch 16, SGD momentum 0.9  (reported)
     ratio resnet20_peak_rss <numtorch / PyTorch peak RSS of a W4 run, each in its own process> (target <= 1.5)
 
-and for each step a ``*_step_cpu`` ratio of median CPU (process) time, steadier on a loaded machine.
+and for each step a ``*_step_cpu`` ratio of median CPU (process) time, steadier on a loaded machine,
+and ``loss_diff <name>``: the largest difference of the first three losses (same weights, same batch).
 
-Usage: python bench/cnn.py [--rounds 2] [--quick]
+Usage: python bench/cnn.py [--rounds 2] [--quick] [--profile]
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import argparse
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,8 +31,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import compare, emit, limit_torch_threads  # noqa: E402
+from _harness import ONE_THREAD, compare, emit, limit_torch_threads  # noqa: E402
 
+N_LOSSES = 3
 ITERS = {"simplecnn": (5, 30), "resnet20": (3, 15), "densenet_bc_100": (1, 3)}
 BATCH = {"simplecnn": (100, (1, 28, 28)), "resnet20": (32, (3, 32, 32)), "densenet_bc_100": (16, (3, 32, 32))}
 
@@ -187,12 +190,32 @@ def worker(role: str, path: str, names) -> None:
             step()
         emit({"resnet20_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
         return
+    if role.endswith("_profile"):
+        _profile(fw, d, names)
+        return
     result = {}
     for name in names:
         step = _step_fn(fw, *_setup(fw, d, name))
         warmup, iters = ITERS[name]
+        for i in range(N_LOSSES):  # the first steps from the same weights: their losses are compared
+            result[f"{name}_loss{i}"] = float(step().item())
         result[name + "_step"], result[name + "_step_cpu"] = _median_times(step, warmup, iters)
     emit(result)
+
+
+def _profile(fw, d, names) -> None:
+    """cProfile of the timed steps of each workload, the 25 functions with the most own time."""
+    import cProfile
+    import pstats
+    for name in names:
+        step = _step_fn(fw, *_setup(fw, d, name))
+        warmup, iters = ITERS[name]
+        for _ in range(warmup):
+            step()
+        prof = cProfile.Profile()
+        prof.runcall(lambda: [step() for _ in range(iters)])
+        print(f"# {name}: {iters} steps")
+        pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(25)
 
 
 def _median_times(step, warmup: int, iters: int) -> tuple:
@@ -216,6 +239,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="skip DenseNet-BC-100")
+    ap.add_argument("--profile", action="store_true",
+                    help="cProfile numtorch's steps (one thread) instead of timing against PyTorch")
     ap.add_argument("--worker")
     ap.add_argument("--inputs")
     ap.add_argument("--names", default="simplecnn,resnet20,densenet_bc_100")
@@ -228,11 +253,19 @@ def main() -> None:
         path = os.path.join(tmp, "cnn_inputs.npz")
         make_inputs(path)
         extra = ("--inputs", path, "--names", names)
+        if args.profile:
+            subprocess.run([sys.executable, __file__, "--worker", "numtorch_profile", *extra],
+                           env=dict(os.environ, **ONE_THREAD), check=True)
+            return
         res = compare(__file__, ("numtorch", "torch"), args.rounds, extra)
         rss = compare(__file__, ("numtorch_rss", "torch_rss"), 1, extra)
     for name in names.split(","):
+        losses = [[res[fw][f"{name}_loss{i}"] for i in range(N_LOSSES)] for fw in ("numtorch", "torch")]
+        print(f"# {name} first losses: numtorch {losses[0]}, PyTorch {losses[1]}")
+        print(f"loss_diff {name} {max(abs(a - b) for a, b in zip(*losses)):.2e}")
         for k in (name + "_step", name + "_step_cpu"):
-            print(f"# {k}: numtorch {res['numtorch'][k] * 1e3:.1f} ms, PyTorch {res['torch'][k] * 1e3:.1f} ms")
+            a, b = res["numtorch"][k], res["torch"][k]
+            print(f"# {k}: numtorch {a * 1e3:.1f} ms, PyTorch {b * 1e3:.1f} ms")
             print(f"ratio {k} {res['numtorch'][k] / res['torch'][k]:.3f}")
     a, b = rss["numtorch_rss"]["resnet20_peak_rss"], rss["torch_rss"]["resnet20_peak_rss"]
     print(f"# resnet20 peak RSS: numtorch {a / 2**20:.0f} MiB, PyTorch {b / 2**20:.0f} MiB")

@@ -117,7 +117,8 @@ class BatchNorm(Function):
         gx = None
         if ctx.needs_input_grad[0]:
             scale = invstd if gamma is None else gamma._data * invstd
-            s1, s2, s3 = xp.tile(scale, k), xp.tile(scale * invstd * dgamma / m, k), xp.tile(scale * dbeta / m, k)
+            s1, s2 = xp.tile(scale, k), xp.tile(scale * invstd * dgamma / m, k)
+            s3 = xp.tile(scale * dbeta / m, k)
             if _kernels.fused(g, xc, s1, s2, s3):
                 rows = _kernels.batch_norm_backward(g, xc, s1, s2, s3)
             else:
