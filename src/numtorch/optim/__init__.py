@@ -22,3 +22,5 @@ from numtorch.optim import lr_scheduler  # noqa: F401
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam", "Adamax", "RAdam",
            "lr_scheduler"]
+from numtorch.optim.lbfgs import LBFGS  # noqa: F401
+__all__.append("LBFGS")
