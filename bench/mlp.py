@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mnist"
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 N_BATCHES, BATCH, LR = 20, 100, 0.1
+PARAMS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
 
 
 def make_inputs(path: Path, seed: int = 0) -> None:
@@ -72,7 +73,7 @@ def worker_numtorch(d, warmup: int, iters: int) -> tuple:
     import numtorch.nn.functional as F
     from numtorch.models import TwoLayerNet
     model = TwoLayerNet(784, 100, 10)
-    model.load_state_dict({k: numtorch.from_numpy(d[k]) for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")})
+    model.load_state_dict({k: numtorch.from_numpy(d[k]) for k in PARAMS})
     opt = numtorch.optim.SGD(model.parameters(), lr=LR)
     batches = [(numtorch.from_numpy(d["x"][i * BATCH:(i + 1) * BATCH]),
                 numtorch.from_numpy(d["y"][i * BATCH:(i + 1) * BATCH])) for i in range(N_BATCHES)]
@@ -93,7 +94,7 @@ def worker_torch(d, warmup: int, iters: int) -> tuple:
     torch.set_num_threads(1)
     model = torch.nn.Sequential()
     model.fc1, model.relu, model.fc2 = torch.nn.Linear(784, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10)
-    model.load_state_dict({k: torch.from_numpy(d[k]) for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")})
+    model.load_state_dict({k: torch.from_numpy(d[k]) for k in PARAMS})
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     batches = [(torch.from_numpy(d["x"][i * BATCH:(i + 1) * BATCH]),
                 torch.from_numpy(d["y"][i * BATCH:(i + 1) * BATCH])) for i in range(N_BATCHES)]
@@ -111,7 +112,8 @@ def worker_torch(d, warmup: int, iters: int) -> tuple:
 def worker_numpy(d, warmup: int, iters: int) -> tuple:
     """The same step written by hand with NumPy: the floor a framework on NumPy can approach."""
     W1, b1, W2, b2 = (d[k].copy() for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"))
-    batches = [(d["x"][i * BATCH:(i + 1) * BATCH], d["y"][i * BATCH:(i + 1) * BATCH]) for i in range(N_BATCHES)]
+    batches = [(d["x"][i * BATCH:(i + 1) * BATCH], d["y"][i * BATCH:(i + 1) * BATCH])
+               for i in range(N_BATCHES)]
     lr = np.float32(LR)
 
     def step(x, y):

@@ -117,7 +117,8 @@ class Tensor:
         return self.device.type == "cpu"
 
     # devices and layouts numtorch does not have: never true (PyTorch programs test them)
-    is_xpu = is_mps = is_meta = is_sparse = is_quantized = is_mkldnn = is_nested = property(lambda self: False)
+    is_xpu = is_mps = is_meta = is_sparse = is_quantized = is_mkldnn = is_nested = property(
+        lambda self: False)
 
     @property
     def is_leaf(self) -> bool:
@@ -322,8 +323,8 @@ class Tensor:
     def __deepcopy__(self, memo: dict) -> "Tensor":
         """``copy.deepcopy``: a leaf with its own copy of the data (and of ``grad``), as in PyTorch."""
         if self.grad_fn is not None:
-            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
-                               "protocol at the moment.")
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
+                               "deepcopy protocol at the moment.")
         if id(self) not in memo:
             t = make_tensor(self._data.copy(), self.requires_grad)
             if self.grad is not None:

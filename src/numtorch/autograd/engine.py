@@ -355,7 +355,8 @@ def accumulate_grad(leaf, g, create_graph=False, claimed=None) -> None:
             return
         arr = g._data
         # (CuPy's flags have no "writeable": its arrays always are)
-        if claimed is None or id(arr) in claimed or arr.base is not None or not getattr(arr.flags, "writeable", True):
+        if (claimed is None or id(arr) in claimed or arr.base is not None
+                or not getattr(arr.flags, "writeable", True)):
             with elsewhere(arr) or _NOTHING:  # (CuPy copies onto the current GPU: make it the array's)
                 arr = arr.copy()
         if claimed is not None:

@@ -13,7 +13,8 @@ from numtorch import _kernels
 from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out, same_device
+from numtorch.ops._util import (promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out,
+                                same_device)
 from numtorch.ops._util import in_float32_for_bfloat16, quiet
 from numtorch.tensor import Tensor, make_tensor
 
@@ -802,7 +803,9 @@ def _step_function(name):
     def op(input, *, decimals=0) -> Tensor:
         if input._data.dtype.kind in "iub" and name != "sign":
             return input.clone()
-        return _StepFunction.apply(input, name, decimals) if name == "round" else _StepFunction.apply(input, name)
+        if name == "round":
+            return _StepFunction.apply(input, name, decimals)
+        return _StepFunction.apply(input, name)
     op.__name__ = name
     return op
 

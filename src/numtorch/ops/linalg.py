@@ -36,7 +36,8 @@ class Matmul(Function):
         ga = gb = None
         na, nb = a.ndim, b.ndim
         if na == 1 and nb == 1:  # dot product
-            return (gy * b if ctx.needs_input_grad[0] else None), (gy * a if ctx.needs_input_grad[1] else None)
+            return ((gy * b if ctx.needs_input_grad[0] else None),
+                    (gy * a if ctx.needs_input_grad[1] else None))
         bT = Permute.apply(b, _swap_last(nb)) if nb > 1 and ctx.needs_input_grad[0] else b
         aT = Permute.apply(a, _swap_last(na)) if na > 1 and ctx.needs_input_grad[1] else a
         if ctx.needs_input_grad[0]:
@@ -104,7 +105,8 @@ def matmul(input, other, *, out=None) -> Tensor:
         raise TypeError("matmul: both operands must be tensors (got a Python number)")
     if a._data.dtype != b._data.dtype:  # PyTorch never promotes in a matrix product
         raise RuntimeError(f"matmul: expected both tensors to have the same dtype, but got {a.dtype} and "
-                           f"{b.dtype} (shapes {tuple(a.shape)} and {tuple(b.shape)}); convert one with .to()")
+                           f"{b.dtype} (shapes {tuple(a.shape)} and {tuple(b.shape)}); convert one with "
+                           ".to()")
     try:
         return Matmul.apply(a, b)
     except ValueError:  # NumPy refused the shapes: check them only now, to raise PyTorch's message
@@ -167,7 +169,8 @@ vdot = dot
 
 def _dtype_match(op, a, b):
     if a._data.dtype != b._data.dtype:
-        raise RuntimeError(f"{op}: expected both tensors to have the same dtype, but got {a.dtype} and {b.dtype}")
+        raise RuntimeError(f"{op}: expected both tensors to have the same dtype, but got {a.dtype} and "
+                           f"{b.dtype}")
 
 
 def inner(input, other) -> Tensor:

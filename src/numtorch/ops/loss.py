@@ -37,9 +37,10 @@ def _legacy_reduction(size_average, reduce, reduction: str) -> str:
     """PyTorch's deprecated ``size_average`` / ``reduce`` flags, turned into a ``reduction`` string."""
     if size_average is None and reduce is None:
         return reduction
-    warnings.warn("size_average and reduce args will be deprecated, please use reduction='{}' instead.".format(
-        "mean" if (size_average is None or size_average) and (reduce is None or reduce) else
-        ("sum" if reduce is None or reduce else "none")), stacklevel=3)
+    legacy = ("mean" if (size_average is None or size_average) and (reduce is None or reduce) else
+              ("sum" if reduce is None or reduce else "none"))
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{legacy}' "
+                  "instead.", stacklevel=3)
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     return ("mean" if size_average else "sum") if reduce else "none"
@@ -62,9 +63,9 @@ def _check_reduction(reduction: str) -> None:
 
 def _check_same_size(name: str, input: Tensor, target: Tensor) -> None:
     if tuple(input.shape) != tuple(target.shape):
-        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
-                      "This will likely lead to incorrect results due to broadcasting. Please ensure they have "
-                      "the same size.", stacklevel=3)
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size "
+                      f"({input.shape}). This will likely lead to incorrect results due to broadcasting. "
+                      "Please ensure they have the same size.", stacklevel=3)
 
 
 # ---- regression losses -----------------------------------------------------------------------
@@ -148,7 +149,8 @@ def _valid_targets(xp, t, ignore_index: int, C: int, op: str):
         t = xp.where(valid, t, 0)
         tmin, tmax = int(xp.minimum.reduce(t, None)), int(xp.maximum.reduce(t, None))  # (= t.min(), t.max())
     if tmin < 0 or tmax >= C:
-        raise IndexError(f"{op}: Target {tmin if tmin < 0 else tmax} is out of bounds (the input has {C} classes).")
+        raise IndexError(f"{op}: Target {tmin if tmin < 0 else tmax} is out of bounds (the input has {C} "
+                         "classes).")
     return valid, t
 
 
@@ -263,7 +265,8 @@ def _cross_entropy_backward_graph(x: Tensor, gy: Tensor, info) -> Tensor:
     q[rows, t] = (1 - eps) * wt
     if eps:
         wrow = w if w is not None else xp.ones(C, dtype=dt)
-        q += (eps / C) * (xp.ones(M, dtype=dt) if valid is None else valid.astype(dt))[:, None] * wrow[None, :]
+        counted = xp.ones(M, dtype=dt) if valid is None else valid.astype(dt)
+        q += (eps / C) * counted[:, None] * wrow[None, :]
     Q = q.sum(axis=1, keepdims=True)
     p = softmax(x, 1)
     g = p * make_tensor(Q) - make_tensor(q)
@@ -298,13 +301,13 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if target._data.dtype.kind in "fV":
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing)
     if target._data.dtype.kind not in "iu":
-        raise RuntimeError(f"cross_entropy: expected target of dtype int64 (class indices) or a floating dtype "
-                           f"(probabilities), got {target.dtype}")
+        raise RuntimeError("cross_entropy: expected target of dtype int64 (class indices) or a floating "
+                           f"dtype (probabilities), got {target.dtype}")
     x, t, out_shape = _as_rows(input, target, "cross_entropy")
     w = None if weight is None else weight._data
     if w is not None and w.shape != (x.shape[1],):
-        raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {x.shape[1]} classes "
-                           f"or no classes but got weight tensor of shape: {list(weight.shape)}")
+        raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {x.shape[1]} "
+                           f"classes or no classes but got weight tensor of shape: {list(weight.shape)}")
     loss = CrossEntropy.apply(x, t._data, w, ignore_index=ignore_index, reduction=reduction,
                               eps=float(label_smoothing))
     return _shape.reshape(loss, out_shape) if reduction == "none" and out_shape != tuple(loss.shape) else loss
@@ -321,7 +324,8 @@ def _as_rows(input: Tensor, target: Tensor, op: str):
     expected = (N,) + tuple(input.shape[2:])
     if tuple(target.shape) != expected:
         if target.shape and target.shape[0] != N:
-            raise ValueError(f"Expected input batch_size ({N}) to match target batch_size ({target.shape[0]}).")
+            raise ValueError(f"Expected input batch_size ({N}) to match target batch_size "
+                             f"({target.shape[0]}).")
         raise RuntimeError(f"{op}: expected target size {list(expected)}, got {list(target.shape)}")
     if input.ndim == 2:
         return input, target, (N,)
@@ -382,7 +386,8 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if target._data.dtype.kind not in "iu":
-        raise RuntimeError(f"nll_loss: expected target of an integer dtype (class indices), got {target.dtype}")
+        raise RuntimeError("nll_loss: expected target of an integer dtype (class indices), got "
+                           f"{target.dtype}")
     x, t, out_shape = _as_rows(input, target, "nll_loss")
     w = None if weight is None else weight._data
     loss = NLLLoss.apply(x, t._data, w, ignore_index=ignore_index, reduction=reduction)
@@ -470,7 +475,8 @@ class BCEWithLogits(Function):
 
     @staticmethod
     def backward(ctx, gy):
-        # d/dx = (1 + (pw - 1) t) sigmoid(x) - pw t;  d/dt = -x + (pw - 1) softplus(-x);  d/dpw = t softplus(-x)
+        # d/dx = (1 + (pw - 1) t) sigmoid(x) - pw t;  d/dt = -x + (pw - 1) softplus(-x);
+        # d/dpw = t softplus(-x)
         x, t, pw = ctx.saved_tensors
         need = ctx.needs_input_grad
         s = _ew.sigmoid(x)
@@ -531,9 +537,10 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduct
     if reduction not in ("none", "mean", "sum", "batchmean"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if reduction == "mean":
-        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
-                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
-                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support "
+                      "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+                      "definition.'mean' will be changed to behave the same as 'batchmean' in the next major "
+                      "release.",
                       stacklevel=2)
     if log_target:
         loss = _ew.exp(target) * (target - input)
@@ -589,8 +596,8 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor, full: bool = F
 
 # ---- margin and embedding losses --------------------------------------------------------------
 
-def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
-                        reduce=None, reduction: str = "mean") -> Tensor:
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
+                        size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """max(0, -y (x1 - x2) + margin): x1 should rank above x2 where y = 1, below where y = -1."""
     if _autocast.active:
         input1, input2, target = _autocast.cast("margin_ranking_loss", input1, input2, target)
@@ -609,8 +616,8 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
     return _reduced(pos + neg, reduction)
 
 
-def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
-                          reduce=None, reduction: str = "mean") -> Tensor:
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
+                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cos over the last dim)."""
     if _autocast.active:
         input1, input2, target = _autocast.cast("cosine_embedding_loss", input1, input2, target)
@@ -620,12 +627,13 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     prod = _reduce.sum(input1 * input2, dim)
     mag = (_reduce.sum(input1 * input1, dim) + eps) * (_reduce.sum(input2 * input2, dim) + eps)
     cos = prod / _ew.sqrt(mag)
-    loss = _ew.where(target == 1, 1 - cos, 0.0) + _ew.where(target == -1, _ew.clamp_min(cos - margin, 0.0), 0.0)
+    loss = (_ew.where(target == 1, 1 - cos, 0.0)
+            + _ew.where(target == -1, _ew.clamp_min(cos - margin, 0.0), 0.0))
     return _reduced(loss, reduction)
 
 
-def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
-                                reduce=None, reduction: str = "mean") -> Tensor:
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of each label's logit, averaged over the labels (dim 1)."""
     if _autocast.active:
         input, target, weight = _autocast.cast("multilabel_soft_margin_loss", input, target, weight)
@@ -638,8 +646,8 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | 
     return _reduced(loss, reduction)
 
 
-def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2.0,
-                        eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None,
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0,
+                        p: float = 2.0, eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None,
                         reduction: str = "mean") -> Tensor:
     """max(0, d(a, p) - d(a, n) + margin) with d the p-norm distance."""
     if _autocast.active:
@@ -653,8 +661,9 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     return _reduced(_ew.clamp_min(margin + d_pos - d_neg, 0.0), reduction)
 
 
-def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0, weight: Tensor | None = None,
-                      size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+def multi_margin_loss(input: Tensor, target: Tensor, p: int = 1, margin: float = 1.0,
+                      weight: Tensor | None = None, size_average=None, reduce=None,
+                      reduction: str = "mean") -> Tensor:
     """sum over j != y of max(0, margin - x[y] + x[j])^p / C (the multi-class hinge loss)."""
     if _autocast.active:
         input, target, weight = _autocast.cast("multi_margin_loss", input, target, weight)

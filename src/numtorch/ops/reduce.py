@@ -117,8 +117,8 @@ def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
     if _dtypes.kind(input._data.dtype) not in "fc":
-        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point "
-                           f"or complex dtype. Got: {input.dtype}")
+        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating "
+                           f"point or complex dtype. Got: {input.dtype}")
     return Mean.apply(input, _dims(input, dim, "mean"), keepdim)
 
 
@@ -144,7 +144,8 @@ def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     dims = _dims(input, dim, "prod") if dim is not None else tuple(range(input.ndim))
     if input._data.dtype.kind not in "fcV" or not input.requires_grad:
         x = input._data
-        return make_tensor(x.prod(axis=dims, keepdims=keepdim, dtype="int64" if x.dtype.kind in "bui" else None))
+        dt = "int64" if x.dtype.kind in "bui" else None
+        return make_tensor(x.prod(axis=dims, keepdims=keepdim, dtype=dt))
     zero = input == 0
     nonzero_prod = Prod.apply(where(zero, 1.0, input), dims, True)
     nzeros = sum(zero, dims, True)

@@ -82,7 +82,8 @@ class Optimizer:
             params = [params]
         elif isinstance(params, set):
             raise TypeError("optimizer parameters need to be organized in ordered collections, but the "
-                            "ordering of tensors in sets will change between runs. Please use a list instead.")
+                            "ordering of tensors in sets will change between runs. Please use a list "
+                            "instead.")
         else:
             params = list(params)
         if params and isinstance(params[0], tuple):  # named_parameters(): (name, tensor) pairs
@@ -91,16 +92,18 @@ class Optimizer:
         param_group["params"] = params
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+                raise TypeError("optimizer can only optimize Tensors, but one of the params is "
+                                f"{type(p).__name__}")
             if p.grad_fn is not None:
                 raise ValueError("can't optimize a non-leaf Tensor")
         for name, default in self.defaults.items():
             if default is required and name not in param_group:
-                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
+                raise ValueError("parameter group didn't specify a value of required optimization "
+                                 f"parameter {name}")
             param_group.setdefault(name, default)
         if len({id(p) for p in params}) != len(params):   # PyTorch warns (a future error); so do we
-            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
-                          "cause an error", UserWarning, stacklevel=3)
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this "
+                          "will cause an error", UserWarning, stacklevel=3)
         seen = {id(p) for group in self.param_groups for p in group["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
@@ -203,8 +206,9 @@ class Optimizer:
             raise ValueError("loaded state dict has a different number of parameter groups")
         for group, saved in zip(self.param_groups, saved_groups):
             if len(group["params"]) != len(saved["params"]):
-                raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
-                                 f"optimizer's group ({len(saved['params'])} != {len(group['params'])} parameters)")
+                raise ValueError("loaded state dict contains a parameter group that doesn't match the size "
+                                 f"of optimizer's group ({len(saved['params'])} != {len(group['params'])} "
+                                 "parameters)")
         id_map = {i: p for group, saved in zip(self.param_groups, saved_groups)
                   for i, p in zip(saved["params"], group["params"])}
         state: defaultdict = defaultdict(dict)

@@ -41,7 +41,8 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
-                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None:
+                 foreach: bool | None = None, differentiable: bool = False,
+                 fused: bool | None = None) -> None:
         check_nonnegative("lr", lr, "learning rate")
         check_nonnegative("momentum", momentum, "momentum value")
         check_nonnegative("weight_decay", weight_decay, "weight_decay value")
