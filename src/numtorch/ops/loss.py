@@ -211,8 +211,7 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, gy):
         if GradMode.enabled:  # create_graph: the same formula from differentiable ops
-            x, p = ctx.saved_tensors
-            return _cross_entropy_backward_graph(x, gy, ctx.info), None, None
+            return _cross_entropy_backward_graph(ctx.saved_tensors[0], gy, ctx.info), None, None
         x, p = ctx.saved_arrays
         return make_tensor(_cross_entropy_backward_arrays(p, gy._data, ctx.info)), None, None
 
