@@ -118,3 +118,4 @@ from numtorch.amp.autocast_mode import (  # noqa: E402,F401
 import numtorch.cuda.amp  # noqa: E402,F401
 import numtorch.cpu.amp  # noqa: E402,F401
 from numtorch import accelerator, multiprocessing  # noqa: E402,F401  (torch.accelerator, torch.multiprocessing)
+from numtorch import distributions  # noqa: E402,F401  (torch.distributions)

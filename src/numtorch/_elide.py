@@ -102,7 +102,8 @@ def binary(t, other, ufunc, temp_refs: int, true_divide: bool = False):
     """``ufunc(t, other)`` written into ``t``'s array, returning ``t``, when ``t`` is a temporary
     (no more than ``temp_refs`` references, measured by ``_measure``); None where not possible.
     Called straight from the operator method (the reference count depends on it)."""
-    if _getrefcount(t) > temp_refs or not (_no_record(t, other) and _reusable(t)):
+    if _getrefcount(t) > temp_refs or (GradMode.enabled and t.requires_grad) \
+            or not (_no_record(t, other) and _reusable(t)):  # (the first test: a recorded op, at once)
         return None
     a = t._data
     if true_divide and a.dtype.kind != "f":

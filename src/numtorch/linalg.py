@@ -27,7 +27,7 @@ from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import TENSOR_METHODS, reduce as _reduce
 from numtorch.ops._util import sum_to
 from numtorch.ops.linalg import matmul, einsum, cross as _cross  # noqa: F401  (torch.linalg.matmul, ...)
-from numtorch.tensor import Tensor, make_tensor
+from numtorch.tensor import Tensor, add_op_methods, make_tensor
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "inv_ex", "det", "slogdet", "solve", "cholesky",
            "qr", "svd", "svdvals", "eigh", "eigvalsh", "pinv", "matrix_rank", "cross", "vecdot", "matmul",
@@ -441,4 +441,6 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
 
 # Tensor methods of this module (x.det() is numtorch.linalg.det(x)): numtorch.linalg sits above the
 # ops package, which holds the table, so it adds them itself.
-TENSOR_METHODS.update({"inverse": inverse, "det": det, "logdet": logdet, "slogdet": slogdet})
+_METHODS = {"inverse": inverse, "det": det, "logdet": logdet, "slogdet": slogdet}
+TENSOR_METHODS.update(_METHODS)
+add_op_methods(_METHODS)

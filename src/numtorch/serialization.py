@@ -65,6 +65,8 @@ class _Encoder:
             return obj.item()
         if isinstance(obj, Tensor):
             return self._tensor(obj, path)
+        if isinstance(obj, np.ndarray):
+            return self._ndarray(obj, path)
         if isinstance(obj, dict):
             pairs = [[self._key(k), self.encode(v, _join(path, k))] for k, v in obj.items()]
             node = {"__dict__": pairs}
@@ -83,8 +85,8 @@ class _Encoder:
         if node is not None:
             return node
         raise TypeError(f"numtorch.save: cannot save an object of type {type(obj).__name__} at "
-                        f"'{path or '<root>'}' (only tensors, dicts, lists, tuples, str, int, float, bool "
-                        "and None are saved; numtorch never pickles)")
+                        f"'{path or '<root>'}' (only tensors, NumPy arrays, dicts, lists, tuples, str, int, "
+                        "float, bool and None are saved; numtorch never pickles)")
 
     def _key(self, k):
         if k is None or isinstance(k, (bool, int, float, str)):
@@ -94,8 +96,9 @@ class _Encoder:
         raise TypeError(f"numtorch.save: dict keys must be str, int, float, bool, None or tuples of them; "
                         f"got {type(k).__name__}")
 
-    def _tensor(self, t: Tensor, path: str) -> dict:
-        name = self._names.get(id(t))
+    def _store(self, obj, arr, path: str) -> str:
+        """The name under which ``arr`` (the data of ``obj``) is stored, new or reused."""
+        name = self._names.get(id(obj))
         if name is None:
             name = path or "tensor"
             if name in self.arrays or name == "__metadata__":
@@ -103,8 +106,20 @@ class _Encoder:
                 while f"{name}#{n}" in self.arrays:
                     n += 1
                 name = f"{name}#{n}"
-            self._names[id(t)] = name
-            self.arrays[name] = t._data
+            self._names[id(obj)] = name
+            self.arrays[name] = arr
+        return name
+
+    def _ndarray(self, a: np.ndarray, path: str) -> dict:
+        """A NumPy array is stored like a tensor's data and comes back as a NumPy array."""
+        if a.dtype.kind not in "biufc":
+            raise TypeError(f"numtorch.save: cannot save a NumPy array of dtype {a.dtype} at "
+                            f"'{path or '<root>'}' (only bool and numeric arrays are saved; numtorch "
+                            "never pickles)")
+        return {"__ndarray__": self._store(a, a, path)}
+
+    def _tensor(self, t: Tensor, path: str) -> dict:
+        name = self._store(t, t._data, path)
         node = {"__tensor__": name}
         if t.device != CPU:
             node["device"] = str(t.device)
@@ -123,7 +138,8 @@ def save(obj: Any, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile
     """Saves ``obj`` (a state_dict, a checkpoint dict, a tensor, ...) to a path or binary file.
 
     Args:
-        obj: tensors, nested in dicts (str or int keys), lists and tuples, with str/int/float/bool/None.
+        obj: tensors and NumPy arrays, nested in dicts (str or int keys), lists and tuples, with
+            str/int/float/bool/None.
         f: a path (``str``/``os.PathLike``) or a binary file object opened for writing.
         pickle_module, pickle_protocol: accepted for compatibility and ignored (nothing is pickled).
     """
@@ -455,6 +471,7 @@ class _Decoder:
     def __init__(self, src: _Source, placer: _Placer, where: str) -> None:
         self.src, self.placer, self.where = src, placer, where
         self._done: dict[str, Tensor] = {}    # a tensor saved twice comes back as one object
+        self._arrays: dict[str, np.ndarray] = {}  # and so does a NumPy array
 
     def decode(self, node):
         if isinstance(node, list):
@@ -463,6 +480,8 @@ class _Decoder:
             return node
         if "__tensor__" in node:
             return self._tensor(node)
+        if "__ndarray__" in node:
+            return self._ndarray(node["__ndarray__"])
         if "__dict__" in node:
             return self._dict(node)
         if "__tuple__" in node:
@@ -529,6 +548,15 @@ class _Decoder:
             t.requires_grad_(True)
         self._done[name] = t
         return t
+
+
+    def _ndarray(self, name) -> np.ndarray:
+        """A saved NumPy array, back as a NumPy array on the host (``map_location`` is for tensors)."""
+        if not isinstance(name, str) or name not in self.src:
+            raise RuntimeError(f"numtorch.load: {self.where} is corrupted: array {_short(name)} is missing")
+        if name not in self._arrays:
+            self._arrays[name] = self.src.array(name)
+        return self._arrays[name]
 
 
 def _short(v) -> str:

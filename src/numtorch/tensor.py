@@ -153,7 +153,11 @@ class Tensor:
         return self._vc
 
     def _bump_version(self) -> None:
-        self._version_counter()[0] += 1
+        vc = self._vc
+        if vc is None:
+            self._vc = [1]
+        else:
+            vc[0] += 1
 
     def is_floating_point(self) -> bool:
         return _dtypes.kind(self._data.dtype) == "f"
@@ -560,7 +564,7 @@ class Tensor:
     def random_(self, low=0, high=None, *, generator=None):
         return ops.fill_random(self, "integers", low, high, generator)
 
-    # ---- the most used methods, written out (the rest resolve through __getattr__) --------
+    # ---- the most used methods, written out (the rest come from add_op_methods) --------
     def sum(self, dim=None, keepdim=False, *, dtype=None): return ops.sum(self, dim, keepdim, dtype=dtype)
     def mean(self, dim=None, keepdim=False, *, dtype=None): return ops.mean(self, dim, keepdim, dtype=dtype)
     def relu(self): return ops.relu(self)
@@ -590,16 +594,19 @@ class Tensor:
     def min(self, dim=None, keepdim=False): return ops.min(self, dim, keepdim)
     def argmax(self, dim=None, keepdim=False): return ops.argmax(self, dim, keepdim)
 
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(ops.TENSOR_METHODS))
 
-    def __getattr__(self, name):
-        # Every other method is the op of the same name in numtorch.ops with self first:
-        # x.exp() is numtorch.exp(x), x.sum(dim=1) is numtorch.sum(x, dim=1), ...
-        fn = ops.TENSOR_METHODS.get(name)
-        if fn is None:
-            raise AttributeError(f"'Tensor' object has no attribute '{name}'")
-        return fn.__get__(self, Tensor)
+
+def add_op_methods(table: dict) -> None:
+    """Every other method is the op of the same name with the tensor first: ``x.exp()`` is
+    ``numtorch.exp(x)``, ``x.sum(dim=1)`` is ``numtorch.sum(x, dim=1)``.  ``numtorch.ops`` calls this
+    with its ``TENSOR_METHODS`` table (name -> function) once the ops exist, ``numtorch.linalg`` with
+    its own few.
+
+    They become class attributes, not a ``__getattr__`` fallback: CPython specializes attribute reads
+    (``t._data``, ``t.grad_fn``) only on classes without ``__getattr__``, and every op reads several."""
+    for name, fn in table.items():
+        if name not in Tensor.__dict__:  # the methods written out above stay
+            setattr(Tensor, name, fn)
 
 
 _new = object.__new__

@@ -30,6 +30,7 @@ def _as_tuple(x) -> tuple:
 
 _NOTHING = contextlib.nullcontext()
 _ndarray = np.ndarray
+_Node = _function.Node
 
 
 def _root_grads(outputs, grad_outputs, create_graph) -> list:
@@ -65,11 +66,11 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulates d(tensors)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
-    outputs = _as_tuple(tensors)
+    outputs = (tensors,) if isinstance(tensors, _tensor.Tensor) else _as_tuple(tensors)
     grads = _root_grads(outputs, _as_tuple(grad_tensors) or (None,) * len(outputs), create_graph)
     keep = create_graph if retain_graph is None else retain_graph
     targets = None if inputs is None else {_key(t): i for i, t in enumerate(_as_tuple(inputs))}
-    _run(outputs, grads, keep, create_graph, targets, capture=None)
+    _Pass(keep, create_graph, targets, None).run(outputs, grads)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -84,7 +85,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     targets = {_key(t): i for i, t in enumerate(inputs)}
     captured = [None] * len(inputs)
-    _run(outputs, grads, keep, create_graph, targets, capture=captured)
+    _Pass(keep, create_graph, targets, captured).run(outputs, grads)
     allow_unused = allow_unused or materialize_grads
     for i, g in enumerate(captured):
         if g is None:
@@ -103,7 +104,7 @@ def _key(t):
 
 def _count_edges(roots) -> dict:
     """Number of edges into each node and leaf reachable from ``roots`` (iterative DFS)."""
-    Node = _function.Node
+    Node = _Node
     deps = {}
     stack = list(roots)
     root_set = set(roots) if len(roots) > 1 else ()
@@ -130,7 +131,7 @@ def _needed(roots, deps, targets) -> set:
         node = ready.pop()
         order.append(node)
         for e in node.next:
-            if e is not None and e[0].__class__ is _function.Node:
+            if e is not None and e[0].__class__ is _Node:
                 left[e[0]] -= 1
                 if left[e[0]] == 0:
                     ready.append(e[0])
@@ -144,12 +145,7 @@ def _needed(roots, deps, targets) -> set:
 
 
 def _key_of_edge(e):
-    return e if e[0].__class__ is _function.Node else e[0]
-
-
-def _run(outputs, grads, keep_graph, create_graph, targets, capture) -> None:
-    """One backward pass from ``outputs`` (seeded with ``grads``) to the leaves."""
-    _Pass(keep_graph, create_graph, targets, capture).run(outputs, grads)
+    return e if e[0].__class__ is _Node else e[0]
 
 
 class _Pass:
@@ -174,22 +170,23 @@ class _Pass:
         self.claimed = set()
 
     def run(self, outputs, grads) -> None:
+        """One backward pass from ``outputs`` (seeded with ``grads``) to the leaves."""
         leaf_roots = self._seed(outputs, grads)
         prev = GradMode.enabled
         GradMode.enabled = self.create_graph   # the backward ops record a graph only for create_graph
         try:
             for leaf, g in leaf_roots:
                 self.deliver_leaf(leaf, g)
-            ready = self.ready
+            ready, inputs, call, send = self.ready, self._inputs, self._call, self._send
             while ready:
                 node = ready.pop()
-                grads_in = self._inputs(node)
+                grads_in = inputs(node)
                 if grads_in is None:
                     continue
-                gx = self._call(node, grads_in)
+                gx = call(node, grads_in)
                 for e, g in zip(node.next, gx):
                     if e is not None:
-                        self._send(node, e, g)
+                        send(node, e, g)
         finally:
             GradMode.enabled = prev
 
@@ -270,15 +267,17 @@ class _Pass:
             self.release(e[0])
             return
         child = e[0]
-        left = self.deps[child] - 1
-        self.deps[child] = left
-        if child.__class__ is _function.Node:
-            buf = self.buffers.get(child)
+        deps = self.deps
+        left = deps[child] - 1
+        deps[child] = left
+        if child.__class__ is _Node:
+            buffers = self.buffers
+            buf = buffers.get(child)
             if buf is None:
                 if child.out_meta is None:
-                    self.buffers[child] = [g]
+                    buffers[child] = [g]
                 else:
-                    self.buffers[child] = buf = [None] * len(child.out_meta)
+                    buffers[child] = buf = [None] * len(child.out_meta)
                     buf[e[1]] = g
             else:
                 nr = e[1]
@@ -286,23 +285,21 @@ class _Pass:
             if left == 0:
                 self.ready.append(child)
             return
-        if child._data.shape != g._data.shape:
+        # a leaf: its gradient is summed in leaf_grads until no edge into it is left
+        a, c = g._data, child._data
+        if a.shape != c.shape:
             raise RuntimeError(f"Function {node.name()} returned an invalid gradient - got "
                                f"{tuple(g.shape)} but expected shape {tuple(child.shape)}")
-        if g._data.dtype != child._data.dtype and g._data.dtype.kind in "fV" and child._data.dtype.kind in "fV":
+        if a.dtype != c.dtype and a.dtype.kind in "fV" and c.dtype.kind in "fV":
             g = g.to(child.dtype)  # as PyTorch: a floating gradient takes its leaf's dtype (bfloat16: V)
-        self._to_leaf(child, g, left)
-
-    def _to_leaf(self, leaf, g, left: int) -> None:
-        """Sums ``g`` into ``leaf``'s pending gradient; delivers it once no edge is left."""
         leaf_grads = self.leaf_grads
-        if left == 0 and leaf not in leaf_grads:
-            self.deliver_leaf(leaf, g)
+        if left == 0 and child not in leaf_grads:  # the only gradient: no sum to make
+            self.deliver_leaf(child, g)
             return
-        s = leaf_grads.get(leaf)
-        leaf_grads[leaf] = g if s is None else s + g
+        s = leaf_grads.get(child)
+        leaf_grads[child] = g if s is None else s + g
         if left == 0:
-            self.deliver_leaf(leaf, leaf_grads.pop(leaf))
+            self.deliver_leaf(child, leaf_grads.pop(child))
 
     def release(self, child) -> None:
         """Counts an edge into ``child`` that delivered no gradient (so ``child`` never waits forever)."""
@@ -310,7 +307,7 @@ class _Pass:
         self.deps[child] = left
         if left:
             return
-        if child.__class__ is _function.Node:
+        if child.__class__ is _Node:
             if child not in self.buffers:
                 self.buffers[child] = [None] * (len(child.out_meta) if child.out_meta else 1)
             self.ready.append(child)

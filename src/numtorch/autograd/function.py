@@ -29,6 +29,7 @@ from numtorch.tensor import Tensor, make_tensor
 from numtorch._backend import CPU, device_of, elsewhere
 
 _ndarray = np.ndarray
+_new = object.__new__
 
 
 class _NoGradCtx:
@@ -66,6 +67,7 @@ class Node:
     post_hooks = None  # [hook(grad_inputs, grad_outputs), ...] run after this node's backward
 
     def __init__(self, fn, needs_input_grad, next=()) -> None:
+        # (Function.apply's recorded path sets these four fields itself, without this call)
         self.fn = fn
         self.needs_input_grad = needs_input_grad
         self.next = next
@@ -101,8 +103,17 @@ class Node:
         if self.saved is None:
             raise _freed_error()
         arrays = []
-        for s in self.saved:
-            arrays.append(self._unpack(s, True))
+        for entry in self.saved:  # (_unpack's checks written out: this runs in every backward)
+            kind, obj, extra = entry
+            if kind == _INPUT:
+                vc = obj._vc
+                if (0 if vc is None else vc[0]) != extra:
+                    raise _modified_error(self, obj, extra)
+                arrays.append(obj._data)
+            elif kind == _OUTPUT and extra[1][0] != extra[2]:
+                self._unpack(entry)  # raises: the output was modified in place
+            else:
+                arrays.append(obj)
         return tuple(arrays)
 
     def _unpack(self, entry, as_array=False):
@@ -211,10 +222,7 @@ class Function:
                     return cls.apply(*args, **kwargs)
         try:
             if record and GradMode.enabled:
-                needs, nxt = _edges(args)
-                ctx = Node(cls, needs, nxt)
-                out = cls.forward(ctx, *arrays, **kwargs)
-                return _record(cls, ctx, args, arrays, out)
+                return _recorded(cls, args, arrays, kwargs)
             out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
         except (ValueError, TypeError) as e:
             moved = _cpu_scalars_moved(args)
@@ -232,40 +240,57 @@ class Function:
         return out
 
 
-def _edges(args):
-    """Which inputs need a gradient, and where each one's gradient goes (``Node.next``)."""
-    needs, nxt = [], []  # (plain loops: cheaper than comprehensions for a few items)
+def _recorded(cls, args, arrays, kwargs):
+    """A recorded call: the edges, a ``Node`` as forward's ctx, the outputs wrapped with that node as
+    their ``grad_fn``, and forward's saved arrays resolved into saved tensors."""
+    nxt = []  # where each input's gradient goes (None: nowhere; a plain loop is cheapest for a few items)
     for a in args:
         if isinstance(a, Tensor) and a.requires_grad:
-            needs.append(True)
             fn = a.grad_fn
             nxt.append((a, 0) if fn is None else (fn, a._output_nr))
         else:
-            needs.append(False)
             nxt.append(None)
-    return tuple(needs), tuple(nxt)
+    nxt = tuple(nxt)
+    ctx = _new(Node)  # Node(cls, needs_input_grad, nxt), without the call of __init__
+    ctx.fn, ctx.next, ctx.saved = cls, nxt, ()
+    ctx.needs_input_grad = tuple(map(bool, nxt))  # (an edge is a 2-tuple, so True; None is False)
+    out = cls.forward(ctx, *arrays, **kwargs)
+    if out.__class__ is tuple:
+        return _record_outputs(cls, ctx, args, arrays, out)
+    # the common case: one output
+    if out.__class__ is not _ndarray and isinstance(out, np.generic):
+        scalar, out = out, np.asarray(out)  # a NumPy scalar (a full reduction) becomes a 0-d array
+        if ctx.saved:  # ... and so does forward's saved reference to it (it is the output)
+            ctx.saved = tuple([out if s is scalar else s for s in ctx.saved])
+    nd = ctx.non_differentiable
+    if out.dtype.kind in "fcV" and not (nd and any(out is x for x in nd)):  # V: bfloat16
+        t = make_tensor(out, True, ctx, 0)
+    else:
+        t = make_tensor(out)
+    if cls.is_view:
+        t._vc = args[0]._version_counter()
+    if ctx.saved:
+        entries = []
+        for s in ctx.saved:  # _resolve_saved, written out for the one-output case
+            for a, arr in zip(args, arrays):
+                if s is arr and arr is not a:  # an input tensor's array (a is the Tensor)
+                    vc = a._vc
+                    entries.append((_INPUT, a, 0 if vc is None else vc[0]))
+                    break
+            else:
+                if s is out:
+                    box = t._vc
+                    if box is None:
+                        t._vc = box = [0]
+                    entries.append((_OUTPUT, out, (0, box, box[0])))
+                else:
+                    entries.append((_CONST, s, None))
+        ctx.saved = tuple(entries)
+    return t
 
 
-def _record(cls, ctx: Node, args, arrays, out):
-    """Wraps forward's output as tensors whose ``grad_fn`` is ``ctx``."""
-    if out.__class__ is not tuple:  # the common case: one output
-        if out.__class__ is not _ndarray and isinstance(out, np.generic):
-            scalar, out = out, np.asarray(out)  # a NumPy scalar (a full reduction) becomes a 0-d array
-            if ctx.saved:  # ... and so does forward's saved reference to it (it is the output)
-                ctx.saved = tuple([out if s is scalar else s for s in ctx.saved])
-        nd = ctx.non_differentiable
-        if out.dtype.kind in "fcV" and not (nd and any(out is x for x in nd)):  # V: bfloat16
-            t = make_tensor(out, True, ctx, 0)
-        else:
-            t = make_tensor(out)
-        if cls.is_view:
-            t._vc = args[0]._version_counter()
-        if ctx.saved:
-            outs, tensors, entries = (out,), (t,), []
-            for s in ctx.saved:
-                entries.append(_resolve_saved(s, args, arrays, outs, tensors))
-            ctx.saved = tuple(entries)
-        return t
+def _record_outputs(cls, ctx: Node, args, arrays, out):
+    """Wraps a tuple of forward's outputs as tensors whose ``grad_fn`` is ``ctx``."""
     nd = ctx.non_differentiable
     tensors = []
     for i, o in enumerate(out):

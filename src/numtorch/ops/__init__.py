@@ -53,3 +53,4 @@ TENSOR_METHODS.update({n: getattr(_extra, n) for n in ("diff", "quantile", "nanq
                                                           "tensor_split", "rot90", "logcumsumexp", "cummin")})
 
 # x.inverse(), x.det(), x.logdet(), x.slogdet() are added by numtorch.linalg (above ops) as it loads.
+_tensor.add_op_methods(TENSOR_METHODS)

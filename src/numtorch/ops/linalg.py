@@ -22,7 +22,9 @@ class Matmul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return _dtypes.matmul(a, b)  # a @ b (bfloat16: a float32 product, rounded)
+        if a.dtype is _BF16 or b.dtype is _BF16:
+            return _dtypes.matmul(a, b)  # a float32 product, rounded
+        return a @ b
 
     @staticmethod
     def backward(ctx, gy):
@@ -57,9 +59,17 @@ class Matmul(Function):
 
 def _matmul_backward_arrays(A, B, G, need):
     """dA = G B^T, dB = A^T G on arrays (batch dims summed back where they were broadcast)."""
-    ga = make_tensor(sum_to_array(_dtypes.matmul(G, B.swapaxes(-1, -2)), A.shape)) if need[0] else None
-    gb = make_tensor(sum_to_array(_dtypes.matmul(A.swapaxes(-1, -2), G), B.shape)) if need[1] else None
+    ga = gb = None
+    if need[0]:
+        ga = _dtypes.matmul(G, B.swapaxes(-1, -2))
+        ga = make_tensor(ga if ga.shape == A.shape else sum_to_array(ga, A.shape))
+    if need[1]:
+        gb = _dtypes.matmul(A.swapaxes(-1, -2), G)
+        gb = make_tensor(gb if gb.shape == B.shape else sum_to_array(gb, B.shape))
     return ga, gb
+
+
+_BF16 = _dtypes.bfloat16.np
 
 
 def _swap_last(nd: int) -> tuple:

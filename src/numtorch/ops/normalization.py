@@ -84,6 +84,18 @@ class LayerNormFunction(Function):
 
 
 _CPU_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_ONES: dict = {}   # (n, dtype) -> a read-only vector of ones
+
+
+def _ones(n: int, dtype):
+    """A vector of n ones: row and column sums of (R, N) rows as GEMVs (BLAS sums a row of 128 floats
+    about 4x faster than NumPy's reduction along it)."""
+    v = _ONES.get((n, dtype))
+    if v is None:
+        v = np.ones(n, dtype)
+        v.flags.writeable = False
+        _ONES[(n, dtype)] = v
+    return v
 
 
 def _layer_norm_forward_cpu(ctx, x, w, b, k, eps):
@@ -95,7 +107,7 @@ def _layer_norm_forward_cpu(ctx, x, w, b, k, eps):
     N = math.prod(x.shape[x.ndim - k:])
     x2 = x.reshape(-1, N)
     inv = x.dtype.type(1.0 / N)
-    mu = x2.sum(axis=1, keepdims=True)
+    mu = (x2 @ _ones(N, x.dtype))[:, None]         # row sums
     mu *= inv
     y = x2 - mu                                     # x - mean: the one array of x's size
     rstd = np.einsum("ij,ij->i", y, y)[:, None]     # row sums of squares, no squared temporary
@@ -122,12 +134,12 @@ def _layer_norm_backward_cpu(ctx, gy, x, w, mu, rstd, shape):
     xhat = x.reshape(-1, N) - mu
     xhat *= rstd
     gw = make_tensor(np.einsum("ij,ij->j", g2, xhat).reshape(shape)) if need[1] else None
-    gb = make_tensor(g2.sum(axis=0).reshape(shape)) if need[2] else None
+    gb = make_tensor((_ones(g2.shape[0], g2.dtype) @ g2).reshape(shape)) if need[2] else None   # column sums
     gx = None
     if need[0]:
         inv = x.dtype.type(1.0 / N)
         g = g2 * w.reshape(-1) if w is not None else g2.copy()
-        mean_g = g.sum(axis=1, keepdims=True)
+        mean_g = (g @ _ones(N, g.dtype))[:, None]
         mean_g *= inv
         mean_gx = np.einsum("ij,ij->i", g, xhat)[:, None]
         mean_gx *= inv

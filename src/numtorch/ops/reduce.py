@@ -14,7 +14,7 @@ from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import accumulate, wrap_dim, wrap_dims, in_float32_for_bfloat16, quiet
+from numtorch.ops._util import accumulate, array_sum, wrap_dim, wrap_dims, in_float32_for_bfloat16, quiet
 from numtorch import _dtypes
 from numtorch.ops.shape import BroadcastTo, reshape
 from numtorch.tensor import Tensor, make_tensor
@@ -72,8 +72,7 @@ class Sum(Function):
         ctx.args = (x.shape, dims, keepdim)
         if x.dtype == _BF16 and dtype is None:  # bfloat16 accumulates in float32, rounds once (PyTorch's CPU)
             return x.sum(axis=dims, keepdims=keepdim, dtype=np.float32).astype(_BF16)
-        y = x.sum(axis=dims, keepdims=keepdim, dtype=dtype)
-        return y
+        return array_sum(x, dims, dtype, keepdim)
 
     @staticmethod
     def backward(ctx, gy):

@@ -22,3 +22,8 @@ from numtorch.optim import lr_scheduler  # noqa: F401
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam", "Adamax", "RAdam",
            "lr_scheduler"]
+from numtorch.optim.lbfgs import LBFGS  # noqa: F401
+__all__.append("LBFGS")
+from numtorch.optim.rprop import Rprop  # noqa: F401
+from numtorch.optim.asgd import ASGD  # noqa: F401
+__all__ += ["Rprop", "ASGD"]

@@ -155,7 +155,7 @@ class Optimizer:
         costs page faults), and the memory overhead is one largest parameter per slot.
         """
         work = self.__dict__.setdefault("_work", {})
-        key = (slot, like.dtype.str, type(like))
+        key = (slot, like.dtype, type(like))
         buf = work.get(key)
         if buf is None or buf.size < like.size:
             buf = xp_of(like).empty(like.size, dtype=like.dtype)

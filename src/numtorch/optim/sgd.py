@@ -62,7 +62,8 @@ def _sgd_update(p, state: dict | None, group: dict, scratch) -> None:
     if _kernels.fused(p._data, p.grad._data) and not group["maximize"]:
         _sgd_fused(p, state, group)
         return
-    g = grad_for_update(p, group["maximize"], group["weight_decay"], scratch(p._data, 0))
+    maximize, wd = group["maximize"], group["weight_decay"]
+    g = grad_for_update(p, maximize, wd, scratch(p._data, 0)) if maximize or wd else p.grad._data
     xp, tmp = xp_of(g), scratch(p._data, 1)
     if mu != 0:
         buf = state.get("momentum_buffer")
