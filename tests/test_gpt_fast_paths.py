@@ -116,6 +116,21 @@ def test_causal_attention_unpacked_inputs_match_torch(case):
         assert_close(a, b, atol=1e-10, rtol=1e-8)
 
 
+@pytest.mark.parametrize("size,unshifted", [(1.0, True), (300.0, False)])
+def test_causal_attention_softmax_shift_only_when_scores_are_large(size, unshifted):
+    """Small scores skip the row-max shift (e^score cannot overflow: Cauchy-Schwarz bounds them);
+    large scores take the shifted softmax.  Both match PyTorch."""
+    rng = np.random.default_rng(7)
+    a = (rng.standard_normal((2, 6, 3 * 8)) * size).astype(np.float32)
+    x, tx = numtorch.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    q, k, v = _heads(numtorch, x, 2)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert y.grad_fn.unshifted is unshifted
+    ty = torch.nn.functional.scaled_dot_product_attention(*_heads(torch, tx, 2), is_causal=True)
+    assert np.isfinite(y.detach().numpy()).all()
+    assert_close(y, ty, atol=1e-5 * size, rtol=1e-4)
+
+
 def test_causal_attention_second_order_matches_torch():
     rng = np.random.default_rng(4)
     a, w = rng.standard_normal((2, 5, 3 * 4)), rng.standard_normal((2, 5, 4))

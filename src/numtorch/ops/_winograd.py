@@ -75,10 +75,12 @@ class _Rows:
         np.subtract(r1, r3, out=v[3])
         return n
 
-    def window(self, xi: int, r: int, n: int):
-        """Phase r of V_xi: row q = the 3*C values V_xi[3q + r : 3q + r + 3], (ceil(n/3), 3C)."""
+    def window(self, r: int, n: int):
+        """Phase r of the four V_xi: row q of matrix xi = the 3*C values V_xi[3q + r : 3q + r + 3],
+        (4, ceil(n/3), 3C) -- one batched GEMM serves the four."""
         nq, c = -(-n // 3), self.c
-        return self.v[xi].reshape(-1)[r * c:(r + 3 * nq) * c].reshape(nq, 3 * c)
+        v = self.v
+        return v.reshape(4, -1)[:, r * c:(r + 3 * nq) * c].reshape(4, nq, 3 * c)
 
 
 def _geometry(x_shape, pads):
@@ -103,10 +105,9 @@ def winograd_conv(x, w, pads):
     for i in range(0, n, nb):
         b = min(nb, n - i)
         L = rows.load(x[i:i + b], pads[0][0], pads[1][0])
-        for xi in range(4):
-            for r in range(3):
-                win = rows.window(xi, r, L)
-                np.matmul(win, u[xi], out=m[xi, r:r + 3 * win.shape[0]:3])
+        for r in range(3):
+            win = rows.window(r, L)
+            np.matmul(win, u, out=m[:, r:r + 3 * win.shape[1]:3])
         _combine(m[:, :L].reshape(4, b, th, wp, oc)[:, :, :, :ow], y[i:i + b])
     return y
 
@@ -129,16 +130,15 @@ def winograd_grad_weight(x, gy, pads, wshape):
     rows = _Rows(min(nb, n), th, wp, c, x.dtype)
     dm = np.zeros((4, rows.v.shape[1], oc), dtype=x.dtype)   # zero in the width padding
     du = np.zeros((4, 3 * c, oc), dtype=x.dtype)
-    part = np.empty((3 * c, oc), dtype=x.dtype)
+    part = np.empty((4, 3 * c, oc), dtype=x.dtype)
     for i in range(0, n, nb):
         b = min(nb, n - i)
         L = rows.load(x[i:i + b], pads[0][0], pads[1][0])
         _grad_rows(gy[i:i + b], dm, L, th, wp)
-        for xi in range(4):
-            for r in range(3):
-                win = rows.window(xi, r, L)
-                np.matmul(win.T, dm[xi, r:r + 3 * win.shape[0]:3], out=part)
-                du[xi] += part
+        for r in range(3):
+            win = rows.window(r, L)
+            np.matmul(win.transpose(0, 2, 1), dm[:, r:r + 3 * win.shape[1]:3], out=part)
+            du += part
     du[3] *= -1.0                                               # dM3 = -gO was stored as +gO
     g = np.asarray(_G, dtype=x.dtype)
     dw = g.T @ du.reshape(4, -1)                                # (i, (j, c, o))

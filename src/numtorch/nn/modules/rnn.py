@@ -17,6 +17,7 @@ from numtorch.ops import rnn as _rnn
 from numtorch.tensor import Tensor
 from numtorch.creation import empty, zeros
 from numtorch.ops import cat, stack
+from numtorch.nn.utils.rnn import PackedSequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -124,6 +125,8 @@ class RNNBase(Module):
 
     def _forward(self, input: Tensor, hx: tuple | None):
         """Common layout handling; ``hx`` is (h0,) or (h0, c0) or None. Returns output and stacked states."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         self._check_input(input)
         unbatched = input.ndim == 2
         x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
@@ -144,6 +147,50 @@ class RNNBase(Module):
             return out.squeeze(1), tuple(s.squeeze(1) for s in stacked)
         return (out.transpose(0, 1) if self.batch_first else out), stacked
 
+    # ---- packed input: each sequence runs for its own length ----------------------------------
+    def _forward_packed(self, packed: PackedSequence, hx: tuple | None):
+        """A ``PackedSequence`` in, a ``PackedSequence`` out; the final state of each sequence is its
+        state after its own last step, returned in the original batch order (as PyTorch does)."""
+        self._check_input(packed.data)
+        sizes = [int(b) for b in packed.batch_sizes.tolist()]
+        N, n_state = sizes[0], 2 if self.mode == "LSTM" else 1
+        if hx is None:
+            hx = tuple(self._zeros_state(packed.data, N) for _ in range(n_state))
+        else:
+            want = (self.num_layers * (2 if self.bidirectional else 1), N, self.hidden_size)
+            for h in hx:
+                if tuple(h.shape) != want:
+                    raise RuntimeError(f"Expected hidden size {want}, got {tuple(h.shape)}")
+            if packed.sorted_indices is not None:   # the caller's order -> the packed (sorted) order
+                hx = tuple(h.index_select(1, packed.sorted_indices) for h in hx)
+        steps, offset = [], 0
+        for b in sizes:
+            steps.append(packed.data[offset:offset + b])
+            offset += b
+        states = [tuple(h[i] for h in hx) for i in range(hx[0].shape[0])]
+        steps, finals = self._run_packed(steps, sizes, states)
+        stacked = tuple(stack([st[k] for st in finals], 0) for k in range(n_state))
+        if packed.unsorted_indices is not None:
+            stacked = tuple(s.index_select(1, packed.unsorted_indices) for s in stacked)
+        return packed._replace(data=cat(steps, 0)), stacked
+
+    def _run_packed(self, steps: list, sizes: list, states: list):
+        """The layer loop over packed steps (``steps[t]`` has ``sizes[t]`` rows)."""
+        import numtorch.nn.functional as F
+        D, finals = (2 if self.bidirectional else 1), []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                out, st = _packed_direction(self.mode, steps, sizes, states[layer * D + d],
+                                            self._layer_params(sfx), reverse=bool(d))
+                outs.append(out)
+                finals.append(st)
+            steps = outs[0] if D == 1 else [cat(pair, -1) for pair in zip(*outs)]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                steps = [F.dropout(s, self.dropout, True) for s in steps]
+        return steps, finals
+
     def flatten_parameters(self) -> None:
         """Accepted for compatibility: PyTorch packs the weights into one block for cuDNN; numtorch's
         recurrence reads each weight where it is, so there is nothing to do."""
@@ -161,6 +208,26 @@ class RNNBase(Module):
         if self.bidirectional:
             s += ", bidirectional=True"
         return s
+
+
+_CELLS = {"LSTM": _rnn.lstm_cell, "GRU": _rnn.gru_cell, "RNN_TANH": _rnn.rnn_tanh_cell,
+          "RNN_RELU": _rnn.rnn_relu_cell}
+
+
+def _packed_direction(mode: str, steps: list, sizes: list, state: tuple, params: tuple, reverse: bool):
+    """One direction of one layer over packed steps: at step t only the first ``sizes[t]`` sequences
+    (the longest ones) advance; the others keep their state -- a finished sequence its final state, a
+    not yet started one (running backwards) its initial state.  Returns the outputs per step and the
+    final state tuple (N, H) each."""
+    cell, outs = _CELLS[mode], [None] * len(steps)
+    for t in (range(len(steps) - 1, -1, -1) if reverse else range(len(steps))):
+        b = sizes[t]
+        active = tuple(s[:b] for s in state)
+        new = cell(steps[t], active if mode == "LSTM" else active[0], *params)
+        new = new if mode == "LSTM" else (new,)
+        state = tuple(n if b == s.shape[0] else cat([n, s[b:]], 0) for n, s in zip(new, state))
+        outs[t] = new[0]
+    return outs, state
 
 
 class RNN(RNNBase):
