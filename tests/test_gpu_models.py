@@ -807,13 +807,45 @@ _OPTIMIZERS = {  # name -> keyword arguments that reach the optional branches
     "RMSprop": dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01),
     "Adagrad": dict(lr=0.1, lr_decay=0.01, weight_decay=0.01),
     "Adadelta": dict(lr=1.0, weight_decay=0.01),
+    "Rprop": dict(lr=0.01, etas=(0.4, 1.3), maximize=True),
+    "ASGD": dict(lr=0.01, t0=1, weight_decay=0.01),
 }
+_CLOSURE_OPTIMIZERS = {"LBFGS"}  # step(closure) only: test_lbfgs_on_cuda_matches_cpu
 
 
 def test_every_optimizer_is_covered():
     names = {n for n, c in vars(numtorch.optim).items()
              if inspect.isclass(c) and issubclass(c, numtorch.optim.Optimizer) and c is not numtorch.optim.Optimizer}
-    assert names == set(_OPTIMIZERS), f"update _OPTIMIZERS: {sorted(names ^ set(_OPTIMIZERS))}"
+    covered = set(_OPTIMIZERS) | _CLOSURE_OPTIMIZERS
+    assert names == covered, f"update _OPTIMIZERS: {sorted(names ^ covered)}"
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_on_cuda_matches_cpu(line_search_fn):
+    """L-BFGS with a closure: the same parameters and curvature history on "cuda" as on the CPU."""
+    cpu, gpu = _model_pair(_optim_model)
+    results = []
+    for model, device in ((cpu, "cpu"), (gpu, "cuda")):
+        g = numtorch.Generator().manual_seed(11)
+        x = numtorch.randn(6, 4, generator=g).to(device)
+        t = numtorch.randint(0, 3, (6,), generator=g).to(device)
+        opt = numtorch.optim.LBFGS(model.parameters(), max_iter=5, history_size=3, line_search_fn=line_search_fn)
+
+        def closure():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), t)
+            loss.backward()
+            return loss
+        for _ in range(2):
+            opt.step(closure)
+        results.append(opt)
+    for pc, pg in zip(cpu.parameters(), gpu.parameters()):
+        assert _on_cuda(pg)
+        _close(pc, pg)
+    for (k, a), (_, b) in zip(_state_tensors(results[0]), _state_tensors(results[1])):
+        if b.ndim:
+            assert _on_cuda(b), k
+        _close(a, b)
 
 
 def _optim_model() -> nn.Module:

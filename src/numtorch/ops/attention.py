@@ -273,12 +273,13 @@ def _softmax_unshifted(z):
 
 
 def _grads_like(q, k, v):
-    """Empty arrays for the gradients of q, k, v.  When q, k, v are disjoint views of one C-ordered
-    array, the gradients are the same views of one new array of its size (so the ops that made the
-    views pass their gradients back as views); otherwise each is (B, T, H, D) memory seen as (B, H, T, D)."""
+    """Empty arrays for the gradients of q, k, v.  When q, k, v are disjoint views that together cover
+    one C-ordered array (the three parts of a packed projection), the gradients are the same views of
+    one new array of its size, which backward then fills entirely (so the ops that made the views pass
+    their gradients back as views); otherwise each is (B, T, H, D) memory seen as (B, H, T, D)."""
     base = q.base
     if (base is not None and k.base is base and v.base is base and base.__class__ is np.ndarray
-            and base.flags.c_contiguous and not _overlap(q, k, v)):
+            and base.size == 3 * q.size and base.flags.c_contiguous and not _overlap(q, k, v)):
         buf = np.empty(base.shape, base.dtype)
         start = base.__array_interface__["data"][0]
         return tuple(np.ndarray(a.shape, a.dtype, buf, a.__array_interface__["data"][0] - start, a.strides)
