@@ -27,8 +27,9 @@ from numtorch.tensor import Tensor, make_tensor
 __all__ = ["linear", "bilinear", "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu",
            "selu_", "celu", "celu_", "gelu", "silu", "swish", "mish", "softplus", "hardtanh", "hardtanh_",
            "hardsigmoid", "hardswish", "softsign", "tanhshrink", "logsigmoid", "softmax", "log_softmax",
-           "softmin", "prelu", "rrelu", "threshold", "threshold_", "hardshrink", "softshrink", "glu", "sigmoid",
-           "tanh", "normalize", "cosine_similarity", "pairwise_distance", "gumbel_softmax", "rrelu_"]
+           "softmin", "prelu", "rrelu", "threshold", "threshold_", "hardshrink", "softshrink", "glu",
+           "sigmoid", "tanh", "normalize", "cosine_similarity", "pairwise_distance", "gumbel_softmax",
+           "rrelu_"]
 
 
 # ---- the affine layer -------------------------------------------------------------------------
@@ -105,7 +106,8 @@ def _linear_backward_arrays(x, W, gy, need):
             x2 = x if x.ndim == 2 else _rows(x)
             gW = make_tensor(_dtypes.matmul(gy2.T, x2))
         if need[2]:
-            gb = make_tensor(_dtypes.matmul(gy2.T, xp_of(gy2).ones(gy2.shape[0], gy2.dtype)) if gy2.dtype is _BF16
+            gb = make_tensor(_dtypes.matmul(gy2.T, xp_of(gy2).ones(gy2.shape[0], gy2.dtype))
+                             if gy2.dtype is _BF16
                              else gy2.sum(axis=0))  # (bfloat16: summed in float32)
     return gx, gW, gb
 
@@ -130,11 +132,13 @@ def _check_linear(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
     x, W = input._data, weight._data
     if x.shape[-1] != W.shape[-1] or W.ndim != 2:
         rows = x.size // x.shape[-1] if x.ndim and x.shape[-1] else (1 if x.ndim == 1 else 0)
-        raise RuntimeError(f"linear: mat1 and mat2 shapes cannot be multiplied ({rows}x{x.shape[-1] if x.ndim else 0} "
+        raise RuntimeError(f"linear: mat1 and mat2 shapes cannot be multiplied "
+                           f"({rows}x{x.shape[-1] if x.ndim else 0} "
                            f"and {'x'.join(str(s) for s in W.shape[::-1])})")
     if x.dtype != W.dtype or (bias is not None and bias._data.dtype != W.dtype):
-        raise RuntimeError(f"linear: expected all inputs to have the same dtype, but got input {input.dtype}, "
-                           f"weight {weight.dtype}" + ("" if bias is None else f", bias {bias.dtype}"))
+        raise RuntimeError(f"linear: expected all inputs to have the same dtype, but got input "
+                           f"{input.dtype}, weight {weight.dtype}"
+                           + ("" if bias is None else f", bias {bias.dtype}"))
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -692,8 +696,8 @@ def tanhshrink(input: Tensor) -> Tensor:
 def glu(input: Tensor, dim: int = -1) -> Tensor:
     """a * sigmoid(b) where a, b are the two halves of ``input`` along ``dim``."""
     if input.shape[dim] % 2:
-        raise RuntimeError(f"glu: Halving dimension must be even, but dimension {wrap_dim(dim, input.ndim)} is size "
-                           f"{input.shape[dim]}")
+        raise RuntimeError(f"glu: Halving dimension must be even, but dimension {wrap_dim(dim, input.ndim)} "
+                           f"is size {input.shape[dim]}")
     a, b = _shape.chunk(input, 2, dim)
     return a * sigmoid(b)
 
@@ -704,8 +708,8 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
         input, weight = _autocast.cast("prelu", input, weight)
     if weight.numel() != 1:
         if input.ndim < 2 or input.shape[1] != weight.numel():
-            raise RuntimeError(f"prelu: mismatch of parameter numbers and input channel size. Found parameter "
-                               f"numbers = {weight.numel()} and channel size = "
+            raise RuntimeError(f"prelu: mismatch of parameter numbers and input channel size. Found "
+                               f"parameter numbers = {weight.numel()} and channel size = "
                                f"{input.shape[1] if input.ndim >= 2 else 1}.")
         weight = _shape.reshape(weight, (-1,) + (1,) * (input.ndim - 2))
     elif weight.ndim:
@@ -716,8 +720,8 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 # ---- softmax family -------------------------------------------------------------------------
 
 def _softmax_dim(name: str, ndim: int) -> int:
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
-                  "as an argument.", stacklevel=3)
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+                  "dim=X as an argument.", stacklevel=3)
     return 0 if ndim in (0, 1, 3) else 1
 
 
@@ -834,12 +838,14 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     return _reduce.sum((x1 / n1) * (x2 / n2), dim)
 
 
-def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
     """||x1 - x2 + eps||_p over the last dim."""
     return _reduce.norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
 
 
-def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1) -> Tensor:
     """A differentiable sample from the categorical distribution softmax(logits) (Jang et al., 2016).
 
     With ``hard=True`` the result is one-hot, with the soft sample's gradient (straight-through).

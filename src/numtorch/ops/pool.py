@@ -39,8 +39,8 @@ class _PoolGeom:
         self.oh = _pool_out(self.h, k[0], s[0], p[0], d[0], ceil_mode)
         self.ow = _pool_out(self.w, k[1], s[1], p[1], d[1], ceil_mode)
         if self.oh <= 0 or self.ow <= 0:
-            raise RuntimeError(f"{op}: Given input size: ({self.c}x{self.h}x{self.w}). Calculated output size: "
-                               f"({self.c}x{self.oh}x{self.ow}). Output size is too small")
+            raise RuntimeError(f"{op}: Given input size: ({self.c}x{self.h}x{self.w}). Calculated output "
+                               f"size: ({self.c}x{self.oh}x{self.ow}). Output size is too small")
         # right/bottom padding: whatever the last window needs (ceil_mode may reach past p)
         need_h = (self.oh - 1) * s[0] + d[0] * (k[0] - 1) + 1 - self.h - p[0]
         need_w = (self.ow - 1) * s[1] + d[1] * (k[1] - 1) + 1 - self.w - p[1]
@@ -124,7 +124,8 @@ def _max_pool_tiled_cl(x, geo: _PoolGeom):
     kind = np.uint8 if kh * kw < 256 else np.int64
     b = _tiled_rows(x.transpose(0, 2, 3, 1), geo)
     if kw > 1:
-        row_best, row_arg = _running_max([b[:, :, :, j, :] for j in range(kw)], [kind(j) for j in range(kw)], xp)
+        row_best, row_arg = _running_max([b[:, :, :, j, :] for j in range(kw)],
+                                         [kind(j) for j in range(kw)], xp)
     else:
         row_best, row_arg = b[:, :, :, 0, :], xp.zeros(b.shape[:3] + b.shape[4:], dtype=kind)
     if kh > 1:
@@ -277,7 +278,8 @@ class AvgPool2d(Function):
         y[...] = tap0
         for k in range(1, geo.k[0] * geo.k[1]):                   # a sum over the kernel taps
             y += _offset(a, k // geo.k[1], k % geo.k[1], geo)
-        if not isinstance(div, float):  # a per-window divisor table: one copy to the device, kept for backward
+        # a per-window divisor table: one copy to the device, kept for backward
+        if not isinstance(div, float):
             div = xp.asarray(div)
         y /= div
         ctx.geo, ctx.div = geo, div
