@@ -131,6 +131,29 @@ def test_causal_attention_softmax_shift_only_when_scores_are_large(size, unshift
     assert_close(y, ty, atol=1e-5 * size, rtol=1e-4)
 
 
+def test_causal_attention_unshifted_bound_follows_the_dtype():
+    """float16 overflows at e^11.1: scores that float32 could exponentiate unshifted (|s| < ~80) must
+    take the shifted softmax there.  The float16 result matches float64 on the same rounded inputs
+    within a few float16 ulps of max |v| (p is a convex weighting of v's rows)."""
+    rng = np.random.default_rng(11)
+    a = (rng.standard_normal((1, 8, 3 * 16)) * 2.0).astype(np.float16)
+    x = numtorch.tensor(a, requires_grad=True)
+    q, k, v = _heads(numtorch, x, 1)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert y.grad_fn.fn is CausalAttention and y.grad_fn.unshifted is False
+    q64, k64, v64 = _heads(numtorch, numtorch.tensor(a.astype(np.float64)), 1)
+    ref = F.scaled_dot_product_attention(q64, k64, v64, is_causal=True).numpy()
+    out = y.detach().numpy().astype(np.float64)
+    assert np.isfinite(out).all()
+    bound = 8 * np.finfo(np.float16).eps * np.abs(a).max()
+    assert np.abs(out - ref).max() <= bound
+    # float32 with the same scores may skip the shift
+    y32 = F.scaled_dot_product_attention(*_heads(numtorch, numtorch.tensor(a.astype(np.float32),
+                                                                           requires_grad=True), 1),
+                                         is_causal=True)
+    assert y32.grad_fn.unshifted is True
+
+
 def test_causal_attention_second_order_matches_torch():
     rng = np.random.default_rng(4)
     a, w = rng.standard_normal((2, 5, 3 * 4)), rng.standard_normal((2, 5, 4))
