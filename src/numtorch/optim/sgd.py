@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
+
 from numtorch import _kernels
 from numtorch._backend import xp_of
 from numtorch.optim.optimizer import Optimizer, grad_for_update, check_nonnegative
@@ -53,9 +55,46 @@ class SGD(Optimizer):
                         fused=fused)
         super().__init__(params, defaults)
 
+    def step(self, closure=None):
+        """One update of every parameter with a gradient; plain SGD (no momentum, weight decay or
+        maximize) runs ``_plain_sgd_foreach``, one loop over the group (PyTorch's foreach)."""
+        loss = self._begin_step(closure)
+        for group in self.param_groups:
+            plain = not (group["momentum"] or group["weight_decay"] or group["maximize"])
+            _plain_sgd_foreach(self, group) if plain else self._step_group(group)
+        return loss
+
+    def _step_group(self, group) -> None:
+        """The reference loop: ``_update`` per parameter, then the version bump."""
+        for p in self._params_with_grad(group):
+            self._update(p, group)
+            p._bump_version()
+
     def _update(self, p, group) -> None:
         # the momentum buffer is the only state; plain SGD keeps none (as in PyTorch)
         _sgd_update(p, self.state[p] if group["momentum"] != 0 else None, group, self._scratch)
+
+
+def _plain_sgd_foreach(opt: SGD, group: dict) -> None:
+    """``p <- p - lr * g`` for each parameter of a plain group, the same two passes as
+    ``_sgd_update`` (``tmp = -lr * g``, then ``p += tmp`` into one work array) with one lookup of
+    the hyperparameters per group; parameters not in NumPy arrays take the reference update."""
+    neg_lr = -group["lr"]
+    work = None
+    for p in group["params"]:
+        grad = p.grad
+        if grad is None:
+            continue
+        d, g = p._data, grad._data
+        if d.__class__ is not np.ndarray or g.__class__ is not np.ndarray:
+            opt._step_group({**group, "params": [p]})  # a GPU parameter: its fused kernel
+            continue
+        if work is None or work.size < d.size or work.dtype != d.dtype:
+            work = opt._scratch(d, 1).reshape(-1)
+        tmp = work[:d.size].reshape(d.shape)
+        np.multiply(g, neg_lr, out=tmp)
+        d += tmp
+        p._bump_version()
 
 
 def _sgd_update(p, state: dict | None, group: dict, scratch) -> None:
