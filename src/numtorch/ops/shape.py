@@ -307,6 +307,18 @@ def expand_as(input, other) -> Tensor:
     return broadcast_to(input, tuple(other.shape))
 
 
+def sum_to_size(input, *size) -> Tensor:
+    """``x.sum_to_size(*size)``: ``x`` summed down to ``size``, to which it must broadcast (a method only)."""
+    size = _sizes(size)
+    try:
+        ok = broadcast_shapes(size, tuple(input.shape)) == tuple(input.shape)
+    except (ValueError, RuntimeError):
+        ok = False
+    if not ok:
+        raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(input.shape)}}}.")
+    return input if size == tuple(input.shape) else SumTo.apply(input, shape=size)
+
+
 def broadcast_tensors(*tensors) -> tuple:
     shape = broadcast_shapes(*[t.shape for t in tensors])
     return tuple(broadcast_to(t, shape) for t in tensors)
