@@ -9,10 +9,9 @@ from numtorch import _dtypes
 from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
-from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import in_float32_for_bfloat16, sum_to, sum_to_array, write_out
+from numtorch.ops._util import in_float32_for_bfloat16, reduce_to, sum_to, write_out
 from numtorch.ops.shape import Permute
-from numtorch.tensor import Tensor, make_tensor
+from numtorch.tensor import Tensor
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "addmm",
            "baddbmm", "addmv", "tensordot", "kron", "cross"]
@@ -27,11 +26,14 @@ class Matmul(Function):
         return a @ b
 
     @staticmethod
+    def backward_arrays(ctx, gy):
+        A, B = ctx.saved_arrays
+        if A.ndim > 1 and B.ndim > 1:  # the two GEMMs on the arrays
+            return _matmul_backward_arrays(A, B, gy, ctx.needs_input_grad)
+        return Matmul.backward_on_tensors(ctx, gy)  # (a vector operand)
+
+    @staticmethod
     def backward(ctx, gy):
-        if not GradMode.enabled:
-            A, B = ctx.saved_arrays
-            if A.ndim > 1 and B.ndim > 1:  # first order: the two GEMMs on the arrays
-                return _matmul_backward_arrays(A, B, gy._data, ctx.needs_input_grad)
         a, b = ctx.saved_tensors
         ga = gb = None
         na, nb = a.ndim, b.ndim
@@ -62,11 +64,9 @@ def _matmul_backward_arrays(A, B, G, need):
     """dA = G B^T, dB = A^T G on arrays (batch dims summed back where they were broadcast)."""
     ga = gb = None
     if need[0]:
-        ga = _dtypes.matmul(G, B.swapaxes(-1, -2))
-        ga = make_tensor(ga if ga.shape == A.shape else sum_to_array(ga, A.shape))
+        ga = reduce_to(_dtypes.matmul(G, B.swapaxes(-1, -2)), A.shape)
     if need[1]:
-        gb = _dtypes.matmul(A.swapaxes(-1, -2), G)
-        gb = make_tensor(gb if gb.shape == B.shape else sum_to_array(gb, B.shape))
+        gb = reduce_to(_dtypes.matmul(A.swapaxes(-1, -2), G), B.shape)
     return ga, gb
 
 
