@@ -11,6 +11,7 @@ from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.ops._util import in_float32_for_bfloat16, reduce_to, sum_to, write_out
 from numtorch.ops.shape import Permute
+from numtorch.ops.sparse import SparseCOOTensor as _Sparse, sparse_matmul, sparse_mm
 from numtorch.tensor import Tensor
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "addmm",
@@ -101,6 +102,8 @@ def matmul(input, other, *, out=None) -> Tensor:
     if _autocast.active:
         input, other = _autocast.cast("matmul", input, other)
     a, b = input, other
+    if a.__class__ is _Sparse or b.__class__ is _Sparse:  # a sparse COO operand: numtorch.ops.sparse
+        return sparse_matmul(a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors (got a Python number)")
     if a._data.dtype != b._data.dtype:  # PyTorch never promotes in a matrix product
@@ -120,6 +123,8 @@ def mm(input, mat2, *, out=None) -> Tensor:
         return write_out(mm(input, mat2), out, "mm")
     if _autocast.active:
         input, mat2 = _autocast.cast("mm", input, mat2)
+    if input.__class__ is _Sparse or mat2.__class__ is _Sparse:  # a sparse COO operand: numtorch.ops.sparse
+        return sparse_mm(input, mat2)
     if input.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(f"mm: expected 2D tensors, got {input.ndim}D and {mat2.ndim}D "
                            f"(shapes {tuple(input.shape)} and {tuple(mat2.shape)})")
