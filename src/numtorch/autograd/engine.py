@@ -165,7 +165,7 @@ class _Pass:
     """
 
     __slots__ = ("keep_graph", "create_graph", "targets", "capture", "deps", "buffers", "leaf_grads",
-                 "ready", "needed", "claimed", "on_arrays", "_call")
+                 "ready", "needed", "claimed", "on_arrays")
 
     def __init__(self, keep_graph, create_graph, targets, capture) -> None:
         self.keep_graph, self.create_graph = keep_graph, create_graph
@@ -175,7 +175,6 @@ class _Pass:
         self.ready = []
         self.claimed = set()
         self.on_arrays = not create_graph
-        self._call = self._call_on_arrays if self.on_arrays else self._call_on_tensors
 
     def run(self, outputs, grads) -> None:
         """One backward pass from ``outputs`` (seeded with ``grads``, Tensors) to the leaves."""
@@ -197,7 +196,9 @@ class _Pass:
         """Runs the ready nodes until none is left: each one's backward, then its gradients sent on
         (the common case, one gradient into a node's only output, written out: this is the engine's
         inner loop)."""
-        ready, buffers, deps, call = self.ready, self.buffers, self.deps, self._call
+        ready, buffers, deps = self.ready, self.buffers, self.deps
+        # (a local, not an attribute: a bound method kept on self would make self a reference cycle)
+        call = self._call_on_arrays if self.on_arrays else self._call_on_tensors
         plain = self.targets is None
         while ready:
             node = ready.pop()

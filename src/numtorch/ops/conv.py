@@ -281,6 +281,54 @@ def conv_grad_weight_winograd(x, gy, geo: _Geom):
     return _winograd.winograd_grad_weight(_nhwc(x), _nhwc(gy), geo.pads, (geo.oc, geo.c, 3, 3))
 
 
+# ---- the CPU fast path for single-channel inputs: planar im2col, NCHW output -----------------
+# The channels-last cols of a 1-channel image copy KW floats at a time (SimpleConvNet's 5x5 on
+# MNIST: 2.5 ms for 57600 rows of 25).  Taken the other way round, cols^T (N, C*KH*KW, OH*OW) holds
+# one shifted plane x[n, c, i*d + s*oh, j*d + s*ow] per kernel tap: the copy moves whole image rows
+# (0.4 ms), and W (OC, C*KH*KW) @ cols^T is one GEMM per image whose output is already NCHW:
+#
+#     y[n]  = W2d @ colsT[n]                       (OC, OH*OW)       W2d = W.reshape(OC, C*KH*KW)
+#     dW    = sum_n gy[n] @ colsT[n]^T             (OC, C*KH*KW)
+#     db    = sum over n and positions of gy
+#
+# (dx, rarely needed for a first layer, goes through the reference col2im.)  The NCHW output
+# also lets a following 2x2 pool and a flatten read it in place.
+_PLANAR_MAX_CHANNELS = 1
+_PLANAR_MIN_POSITIONS = 64
+
+
+def planar_applies(x, w, geo: _Geom) -> bool:
+    """NumPy float convolutions of a single-channel input (groups 1) with >= 64 output positions per image."""
+    return (x.__class__ is np.ndarray and x.dtype in (np.float32, np.float64) and geo.g == 1
+            and geo.c <= _PLANAR_MAX_CHANNELS and geo.oh * geo.ow >= _PLANAR_MIN_POSITIONS)
+
+
+def im2col_planar(x, geo: _Geom):
+    """colsT (N, C*KH*KW, OH*OW): row (c, i, j) of image n is the plane of kernel tap (i, j) of channel c."""
+    win = windows(pad_nhwc(x, geo.pads), geo.kh, geo.kw, geo.oh, geo.ow, geo.stride, geo.dil)
+    win = win.transpose(0, 1, 4, 5, 2, 3)                       # (N, C, KH, KW, OH, OW)
+    return win.reshape(geo.n, geo.c * geo.kh * geo.kw, geo.oh * geo.ow)   # the one copy
+
+
+def conv_forward_planar(cols_t, w, geo: _Geom):
+    """y (N, OC, OH, OW), C-contiguous: W2d @ colsT[n] for every image n."""
+    y = np.matmul(w.reshape(geo.oc, -1), cols_t)                # (N, OC, OH*OW)
+    return y.reshape(geo.n, geo.oc, geo.oh, geo.ow)
+
+
+def conv_grad_weight_planar(cols_t, gy, geo: _Geom):
+    """dW (OC, C, KH, KW) = sum_n gy[n] (OC, OH*OW) @ colsT[n]^T."""
+    per_image = np.matmul(gy.reshape(geo.n, geo.oc, -1), cols_t.transpose(0, 2, 1))
+    return np.add.reduce(per_image, 0).reshape(geo.oc, geo.c, geo.kh, geo.kw)
+
+
+def bias_grad_planar(gy):
+    """db (OC,) = the sums of gy (N, OC, OH, OW) over images and positions, as two matrix-vector products."""
+    n, oc = gy.shape[:2]
+    per_plane = gy.reshape(n * oc, -1) @ np.ones(gy.shape[2] * gy.shape[3], dtype=gy.dtype)
+    return np.ones(n, dtype=gy.dtype) @ per_plane.reshape(n, oc)
+
+
 # ---- conv2d ------------------------------------------------------------------------------
 
 def add_bias(y, b) -> None:
@@ -306,9 +354,12 @@ def bias_grad(gy_rows):
 
 def conv_algorithm(x, w, geo: _Geom) -> str:
     """The algorithm that serves a convolution: ``'winograd'`` (CPU, 3x3 stride 1, wide images),
-    ``'blocked'`` (CPU, large im2col matrices) or the reference ``'im2col'`` (GPUs, groups, the rest)."""
+    ``'planar'`` (CPU, single-channel inputs), ``'blocked'`` (CPU, large im2col matrices) or the
+    reference ``'im2col'`` (GPUs, groups, the rest)."""
     if winograd_applies(x, w, geo):
         return "winograd"
+    if planar_applies(x, w, geo):
+        return "planar"
     return "blocked" if blocked_applies(x, w, geo) else "im2col"
 
 
@@ -319,6 +370,9 @@ class Conv2d(Function):
         if algo == "im2col":
             saved = im2col(x, geo)
             y = conv_forward(saved, w, geo)
+        elif algo == "planar":
+            saved = im2col_planar(x, geo)
+            y = conv_forward_planar(saved, w, geo)
         else:                                                    # dW rebuilds what it needs from x
             saved = x
             y = (conv_forward_winograd if algo == "winograd" else conv_forward_blocked)(x, w, geo)
@@ -336,6 +390,8 @@ class Conv2d(Function):
         first_order_only("conv2d")
         x_or_cols, w = ctx.saved_arrays
         geo, g, algo = ctx.geo, gy._data, ctx.algo
+        if algo == "planar":
+            return _planar_backward(x_or_cols, w, g, geo, ctx.needs_input_grad)
         rows = _gy_rows(g, geo)
         gx = gw = None
         if ctx.needs_input_grad[0]:
@@ -349,6 +405,14 @@ class Conv2d(Function):
                 gw = make_tensor(grad_weight(x_or_cols, g, geo))
         gb = make_tensor(bias_grad(rows)) if ctx.needs_input_grad[2] else None
         return gx, gw, gb, None
+
+
+def _planar_backward(cols_t, w, g, geo: _Geom, need):
+    """Conv2d's gradients on the planar path (gy read as NCHW planes; dx by the reference col2im)."""
+    gx = make_tensor(conv_grad_input(_gy_rows(g, geo), w, geo)) if need[0] else None
+    gw = make_tensor(conv_grad_weight_planar(cols_t, g, geo)) if need[1] else None
+    gb = make_tensor(bias_grad_planar(g)) if need[2] else None
+    return gx, gw, gb, None
 
 
 def _conv_pads(padding, k, dil, stride, op: str) -> tuple:

@@ -657,15 +657,17 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_arrays
-        # d relu/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch); the mask is a constant
-        return Mul.apply(gy, y > 0)
+        # d relu/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch); the mask is a constant.
+        # PyTorch's mask is "y is not <= 0", so a NaN input passes its gradient: as y >= 0 or NaN, that
+        # is y != 0
+        return Mul.apply(gy, y != 0)
 
     @staticmethod
     def backward_arrays(ctx, gy):
         y, = ctx.saved_arrays
         if _kernels.fused(y, gy):  # one kernel on a GPU
             return _kernels.relu_backward(y, gy)
-        return gy * (y > 0)
+        return gy * (y != 0)
 
 
 def _unary(cls, name):
