@@ -245,12 +245,14 @@ class SparseCOOTensor(Tensor):
             raise RuntimeError(f"Cannot get {what} on an uncoalesced tensor, please call .coalesce() first")
 
     def __repr__(self) -> str:
+        """PyTorch's: the indices and values tensors, then size, nnz, (dtype,) layout."""
         pad = " " * 15
         ind = repr(make_tensor(self._idx)).replace("\n", "\n" + pad)
-        val = repr(self._vals.detach()).replace("\n", "\n" + pad)
+        val, _, dtype = repr(self._vals.detach()).replace("\n", "\n" + pad).partition(", dtype=")
+        val, dtype = (val + ")", f"dtype={dtype[:-1]}, ") if dtype else (val, "")
         size = "(" + ", ".join(map(str, self._size)) + ("," if len(self._size) == 1 else "") + ")"
         return (f"tensor(indices={ind},\n       values={val},\n       size={size}, nnz={self._nnz()}, "
-                f"layout=numtorch.sparse_coo)")
+                f"{dtype}layout=numtorch.sparse_coo)")
 
     # ---- conversions ----
     def coalesce(self) -> "SparseCOOTensor":
