@@ -79,14 +79,14 @@ def test_matmul_errors():
 
 def test_matmul_saves_only_the_operand_a_gradient_needs(torch):
     # PyTorch keeps B only for dA and A only for dB, so changing the other in place is allowed
-    for lib in (numtorch, torch):
-        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    for fw in (numtorch, torch):
+        x = fw.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
         h = x * 1
-        w = lib.tensor([[1.0, -1.0], [2.0, 0.5]])
+        w = fw.tensor([[1.0, -1.0], [2.0, 0.5]])
         y = w @ h          # dh needs w only
         h.add_(1.0)        # allowed: h is not needed
         y.sum().backward()
-        grad = x.grad.numpy() if lib is torch else np.asarray(x.grad._data)
+        grad = x.grad.numpy() if fw is torch else np.asarray(x.grad._data)
         np.testing.assert_allclose(grad, np.array([[1.0, -1.0], [2.0, 0.5]]).T @ np.ones((2, 2)))  # w^T 1
         y2 = w @ (x * 1)
         w.add_(1.0)        # w is needed for dh: PyTorch raises, and so does numtorch
