@@ -18,6 +18,7 @@ import numtorch
 from numtorch.autograd.function import Function
 
 EPS = np.finfo(np.float64).eps
+_SPARSE_IDX = [[2, 0, 2, 1, 0], [1, 3, 1, 0, 0]]  # a 3 x 4 sparse matrix's entries; (2, 1) twice
 
 # (name, op on tensors, input shapes): inputs are float64 in [0.5, 2] (log and sqrt need positives)
 CASES = [
@@ -53,6 +54,9 @@ CASES = [
     ("split_tiled", lambda a: numtorch.cat([p * (i + 1) for i, p in enumerate(a.split(2, 0))], 0), [(4, 3)]),
     ("basic_index", lambda a: a[1:, ::2], [(3, 4)]),
     ("advanced_index", lambda a: a[[0, 2, 0]], [(3, 4)]),
+    ("sparse_mm", lambda v, d: numtorch.sparse_coo_tensor(_SPARSE_IDX, v, (3, 4)) @ d, [(5,), (4, 2)]),
+    ("dense_mm_sparse", lambda d, v: d @ numtorch.sparse_coo_tensor(_SPARSE_IDX, v, (3, 4)), [(2, 3), (5,)]),
+    ("sparse_to_dense", lambda v: numtorch.sparse_coo_tensor(_SPARSE_IDX, v, (3, 4)).to_dense(), [(5,)]),
 ]
 
 
