@@ -172,6 +172,8 @@ class _NoDenseData:
     exception type instead of computing on something else."""
 
     def __getattr__(self, name):
+        if name.startswith("__"):  # Python's and inspect's probes (__wrapped__, __array_interface__...)
+            raise AttributeError(name)
         raise NotImplementedError("this operation is not supported on sparse_coo tensors in numtorch "
                                   "(supported: to_dense, coalesce, indices, values, mm / @ with a dense "
                                   "tensor, + a dense tensor, to); call .to_dense() first")
@@ -495,4 +497,4 @@ def _dense_to_dense(self: Tensor, dtype=None, *, masked_grad=None) -> Tensor:
     return self if dtype is None else self.to(dtype)
 
 
-METHODS = {"to_sparse": to_sparse, "to_dense": _dense_to_dense, "layout": strided}
+METHODS = {"to_sparse": to_sparse, "to_dense": _dense_to_dense}

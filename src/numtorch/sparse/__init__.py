@@ -7,7 +7,7 @@ tensor([[2.],
         [1.]])
 """
 from numtorch.ops import TENSOR_METHODS
-from numtorch.ops.sparse import METHODS as _METHODS, sparse_mm as _sparse_mm, spmm  # noqa: F401
+from numtorch.ops.sparse import METHODS as _METHODS, sparse_mm as _sparse_mm, spmm, strided as _strided  # noqa: F401
 from numtorch.tensor import add_op_methods as _add_op_methods
 
 __all__ = ["mm", "spmm"]
@@ -19,4 +19,5 @@ def mm(mat1, mat2):
 
 
 TENSOR_METHODS.update(_METHODS)
-_add_op_methods(_METHODS)  # x.to_sparse(), x.layout (numtorch.strided for a dense tensor)
+_add_op_methods(_METHODS)  # x.to_sparse(), x.to_dense()
+_add_op_methods({"layout": _strided})  # x.layout: numtorch.strided for a dense tensor
