@@ -350,10 +350,9 @@ def test_cli_summary(capsys):
     assert out.count("864.00K") == 2
 
 
-def test_simple_conv_net_pools_before_relu_with_ties(torch):
-    """SimpleConvNet runs conv -> pool -> relu: on MNIST-like images (a zero background, where every
-    conv output is the bias exactly, so pool windows tie) its outputs and gradients are PyTorch's
-    conv -> relu -> pool ones, first-maximum routing included."""
+def test_simple_conv_net_with_tied_pool_windows(torch):
+    """On MNIST-like images (a zero background, where every conv output is the bias exactly, so pool
+    windows tie) SimpleConvNet's outputs and gradients are PyTorch's, first-maximum routing included."""
     m, tm = models.SimpleConvNet().double(), _torch_simple(torch).double()
     b = np.abs(m.conv1.bias.detach().numpy()) + 0.01
     b[:15] *= -1                                               # ties below and above zero

@@ -20,8 +20,7 @@ __all__ = ["SimpleConvNet", "LeNet5", "LeNet"]
 
 
 class SimpleConvNet(nn.Module):
-    """``conv1 -> relu1 -> pool1 -> fc1 -> relu2 -> fc2`` (the notes' Conv-ReLU-Pool-Affine-ReLU-Affine;
-    computed as conv1 -> pool1 -> relu1, which gives the same values and gradients).
+    """``conv1 -> relu1 -> pool1 -> fc1 -> relu2 -> fc2`` (the notes' Conv-ReLU-Pool-Affine-ReLU-Affine).
 
     Args:
         input_dim: (C, H, W) of one image.
@@ -49,10 +48,7 @@ class SimpleConvNet(nn.Module):
         self.fc2 = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        # pool(relu(c)) == relu(pool(c)) (max commutes with the monotone relu), values and gradients
-        # alike (where a window's max is <= 0 both send 0 back; else the same first maximum), so ReLU
-        # runs on the pooled quarter of the values.
-        x = self.relu1(self.pool1(self.conv1(x)))
+        x = self.pool1(self.relu1(self.conv1(x)))
         return self.fc2(self.relu2(self.fc1(self.flatten(x))))
 
 
