@@ -64,7 +64,7 @@ def worker(role: str) -> None:
 
 
 def main() -> None:
-    r = compare(os.path.abspath(__file__), roles=("numtorch", "torch", "numpy"), rounds=3)
+    r = compare(os.path.abspath(__file__), roles=("numtorch", "torch", "numpy"), rounds=7)
     nt, pt, npy = r["numtorch"], r["torch"], r["numpy"]
     print(f"# median seconds: numtorch tiny_graph {nt['tiny_graph'] * 1e6:.1f} us, "
           f"torch {pt['tiny_graph'] * 1e6:.1f} us")

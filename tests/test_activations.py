@@ -231,3 +231,17 @@ def test_errors():
         F.prelu(numtorch.ones(2, 3), numtorch.ones(4))
     with pytest.raises(RuntimeError, match="glu"):
         F.glu(numtorch.ones(2, 3))
+
+
+def test_relu_gradient_at_nan_and_zero_matches_torch(torch):
+    # PyTorch's relu backward passes the gradient at a NaN input (its mask is "result is not <= 0")
+    x = np.array([np.nan, 1.5, -2.0, 0.0, -0.0])
+    for inplace in (False, True):
+        a = numtorch.tensor(x, requires_grad=True)
+        t = torch.tensor(x, requires_grad=True)
+        y = F.relu(a * 1, inplace=inplace)
+        yt = torch.nn.functional.relu(t * 1, inplace=inplace)
+        (y * numtorch.arange(5.0)).sum().backward()
+        (yt * torch.arange(5.0)).sum().backward()
+        np.testing.assert_array_equal(np.asarray(y.detach()._data), yt.detach().numpy())
+        np.testing.assert_array_equal(np.asarray(a.grad._data), t.grad.numpy())

@@ -301,3 +301,34 @@ def test_autograd_functional(torch):
     assert_close(J, np.diag([2.0, 4.0]))
     _, hv = F.hvp(f, x, numtorch.tensor([1.0, 1.0], dtype=numtorch.float64))
     assert_close(hv, np.array([6.0, 12.0]))
+
+
+def test_a_training_step_leaves_no_cyclic_garbage():
+    """Forward, backward and an optimizer step free everything by reference counting: a cycle
+    (a node holding its output, a pass holding its own bound method) would wait for the collector
+    and slow every small step."""
+    import gc
+    from numtorch import nn
+    from numtorch.nn import functional as F
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(2 * 3 * 3, 3))
+    opt = numtorch.optim.Adam(m.parameters())
+    x, y = numtorch.randn(4, 1, 8, 8), numtorch.tensor([0, 1, 2, 0])
+    w = numtorch.randn(3, 3, requires_grad=True)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(m(x), y).backward()
+        opt.step()
+        (w @ w + 1).relu().sum().backward()
+    step()
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(5):
+            step()
+        assert gc.collect() == 0
+    finally:
+        if was:
+            gc.enable()

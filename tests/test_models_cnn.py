@@ -348,3 +348,24 @@ def test_cli_summary(capsys):
     assert "conv1" in out and "(1, 30, 24, 24)" in out and "433,890" in out
     # conv1: 2 * (30*24*24 outputs) * (1*5*5) = 864,000 FLOPs; fc1: 2 * 100 * 4320 = 864,000
     assert out.count("864.00K") == 2
+
+
+def test_simple_conv_net_with_tied_pool_windows(torch):
+    """On MNIST-like images (a zero background, where every conv output is the bias exactly, so pool
+    windows tie) SimpleConvNet's outputs and gradients are PyTorch's, first-maximum routing included."""
+    m, tm = models.SimpleConvNet().double(), _torch_simple(torch).double()
+    b = np.abs(m.conv1.bias.detach().numpy()) + 0.01
+    b[:15] *= -1                                               # ties below and above zero
+    m.conv1.bias.data = numtorch.tensor(b)
+    _copy_weights(m, tm, torch)
+    x = np.zeros((3, 1, 28, 28))
+    x[:, :, 8:20, 10:16] = np.random.default_rng(2).random((3, 1, 12, 6))
+    y, ty = m(numtorch.tensor(x)), tm(torch.tensor(x))
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    gy = np.random.default_rng(3).standard_normal(tuple(ty.shape))
+    y.backward(numtorch.tensor(gy))
+    ty.backward(torch.tensor(gy))
+    tparams = dict(tm.named_parameters())
+    for name, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tparams[name].grad.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=name)

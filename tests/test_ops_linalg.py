@@ -75,3 +75,20 @@ def test_matmul_errors():
         numtorch.mm(numtorch.zeros(2, 2), numtorch.zeros(2, 2, dtype=numtorch.float64))
     with pytest.raises(RuntimeError, match="1D"):
         numtorch.dot(numtorch.zeros(2, 2), numtorch.zeros(2))
+
+
+def test_matmul_saves_only_the_operand_a_gradient_needs(torch):
+    # PyTorch keeps B only for dA and A only for dB, so changing the other in place is allowed
+    for fw in (numtorch, torch):
+        x = fw.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        h = x * 1
+        w = fw.tensor([[1.0, -1.0], [2.0, 0.5]])
+        y = w @ h          # dh needs w only
+        h.add_(1.0)        # allowed: h is not needed
+        y.sum().backward()
+        grad = x.grad.numpy() if fw is torch else np.asarray(x.grad._data)
+        np.testing.assert_allclose(grad, np.array([[1.0, -1.0], [2.0, 0.5]]).T @ np.ones((2, 2)))  # w^T 1
+        y2 = w @ (x * 1)
+        w.add_(1.0)        # w is needed for dh: PyTorch raises, and so does numtorch
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y2.sum().backward()

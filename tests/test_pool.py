@@ -146,3 +146,42 @@ def test_max_pool2d_channels_last_tiled_vs_torch(torch, k):
         ty.backward(torch.tensor(gy))
         np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
         np.testing.assert_array_equal(X.grad.numpy(), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("k", [2, 3, (2, 4), (1, 2), (3, 1)])
+@pytest.mark.parametrize("layout", ["nchw", "nlast"])
+def test_max_pool2d_contiguous_tiled_vs_torch(torch, k, layout):
+    """A C-contiguous input, or one in (C, H, W, N) memory (the planar conv's output), takes the
+    two-level running max over runs of memory: same values and first-maximum gradient routing with
+    many ties, NaN propagated, as PyTorch."""
+    rng = np.random.default_rng(4)
+    x = np.round(rng.standard_normal((3, 5, 12, 12)) * 2) / 2  # half-integers: many ties
+    x[0, 0] = 0.0                                               # a plane of ties only
+    for dtype in (np.float32, np.float64):
+        for nan in (False, True):
+            a = x.astype(dtype)
+            if nan:
+                a[1, 2, 0, 1] = np.nan
+                a[2, 3, 4, 4:6] = np.nan                           # two NaNs in one window
+            if layout == "nchw":
+                X = numtorch.tensor(a, requires_grad=True)
+            else:                                                  # an (N, C, H, W) view of (C, H, W, N) memory
+                X = numtorch.from_numpy(np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2))
+                X.requires_grad_()
+            tx = torch.tensor(a, requires_grad=True)
+            gy = rng.standard_normal(torch.nn.functional.max_pool2d(tx, k).shape).astype(dtype)
+            y = F.max_pool2d(X, k)
+            assert y.grad_fn.tiled == layout
+            ty = torch.nn.functional.max_pool2d(tx, k)
+            y.backward(numtorch.tensor(gy))
+            ty.backward(torch.tensor(gy))
+            np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+            np.testing.assert_array_equal(X.grad.numpy(), tx.grad.numpy())
+
+
+def test_max_pool2d_contiguous_tiled_matches_reshape_max():
+    x = _distinct((2, 3, 6, 8))
+    y = F.max_pool2d(numtorch.tensor(x), (3, 2))
+    np.testing.assert_array_equal(y.numpy(), x.reshape(2, 3, 2, 3, 4, 2).max(axis=(3, 5)))
+    assert F.max_pool2d(numtorch.tensor(x).requires_grad_(), (3, 2)).grad_fn.tiled == "nchw"
+    assert F.max_pool2d(numtorch.from_numpy(x[:, :, :, ::-1]).requires_grad_(), 2).grad_fn.tiled is None

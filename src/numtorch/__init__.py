@@ -57,7 +57,8 @@ bool = bool_  # noqa: A001
 uint8 = uint8
 from numtorch._dtypes import bfloat16  # noqa: E402,F401
 
-strided = "strided"
+from numtorch.ops.sparse import layout, strided, sparse_coo, sparse_coo_tensor, spmm  # noqa: E402,F401
+import numtorch.sparse as sparse  # noqa: E402,F401  (torch.sparse.mm; import, not from-import: see linalg)
 contiguous_format = preserve_format = channels_last = "contiguous_format"
 
 

@@ -39,3 +39,20 @@ def quiet(f):
         finally:
             reset_state(token)
     return silent
+
+
+def ignore_all():
+    """Turns NumPy's floating-point warnings off until ``restore(token)``; returns the token."""
+    if _ERRSTATE is None:
+        state = np.errstate(all="ignore")
+        state.__enter__()
+        return state
+    return _ERRSTATE.set(_IGNORE_ALL)
+
+
+def restore(token) -> None:
+    """Undoes the ``ignore_all()`` that returned ``token``."""
+    if _ERRSTATE is None:
+        token.__exit__(None, None, None)
+    else:
+        _ERRSTATE.reset(token)

@@ -70,8 +70,8 @@ gelu_tanh_backward = Kernel(
 
 
 # ReLU, sigmoid and tanh backwards from their outputs y:
-#   d relu = [y > 0] (0 at the kink, as PyTorch),  d sigmoid = y (1 - y),  d tanh = 1 - y^2
-relu_backward = Kernel("relu_backward", "T y, T gy", "T gx", "gx = y > (T)0 ? gy : (T)0;")
+#   d relu = [y != 0] (0 at the kink; a NaN passes, as PyTorch),  d sigmoid = y (1 - y),  d tanh = 1 - y^2
+relu_backward = Kernel("relu_backward", "T y, T gy", "T gx", "gx = y != (T)0 ? gy : (T)0;")
 sigmoid_backward = Kernel("sigmoid_backward", "T y, T gy", "T gx", "gx = gy * y * ((T)1 - y);")
 tanh_backward = Kernel("tanh_backward", "T y, T gy", "T gx", "gx = gy * ((T)1 - y * y);")
 

@@ -38,6 +38,7 @@ class Function:
                                   "autograd.Function to use it with backward mode AD.")
 
     vjp = backward
+    backward_arrays = None  # (the engine's first-order hook; a user's Function defines backward only)
 
     @staticmethod
     def setup_context(ctx, inputs, output):

@@ -16,6 +16,7 @@ import weakref
 import numpy as np
 
 import numtorch.autograd.function as _function
+import numtorch._errstate as _errstate
 import numtorch.creation as _creation
 import numtorch.tensor as _tensor
 from numtorch._backend import elsewhere, xp_of
@@ -156,10 +157,15 @@ class _Pass:
     reaches zero.  With ``targets`` (``autograd.grad`` or ``backward(inputs=...)``) only the
     ``needed`` nodes run, and the targets' gradients go to ``capture`` instead of ``.grad``.
     ``claimed`` holds the ids of gradient arrays a leaf may not keep without a copy.
+
+    A first-order pass (no ``create_graph``) carries raw arrays from node to node: a node runs its
+    ``backward_arrays`` when it has one, else its ``backward`` on Tensors made for the call. Tensors
+    appear only where a user sees a gradient (hooks, ``.grad``, ``autograd.grad``'s results).  A pass
+    with ``create_graph`` carries Tensors and runs every ``backward``, recording its ops.
     """
 
     __slots__ = ("keep_graph", "create_graph", "targets", "capture", "deps", "buffers", "leaf_grads",
-                 "ready", "needed", "claimed")
+                 "ready", "needed", "claimed", "on_arrays")
 
     def __init__(self, keep_graph, create_graph, targets, capture) -> None:
         self.keep_graph, self.create_graph = keep_graph, create_graph
@@ -168,31 +174,67 @@ class _Pass:
         self.leaf_grads = {}   # leaf -> summed gradient so far
         self.ready = []
         self.claimed = set()
+        self.on_arrays = not create_graph
 
     def run(self, outputs, grads) -> None:
-        """One backward pass from ``outputs`` (seeded with ``grads``) to the leaves."""
+        """One backward pass from ``outputs`` (seeded with ``grads``, Tensors) to the leaves."""
+        if self.on_arrays:
+            grads = [g._data for g in grads]
         leaf_roots = self._seed(outputs, grads)
         prev = GradMode.enabled
         GradMode.enabled = self.create_graph   # the backward ops record a graph only for create_graph
+        quiet = _errstate.ignore_all()   # no NumPy warnings from the backward ops (PyTorch warns none)
         try:
             for leaf, g in leaf_roots:
                 self.deliver_leaf(leaf, g)
-            ready, inputs, call, send = self.ready, self._inputs, self._call, self._send
-            while ready:
-                node = ready.pop()
-                grads_in = inputs(node)
-                if grads_in is None:
-                    continue
-                gx = call(node, grads_in)
-                for e, g in zip(node.next, gx):
-                    if e is not None:
-                        send(node, e, g)
+            self._loop()
         finally:
             GradMode.enabled = prev
+            _errstate.restore(quiet)
+
+    def _loop(self) -> None:
+        """Runs the ready nodes until none is left: each one's backward, then its gradients sent on
+        (the common case, one gradient into a node's only output, written out: this is the engine's
+        inner loop)."""
+        ready, buffers, deps = self.ready, self.buffers, self.deps
+        # (a local, not an attribute: a bound method kept on self would make self a reference cycle)
+        call = self._call_on_arrays if self.on_arrays else self._call_on_tensors
+        plain = self.targets is None
+        while ready:
+            node = ready.pop()
+            grads_in = buffers.pop(node)
+            if not plain or node.hooks or node.out_meta or grads_in[0] is None:
+                grads_in = self._inputs(node, grads_in)  # hooks, targets, outputs without a gradient
+                if grads_in is None:
+                    continue
+            for e, g in zip(node.next, call(node, grads_in)):
+                if e is None:
+                    continue
+                child = e[0]
+                if g is None or child.__class__ is not _Node:
+                    self._send_other(node, e, g)
+                    continue
+                left = deps[child] - 1
+                deps[child] = left
+                buf = buffers.get(child)
+                if buf is None and child.out_meta is None:
+                    buffers[child] = [g]
+                else:
+                    self._add_to_buffer(child, e[1], g, buf)
+                if left == 0:
+                    ready.append(child)
+
+    def _add_to_buffer(self, child, nr, g, buf) -> None:
+        """Adds ``g`` to what output ``nr`` of ``child`` has received so far."""
+        if buf is None:
+            self.buffers[child] = buf = [None] * len(child.out_meta)
+        buf[nr] = g if buf[nr] is None else buf[nr] + g
 
     def _seed(self, outputs, grads) -> list:
         """Puts the outputs' gradients in their nodes' buffers; counts the edges; returns the
         outputs that are leaves themselves (with their gradients)."""
+        if len(outputs) == 1 and outputs[0].grad_fn is not None and self.targets is None:
+            return self._seed_one(outputs[0], grads[0])  # the common case: loss.backward()
         roots, leaf_roots, buffers = [], [], self.buffers
         for out, g in zip(outputs, grads):
             node = out.grad_fn
@@ -205,9 +247,9 @@ class _Pass:
                 roots.append(node)
             nr = out._output_nr
             buf[nr] = g if buf[nr] is None else buf[nr] + g
-            self.claimed.add(id(g._data))
+            self.claimed.add(id(_array(g)))
         for _, g in leaf_roots:
-            self.claimed.add(id(g._data))
+            self.claimed.add(id(_array(g)))
         self.deps = deps = _count_edges(roots)
         self.needed = _needed(roots, deps, self.targets) if self.targets is not None else None
         for r in roots:
@@ -215,18 +257,28 @@ class _Pass:
                 self.ready.append(r)
         return leaf_roots
 
-    def _inputs(self, node):
+    def _seed_one(self, out, g) -> list:
+        """``_seed`` for one output made by a node."""
+        node = out.grad_fn
+        buf = [None] * len(node.out_meta) if node.out_meta else [None]
+        buf[out._output_nr] = g
+        self.buffers[node] = buf
+        self.claimed.add(id(_array(g)))
+        self.deps = _count_edges((node,))
+        self.ready.append(node)
+        return []
+
+    def _inputs(self, node, grads_in):
         """The gradients into ``node`` after its hooks, or None when ``node`` need not run."""
-        grads_in = self.buffers.pop(node)
         if node.hooks:
-            _run_tensor_hooks(node, grads_in)
+            self._run_tensor_hooks(node, grads_in)
         targets = self.targets
         if targets is not None:
             if self.capture is not None:
                 for nr, g in enumerate(grads_in):
                     i = targets.get((node, nr))
                     if i is not None:
-                        self.capture[i] = g
+                        self.capture[i] = self.as_tensor(g)
             if node not in self.needed:
                 return None
         if grads_in[0] is None and all(g is None for g in grads_in):
@@ -237,18 +289,34 @@ class _Pass:
                     self.release(e[0])
             return None
         if node.out_meta:   # an output nobody used gets a zero gradient
-            grads_in = [_creation.zeros(s, dtype=d, device=dv) if g is None else g
+            grads_in = [self.zeros(s, d, dv) if g is None else g
                         for g, (s, d, dv) in zip(grads_in, node.out_meta)]
         return grads_in
 
-    def _call(self, node, grads_in) -> tuple:
-        """Runs ``node``'s backward (on the GPU its gradient lives on); frees its saved tensors."""
-        g0 = grads_in[0]._data
-        if g0.__class__ is _ndarray:
-            gx = node.fn.backward(node, *grads_in)
+    def _call_on_arrays(self, node, grads_in) -> tuple:
+        """First order: ``node``'s ``backward_arrays`` on the gradient arrays, or its ``backward`` on
+        Tensors wrapping them; returns arrays (or None) per input."""
+        on_arrays = node.fn.backward_arrays
+        if on_arrays is not None and grads_in[0].__class__ is _ndarray:  # the common case
+            gx = on_arrays(node, *grads_in)
+            if gx.__class__ is tuple and len(gx) == len(node.next) and not node.post_hooks:
+                if not self.keep_graph:
+                    node.saved = None  # frees the saved tensors; reading them again raises
+                return gx
         else:
-            with elsewhere(g0) or _NOTHING:  # a node on a GPU that is not current runs there
-                gx = node.fn.backward(node, *grads_in)
+            with elsewhere(grads_in[0]) or _NOTHING:  # a node on a GPU that is not current runs there
+                gx = (_function.backward_on_tensors(node.fn, node, grads_in) if on_arrays is None
+                      else on_arrays(node, *grads_in))
+        return self._finish(node, gx, grads_in)
+
+    def _call_on_tensors(self, node, grads_in) -> tuple:
+        """With ``create_graph``: ``node``'s ``backward`` on Tensors, recording its ops."""
+        with elsewhere(grads_in[0]._data) or _NOTHING:  # a node on a GPU that is not current runs there
+            gx = node.fn.backward(node, *grads_in)
+        return self._finish(node, gx, grads_in)
+
+    def _finish(self, node, gx, grads_in) -> tuple:
+        """Checks the number of gradients, runs the node's post hooks, frees its saved tensors."""
         if gx.__class__ is not tuple:
             gx = (gx,)
         if len(gx) < len(node.next):
@@ -256,42 +324,22 @@ class _Pass:
                                f"(expected {len(node.next)}, got {len(gx)})")
         if node.post_hooks:
             for h in node.post_hooks:
-                h(gx, grads_in)
+                h(tuple(map(self.as_tensor, gx)), tuple(map(self.as_tensor, grads_in)))
         if not self.keep_graph:
             node.saved = None  # frees the saved tensors; reading them again raises
         return gx
 
-    def _send(self, node, e, g) -> None:
-        """Delivers gradient ``g`` along edge ``e = (child, output_nr)`` out of ``node``."""
-        if g is None:  # no gradient along this edge; the child still stops waiting for it
-            self.release(e[0])
-            return
+    def _send_other(self, node, e, g) -> None:
+        """Delivers gradient ``g`` along edge ``e = (child, output_nr)`` when ``g`` is None (the child
+        stops waiting for it) or the child is a leaf (its gradient is summed until no edge is left)."""
         child = e[0]
+        if g is None:
+            self.release(child)
+            return
         deps = self.deps
         left = deps[child] - 1
         deps[child] = left
-        if child.__class__ is _Node:
-            buffers = self.buffers
-            buf = buffers.get(child)
-            if buf is None:
-                if child.out_meta is None:
-                    buffers[child] = [g]
-                else:
-                    buffers[child] = buf = [None] * len(child.out_meta)
-                    buf[e[1]] = g
-            else:
-                nr = e[1]
-                buf[nr] = g if buf[nr] is None else buf[nr] + g
-            if left == 0:
-                self.ready.append(child)
-            return
-        # a leaf: its gradient is summed in leaf_grads until no edge into it is left
-        a, c = g._data, child._data
-        if a.shape != c.shape:
-            raise RuntimeError(f"Function {node.name()} returned an invalid gradient - got "
-                               f"{tuple(g.shape)} but expected shape {tuple(child.shape)}")
-        if a.dtype != c.dtype and a.dtype.kind in "fV" and c.dtype.kind in "fV":
-            g = g.to(child.dtype)  # as PyTorch: a floating gradient takes its leaf's dtype (bfloat16: V)
+        g = self._fit_leaf(node, child, g)
         leaf_grads = self.leaf_grads
         if left == 0 and child not in leaf_grads:  # the only gradient: no sum to make
             self.deliver_leaf(child, g)
@@ -300,6 +348,16 @@ class _Pass:
         leaf_grads[child] = g if s is None else s + g
         if left == 0:
             self.deliver_leaf(child, leaf_grads.pop(child))
+
+    def _fit_leaf(self, node, leaf, g):
+        """``g`` checked against the leaf's shape and cast to its floating dtype (as PyTorch)."""
+        a, c = _array(g), leaf._data
+        if a.shape != c.shape:
+            raise RuntimeError(f"Function {node.name()} returned an invalid gradient - got "
+                               f"{tuple(a.shape)} but expected shape {tuple(c.shape)}")
+        if a.dtype != c.dtype and a.dtype.kind in "fV" and c.dtype.kind in "fV":  # (bfloat16: V)
+            return a.astype(c.dtype) if self.on_arrays else g.to(leaf.dtype)
+        return g
 
     def release(self, child) -> None:
         """Counts an edge into ``child`` that delivered no gradient (so ``child`` never waits forever)."""
@@ -317,34 +375,51 @@ class _Pass:
     def deliver_leaf(self, leaf, g) -> None:
         """A leaf's finished gradient: through its hooks, then captured or added to ``.grad``."""
         if leaf._hooks:
-            for h in leaf._hooks:
-                r = h(g)
-                if r is not None:
-                    g = r
+            g = self._through_hooks(leaf._hooks, g)
         if self.targets is not None:
             i = self.targets.get(leaf)
             if i is None:
                 return
             if self.capture is not None:
-                self.capture[i] = g
+                self.capture[i] = self.as_tensor(g)
                 return
-        accumulate_grad(leaf, g, self.create_graph, self.claimed)
+        if self.on_arrays:
+            accumulate_grad_array(leaf, g, self.claimed)
+        else:
+            accumulate_grad(leaf, g, self.create_graph, self.claimed)
         post = leaf._post_accumulate_grad_hooks
         if post:
             for h in post:
                 h(leaf)
 
+    # ---- between arrays and the Tensors a user sees ----
+    def as_tensor(self, g):
+        """The gradient ``g`` as a user sees it (a Tensor, or None)."""
+        return _tensor.make_tensor(g) if self.on_arrays and g is not None else g
 
-def _run_tensor_hooks(node, grads_in) -> None:
-    for nr, hooks in node.hooks.items():
-        g = grads_in[nr]
-        if g is None:
-            continue
+    def _through_hooks(self, hooks, g):
+        """``g`` passed through ``hooks`` (each sees a Tensor and may return a new one)."""
+        t = self.as_tensor(g)
         for h in hooks:
-            r = h(g)
+            r = h(t)
             if r is not None:
-                g = r
-        grads_in[nr] = g
+                t = r
+        return t._data if self.on_arrays else t
+
+    def _run_tensor_hooks(self, node, grads_in) -> None:
+        for nr, hooks in node.hooks.items():
+            if grads_in[nr] is not None:
+                grads_in[nr] = self._through_hooks(hooks, grads_in[nr])
+
+    def zeros(self, shape, dtype, device):
+        """The gradient of an output nobody used."""
+        z = _creation.zeros(shape, dtype=dtype, device=device)
+        return z._data if self.on_arrays else z
+
+
+def _array(g):
+    """The array of gradient ``g`` (a Tensor or already an array); None stays None."""
+    return g._data if isinstance(g, _tensor.Tensor) else g
 
 
 def accumulate_grad(leaf, g, create_graph=False, claimed=None) -> None:
@@ -369,6 +444,26 @@ def accumulate_grad(leaf, g, create_graph=False, claimed=None) -> None:
     else:
         with elsewhere(g._data) or _NOTHING:
             leaf.grad._data += g._data
+
+
+def accumulate_grad_array(leaf, arr, claimed) -> None:
+    """``leaf.grad += arr`` for a first-order pass; the first gradient is kept without a copy when no
+    one else holds it (it is not ``claimed``, not a view, and writeable)."""
+    grad = leaf.grad
+    if grad is None:
+        if (id(arr) in claimed or arr.base is not None
+                or not getattr(arr.flags, "writeable", True)):  # (CuPy's flags have no "writeable")
+            with elsewhere(arr) or _NOTHING:  # (CuPy copies onto the current GPU: make it the array's)
+                arr = arr.copy()
+        claimed.add(id(arr))
+        leaf.grad = _tensor.make_tensor(arr)
+    elif grad.requires_grad:
+        leaf.grad = grad + _tensor.make_tensor(arr)
+    elif arr.__class__ is _ndarray:
+        grad._data += arr
+    else:
+        with elsewhere(arr) or _NOTHING:
+            grad._data += arr
 
 
 def retain_grad_hook(t):

@@ -45,6 +45,7 @@ class _NoGradCtx:
 
 
 _NO_GRAD_CTX = _NoGradCtx()
+UNRECORDED = _NO_GRAD_CTX  # the ctx to pass when a backward_arrays calls another op's forward
 
 # kinds of saved entries
 _INPUT, _OUTPUT, _CONST = 0, 1, 2
@@ -190,6 +191,12 @@ class Function:
 
     is_view = False  # True when the output shares memory with input 0 (and so its version counter)
 
+    # Optional: ``backward_arrays(ctx, *grad_arrays) -> one array (or None) per input``, the first-order
+    # backward on raw arrays, for ops where skipping the Tensor wrappers pays. The engine calls it in
+    # place of ``backward`` when the backward pass records no graph (no ``create_graph``); it must not
+    # write into its gradient inputs or saved arrays. ``backward`` stays the reference.
+    backward_arrays = None
+
     @staticmethod
     def forward(ctx, *args, **kwargs):
         raise NotImplementedError
@@ -197,6 +204,13 @@ class Function:
     @staticmethod
     def backward(ctx, *grad_outputs):
         raise NotImplementedError
+
+    @classmethod
+    def backward_on_tensors(cls, ctx, *grad_arrays) -> tuple:
+        """``backward`` on Tensors wrapping ``grad_arrays``, its gradients returned as arrays: what the
+        engine runs for an op without ``backward_arrays``, and the fallback of one that handles only the
+        common cases on arrays."""
+        return backward_on_tensors(cls, ctx, grad_arrays)
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -245,13 +259,23 @@ class Function:
         return out
 
 
+def backward_on_tensors(fn, ctx, grad_arrays) -> tuple:
+    """``fn.backward(ctx, ...)`` on Tensors wrapping ``grad_arrays``; the gradients as arrays (or None)."""
+    gx = fn.backward(ctx, *[make_tensor(g) for g in grad_arrays])
+    if gx.__class__ is not tuple:
+        gx = (gx,)
+    return tuple([g._data if isinstance(g, Tensor) else g for g in gx])
+
+
 def _recorded(cls, args, arrays, edges, kwargs):
     """A recorded call: a ``Node`` as forward's ctx, the outputs wrapped with that node as their
     ``grad_fn``, and forward's saved arrays resolved into saved tensors."""
     ctx = _new(Node)  # Node(cls, needs_input_grad, edges), without the call of __init__
-    ctx.fn, ctx.next, ctx.saved = cls, edges, ()
+    ctx.fn = cls
+    ctx.next = edges
+    ctx.saved = ()
     ctx.needs_input_grad = tuple(map(bool, edges))  # (an edge is a 2-tuple, so True; None is False)
-    out = cls.forward(ctx, *arrays, **kwargs)
+    out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
     if out.__class__ is tuple:
         return _record_outputs(cls, ctx, args, arrays, out)
     # the common case: one output

@@ -44,6 +44,7 @@ TENSOR_METHODS.update({
     "absolute": abs,  # noqa: F405
     "arctan2": atan2,  # noqa: F405
     "true_divide": div,  # noqa: F405
+    "sum_to_size": shape.sum_to_size,
 })
 
 from numtorch.ops.activation import softmax as _softmax, log_softmax as _log_softmax  # noqa: E402

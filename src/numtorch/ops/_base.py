@@ -55,6 +55,13 @@ def sum_to_array(a, shape: tuple):
     return y.reshape(shape) if lead else y
 
 
+def reduce_to(a, shape):
+    """``a`` summed down to ``shape`` (the backward of broadcasting, on arrays); None for no shape."""
+    if shape is None:
+        return None
+    return a if a.shape == shape else sum_to_array(a, shape)
+
+
 def write_out(result: Tensor, out: Tensor, op: str) -> Tensor:
     """PyTorch's ``out=``: ``result`` written into ``out`` (resized if its shape differs); not
     differentiable."""

@@ -7,7 +7,7 @@ from numtorch import _dtypes
 from numtorch._backend import xp_of
 from numtorch._errstate import quiet  # noqa: F401  (for the op files)
 from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._base import array_sum, sum_to_array, wrap_dim, wrap_dims, write_out  # noqa: F401  (for the op files)
+from numtorch.ops._base import array_sum, reduce_to, sum_to_array, wrap_dim, wrap_dims, write_out  # noqa: F401  (for the op files)
 from numtorch.tensor import Tensor, make_tensor
 
 _ndarray = np.ndarray

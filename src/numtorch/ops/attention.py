@@ -27,6 +27,7 @@ from numtorch.autograd.function import Function
 from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops._util import same_device, softmax_in_place
 from numtorch.ops.linalg import matmul
+from numtorch.ops.normalization import _outer
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["scaled_dot_product_attention"]
@@ -238,11 +239,14 @@ class CausalAttention(Function):
         if GradMode.enabled:  # create_graph: the same formulas on tensors, differentiable again
             return _causal_attention_backward_tensors(*ctx.saved_tensors, gy, scale) + (None,)
         q, k, v, p = ctx.saved_arrays
+        T = p.shape[-1]
         g = gy._data
         gq, gk, gv = _grads_like(q, k, v)
         np.matmul(p.transpose(0, 1, 3, 2), g, out=gv)
         gs = np.matmul(g, v.transpose(0, 1, 3, 2))   # gP; in place gS = P * (gP - sum(gP * P, -1)) * scale
-        gs -= np.einsum("...j,...j->...", gs, p)[..., None]   # row dots: no (B, H, T, T) temporary
+        rows = np.einsum("...j,...j->...", gs, p)             # row dots: no (B, H, T, T) temporary
+        gs2 = gs.reshape(-1, T)                       # minus the row dots as an outer product (exact;
+        gs2 -= _outer(rows.reshape(-1), np.ones(T, p.dtype))   # a (..., 1) broadcast is slow in NumPy)
         gs *= p
         gs *= scale
         np.matmul(gs, k, out=gq)

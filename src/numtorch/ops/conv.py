@@ -281,6 +281,69 @@ def conv_grad_weight_winograd(x, gy, geo: _Geom):
     return _winograd.winograd_grad_weight(_nhwc(x), _nhwc(gy), geo.pads, (geo.oc, geo.c, 3, 3))
 
 
+# ---- the CPU fast path for single-channel inputs: planar im2col, images-last output ----------
+# The channels-last cols of a 1-channel image copy KW floats at a time (SimpleConvNet's 5x5 on
+# MNIST: 2.5 ms for 57600 rows of 25).  Taken the other way round, with the images as the last axis
+# of memory (a (C, H, W, N) copy of the input, small for one channel), cols^T holds one shifted
+# plane per kernel tap, each copied as runs of OW*N floats (0.3 ms), and one GEMM gives the output
+# in (OC, OH, OW, N) memory, returned as an (N, OC, OH, OW) view:
+#
+#     colsT[(c, i, j), (oh, ow, n)] = xpad[n, c, oh*s + i*d, ow*s + j*d]       (C*KH*KW, OH*OW*N)
+#     y  = W2d @ colsT                                  (OC, OH*OW*N)    W2d = W.reshape(OC, C*KH*KW)
+#     dW = gy2d @ colsT^T,   db = gy2d @ 1              gy2d = gy in the same (OC, OH*OW*N) order
+#
+# (dx, rarely needed for a first layer, goes through the reference col2im.)  In that memory a
+# following 2x2 max pool reads runs of N floats per tap, the bias is added along rows of OH*OW*N,
+# and a flatten of the pooled (N, C*H*W) output is a transposed view that the next GEMM reads in place.
+_PLANAR_MAX_CHANNELS = 1
+_PLANAR_MIN_POSITIONS = 64
+
+
+def planar_applies(x, w, geo: _Geom) -> bool:
+    """NumPy float convolutions of a single-channel input (groups 1) with >= 64 output positions per image."""
+    return (x.__class__ is np.ndarray and x.dtype in (np.float32, np.float64) and geo.g == 1
+            and geo.c <= _PLANAR_MAX_CHANNELS and geo.oh * geo.ow >= _PLANAR_MIN_POSITIONS)
+
+
+def im2col_planar(x, geo: _Geom):
+    """colsT (C*KH*KW, OH*OW*N): row (c, i, j) is kernel tap (i, j) of channel c at every output position
+    (oh, ow) of every image n, images last."""
+    (pt, pb), (pl, pr) = geo.pads
+    a = np.zeros((geo.c, geo.h + pt + pb, geo.w + pl + pr, geo.n), dtype=x.dtype)
+    a[:, pt:pt + geo.h, pl:pl + geo.w] = x.transpose(1, 2, 3, 0)
+    win = windows(a.transpose(3, 0, 1, 2), geo.kh, geo.kw, geo.oh, geo.ow, geo.stride, geo.dil)
+    win = win.transpose(1, 4, 5, 2, 3, 0)                       # (C, KH, KW, OH, OW, N)
+    return win.reshape(geo.c * geo.kh * geo.kw, -1)             # the one copy
+
+
+def conv_forward_planar(cols_t, w, geo: _Geom, b=None):
+    """y (N, OC, OH, OW) viewing (OC, OH, OW, N) memory: W2d @ colsT (+ b along each channel's row)."""
+    y = w.reshape(geo.oc, -1) @ cols_t                          # (OC, OH*OW*N)
+    if b is not None:
+        y += b.reshape(-1, 1)
+    return y.reshape(geo.oc, geo.oh, geo.ow, geo.n).transpose(3, 0, 1, 2)
+
+
+def _planar_rows(gy):
+    """gy (N, OC, OH, OW) as the (OC, OH*OW*N) rows of the planar output (no copy for its own layout)."""
+    return np.ascontiguousarray(gy.transpose(1, 2, 3, 0)).reshape(gy.shape[1], -1)
+
+
+def _column_blocks(m: int) -> int:
+    """How many blocks of ~512 columns to split m columns into (a divisor of m; 1 when none fits)."""
+    return next((m // L for L in range(512, 128, -1) if m % L == 0), 1)
+
+
+def conv_grad_weight_planar(cols_t, g_rows, geo: _Geom):
+    """dW (OC, C, KH, KW) = gy2d @ colsT^T, summed over blocks of ~512 columns: one long GEMM (K = OH*OW*N,
+    57600 for SimpleConvNet) ran at 2/3 the speed of the blocks batched."""
+    k, m = cols_t.shape
+    nb = _column_blocks(m)
+    per_block = np.matmul(g_rows.reshape(geo.oc, nb, -1).transpose(1, 0, 2),
+                          cols_t.reshape(k, nb, -1).transpose(1, 2, 0))     # (blocks, OC, K)
+    return np.add.reduce(per_block, 0).reshape(geo.oc, geo.c, geo.kh, geo.kw)
+
+
 # ---- conv2d ------------------------------------------------------------------------------
 
 def add_bias(y, b) -> None:
@@ -306,9 +369,12 @@ def bias_grad(gy_rows):
 
 def conv_algorithm(x, w, geo: _Geom) -> str:
     """The algorithm that serves a convolution: ``'winograd'`` (CPU, 3x3 stride 1, wide images),
-    ``'blocked'`` (CPU, large im2col matrices) or the reference ``'im2col'`` (GPUs, groups, the rest)."""
+    ``'planar'`` (CPU, single-channel inputs), ``'blocked'`` (CPU, large im2col matrices) or the
+    reference ``'im2col'`` (GPUs, groups, the rest)."""
     if winograd_applies(x, w, geo):
         return "winograd"
+    if planar_applies(x, w, geo):
+        return "planar"
     return "blocked" if blocked_applies(x, w, geo) else "im2col"
 
 
@@ -319,6 +385,10 @@ class Conv2d(Function):
         if algo == "im2col":
             saved = im2col(x, geo)
             y = conv_forward(saved, w, geo)
+        elif algo == "planar":                                   # (adds the bias itself)
+            saved = im2col_planar(x, geo)
+            y = conv_forward_planar(saved, w, geo, b)
+            b = None
         else:                                                    # dW rebuilds what it needs from x
             saved = x
             y = (conv_forward_winograd if algo == "winograd" else conv_forward_blocked)(x, w, geo)
@@ -336,6 +406,8 @@ class Conv2d(Function):
         first_order_only("conv2d")
         x_or_cols, w = ctx.saved_arrays
         geo, g, algo = ctx.geo, gy._data, ctx.algo
+        if algo == "planar":
+            return _planar_backward(x_or_cols, w, g, geo, ctx.needs_input_grad)
         rows = _gy_rows(g, geo)
         gx = gw = None
         if ctx.needs_input_grad[0]:
@@ -349,6 +421,15 @@ class Conv2d(Function):
                 gw = make_tensor(grad_weight(x_or_cols, g, geo))
         gb = make_tensor(bias_grad(rows)) if ctx.needs_input_grad[2] else None
         return gx, gw, gb, None
+
+
+def _planar_backward(cols_t, w, g, geo: _Geom, need):
+    """Conv2d's gradients on the planar path (gy read as NCHW planes; dx by the reference col2im)."""
+    gx = make_tensor(conv_grad_input(_gy_rows(g, geo), w, geo)) if need[0] else None
+    rows = _planar_rows(g) if need[1] or need[2] else None
+    gw = make_tensor(conv_grad_weight_planar(cols_t, rows, geo)) if need[1] else None
+    gb = make_tensor(rows @ np.ones(rows.shape[1], dtype=rows.dtype)) if need[2] else None
+    return gx, gw, gb, None
 
 
 def _conv_pads(padding, k, dil, stride, op: str) -> tuple:

@@ -12,9 +12,8 @@ from numtorch import _dtypes
 from numtorch import _kernels
 from numtorch._backend import cupyx_module, xp_of
 from numtorch.autograd.function import Function
-from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import (promote, sum_to, shape_of, as_tensor_operand, ensure_tensor, write_out,
-                                same_device)
+from numtorch.ops._util import (promote, sum_to, reduce_to, shape_of, as_tensor_operand, ensure_tensor,
+                                write_out, same_device)
 from numtorch.ops._util import in_float32_for_bfloat16, quiet
 from numtorch.tensor import Tensor, make_tensor
 
@@ -49,6 +48,12 @@ class Add(Function):
         sa, sb = ctx.shapes
         return sum_to(gy, sa), sum_to(gy, sb)
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (reduce_to(gy, sa) if na else None), (reduce_to(gy, sb) if nb else None)
+
 
 class Sub(Function):
     @staticmethod
@@ -63,6 +68,12 @@ class Sub(Function):
     def backward(ctx, gy):
         sa, sb = ctx.shapes
         return sum_to(gy, sa), (None if sb is None else sum_to(-gy, sb))
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        sa, sb = ctx.shapes
+        na, nb = ctx.needs_input_grad
+        return (reduce_to(gy, sa) if na else None), (reduce_to(-gy, sb) if nb and sb is not None else None)
 
 
 class Mul(Function):
@@ -86,6 +97,21 @@ class Mul(Function):
         gb = sum_to(gy * a, sb) if ctx.needs_input_grad[1] else None
         return ga, gb
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        a, b = ctx.saved_arrays
+        sa, sb = ctx.shapes
+        ga = reduce_to(_times(gy, b), sa) if ctx.needs_input_grad[0] else None
+        gb = reduce_to(_times(gy, a), sb) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+def _times(g, x):
+    """``g * x`` for a gradient array and a saved operand (array or Python number)."""
+    if x.__class__ in _NUMBERS and g.dtype is _BF16:
+        return _dtypes.with_scalar(np.multiply, g, x)
+    return g * x
+
 
 class Div(Function):
     @staticmethod
@@ -102,6 +128,15 @@ class Div(Function):
         a, b = ctx.saved_tensors
         ga = sum_to(gy / b, shape_of(a)) if ctx.needs_input_grad[0] else None
         gb = sum_to(-gy * a / (b * b), shape_of(b)) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        a, b = ctx.saved_arrays
+        if gy.dtype is _BF16 and (a.__class__ in _NUMBERS or b.__class__ in _NUMBERS):
+            return Div.backward_on_tensors(ctx, gy)  # (a number with bfloat16: PyTorch's float32 rule)
+        ga = reduce_to(gy / b, shape_of(a)) if ctx.needs_input_grad[0] else None
+        gb = reduce_to(-gy * a / (b * b), shape_of(b)) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -214,7 +249,6 @@ def floor_divide(input, other) -> Tensor:
 
 
 def _untracked(arr):
-    from numtorch.tensor import make_tensor
     return make_tensor(arr)
 
 
@@ -308,6 +342,10 @@ class Neg(Function):
     def backward(ctx, gy):
         return -gy
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        return -gy
+
 
 def neg(input) -> Tensor:
     if input._data.dtype.kind == "b":
@@ -372,6 +410,11 @@ class Sqrt(Function):
         y, = ctx.saved_tensors
         return gy / (2 * y)  # d sqrt(x)/dx = 1 / (2 sqrt(x))
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        y, = ctx.saved_arrays
+        return gy / (2 * y)
+
 
 class Rsqrt(Function):
     @staticmethod
@@ -399,6 +442,11 @@ class Exp(Function):
     def backward(ctx, gy):
         y, = ctx.saved_tensors
         return gy * y  # d e^x/dx = e^x
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        y, = ctx.saved_arrays
+        return gy * y
 
 
 class Exp2(Function):
@@ -440,6 +488,11 @@ class Log(Function):
     def backward(ctx, gy):
         x, = ctx.saved_tensors
         return gy / x  # d log(x)/dx = 1/x
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        x, = ctx.saved_arrays
+        return gy / x
 
 
 class Log2(Function):
@@ -545,15 +598,17 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        if not GradMode.enabled:  # first order, on the arrays (one fused kernel on a GPU)
-            y, g = y._data, gy._data
-            if _kernels.fused(y, g):
-                return make_tensor(_kernels.tanh_backward(y, g))
-            gx = y * y
-            xp_of(y).subtract(1, gx, out=gx)
-            gx *= g
-            return make_tensor(gx)
         return gy * (1 - y * y)  # d tanh/dx = 1 - tanh^2
+
+    @staticmethod
+    def backward_arrays(ctx, g):
+        y, = ctx.saved_arrays
+        if _kernels.fused(y, g):  # one kernel on a GPU
+            return _kernels.tanh_backward(y, g)
+        gx = y * y
+        xp_of(y).subtract(1, gx, out=gx)
+        gx *= g
+        return gx
 
 
 def _sigmoid_array(x):
@@ -579,15 +634,17 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_tensors
-        if not GradMode.enabled:  # first order, on the arrays (one fused kernel on a GPU)
-            y, g = y._data, gy._data
-            if _kernels.fused(y, g):
-                return make_tensor(_kernels.sigmoid_backward(y, g))
-            gx = 1 - y
-            gx *= y
-            gx *= g
-            return make_tensor(gx)
         return gy * (y * (1 - y))  # d sigmoid/dx = sigmoid (1 - sigmoid)
+
+    @staticmethod
+    def backward_arrays(ctx, g):
+        y, = ctx.saved_arrays
+        if _kernels.fused(y, g):  # one kernel on a GPU
+            return _kernels.sigmoid_backward(y, g)
+        gx = 1 - y
+        gx *= y
+        gx *= g
+        return gx
 
 
 class Relu(Function):
@@ -600,12 +657,17 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, gy):
         y, = ctx.saved_arrays
-        # d relu/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch); the mask is a constant
-        if not GradMode.enabled:  # first order: one multiply on the arrays (one kernel on a GPU)
-            if _kernels.fused(y, gy._data):
-                return make_tensor(_kernels.relu_backward(y, gy._data))
-            return make_tensor(gy._data * (y > 0))
-        return Mul.apply(gy, y > 0)
+        # d relu/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch); the mask is a constant.
+        # PyTorch's mask is "y is not <= 0", so a NaN input passes its gradient: as y >= 0 or NaN, that
+        # is y != 0
+        return Mul.apply(gy, y != 0)
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        y, = ctx.saved_arrays
+        if _kernels.fused(y, gy):  # one kernel on a GPU
+            return _kernels.relu_backward(y, gy)
+        return gy * (y != 0)
 
 
 def _unary(cls, name):

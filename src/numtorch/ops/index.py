@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from numtorch._backend import cupyx_module, xp_of
-from numtorch.autograd.function import Function
+from numtorch.autograd.function import UNRECORDED, Function
 from numtorch.creation import tensor as _t
 from numtorch.ops._util import wrap_dim, ensure_tensor, promote, same_device, sum_to
 from numtorch.ops.elementwise import where
@@ -153,6 +153,11 @@ class BasicIndex(Function):
         shape, key = ctx.args
         return IndexBackward.apply(gy, shape, key, False), None
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        shape, key = ctx.args
+        return IndexBackward.forward(UNRECORDED, gy, shape, key, False), None
+
 
 class AdvancedIndex(Function):
     """x[index arrays or masks]: a copy; backward sums gradients of repeated elements."""
@@ -166,6 +171,11 @@ class AdvancedIndex(Function):
     def backward(ctx, gy):
         shape, key = ctx.args
         return IndexBackward.apply(gy, shape, key, True), None
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        shape, key = ctx.args
+        return IndexBackward.forward(UNRECORDED, gy, shape, key, True), None
 
 
 class IndexBackward(Function):

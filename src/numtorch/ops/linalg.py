@@ -9,10 +9,10 @@ from numtorch import _dtypes
 from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
-from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._util import in_float32_for_bfloat16, sum_to, sum_to_array, write_out
+from numtorch.ops._util import in_float32_for_bfloat16, reduce_to, sum_to, write_out
 from numtorch.ops.shape import Permute
-from numtorch.tensor import Tensor, make_tensor
+from numtorch.ops.sparse import SparseCOOTensor as _Sparse, sparse_matmul, sparse_mm
+from numtorch.tensor import Tensor
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "addmm",
            "baddbmm", "addmv", "tensordot", "kron", "cross"]
@@ -21,52 +21,56 @@ __all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", 
 class Matmul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        needs = ctx.needs_input_grad
+        if needs:  # dA needs B and dB needs A: save only those (an in-place change of the other is fine)
+            ctx.save_for_backward(a if needs[1] else None, b if needs[0] else None)
+            ctx.shapes = (a.shape, b.shape)
         if a.dtype is _BF16 or b.dtype is _BF16:
             return _dtypes.matmul(a, b)  # a float32 product, rounded
         return a @ b
 
     @staticmethod
-    def backward(ctx, gy):
-        if not GradMode.enabled:
+    def backward_arrays(ctx, gy):
+        sa, sb = ctx.shapes
+        if len(sa) > 1 and len(sb) > 1:  # the two GEMMs on the arrays
             A, B = ctx.saved_arrays
-            if A.ndim > 1 and B.ndim > 1:  # first order: the two GEMMs on the arrays
-                return _matmul_backward_arrays(A, B, gy._data, ctx.needs_input_grad)
-        a, b = ctx.saved_tensors
+            return _matmul_backward_arrays(A, B, gy, ctx.needs_input_grad, sa, sb)
+        return Matmul.backward_on_tensors(ctx, gy)  # (a vector operand)
+
+    @staticmethod
+    def backward(ctx, gy):
+        a, b = ctx.saved_tensors  # (None where that gradient is not needed)
+        (sa, sb), (need_a, need_b) = ctx.shapes, ctx.needs_input_grad
         ga = gb = None
-        na, nb = a.ndim, b.ndim
+        na, nb = len(sa), len(sb)
         if na == 1 and nb == 1:  # dot product
-            return ((gy * b if ctx.needs_input_grad[0] else None),
-                    (gy * a if ctx.needs_input_grad[1] else None))
-        bT = Permute.apply(b, _swap_last(nb)) if nb > 1 and ctx.needs_input_grad[0] else b
-        aT = Permute.apply(a, _swap_last(na)) if na > 1 and ctx.needs_input_grad[1] else a
-        if ctx.needs_input_grad[0]:
+            return (gy * b if need_a else None), (gy * a if need_b else None)
+        if need_a:
+            bT = Permute.apply(b, _swap_last(nb)) if nb > 1 else b
             if nb == 1:  # (..., m, k) @ (k,) -> (..., m)
                 ga = gy.unsqueeze(-1) * b
             elif na == 1:  # (k,) @ (..., k, n) -> (..., n)
-                ga = sum_to(Matmul.apply(gy.unsqueeze(-2), bT).squeeze(-2), tuple(a.shape))
+                ga = sum_to(Matmul.apply(gy.unsqueeze(-2), bT).squeeze(-2), sa)
             else:
-                ga = sum_to(Matmul.apply(gy, bT), a._data.shape)
-        if ctx.needs_input_grad[1]:
+                ga = sum_to(Matmul.apply(gy, bT), sa)
+        if need_b:
+            aT = Permute.apply(a, _swap_last(na)) if na > 1 else a
             if na == 1:
-                gb = a.unsqueeze(-1) * gy.unsqueeze(-2)
-                gb = sum_to(gb, tuple(b.shape))
+                gb = sum_to(a.unsqueeze(-1) * gy.unsqueeze(-2), sb)
             elif nb == 1:
-                gb = sum_to(Matmul.apply(aT, gy.unsqueeze(-1)).squeeze(-1), b._data.shape)
+                gb = sum_to(Matmul.apply(aT, gy.unsqueeze(-1)).squeeze(-1), sb)
             else:
-                gb = sum_to(Matmul.apply(aT, gy), b._data.shape)
+                gb = sum_to(Matmul.apply(aT, gy), sb)
         return ga, gb
 
 
-def _matmul_backward_arrays(A, B, G, need):
+def _matmul_backward_arrays(A, B, G, need, sa, sb):
     """dA = G B^T, dB = A^T G on arrays (batch dims summed back where they were broadcast)."""
     ga = gb = None
     if need[0]:
-        ga = _dtypes.matmul(G, B.swapaxes(-1, -2))
-        ga = make_tensor(ga if ga.shape == A.shape else sum_to_array(ga, A.shape))
+        ga = reduce_to(_dtypes.matmul(G, B.swapaxes(-1, -2)), sa)
     if need[1]:
-        gb = _dtypes.matmul(A.swapaxes(-1, -2), G)
-        gb = make_tensor(gb if gb.shape == B.shape else sum_to_array(gb, B.shape))
+        gb = reduce_to(_dtypes.matmul(A.swapaxes(-1, -2), G), sb)
     return ga, gb
 
 
@@ -101,6 +105,8 @@ def matmul(input, other, *, out=None) -> Tensor:
     if _autocast.active:
         input, other = _autocast.cast("matmul", input, other)
     a, b = input, other
+    if a.__class__ is _Sparse or b.__class__ is _Sparse:  # a sparse COO operand: numtorch.ops.sparse
+        return sparse_matmul(a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be tensors (got a Python number)")
     if a._data.dtype != b._data.dtype:  # PyTorch never promotes in a matrix product
@@ -120,6 +126,8 @@ def mm(input, mat2, *, out=None) -> Tensor:
         return write_out(mm(input, mat2), out, "mm")
     if _autocast.active:
         input, mat2 = _autocast.cast("mm", input, mat2)
+    if input.__class__ is _Sparse or mat2.__class__ is _Sparse:  # a sparse COO operand: numtorch.ops.sparse
+        return sparse_mm(input, mat2)
     if input.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(f"mm: expected 2D tensors, got {input.ndim}D and {mat2.ndim}D "
                            f"(shapes {tuple(input.shape)} and {tuple(mat2.shape)})")

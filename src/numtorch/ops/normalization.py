@@ -98,26 +98,39 @@ def _ones(n: int, dtype):
     return v
 
 
+def _outer(u, v):
+    """u v^T as an (R, N) array: one K = 2 BLAS product [u 0] [v 0]^T.  Row and column broadcasts
+    of a (R, N) array cost NumPy about 2-3x a contiguous pass (a (R, 1) operand is one inner loop per
+    row), and NumPy's matmul computes K = 1 products itself, ~10x slower than BLAS's K = 2.  Exact:
+    each entry is the one rounding of u_i v_j."""
+    L = np.zeros((u.size, 2), u.dtype)
+    L[:, 0] = u
+    Rt = np.zeros((2, v.size), v.dtype)
+    Rt[0] = v
+    return L @ Rt
+
+
 def _layer_norm_forward_cpu(ctx, x, w, b, k, eps):
     """NumPy forward on rows x2 (R, N), N = the normalised elements.  Saves x, the row means and
     1/std (as PyTorch does) instead of x_hat: less memory held for backward, which recomputes x_hat.
 
-        mean = x2 1 / N,  var = sum((x2 - mean)^2) / N  (per row, two passes),  y = (x2 - mean) rstd w + b
+        mean = x2 1 / N,  var = sum((x2 - mean)^2) / N  (per row, two passes),
+        y = (x2 - mean) * (rstd w^T) + b      (rstd w^T: one (R, N) product, see ``_outer``)
     """
     N = math.prod(x.shape[x.ndim - k:])
     x2 = x.reshape(-1, N)
     inv = x.dtype.type(1.0 / N)
-    mu = (x2 @ _ones(N, x.dtype))[:, None]         # row sums
+    ones = _ones(N, x.dtype)
+    mu = x2 @ ones                                  # row sums
     mu *= inv
-    y = x2 - mu                                     # x - mean: the one array of x's size
-    rstd = np.einsum("ij,ij->i", y, y)[:, None]     # row sums of squares, no squared temporary
+    y = _outer(-mu, ones)
+    y += x2                                         # x - mean: the one array of x's size
+    rstd = np.einsum("ij,ij->i", y, y)              # row sums of squares, no squared temporary
     rstd *= inv
     rstd += x.dtype.type(eps)
     np.sqrt(rstd, out=rstd)
     np.reciprocal(rstd, out=rstd)
-    y *= rstd                                       # x_hat
-    if w is not None:
-        y *= w.reshape(-1)
+    y *= _outer(rstd, ones if w is None else w.reshape(-1))    # x_hat w
     if b is not None:
         y += b.reshape(-1)
     ctx.save_for_backward(x, w, mu, rstd)
@@ -126,28 +139,40 @@ def _layer_norm_forward_cpu(ctx, x, w, b, k, eps):
 
 
 def _layer_norm_backward_cpu(ctx, gy, x, w, mu, rstd, shape):
-    """First-order backward on NumPy rows (R, N); x_hat = (x - mean) rstd recomputed from forward's
-    saved statistics.  gx = rstd (g - mean(g) - x_hat mean(g x_hat)), g = gy w."""
+    """First-order backward on NumPy rows (R, N), from forward's saved mean and r = 1/std, with
+    xc = x - mean (x_hat = r xc) and g = gy w:
+
+        gw = sum_i gy xc r,   gb = sum_i gy,   a = mean_j g,   c = mean_j g x_hat = r mean_j gy xc w
+        gx = r (g - a - x_hat c) = gy * (r w^T) - xc * (r^2 c) 1^T - (r a) 1^T
+
+    The sums are GEMVs; the row and column broadcasts are ``_outer`` products."""
     need = ctx.needs_input_grad
     N = math.prod(shape)
     g2 = gy.reshape(-1, N)
-    xhat = x.reshape(-1, N) - mu
-    xhat *= rstd
-    gw = make_tensor(np.einsum("ij,ij->j", g2, xhat).reshape(shape)) if need[1] else None
+    ones = _ones(N, g2.dtype)
+    xc = _outer(-mu, ones)
+    xc += x.reshape(-1, N)                          # x - mean
+    p = g2 * xc                                     # gy xc
+    gw = make_tensor((p.T @ rstd).reshape(shape)) if need[1] else None
     gb = make_tensor((_ones(g2.shape[0], g2.dtype) @ g2).reshape(shape)) if need[2] else None   # column sums
     gx = None
     if need[0]:
         inv = x.dtype.type(1.0 / N)
-        g = g2 * w.reshape(-1) if w is not None else g2.copy()
-        mean_g = (g @ _ones(N, g.dtype))[:, None]
-        mean_g *= inv
-        mean_gx = np.einsum("ij,ij->i", g, xhat)[:, None]
-        mean_gx *= inv
-        g -= mean_g
-        xhat *= mean_gx
-        g -= xhat
-        g *= rstd
-        gx = make_tensor(g.reshape(x.shape))
+        wv = ones if w is None else w.reshape(-1)
+        a = g2 @ wv
+        a *= -inv
+        a *= rstd                                   # -r mean(g)
+        c = p @ wv
+        c *= -inv
+        c *= rstd
+        c *= rstd
+        c *= rstd                                   # -r^2 c
+        gx = _outer(rstd, wv)
+        gx *= g2                                    # r g
+        xc *= _outer(c, ones)
+        gx += xc
+        gx += _outer(a, ones)
+        gx = make_tensor(gx.reshape(x.shape))
     return gx, gw, gb, None, None
 
 

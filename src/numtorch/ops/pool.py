@@ -106,41 +106,68 @@ def _running_max(taps, args, xp):
     return best, arg
 
 
-def _tiled_rows(a, geo: _PoolGeom):
-    """A channels-last (N, H, W, C) array as (N*OH, KH, OW, KW, C): tap (i, j) is [:, i, :, j, :]."""
-    return a.reshape(geo.n * geo.oh, geo.k[0], geo.ow, geo.k[1], geo.c)
+# The layouts the tiled path reads in place: the axis order of memory, as a transpose of (N, C, H, W).
+# "cl" is a convolution's channels-last output, "nlast" the planar convolution's (C, H, W, N) one.
+_LAYOUT_PERM = {"nchw": (0, 1, 2, 3), "cl": (0, 2, 3, 1), "nlast": (1, 2, 3, 0)}
+_LAYOUT_INV = {"nchw": (0, 1, 2, 3), "cl": (0, 3, 1, 2), "nlast": (3, 0, 1, 2)}
 
 
-def _max_pool_tiled_cl(x, geo: _PoolGeom):
-    """(y, arg) of ``_max_pool_arrays`` for tiled windows of a channels-last input, channels-last out.
+def _tiled_rows(a, geo: _PoolGeom, layout: str):
+    """The windows of ``a`` (memory in ``layout``'s order, e.g. (N, H, W, C) for "cl") as
+    (R, KH, OW, KW, *L) whole runs of memory: tap (i, j) is [:, i, :, j].
 
-    Two running maxima, each over whole channel vectors: first over the KW taps of every window row,
-    then over the KH rows (contiguous arrays, so those passes run at full speed).  The row's first
-    maximum, then the first row, is the first maximum in (i, j) order.  A NaN anywhere in the output
-    sends the call to the general path, which gives NaN PyTorch's precedence.
+    "cl" gives R = N*OH and a trailing L = C (each tap a block of channel vectors), "nlast" R = C*OH
+    and L = N; "nchw" gives R = N*C*OH and no trailing axis (one of 1 would make NumPy's loops 1.6x slower).
+    """
+    kh, kw = geo.k
+    if layout == "nchw":
+        return a.reshape(geo.n * geo.c * geo.oh, kh, geo.ow, kw)
+    lead, last = (geo.n, geo.c) if layout == "cl" else (geo.c, geo.n)
+    return a.reshape(lead * geo.oh, kh, geo.ow, kw, last)
+
+
+def _from_tiled(t, geo: _PoolGeom, layout: str):
+    """(R, OW, *L) output rows of ``_tiled_rows`` as the (N, C, OH, OW) array they hold."""
+    dims = (geo.n, geo.c, geo.oh, geo.ow)
+    return t.reshape(tuple(dims[i] for i in _LAYOUT_PERM[layout])).transpose(_LAYOUT_INV[layout])
+
+
+def _max_pool_tiled(x, geo: _PoolGeom, layout: str):
+    """(y, arg) of ``_max_pool_arrays`` for tiled windows of an input in ``layout``, out in the same layout.
+
+    Two running maxima over tap arrays that are whole runs of memory: first over the KW taps of every
+    window row, then over the KH rows.  The row's first maximum, then the first row, is the first
+    maximum in (i, j) order.  A NaN anywhere in the output sends the call to the general path, which
+    gives NaN PyTorch's precedence.
     """
     xp = xp_of(x)
     kh, kw = geo.k
     kind = np.uint8 if kh * kw < 256 else np.int64
-    b = _tiled_rows(x.transpose(0, 2, 3, 1), geo)
+    b = _tiled_rows(x.transpose(_LAYOUT_PERM[layout]), geo, layout)
     if kw > 1:
-        row_best, row_arg = _running_max([b[:, :, :, j, :] for j in range(kw)],
-                                         [kind(j) for j in range(kw)], xp)
+        row_best, row_arg = _running_max([b[:, :, :, j] for j in range(kw)], [kind(j) for j in range(kw)], xp)
     else:
-        row_best, row_arg = b[:, :, :, 0, :], xp.zeros(b.shape[:3] + b.shape[4:], dtype=kind)
+        row_best, row_arg = b[:, :, :, 0], xp.zeros(b.shape[:3] + b.shape[4:], dtype=kind)
     if kh > 1:
-        row_arg += (kw * xp.arange(kh, dtype=kind)).reshape(1, -1, 1, 1)  # i * KW + j
+        row_arg += (kw * xp.arange(kh, dtype=kind)).reshape((1, -1) + (1,) * (b.ndim - 3))  # i * KW + j
         best, arg = _running_max([row_best[:, i] for i in range(kh)], [row_arg[:, i] for i in range(kh)], xp)
     else:
         best, arg = row_best[:, 0], row_arg[:, 0]
     if xp.isnan(best).any():
         return _max_pool_arrays(x, geo)
-    shape = (geo.n, geo.oh, geo.ow, geo.c)
-    return best.reshape(shape).transpose(0, 3, 1, 2), arg.reshape(shape).transpose(0, 3, 1, 2)
+    return _from_tiled(best, geo, layout), _from_tiled(arg, geo, layout)
 
 
-def _is_channels_last(x) -> bool:
-    return x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous
+def _tiled_layout(x, geo: _PoolGeom):
+    """The layout ("nchw", "cl" or "nlast") when the NumPy tiled path serves x (tiled windows larger
+    than 1x1 over an input in one of those memory orders), else None.  (Its NaN fallback asks the
+    host whether the output holds a NaN, which on a GPU would wait for the device.)"""
+    if not (geo.tiled and geo.k[0] * geo.k[1] > 1 and x.__class__ is np.ndarray and x.ndim == 4):
+        return None
+    for layout, perm in _LAYOUT_PERM.items():
+        if x.transpose(perm).flags.c_contiguous:
+            return layout
+    return None
 
 
 class MaxPool2d(Function):
@@ -148,22 +175,23 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, geo):
-        # the channels-last tiled path is a NumPy speed-up (its NaN fallback asks the host whether
-        # the output holds a NaN, which on a GPU would wait for the device)
-        ctx.cl_tiled = (geo.tiled and geo.k[0] * geo.k[1] > 1 and x.__class__ is np.ndarray
-                        and _is_channels_last(x) and not x.flags.c_contiguous)
+        ctx.tiled = _tiled_layout(x, geo)
         ctx.geo = geo
         # backward writes dx in the memory order the taps were read in (NCHW input without padding
         # is read in place; everything else through a channels-last padded copy)
         ctx.nchw = x.flags.c_contiguous and geo.pads == ((0, 0), (0, 0))
-        y, ctx.arg = _max_pool_tiled_cl(x, geo) if ctx.cl_tiled else _max_pool_arrays(x, geo)
+        if ctx.tiled:
+            y, ctx.arg = _max_pool_tiled(x, geo, ctx.tiled)
+        else:
+            y, ctx.arg = _max_pool_arrays(x, geo)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         first_order_only("max_pool2d")
-        scatter = _max_pool_tiled_cl_backward if ctx.cl_tiled else _max_pool_backward
-        return make_tensor(scatter(gy._data, ctx.arg, ctx.geo, ctx.nchw)), None
+        if ctx.tiled:
+            return make_tensor(_max_pool_tiled_backward(gy._data, ctx.arg, ctx.geo, ctx.tiled)), None
+        return make_tensor(_max_pool_backward(gy._data, ctx.arg, ctx.geo, ctx.nchw)), None
 
 
 def _max_pool_backward(g, arg, geo: _PoolGeom, nchw: bool):
@@ -185,17 +213,19 @@ def _max_pool_backward(g, arg, geo: _PoolGeom, nchw: bool):
     return buf[:, :, pt:pt + geo.h, pl:pl + geo.w]
 
 
-def _max_pool_tiled_cl_backward(g, arg, geo: _PoolGeom, nchw: bool = False):
-    """The same for tiled windows over a channels-last input: each tap of dx is a block of whole
-    channel vectors."""
+def _max_pool_tiled_backward(g, arg, geo: _PoolGeom, layout: str):
+    """The same for tiled windows, in the layout of ``_max_pool_tiled``: each tap of dx is a block
+    of whole runs of memory (channel vectors, image vectors or row segments)."""
     xp = xp_of(g)
-    buf = xp.empty((geo.n, geo.h, geo.w, geo.c), dtype=g.dtype)
-    taps = _tiled_rows(buf, geo)
-    g = xp.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(geo.n * geo.oh, geo.ow, geo.c)
-    arg = arg.transpose(0, 2, 3, 1).reshape(g.shape)
+    perm, dims = _LAYOUT_PERM[layout], (geo.n, geo.c, geo.h, geo.w)
+    buf = xp.empty(tuple(dims[i] for i in perm), dtype=g.dtype)
+    taps = _tiled_rows(buf, geo, layout)
+    shape = taps.shape[:1] + taps.shape[2:3] + taps.shape[4:]            # (R, OW, *L)
+    g = xp.ascontiguousarray(g.transpose(perm)).reshape(shape)
+    arg = arg.transpose(perm).reshape(shape)
     for k in range(geo.k[0] * geo.k[1]):
-        xp.multiply(g, arg == k, out=taps[:, k // geo.k[1], :, k % geo.k[1], :])
-    return buf.transpose(0, 3, 1, 2)
+        xp.multiply(g, arg == k, out=taps[:, k // geo.k[1], :, k % geo.k[1]])
+    return buf.transpose(_LAYOUT_INV[layout])
 
 
 def _max_indices(arg, geo: _PoolGeom):

@@ -31,17 +31,20 @@ def _kept_shape(shape, dims) -> tuple:
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
 
 
+def _unreduce_array(g, in_shape, dims, keepdim):
+    """``_unreduce`` on arrays (first order): a 0-d gradient filled into the input's shape, else a
+    broadcast view."""
+    if g.ndim == 0:
+        out = xp_of(g).empty(in_shape, g.dtype)
+        out[...] = g
+        return out
+    if not keepdim:
+        g = g.reshape(_kept_shape(in_shape, dims))
+    return xp_of(g).broadcast_to(g, in_shape) if g.shape != in_shape else g
+
+
 def _unreduce(gy: Tensor, in_shape, dims, keepdim) -> Tensor:
     """Gradient of a reduction: reshape to keepdim form, broadcast back to the input's shape."""
-    if not GradMode.enabled:  # first order: broadcast the array directly
-        g = gy._data
-        if g.ndim == 0:
-            out = xp_of(g).empty(in_shape, g.dtype)
-            out[...] = g
-            return make_tensor(out)
-        if not keepdim:
-            g = g.reshape(_kept_shape(in_shape, dims))
-        return make_tensor(xp_of(g).broadcast_to(g, in_shape)) if g.shape != in_shape else make_tensor(g)
     if gy._data.ndim == 0 and in_shape:
         return ExpandScalar.apply(gy, in_shape)
     if not keepdim:
@@ -78,6 +81,10 @@ class Sum(Function):
     def backward(ctx, gy):
         return _unreduce(gy, *ctx.args), None, None, None
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        return _unreduce_array(gy, *ctx.args), None, None, None
+
 
 class Mean(Function):
     @staticmethod
@@ -96,6 +103,10 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, gy):
         return _unreduce(gy / ctx.n, *ctx.args), None, None
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        return _unreduce_array(gy / ctx.n, *ctx.args), None, None
 
 
 def _dims(input, dim, op):

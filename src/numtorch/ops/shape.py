@@ -9,9 +9,8 @@ import numpy as np
 
 from numtorch._backend import xp_of
 from numtorch.ops import _autocast
-from numtorch.autograd.function import Function
-from numtorch.autograd.grad_mode import GradMode
-from numtorch.ops._base import sum_to_array, wrap_dim, wrap_dims, write_out
+from numtorch.autograd.function import UNRECORDED, Function
+from numtorch.ops._base import reduce_to, sum_to_array, wrap_dim, wrap_dims, write_out
 from numtorch.tensor import Tensor, make_tensor
 
 __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "expand", "expand_as",
@@ -60,6 +59,10 @@ class Reshape(Function):
     def backward(ctx, gy):
         return Reshape.apply(gy, ctx.in_shape), None
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        return gy.reshape(ctx.in_shape), None
+
 
 def reshape(input, *shape) -> Tensor:
     """The same elements in a new shape (a view when the memory layout allows)."""
@@ -71,7 +74,6 @@ def reshape(input, *shape) -> Tensor:
 
 def _alias(x: Tensor) -> Tensor:
     """A new tensor object over the same memory (shares the version counter)."""
-    from numtorch.tensor import make_tensor
     t = make_tensor(x._data.view())
     t._vc = x._version_counter()
     return t
@@ -177,6 +179,10 @@ class Permute(Function):
     def backward(ctx, gy):
         return Permute.apply(gy, tuple(np.argsort(ctx.dims))), None
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        return gy.transpose(tuple(np.argsort(ctx.dims))), None
+
 
 def permute(input, *dims) -> Tensor:
     dims = _sizes(dims)
@@ -238,6 +244,10 @@ class BroadcastTo(Function):
     def backward(ctx, gy):
         return SumTo.apply(gy, shape=ctx.in_shape) if tuple(gy.shape) != ctx.in_shape else gy, None
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        return reduce_to(gy, ctx.in_shape), None
+
 
 class SumTo(Function):
     """Sums a broadcast gradient back to the shape it was broadcast from."""
@@ -250,6 +260,10 @@ class SumTo(Function):
     @staticmethod
     def backward(ctx, gy):
         return BroadcastTo.apply(gy, ctx.in_shape)
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        return xp_of(gy).broadcast_to(gy, ctx.in_shape)
 
 
 def broadcast_shapes(*shapes) -> tuple:
@@ -291,6 +305,18 @@ def expand(input, *sizes) -> Tensor:
 
 def expand_as(input, other) -> Tensor:
     return broadcast_to(input, tuple(other.shape))
+
+
+def sum_to_size(input, *size) -> Tensor:
+    """``x.sum_to_size(*size)``: ``x`` summed down to ``size``, to which it must broadcast (a method only)."""
+    size = _sizes(size)
+    try:
+        ok = broadcast_shapes(size, tuple(input.shape)) == tuple(input.shape)
+    except (ValueError, RuntimeError):
+        ok = False
+    if not ok:
+        raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(input.shape)}}}.")
+    return input if size == tuple(input.shape) else SumTo.apply(input, shape=size)
 
 
 def broadcast_tensors(*tensors) -> tuple:
@@ -343,6 +369,10 @@ class Cat(Function):
     def backward(ctx, gy):
         return split(gy, ctx.sizes, ctx.dim)
 
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        return Split.forward(UNRECORDED, gy, ctx.sizes, ctx.dim)
+
 
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Joins tensors along an existing dimension."""
@@ -387,6 +417,11 @@ class Stack(Function):
     @staticmethod
     def backward(ctx, gy):
         return unbind(gy, ctx.dim)
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        pre = (slice(None),) * ctx.dim
+        return tuple([gy[pre + (i,)] for i in range(gy.shape[ctx.dim])])
 
 
 def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
@@ -447,9 +482,13 @@ class Split(Function):
 
     @staticmethod
     def backward(ctx, *gys):
+        return cat(gys, ctx.args[1]), None, None
+
+    @staticmethod
+    def backward_arrays(ctx, *gys):
         shape, dim = ctx.args
-        joined = None if GradMode.enabled else _tiled([g._data for g in gys], shape, dim)
-        return (cat(gys, dim) if joined is None else make_tensor(joined)), None, None
+        joined = _tiled(gys, shape, dim)  # a view when the pieces lie side by side
+        return (xp_of(gys[0]).concatenate(gys, axis=dim) if joined is None else joined), None, None
 
 
 def _tiled(parts, shape, dim):
