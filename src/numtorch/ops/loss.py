@@ -195,11 +195,9 @@ class CrossEntropy(Function):
                 smooth_loss *= valid
             loss += x.dtype.type(eps / C) * smooth_loss
         if reduction == "none":
-            out = loss
-            denom = None
+            out, denom = loss, None
         elif reduction == "sum":
-            out = loss.sum()
-            denom = None
+            out, denom = loss.sum(), None
         else:
             denom = x.dtype.type(M) if wt is None else wt.sum()
             out = loss.sum() / denom
