@@ -437,9 +437,10 @@ def test_gcn_learns(examples: Path, tmp_path: Path) -> None:
 def test_gat_dry_run(examples: Path, tmp_path: Path) -> None:
     """``--epochs 1 --dry-run`` with ./cora present (so no download): 8 attention heads over the
     dense adjacency made from a sparse one (``torch.eye(V) + sparse_coo_tensor(...)``)."""
+    env = offline_requests(tmp_path)  # (gat imports requests even when the data is there)
     folder = copy_example(examples, "gat", tmp_path)
     cora(folder)
-    out = run(folder, "main.py", "--epochs", "1", "--dry-run").stdout
+    out = run(folder, "main.py", "--epochs", "1", "--dry-run", env=env).stdout
     assert "Dataset already downloaded..." in out
     loss, acc = _cora_test_line(out)
     assert abs(loss - math.log(7)) < 0.1 and 0 <= acc <= 1
@@ -449,9 +450,10 @@ def test_gat_dry_run(examples: Path, tmp_path: Path) -> None:
 def test_gat_learns(examples: Path, tmp_path: Path) -> None:
     """Eight epochs, each printed: the training loss falls every epoch and the validation accuracy
     ends far above chance (1/7)."""
+    env = offline_requests(tmp_path)
     folder = copy_example(examples, "gat", tmp_path)
     cora(folder)
-    out = run(folder, "main.py", "--epochs", "8", "--val-every", "1").stdout
+    out = run(folder, "main.py", "--epochs", "8", "--val-every", "1", env=env).stdout
     train_losses = [e[0] for e in _epoch_lines(out)]
     assert len(train_losses) == 8 and all(b < a for a, b in zip(train_losses, train_losses[1:]))
     assert _epoch_lines(out)[-1][3] > 0.5
