@@ -158,3 +158,18 @@ def mpi_skip_reason() -> str | None:
     if probe.returncode != 0:
         return f"mpi4py/MPI library does not load: {probe.stderr.strip().splitlines()[-1:]}"
     return None
+
+
+def conv2d_float64_reference(x, w, gy, torch, padding=1):
+    """PyTorch's float64 conv2d of float32 inputs: ((y, dW, dx), (their sum |terms| scales)), the
+    references a float32 conv's error is measured against (rounding error is bounded by eps x sum|terms|)."""
+    f64 = lambda a, rg=False: torch.tensor(a.astype(np.float64), requires_grad=rg)  # noqa: E731
+    xt, wt = f64(x, True), f64(w, True)
+    yt = torch.nn.functional.conv2d(xt, wt, padding=padding)
+    yt.backward(f64(gy))
+    ax, aw, ag = f64(np.abs(x)), f64(np.abs(w)), f64(np.abs(gy))
+    with torch.no_grad():
+        scale = (torch.nn.functional.conv2d(ax, aw, padding=padding).numpy(),
+                 torch.nn.grad.conv2d_weight(ax, w.shape, ag, padding=padding).numpy(),
+                 torch.nn.grad.conv2d_input(x.shape, aw, ag, padding=padding).numpy())
+    return (yt.detach().numpy(), wt.grad.numpy(), xt.grad.numpy()), scale

@@ -6,6 +6,7 @@ import pytest
 import numtorch
 from numtorch.ops import _winograd as W
 from numtorch.ops import conv as C
+from helpers import conv2d_float64_reference
 
 RNG = np.random.default_rng(7)
 
@@ -119,15 +120,7 @@ def test_winograd_float32_error_is_within_im2col_error(torch, monkeypatch):
     x = rng.standard_normal((4, 16, 32, 32)).astype(np.float32)
     w = (rng.standard_normal((16, 16, 3, 3)) * 0.1).astype(np.float32)
     gy = rng.standard_normal((4, 16, 32, 32)).astype(np.float32)
-    f64 = lambda a, rg=False: torch.tensor(a.astype(np.float64), requires_grad=rg)  # noqa: E731
-    xt, wt = f64(x, True), f64(w, True)
-    yt = torch.nn.functional.conv2d(xt, wt, padding=1)
-    yt.backward(f64(gy))
-    with torch.no_grad():
-        scale = (torch.nn.functional.conv2d(f64(np.abs(x)), f64(np.abs(w)), padding=1).numpy(),
-                 torch.nn.grad.conv2d_weight(f64(np.abs(x)), w.shape, f64(np.abs(gy)), padding=1).numpy(),
-                 torch.nn.grad.conv2d_input(x.shape, f64(np.abs(w)), f64(np.abs(gy)), padding=1).numpy())
-    refs = (yt.detach().numpy(), wt.grad.numpy(), xt.grad.numpy())
+    refs, scale = conv2d_float64_reference(x, w, gy, torch)
     errors = {}
     for want, patch in (("winograd", {"_WINOGRAD_MIN_POSITIONS": 1}),
                         ("im2col", {"_WINOGRAD_MIN_WIDTH": 1 << 30, "_BLOCKED_MIN_COLS_BYTES": 1 << 60})):
