@@ -117,10 +117,16 @@ def _scratch(n: int, nb: int, th: int, wp: int, c: int, dtype) -> dict:
 
 
 def _geometry(x_shape, pads):
+    """(N, OH, OW, TH, Wp): TH row pairs, Wp positions per row.
+
+    A row holds pl zeros, the W values, then zeros up to Wp = W + max(pl, pr): the right padding
+    that a window reads past the row's end is the next row's left padding (or the zero slack after
+    the last row), so the rows need not each carry both; with 1 and 1 that is one wasted position
+    per row instead of two (on 8x8 images, 9/8 of the products instead of 10/8)."""
     n, h, w, c = x_shape
     (pt, pb), (pl, pr) = pads
     oh, ow = h + pt + pb - 2, w + pl + pr - 2
-    return n, oh, ow, (oh + 1) // 2, ow + 2
+    return n, oh, ow, (oh + 1) // 2, w + max(pl, pr)
 
 
 def winograd_conv(x, w, pads):
