@@ -31,6 +31,11 @@ import numpy as np
 # G (4, 3): the filter transform of F(2, 3); its rows give U_xi = sum_i G[xi, i] w[..., i, :]
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 _BLOCK_BYTES = 1 << 19   # per block: the padded images, about 512 KiB (the transforms are 2x that)
+# ... and at most this many multiply-adds (M*N*K) per phase GEMM: OpenBLAS's SkylakeX build takes
+# products up to 1e6 through unpacked small-matrix kernels at ~105 GFLOP/s on these shapes, larger
+# ones through its packed kernels at 65-85 (measured, one thread: (326, 96) @ (96, 32) 82 against
+# 106 for (325, 96) @ (96, 32)).  Other BLAS builds only see smaller blocks.
+_GEMM_MAX_MNK = 1_000_000
 
 
 def winograd_applies(x, w, stride, dilation, groups) -> bool:
@@ -47,8 +52,12 @@ def transformed_weight(w):
     return (g @ wt).reshape(4, 3 * c, oc)
 
 
-def _images_per_block(th: int, wp: int, c: int, itemsize: int) -> int:
-    return max(1, _BLOCK_BYTES // ((2 * th + 2) * wp * c * itemsize))
+def _images_per_block(th: int, wp: int, c: int, oc: int, itemsize: int) -> int:
+    """Images per block: the padded images within ``_BLOCK_BYTES`` and each phase GEMM,
+    (ceil(L/3), 3C) @ (3C, OC) with L = b*TH*Wp, within ``_GEMM_MAX_MNK``."""
+    by_bytes = _BLOCK_BYTES // ((2 * th + 2) * wp * c * itemsize)
+    by_gemm = (3 * (_GEMM_MAX_MNK // (3 * c * oc)) - 2) // (th * wp)
+    return max(1, min(by_bytes, by_gemm))
 
 
 def _blocks(n: int, nb: int):
@@ -137,7 +146,7 @@ def winograd_conv(x, w, pads):
     n, oh, ow, th, wp = _geometry(x.shape, pads)
     oc, c = w.shape[:2]
     u = transformed_weight(w)
-    nb = _images_per_block(th, wp, c, x.itemsize)
+    nb = _images_per_block(th, wp, c, oc, x.itemsize)
     scratch = _scratch(n, nb, th, wp, c, x.dtype)
     m = np.empty((4, max(r.v.shape[1] for r in scratch.values()), oc), dtype=x.dtype)
     y = np.empty((n, oh, ow, oc), dtype=x.dtype)
@@ -171,7 +180,7 @@ def winograd_grad_weight(x, gy, pads, wshape):
     """dW (OC, C, 3, 3) of ``winograd_conv(x, w, pads)`` for the output gradient gy (N, OH, OW, OC)."""
     n, oh, ow, th, wp = _geometry(x.shape, pads)
     oc, c = wshape[:2]
-    nb = _images_per_block(th, wp, c, x.itemsize)
+    nb = _images_per_block(th, wp, c, oc, x.itemsize)
     scratch = _scratch(n, nb, th, wp, c, x.dtype)
     dm = np.zeros((4, max(r.v.shape[1] for r in scratch.values()), oc), dtype=x.dtype)  # 0 in the padding
     du = np.zeros((4, 3 * c, oc), dtype=x.dtype)
