@@ -31,6 +31,11 @@ import numpy as np
 # G (4, 3): the filter transform of F(2, 3); its rows give U_xi = sum_i G[xi, i] w[..., i, :]
 _G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
 _BLOCK_BYTES = 1 << 19   # per block: the padded images, about 512 KiB (the transforms are 2x that)
+# ... and at most this many multiply-adds (M*N*K) per phase GEMM: OpenBLAS's SkylakeX build takes
+# products up to 1e6 through unpacked small-matrix kernels at ~105 GFLOP/s on these shapes, larger
+# ones through its packed kernels at 65-85 (measured, one thread: (326, 96) @ (96, 32) 82 against
+# 106 for (325, 96) @ (96, 32)).  Other BLAS builds only see smaller blocks.
+_GEMM_MAX_MNK = 1_000_000
 
 
 def winograd_applies(x, w, stride, dilation, groups) -> bool:
@@ -47,32 +52,64 @@ def transformed_weight(w):
     return (g @ wt).reshape(4, 3 * c, oc)
 
 
-def _images_per_block(th: int, wp: int, c: int, itemsize: int) -> int:
-    return max(1, _BLOCK_BYTES // ((2 * th + 2) * wp * c * itemsize))
+def _images_per_block(th: int, wp: int, c: int, oc: int, itemsize: int) -> int:
+    """Images per block: the padded images within ``_BLOCK_BYTES`` and each phase GEMM,
+    (ceil(L/3), 3C) @ (3C, OC) with L = b*TH*Wp, within ``_GEMM_MAX_MNK``."""
+    by_bytes = _BLOCK_BYTES // ((2 * th + 2) * wp * c * itemsize)
+    by_gemm = (3 * (_GEMM_MAX_MNK // (3 * c * oc)) - 2) // (th * wp)
+    return max(1, min(by_bytes, by_gemm))
+
+
+def _blocks(n: int, nb: int):
+    """(first image, number of images) of each block of at most nb images."""
+    return [(i, min(nb, n - i)) for i in range(0, n, nb)]
+
+
+def _images_view(a, th: int, b: int, wp: int):
+    """Flat block rows (TH*b*Wp, K) seen as (b, TH, Wp, K): a block's positions are row-major
+    (t, image, column), see ``_Rows``."""
+    return a.reshape(th, b, wp, -1).transpose(1, 0, 2, 3)
 
 
 class _Rows:
-    """Scratch for one block of b images: the zero-bordered padded input xp (b, 2TH+2, Wp, C) and
-    the transformed rows V (4, L + slack, C), L = b*TH*Wp, reused by every block."""
+    """Scratch for one block of b images: the padded input's even and odd rows as two zero-bordered
+    planes (2, TH+1, b, Wp, C), and the transformed rows V (4, L + slack, C), L = TH*b*Wp.
 
-    def __init__(self, nb, th, wp, c, dtype) -> None:
-        self.th, self.wp, self.c = th, wp, c
-        self.xp = np.zeros((nb, 2 * th + 2, wp, c), dtype=dtype)
-        n_rows = nb * th * wp
-        self.v = np.zeros((4, 3 * (-(-n_rows // 3)) + 2, c), dtype=dtype)
+    The block's positions run (t, image, column), images inside a row pair t: the four subtractions
+    below then read and write whole contiguous arrays for any image size.  (NumPy's ufuncs copy
+    operands through a buffer when their contiguous runs are shorter than its 8192 elements, which
+    made the same subtractions on every-other-row views of padded images about 2x slower.)  Window
+    q of a phase only spans columns of one image row, so the order of the rows does not matter to
+    the GEMMs; the input goes into the planes by one strided copy each, with no padded image between.
+    """
+
+    def __init__(self, b, th, wp, c, dtype) -> None:
+        self.b, self.th, self.wp, self.c = b, th, wp, c
+        self.planes = np.zeros((2, th + 1, b, wp, c), dtype=dtype)   # xpad rows 2t and 2t + 1
+        self.n = th * b * wp
+        self.v = np.zeros((4, 3 * (-(-self.n // 3)) + 2, c), dtype=dtype)
 
     def load(self, x_block, pt: int, pl: int) -> int:
-        """Pads the block into xp and writes V_xi = (B^T d)_xi over row quadruples; returns L."""
-        b, h, w = x_block.shape[:3]
-        xp = self.xp[:b]
-        xp[:, pt:pt + h, pl:pl + w] = x_block
-        th, n = self.th, b * self.th * self.wp
-        r0, r1, r2, r3 = (xp[:, a:a + 2 * th:2] for a in range(4))   # (b, TH, Wp, C) each
-        v = self.v[:, :n].reshape(4, b, th, self.wp, self.c)
-        np.subtract(r0, r2, out=v[0])
-        np.add(r1, r2, out=v[1])
-        np.subtract(r2, r1, out=v[2])
-        np.subtract(r1, r3, out=v[3])
+        """Writes the block's padded rows into the planes and V_xi = (B^T d)_xi; returns L.
+
+        With d_i = xpad row 2t + i, E[t] = xpad row 2t and O[t] = xpad row 2t + 1:
+        V0 = d0 - d2 = E[t] - E[t+1],  V1 = d1 + d2 = O[t] + E[t+1],  V2 = d2 - d1,  V3 = d1 - d3."""
+        h, w = x_block.shape[1:3]
+        th, n = self.th, self.n
+        for s in (0, 1):                       # plane s holds xpad rows a = 2t + s = x row a - pt
+            t_lo = max(0, (pt - s + 1) // 2)
+            t_hi = min(th, (h - 1 + pt - s) // 2)
+            if t_hi >= t_lo:
+                j = 2 * t_lo + s - pt
+                rows = x_block[:, j:j + 2 * (t_hi - t_lo) + 1:2].transpose(1, 0, 2, 3)
+                self.planes[s, t_lo:t_hi + 1, :, pl:pl + w] = rows
+        e0, e1 = self.planes[0, :th], self.planes[0, 1:]
+        o0, o1 = self.planes[1, :th], self.planes[1, 1:]
+        v = self.v[:, :n].reshape((4,) + e0.shape)
+        np.subtract(e0, e1, out=v[0])
+        np.add(o0, e1, out=v[1])
+        np.subtract(e1, o0, out=v[2])
+        np.subtract(o0, o1, out=v[3])
         return n
 
     def window(self, r: int, n: int):
@@ -83,11 +120,22 @@ class _Rows:
         return v.reshape(4, -1)[:, r * c:(r + 3 * nq) * c].reshape(4, nq, 3 * c)
 
 
+def _scratch(n: int, nb: int, th: int, wp: int, c: int, dtype) -> dict:
+    """One ``_Rows`` per block size (a full block and a smaller last one)."""
+    return {b: _Rows(b, th, wp, c, dtype) for b in {b for _, b in _blocks(n, nb)}}
+
+
 def _geometry(x_shape, pads):
+    """(N, OH, OW, TH, Wp): TH row pairs, Wp positions per row.
+
+    A row holds pl zeros, the W values, then zeros up to Wp = W + max(pl, pr): the right padding
+    that a window reads past the row's end is the next row's left padding (or the zero slack after
+    the last row), so the rows need not each carry both; with 1 and 1 that is one wasted position
+    per row instead of two (on 8x8 images, 9/8 of the products instead of 10/8)."""
     n, h, w, c = x_shape
     (pt, pb), (pl, pr) = pads
     oh, ow = h + pt + pb - 2, w + pl + pr - 2
-    return n, oh, ow, (oh + 1) // 2, ow + 2
+    return n, oh, ow, (oh + 1) // 2, w + max(pl, pr)
 
 
 def winograd_conv(x, w, pads):
@@ -98,43 +146,49 @@ def winograd_conv(x, w, pads):
     n, oh, ow, th, wp = _geometry(x.shape, pads)
     oc, c = w.shape[:2]
     u = transformed_weight(w)
-    nb = _images_per_block(th, wp, c, x.itemsize)
-    rows = _Rows(min(nb, n), th, wp, c, x.dtype)
-    m = np.empty((4, rows.v.shape[1], oc), dtype=x.dtype)
+    nb = _images_per_block(th, wp, c, oc, x.itemsize)
+    scratch = _scratch(n, nb, th, wp, c, x.dtype)
+    m = np.empty((4, max(r.v.shape[1] for r in scratch.values()), oc), dtype=x.dtype)
     y = np.empty((n, oh, ow, oc), dtype=x.dtype)
-    for i in range(0, n, nb):
-        b = min(nb, n - i)
+    for i, b in _blocks(n, nb):
+        rows = scratch[b]
         L = rows.load(x[i:i + b], pads[0][0], pads[1][0])
         for r in range(3):
             win = rows.window(r, L)
             np.matmul(win, u, out=m[:, r:r + 3 * win.shape[1]:3])
-        _combine(m[:, :L].reshape(4, b, th, wp, oc)[:, :, :, :ow], y[i:i + b])
+        _combine(m, rows, y[i:i + b])
     return y
 
 
-def _combine(m, y) -> None:
-    """(1): y[2t] = m0 + m1 + m2,  y[2t+1] = m1 - m2 - m3 (an odd last row has no partner)."""
-    even, odd = y[:, 0::2], y[:, 1::2]
-    k = odd.shape[1]
-    np.add(m[0], m[1], out=even)
-    even += m[2]
-    np.subtract(m[1, :, :k], m[2, :, :k], out=odd)
-    odd -= m[3, :, :k]
+def _combine(m, rows: _Rows, y) -> None:
+    """(1): y[2t] = m0 + m1 + m2,  y[2t+1] = m1 - m2 - m3 (an odd last row has no partner).
+
+    The sums run over the whole contiguous (L, OC) products, width padding included, into m0 and
+    m1 (a contiguous ufunc pass is ~2x one over the cropped, interleaved rows of y); two strided
+    copies then place the kept columns."""
+    oh, ow = y.shape[1:3]
+    m0, m1, m2, m3 = m[0, :rows.n], m[1, :rows.n], m[2, :rows.n], m[3, :rows.n]
+    np.add(m0, m1, out=m0)
+    m0 += m2
+    np.subtract(m1, m2, out=m1)
+    m1 -= m3
+    y[:, 0::2] = _images_view(m0, rows.th, rows.b, rows.wp)[:, :, :ow]
+    y[:, 1::2] = _images_view(m1, rows.th, rows.b, rows.wp)[:, :oh // 2, :ow]
 
 
 def winograd_grad_weight(x, gy, pads, wshape):
     """dW (OC, C, 3, 3) of ``winograd_conv(x, w, pads)`` for the output gradient gy (N, OH, OW, OC)."""
     n, oh, ow, th, wp = _geometry(x.shape, pads)
     oc, c = wshape[:2]
-    nb = _images_per_block(th, wp, c, x.itemsize)
-    rows = _Rows(min(nb, n), th, wp, c, x.dtype)
-    dm = np.zeros((4, rows.v.shape[1], oc), dtype=x.dtype)   # zero in the width padding
+    nb = _images_per_block(th, wp, c, oc, x.itemsize)
+    scratch = _scratch(n, nb, th, wp, c, x.dtype)
+    dm = np.zeros((4, max(r.v.shape[1] for r in scratch.values()), oc), dtype=x.dtype)  # 0 in the padding
     du = np.zeros((4, 3 * c, oc), dtype=x.dtype)
     part = np.empty((4, 3 * c, oc), dtype=x.dtype)
-    for i in range(0, n, nb):
-        b = min(nb, n - i)
+    for i, b in _blocks(n, nb):
+        rows = scratch[b]
         L = rows.load(x[i:i + b], pads[0][0], pads[1][0])
-        _grad_rows(gy[i:i + b], dm, L, th, wp)
+        _grad_rows(gy[i:i + b], dm, rows)
         for r in range(3):
             win = rows.window(r, L)
             np.matmul(win.transpose(0, 2, 1), dm[:, r:r + 3 * win.shape[1]:3], out=part)
@@ -145,18 +199,21 @@ def winograd_grad_weight(x, gy, pads, wshape):
     return dw.reshape(3, 3, c, oc).transpose(3, 2, 0, 1).copy()
 
 
-def _grad_rows(gy, dm, n_rows: int, th: int, wp: int) -> None:
-    """dM = (gE, gE + gO, gE - gO, gO) over the block's positions (gO's sign is restored in dU)."""
-    b, oh, ow, oc = gy.shape
-    dm[:, n_rows:] = 0.0                                        # the last phase's slack rows
-    d = dm[:, :n_rows].reshape(4, b, th, wp, oc)[:, :, :, :ow]
+def _grad_rows(gy, dm, rows: _Rows) -> None:
+    """dM = (gE, gE + gO, gE - gO, gO) over the block's positions (gO's sign is restored in dU).
+
+    dM0 and dM3 are zero in the width padding (the same positions for every block size), so dM1 and
+    dM2 are taken over the whole contiguous (L, OC) rows (see ``_combine``)."""
+    n, ow = rows.n, gy.shape[2]
+    dm[:, n:] = 0.0                                             # the last phase's slack rows
+    d0, d3 = (_images_view(dm[i, :n], rows.th, rows.b, rows.wp)[:, :, :ow] for i in (0, 3))
     ge, go = gy[:, 0::2], gy[:, 1::2]
     k = go.shape[1]
-    d[0] = ge
-    d[3, :, :k] = go
-    d[3, :, k:] = 0.0
-    np.add(d[0], d[3], out=d[1])
-    np.subtract(d[0], d[3], out=d[2])
+    d0[...] = ge
+    d3[:, :k] = go
+    d3[:, k:] = 0.0
+    np.add(dm[0, :n], dm[3, :n], out=dm[1, :n])
+    np.subtract(dm[0, :n], dm[3, :n], out=dm[2, :n])
 
 
 def winograd_grad_input(gy, w, pads, in_hw):

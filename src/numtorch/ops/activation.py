@@ -18,7 +18,8 @@ from numtorch.autograd.grad_mode import GradMode
 from numtorch.ops import linalg as _linalg
 from numtorch.ops import reduce as _reduce
 from numtorch.ops import shape as _shape
-from numtorch.ops._util import in_float32_for_bfloat16, log1p_exp_neg_abs, quiet, wrap_dim
+from numtorch.ops._util import (array_sum, in_float32_for_bfloat16, log1p_exp_neg_abs, ones_vector, quiet,
+                               wrap_dim)
 from numtorch.ops.elementwise import (sigmoid, tanh, relu as _relu_op, exp, erfc, where, abs as _abs, _erfc,
                                      _sigmoid_array)
 from numtorch.ops.inplace import apply_inplace
@@ -47,10 +48,13 @@ class Linear(Function):
         # dy/dx = W, dy/dW = x, dy/db = 1, summed over every leading (batch) dim:
         # gx = gy W,  gW = gy^T x,  gb = sum of gy over the batch
         x, W = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        if not GradMode.enabled:  # first order (the usual case): straight to BLAS on the arrays
-            return _linear_backward_arrays(x._data, W._data, gy._data, need)
-        return _linear_backward_tensors(x, W, gy, need)
+        return _linear_backward_tensors(x, W, gy, ctx.needs_input_grad)
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        # the same three products on the arrays, straight to BLAS (first order, the usual case)
+        x, W = ctx.saved_arrays
+        return _linear_backward_arrays(x, W, gy, ctx.needs_input_grad)
 
 
 def _linear_backward_tensors(x, W, gy, need):
@@ -99,17 +103,25 @@ def _rows(a):
 def _linear_backward_arrays(x, W, gy, need):
     """The same three products as ``Linear.backward``, on arrays (no graph is being recorded)."""
     gy2 = gy if gy.ndim == 2 else _rows(gy)  # one 2-D GEMM, not one per leading index
-    gx = make_tensor(_dtypes.matmul(gy2, W).reshape(gy.shape[:-1] + (W.shape[1],))) if need[0] else None
-    gW = gb = None
-    if need[1] or need[2]:
-        if need[1]:
-            x2 = x if x.ndim == 2 else _rows(x)
-            gW = make_tensor(_dtypes.matmul(gy2.T, x2))
-        if need[2]:
-            gb = make_tensor(_dtypes.matmul(gy2.T, xp_of(gy2).ones(gy2.shape[0], gy2.dtype))
-                             if gy2.dtype is _BF16
-                             else gy2.sum(axis=0))  # (bfloat16: summed in float32)
+    gx = _dtypes.matmul(gy2, W).reshape(gy.shape[:-1] + (W.shape[1],)) if need[0] else None
+    gW = _dtypes.matmul(gy2.T, x if x.ndim == 2 else _rows(x)) if need[1] else None
+    gb = _bias_grad(gy2) if need[2] else None
     return gx, gW, gb
+
+
+def _bias_grad(gy2):
+    """gb = sum of gy's rows.  On NumPy as the GEMV 1^T gy: BLAS's column sums are faster than NumPy's
+    reduction over axis 0 (1.3 against 3.2 us at (100, 100)) and more accurate (several accumulators
+    per column, where NumPy adds the rows in sequence); bfloat16: summed in float32, rounded once."""
+    if gy2.__class__ is _ndarray and gy2.dtype in _BLAS_FLOATS:
+        return ones_vector(gy2.shape[0], gy2.dtype) @ gy2
+    if gy2.dtype is _BF16:
+        return _dtypes.matmul(gy2.T, xp_of(gy2).ones(gy2.shape[0], gy2.dtype))
+    return array_sum(gy2, 0)
+
+
+_ndarray = np.ndarray
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
