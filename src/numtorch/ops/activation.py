@@ -426,16 +426,20 @@ class Gelu(Function):
     @staticmethod
     def backward(ctx, gy):
         # y = x Phi(x):  dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi)
-        if not GradMode.enabled:
-            saved = ctx.saved_arrays
-            if not ctx.gpu_kernel:  # first order on the arrays: gx = gy * slope, slope from forward
-                return make_tensor(gy._data * saved[1])
-            if _kernels.fused(saved[0], gy._data):
-                return make_tensor(_kernels.gelu_backward(saved[0], gy._data))
-        x = ctx.saved_tensors[0]  # create_graph: recomputed on tensors, so it differentiates again
+        x = ctx.saved_tensors[0]  # recomputed on tensors, so it differentiates again (create_graph)
         cdf = 0.5 * erfc(x * (-1 / math.sqrt(2.0)))
         pdf = exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
         return gy * (cdf + x * pdf)
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        """First order: gx = gy * slope, the slope kept by forward (GPU: one kernel from x)."""
+        saved = ctx.saved_arrays
+        if not ctx.gpu_kernel:
+            return (gy * saved[1],)
+        if _kernels.fused(saved[0], gy):
+            return (_kernels.gelu_backward(saved[0], gy),)
+        return Gelu.backward_on_tensors(ctx, gy)
 
 
 def _gelu_and_slope(x):
