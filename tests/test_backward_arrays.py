@@ -57,6 +57,19 @@ CASES = [
     ("sparse_mm", lambda v, d: numtorch.sparse_coo_tensor(_SPARSE_IDX, v, (3, 4)) @ d, [(5,), (4, 2)]),
     ("dense_mm_sparse", lambda d, v: d @ numtorch.sparse_coo_tensor(_SPARSE_IDX, v, (3, 4)), [(2, 3), (5,)]),
     ("sparse_to_dense", lambda v: numtorch.sparse_coo_tensor(_SPARSE_IDX, v, (3, 4)).to_dense(), [(5,)]),
+    ("gelu", lambda a: numtorch.nn.functional.gelu(a - 1.2), [(3, 4)]),
+    ("layer_norm", lambda a, w, b: numtorch.nn.functional.layer_norm(a, (4,), w, b), [(3, 4), (4,), (4,)]),
+    ("layer_norm_2d", lambda a: numtorch.nn.functional.layer_norm(a, (3, 4)), [(2, 3, 4)]),
+    ("causal_attention", lambda q, k, v: numtorch.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True), [(2, 2, 5, 3)] * 3),
+    ("linear", lambda x, w, b: numtorch.nn.functional.linear(x, w, b), [(3, 4), (5, 4), (5,)]),
+    ("linear_3d", lambda x, w: numtorch.nn.functional.linear(x, w), [(2, 3, 4), (5, 4)]),
+    ("cross_entropy", lambda a: numtorch.nn.functional.cross_entropy(a, numtorch.tensor([1, 0, 3])), [(3, 4)]),
+    ("cross_entropy_none", lambda a: numtorch.nn.functional.cross_entropy(
+        a, numtorch.tensor([1, 0, 3]), reduction="none"), [(3, 4)]),
+    ("cross_entropy_options", lambda a: numtorch.nn.functional.cross_entropy(
+        a, numtorch.tensor([1, -100, 3]), weight=numtorch.tensor([1.0, 2.0, 0.5, 1.0], dtype=numtorch.float64),
+        label_smoothing=0.1), [(3, 4)]),
 ]
 
 

@@ -144,3 +144,130 @@ def test_plain_sgd_against_torch(torch):
     for p, q in zip(ps, ts):
         w = q.detach().numpy()
         np.testing.assert_allclose(p._data, w, rtol=0, atol=2 * EPS32 * (np.abs(w).max() + 1))
+
+
+# ---- cross-entropy's plain-path checks: one target reduction, the row max, flat target positions ----
+
+@pytest.mark.parametrize("t,ignore_index,plain", [
+    ([0, 3, 1], -100, True),
+    ([0, 4, 1], -100, False),     # out of range: the general path raises
+    ([0, -1, 1], -100, False),    # negative: read as unsigned it is >= C
+    ([0, -100, 1], -100, False),  # ignored
+    ([0, 2, 1], 2, False),        # ignore_index is a class: the general path masks it
+    ([], -100, False),            # empty
+])
+def test_all_classes_decides_the_plain_path(t, ignore_index, plain):
+    assert bool(loss_mod._all_classes(np.array(t, dtype=np.int64), ignore_index, 4)) is plain
+
+
+def test_all_classes_leaves_other_integer_dtypes_to_the_general_path():
+    assert not loss_mod._all_classes(np.array([0, 1], dtype=np.int32), -100, 4)
+    x = numtorch.zeros(2, 4, requires_grad=True)
+    F.cross_entropy(x, numtorch.tensor(np.array([0, 3], dtype=np.int32))).backward()
+    np.testing.assert_allclose(x.grad._data.sum(1), 0, atol=4 * EPS32)
+    with pytest.raises(IndexError, match="Target -1 is out of bounds"):
+        F.cross_entropy(x, numtorch.tensor(np.array([0, -1], dtype=np.int32)))
+
+
+@pytest.mark.parametrize("shape", [(100, 10), (7, 32), (5, 33), (3, 1000), (1, 1)])
+def test_row_max_is_the_exact_max(shape):
+    x = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(loss_mod._row_max(x), x.max(axis=1))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_non_contiguous_logits_float32(reduction):
+    """Transposed (F-ordered) logits: the flat target positions index a C-ordered copy."""
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal((10, 30)) * 3).astype(np.float32)  # x.T: (30, 10), not C-contiguous
+    t = rng.integers(0, 10, 30)
+    xt = numtorch.from_numpy(x).requires_grad_()
+    out = F.cross_entropy(xt.T, numtorch.from_numpy(t), reduction=reduction)
+    (out.sum() if reduction == "none" else out).backward()
+    ref, gref = _ce_reference(x.T, t, reduction)
+    scale = np.abs(x).max() + np.log(10) + 1
+    np.testing.assert_allclose(out._data, ref, rtol=0, atol=8 * EPS32 * scale)
+    gscale = 1 / 30 if reduction == "mean" else 1
+    np.testing.assert_allclose(xt.grad._data, gref.T, rtol=0, atol=8 * EPS32 * scale * gscale)
+
+
+def test_cross_entropy_general_path_flat_positions_against_torch(torch):
+    """Weights, smoothing and an ignored target (the general path) with the flat target positions."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((12, 5))
+    t = rng.integers(0, 5, 12)
+    t[3] = -100
+    w = rng.uniform(0.5, 2, 5)
+    a = numtorch.tensor(x, requires_grad=True)
+    la = F.cross_entropy(a, numtorch.tensor(t), weight=numtorch.tensor(w), label_smoothing=0.2)
+    la.backward()
+    b = torch.tensor(x, requires_grad=True)
+    lb = torch.nn.functional.cross_entropy(b, torch.tensor(t), weight=torch.tensor(w), label_smoothing=0.2)
+    lb.backward()
+    eps64 = np.finfo(np.float64).eps
+    np.testing.assert_allclose(la._data, lb.item(), rtol=0, atol=64 * eps64 * (np.abs(x).max() + 2))
+    np.testing.assert_allclose(a.grad._data, b.grad.numpy(), rtol=0, atol=64 * eps64)
+
+
+# ---- Linear: backward on arrays, the bias gradient as a GEMV ---------------------------------
+
+@pytest.mark.parametrize("shape", [(100, 100), (100, 10), (1024, 64), (3, 7)])
+def test_linear_bias_gradient_gemv_float32_bound(shape):
+    """gb = 1^T gy (BLAS) against the float64 sum: any order of summing M terms errs by at most
+    (M - 1) eps sum|gy| per column."""
+    rng = np.random.default_rng(shape[0])
+    gy = (rng.standard_normal(shape) + 3).astype(np.float32)
+    gb = numtorch.ops.activation._bias_grad(gy)
+    assert gb.dtype == np.float32 and gb.shape == (shape[1],)
+    g64 = gy.astype(np.float64)
+    bound = (shape[0] - 1) * EPS32 * np.abs(g64).sum(0) + np.finfo(np.float32).tiny
+    assert np.all(np.abs(gb - g64.sum(0)) <= bound)
+
+
+def _mlp_reference(x, t, W1, b1, W2, b2):
+    """The 784-100-10 step's gradients in float64, and for each gradient the sum of |terms| behind
+    each entry (its conditioning): gb = sum_i |g_i|, gW = |g|^T |a|."""
+    x, W1, b1, W2, b2 = (v.astype(np.float64) for v in (x, W1, b1, W2, b2))
+    h = x @ W1.T + b1
+    a = np.maximum(h, 0)
+    _, gs = _ce_reference(a @ W2.T + b2, t, "mean")
+    ga = (gs @ W2) * (h > 0)
+    grads = {"fc1.weight": ga.T @ x, "fc1.bias": ga.sum(0), "fc2.weight": gs.T @ a, "fc2.bias": gs.sum(0)}
+    ga_abs = (np.abs(gs) @ np.abs(W2)) * (h > 0)
+    terms = {"fc1.weight": ga_abs.T @ np.abs(x), "fc1.bias": ga_abs.sum(0),
+             "fc2.weight": np.abs(gs).T @ np.abs(a), "fc2.bias": np.abs(gs).sum(0)}
+    return grads, terms
+
+
+def test_linear_step_gradients_float64_and_torch(torch):
+    """784-100-10 gradients (backward_arrays of Linear and cross-entropy) against a float64 reference
+    and PyTorch's: each entry within eps x (the 100 rows of a sum + the 10 and 100 of the products
+    upstream) x its sum of |terms| (twice that against PyTorch, which rounds too)."""
+    from numtorch.models import TwoLayerNet
+    rng = np.random.default_rng(8)
+    x = rng.random((100, 784), dtype=np.float32)
+    t = rng.integers(0, 10, 100)
+    ref = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    names = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    sd = {k: v.detach().numpy().copy() for k, v in zip(names, ref.parameters())}
+    model = TwoLayerNet(784, 100, 10)
+    model.load_state_dict({k: numtorch.from_numpy(v) for k, v in sd.items()})
+    F.cross_entropy(model(numtorch.from_numpy(x)), numtorch.from_numpy(t)).backward()
+    torch.nn.functional.cross_entropy(ref(torch.from_numpy(x)), torch.from_numpy(t)).backward()
+    grads, terms = _mlp_reference(x, t, *(sd[k] for k in names))
+    for (k, p), q in zip(model.named_parameters(), ref.parameters()):
+        g = p.grad._data
+        assert g.dtype == np.float32, k
+        bound = (100 + 10 + 100 + 8) * EPS32 * terms[k] + np.finfo(np.float32).tiny
+        assert np.all(np.abs(g - grads[k]) <= bound), k
+        assert np.all(np.abs(g - q.grad.numpy()) <= 2 * bound), k
+
+
+def test_ones_vector_is_read_only_and_bounded():
+    from numtorch.ops import _util
+    v = _util.ones_vector(5, np.dtype(np.float32))
+    assert v.dtype == np.float32 and v.tolist() == [1.0] * 5 and not v.flags.writeable
+    assert _util.ones_vector(5, np.dtype(np.float32)) is v
+    for n in range(100, 100 + 2 * _util._ONES_KEPT):
+        _util.ones_vector(n, np.dtype(np.float32))
+    assert len(_util._ONES) <= _util._ONES_KEPT

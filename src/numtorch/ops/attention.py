@@ -235,12 +235,14 @@ class CausalAttention(Function):
 
     @staticmethod
     def backward(ctx, gy):
+        # the same formulas on tensors, the softmax recomputed: differentiable again (create_graph)
+        return _causal_attention_backward_tensors(*ctx.saved_tensors, gy, ctx.args) + (None,)
+
+    @staticmethod
+    def backward_arrays(ctx, g):
         scale = ctx.args
-        if GradMode.enabled:  # create_graph: the same formulas on tensors, differentiable again
-            return _causal_attention_backward_tensors(*ctx.saved_tensors, gy, scale) + (None,)
         q, k, v, p = ctx.saved_arrays
         T = p.shape[-1]
-        g = gy._data
         gq, gk, gv = _grads_like(q, k, v)
         np.matmul(p.transpose(0, 1, 3, 2), g, out=gv)
         gs = np.matmul(g, v.transpose(0, 1, 3, 2))   # gP; in place gS = P * (gP - sum(gP * P, -1)) * scale
@@ -251,7 +253,7 @@ class CausalAttention(Function):
         gs *= scale
         np.matmul(gs, k, out=gq)
         np.matmul(gs.transpose(0, 1, 3, 2), q, out=gk)
-        return make_tensor(gq), make_tensor(gk), make_tensor(gv), None
+        return gq, gk, gv, None
 
 
 def _scores_bounded(q, k, scale) -> bool:

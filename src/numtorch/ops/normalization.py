@@ -19,8 +19,7 @@ from numtorch._backend import xp_of
 from numtorch.ops import _autocast
 from numtorch.autograd.function import Function
 from numtorch.ops._util import in_float32_for_bfloat16
-from numtorch.autograd.grad_mode import GradMode
-from numtorch.tensor import Tensor, make_tensor
+from numtorch.tensor import Tensor
 
 __all__ = ["layer_norm", "rms_norm"]
 
@@ -63,14 +62,9 @@ class LayerNormFunction(Function):
 
     @staticmethod
     def backward(ctx, gy):
+        # the fused formula on tensors recomputed from x, so it differentiates again (create_graph)
         axes, eps = ctx.axes, ctx.eps
         lead = tuple(range(gy.ndim - len(axes)))
-        if not GradMode.enabled:
-            if ctx.cpu_rows:   # saved x, w, mean, rstd (x_hat is recomputed)
-                return _layer_norm_backward_cpu(ctx, gy._data, *ctx.saved_arrays, ctx.normalized_shape)
-            x, w, xhat, rstd = ctx.saved_arrays
-            return _layer_norm_backward_arrays(ctx, gy._data, w, xhat, rstd, axes, lead)
-        # create_graph: the same formula on tensors recomputed from x, so it differentiates again
         x, w = ctx.saved_tensors[:2]
         mu = x.mean(axes, keepdim=True)
         xc = x - mu
@@ -81,6 +75,18 @@ class LayerNormFunction(Function):
         gw = (gy * xhat).sum(lead) if ctx.needs_input_grad[1] else None
         gb = gy.sum(lead) if ctx.needs_input_grad[2] else None
         return gx, gw, gb, None, None
+
+    @staticmethod
+    def backward_arrays(ctx, gy):
+        """First order on arrays: NumPy rows from the saved mean and 1/std (x_hat recomputed), or the
+        saved x_hat elsewhere; a bfloat16 input hands back to ``backward`` (its gradients are rounded)."""
+        if ctx.__dict__.get("bf16"):
+            return LayerNormFunction.backward_on_tensors(ctx, gy)
+        if ctx.cpu_rows:
+            return _layer_norm_backward_cpu(ctx, gy, *ctx.saved_arrays, ctx.normalized_shape)
+        x, w, xhat, rstd = ctx.saved_arrays
+        lead = tuple(range(gy.ndim - len(ctx.axes)))
+        return _layer_norm_backward_arrays(ctx, gy, w, xhat, rstd, ctx.axes, lead)
 
 
 _CPU_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -153,8 +159,8 @@ def _layer_norm_backward_cpu(ctx, gy, x, w, mu, rstd, shape):
     xc = _outer(-mu, ones)
     xc += x.reshape(-1, N)                          # x - mean
     p = g2 * xc                                     # gy xc
-    gw = make_tensor((p.T @ rstd).reshape(shape)) if need[1] else None
-    gb = make_tensor((_ones(g2.shape[0], g2.dtype) @ g2).reshape(shape)) if need[2] else None   # column sums
+    gw = (p.T @ rstd).reshape(shape) if need[1] else None
+    gb = (_ones(g2.shape[0], g2.dtype) @ g2).reshape(shape) if need[2] else None   # column sums
     gx = None
     if need[0]:
         inv = x.dtype.type(1.0 / N)
@@ -172,28 +178,27 @@ def _layer_norm_backward_cpu(ctx, gy, x, w, mu, rstd, shape):
         xc *= _outer(c, ones)
         gx += xc
         gx += _outer(a, ones)
-        gx = make_tensor(gx.reshape(x.shape))
+        gx = gx.reshape(x.shape)
     return gx, gw, gb, None, None
 
 
 def _layer_norm_backward_arrays(ctx, gy, w, xhat, rstd, axes, lead):
     """First-order backward on raw arrays: fewer temporaries than the tensor form."""
     need = ctx.needs_input_grad
-    gw = make_tensor((gy * xhat).sum(axis=lead)) if need[1] else None
-    gb = make_tensor(gy.sum(axis=lead)) if need[2] else None
+    gw = (gy * xhat).sum(axis=lead) if need[1] else None
+    gb = gy.sum(axis=lead) if need[2] else None
     gx = None
     # GPU: the elementwise tail in one kernel
     if need[0] and w is not None and _kernels.fused(gy, w, xhat, rstd):
         g = gy * w
         gx = _kernels.layer_norm_backward(gy, w, xhat, g.mean(axis=axes, keepdims=True),
                                           (g * xhat).mean(axis=axes, keepdims=True), rstd)
-        return make_tensor(gx), gw, gb, None, None
+        return gx, gw, gb, None, None
     if need[0]:
         g = gy if w is None else gy * w
         gx = g - g.mean(axis=axes, keepdims=True)
         gx -= xhat * (g * xhat).mean(axis=axes, keepdims=True)
         gx *= rstd
-        gx = make_tensor(gx)
     return gx, gw, gb, None, None
 
 
