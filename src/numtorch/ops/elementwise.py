@@ -650,7 +650,10 @@ class Sigmoid(Function):
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        y = xp_of(x).maximum(x, 0)
+        xp = xp_of(x)
+        # (on NumPy against an array of zeros: maximum's loop over two arrays is vectorized, the one
+        # with a scalar is not -- 2.4 against 4.6 us at (100, 100), 224 against 393 at (1000, 1000))
+        y = xp.maximum(x, xp.zeros(x.shape, x.dtype) if xp is np else 0)
         ctx.save_for_backward(y)
         return y
 

@@ -212,14 +212,14 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, gy):
         # the formula from differentiable ops (create_graph)
-        return _cross_entropy_backward_graph(ctx.saved_tensors[0], gy, ctx.info), None, None
+        return _cross_entropy_backward_graph(ctx.saved_tensors[0], gy, ctx.info), None, None, None, None, None
 
     @staticmethod
     def backward_arrays(ctx, gy):
         # first order: the formula on the arrays, p = softmax(x) saved by forward
         x, p = ctx.saved_arrays
         gx = _cross_entropy_backward_arrays(p, gy, ctx.info)
-        return (_round_bf16(gx) if ctx.__dict__.get("bf16") else gx), None, None
+        return (_round_bf16(gx) if ctx.__dict__.get("bf16") else gx), None, None, None, None, None
 
 
 def _all_classes(t, ignore_index: int, C: int) -> bool:
@@ -342,7 +342,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     """
     if _autocast.active:
         input, target, weight = _autocast.cast("cross_entropy", input, target, weight)
-    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
@@ -353,13 +354,16 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if target._data.dtype.kind not in "iu":
         raise RuntimeError("cross_entropy: expected target of dtype int64 (class indices) or a floating "
                            f"dtype (probabilities), got {target.dtype}")
-    x, t, out_shape = _as_rows(input, target, "cross_entropy")
+    shape = input._data.shape
+    if len(shape) == 2 and target._data.shape == shape[:1]:  # (N, C) logits, (N,) targets: as they are
+        x, t, out_shape = input, target, shape[:1]
+    else:
+        x, t, out_shape = _as_rows(input, target, "cross_entropy")
     w = None if weight is None else weight._data
     if w is not None and w.shape != (x.shape[1],):
         raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all {x.shape[1]} "
                            f"classes or no classes but got weight tensor of shape: {list(weight.shape)}")
-    loss = CrossEntropy.apply(x, t._data, w, ignore_index=ignore_index, reduction=reduction,
-                              eps=float(label_smoothing))
+    loss = CrossEntropy.apply(x, t._data, w, ignore_index, reduction, float(label_smoothing))
     return _shape.reshape(loss, out_shape) if reduction == "none" and out_shape != tuple(loss.shape) else loss
 
 
