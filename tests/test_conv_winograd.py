@@ -34,10 +34,12 @@ def small_blocks(monkeypatch):
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("blocks", ["one", "many"])
+@pytest.mark.parametrize("blocks", ["one", "many", "uneven"])
 def test_winograd_forward_and_grads_match_direct_sums(case, blocks, monkeypatch):
     if blocks == "many":
         monkeypatch.setattr(W, "_BLOCK_BYTES", 1)
+    if blocks == "uneven":      # blocks of two images and a last one of one: two scratch layouts
+        monkeypatch.setattr(W, "_images_per_block", lambda *args: 2)
     n, c, oc, h, w_, pads = case
     x, w = RNG.standard_normal((n, c, h, w_)), RNG.standard_normal((oc, c, 3, 3))
     xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1))

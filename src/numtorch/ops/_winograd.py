@@ -14,10 +14,12 @@ transformed kernel U_xi = (G w)_xi of shape (3*C, OC):
 
 The three channel vectors V_xi[p..p+2] lie side by side in memory (3*C floats), so the positions
 p = 3q + r of one phase r (r = 0, 1, 2) are rows of a plain (L/3, 3C) matrix view: three GEMMs per
-xi, twelve in all, read the transformed rows where they lie.  Positions in the width padding compute
-values that are thrown away (a (W+2)/W overhead).  Then (1) combines the four M_xi into the even and
-odd output rows.  Against im2col + GEMM: 2/3 of the products (4 x 3 taps per 2 outputs instead of
-2 x 9) and no 9x-sized cols copy.  The work runs over blocks of a few images sized to stay in cache.
+xi, twelve in all, read the transformed rows where they lie.  Positions in the width padding
+compute values that are thrown away (a (W+1)/W overhead with padding 1, see ``_geometry``).  Then
+(1) combines the four M_xi into the even and odd output rows.  Against im2col + GEMM: 2/3 of the
+products (4 x 3 taps per 2 outputs instead of 2 x 9) and no 9x-sized cols copy.  The work runs over
+blocks of a few images sized to stay in cache and to keep each GEMM in OpenBLAS's small-matrix
+kernels.
 
 Backward: the input gradient of a stride-1 convolution is a stride-1 convolution of the output
 gradient with the flipped kernel (``winograd_conv`` again); the weight gradient is the adjoint of
