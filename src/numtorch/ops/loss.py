@@ -195,13 +195,7 @@ class CrossEntropy(Function):
             if not all_valid:
                 smooth_loss *= valid
             loss += x.dtype.type(eps / C) * smooth_loss
-        if reduction == "none":
-            out, denom = loss, None
-        elif reduction == "sum":
-            out, denom = loss.sum(), None
-        else:
-            denom = x.dtype.type(M) if wt is None else wt.sum()
-            out = loss.sum() / denom
+        out, denom = _reduce_losses(loss, reduction, wt, M)
         if ctx.needs_input_grad:
             s /= sumexp[:, None]  # s now holds softmax(x)
             ctx.save_for_backward(x, s)
@@ -220,6 +214,16 @@ class CrossEntropy(Function):
         x, p = ctx.saved_arrays
         gx = _cross_entropy_backward_arrays(p, gy, ctx.info)
         return (_round_bf16(gx) if ctx.__dict__.get("bf16") else gx), None, None, None, None, None
+
+
+def _reduce_losses(loss, reduction: str, wt, M: int):
+    """(the reduced loss, the mean's divisor or None): the divisor is the counted targets' weight."""
+    if reduction == "none":
+        return loss, None
+    if reduction == "sum":
+        return loss.sum(), None
+    denom = loss.dtype.type(M) if wt is None else wt.sum()
+    return loss.sum() / denom, denom
 
 
 def _all_classes(t, ignore_index: int, C: int) -> bool:
