@@ -67,11 +67,23 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulates d(tensors)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    if (grad_tensors is None and not create_graph and inputs is None
+            and tensors.__class__ is _tensor.Tensor and tensors.grad_fn is not None
+            and tensors._data.__class__ is _ndarray and tensors._data.size == 1):
+        return _loss_backward(tensors, bool(retain_graph))  # the common case: loss.backward()
     outputs = (tensors,) if isinstance(tensors, _tensor.Tensor) else _as_tuple(tensors)
     grads = _root_grads(outputs, _as_tuple(grad_tensors) or (None,) * len(outputs), create_graph)
     keep = create_graph if retain_graph is None else retain_graph
     targets = None if inputs is None else {_key(t): i for i, t in enumerate(_as_tuple(inputs))}
     _Pass(keep, create_graph, targets, None).run(outputs, grads)
+
+
+def _loss_backward(loss, keep_graph) -> None:
+    """``backward`` of a one-element NumPy tensor made by an op, with no ``gradient``, ``inputs`` or
+    ``create_graph``: the seed d loss/d loss = 1 straight into the first-order pass (no Tensors)."""
+    arr = loss._data
+    one = np.array(1, dtype=arr.dtype)  # (np.array(1) is C; np.ones goes through Python)
+    _Pass(keep_graph, False, None, None).run_one(loss, one.reshape(arr.shape) if arr.ndim else one)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -192,14 +204,27 @@ class _Pass:
             GradMode.enabled = prev
             _errstate.restore(quiet)
 
+    def run_one(self, out, g) -> None:
+        """``run`` for one output made by a node, seeded with array ``g``, in a first-order pass."""
+        self._seed_one(out, g)
+        prev = GradMode.enabled
+        GradMode.enabled = False
+        quiet = _errstate.ignore_all()
+        try:
+            self._loop()
+        finally:
+            GradMode.enabled = prev
+            _errstate.restore(quiet)
+
     def _loop(self) -> None:
-        """Runs the ready nodes until none is left: each one's backward, then its gradients sent on
-        (the common case, one gradient into a node's only output, written out: this is the engine's
-        inner loop)."""
-        ready, buffers, deps = self.ready, self.buffers, self.deps
-        # (a local, not an attribute: a bound method kept on self would make self a reference cycle)
-        call = self._call_on_arrays if self.on_arrays else self._call_on_tensors
-        plain = self.targets is None
+        """Runs the ready nodes until none is left: each one's backward, then its gradients sent on.
+
+        This is the engine's inner loop, so its common cases are written out here: a node with a
+        ``backward_arrays`` called on NumPy arrays, one gradient into a node's only output, and a
+        leaf's only gradient added to its existing ``.grad``. Everything else goes through the
+        methods below (hooks, targets, GPU arrays, ``backward`` on Tensors, sums into leaves)."""
+        ready, buffers, deps, leaf_grads = self.ready, self.buffers, self.deps, self.leaf_grads
+        plain, keep, on_arrays = self.targets is None, self.keep_graph, self.on_arrays
         while ready:
             node = ready.pop()
             grads_in = buffers.pop(node)
@@ -207,12 +232,35 @@ class _Pass:
                 grads_in = self._inputs(node, grads_in)  # hooks, targets, outputs without a gradient
                 if grads_in is None:
                     continue
-            for e, g in zip(node.next, call(node, grads_in)):
+            fast = node.fn.backward_arrays if on_arrays else None
+            if fast is not None and grads_in[0].__class__ is _ndarray and not node.post_hooks:
+                gx = fast(node, *grads_in)
+                if gx.__class__ is not tuple:
+                    gx = (gx,)  # (a one-input op may return its gradient alone)
+                if len(gx) != len(node.next):
+                    gx = self._finish(node, gx, grads_in)
+                elif not keep:
+                    node.saved = None  # frees the saved tensors; reading them again raises
+            else:
+                gx = self._call(node, grads_in)
+            for e, g in zip(node.next, gx):
                 if e is None:
                     continue
                 child = e[0]
-                if g is None or child.__class__ is not _Node:
-                    self._send_other(node, e, g)
+                if child.__class__ is not _Node:  # a leaf
+                    grad = child.grad
+                    if (g.__class__ is _ndarray and plain and deps[child] == 1 and grad is not None
+                            and child not in leaf_grads and not child._hooks
+                            and child._post_accumulate_grad_hooks is None and not grad.requires_grad
+                            and grad._data.__class__ is _ndarray and g.shape == child._data.shape
+                            and g.dtype == child._data.dtype):
+                        deps[child] = 0  # its only gradient, added to .grad (accumulate_grad_array)
+                        grad._data += g
+                    else:
+                        self._send_other(node, e, g)
+                    continue
+                if g is None:
+                    self.release(child)
                     continue
                 left = deps[child] - 1
                 deps[child] = left
@@ -293,26 +341,18 @@ class _Pass:
                         for g, (s, d, dv) in zip(grads_in, node.out_meta)]
         return grads_in
 
-    def _call_on_arrays(self, node, grads_in) -> tuple:
-        """First order: ``node``'s ``backward_arrays`` on the gradient arrays, or its ``backward`` on
-        Tensors wrapping them; returns arrays (or None) per input."""
+    def _call(self, node, grads_in) -> tuple:
+        """``node``'s backward outside ``_loop``'s common case: with ``create_graph``, ``backward`` on
+        Tensors (recording its ops); else ``backward_arrays`` (or ``backward`` on Tensors wrapping the
+        arrays, for an op without one) on the node's own device. Returns one gradient per input."""
+        if not self.on_arrays:
+            with elsewhere(grads_in[0]._data) or _NOTHING:  # a node on a GPU that is not current runs there
+                gx = node.fn.backward(node, *grads_in)
+            return self._finish(node, gx, grads_in)
         on_arrays = node.fn.backward_arrays
-        if on_arrays is not None and grads_in[0].__class__ is _ndarray:  # the common case
-            gx = on_arrays(node, *grads_in)
-            if gx.__class__ is tuple and len(gx) == len(node.next) and not node.post_hooks:
-                if not self.keep_graph:
-                    node.saved = None  # frees the saved tensors; reading them again raises
-                return gx
-        else:
-            with elsewhere(grads_in[0]) or _NOTHING:  # a node on a GPU that is not current runs there
-                gx = (_function.backward_on_tensors(node.fn, node, grads_in) if on_arrays is None
-                      else on_arrays(node, *grads_in))
-        return self._finish(node, gx, grads_in)
-
-    def _call_on_tensors(self, node, grads_in) -> tuple:
-        """With ``create_graph``: ``node``'s ``backward`` on Tensors, recording its ops."""
-        with elsewhere(grads_in[0]._data) or _NOTHING:  # a node on a GPU that is not current runs there
-            gx = node.fn.backward(node, *grads_in)
+        with elsewhere(grads_in[0]) or _NOTHING:
+            gx = (_function.backward_on_tensors(node.fn, node, grads_in) if on_arrays is None
+                  else on_arrays(node, *grads_in))
         return self._finish(node, gx, grads_in)
 
     def _finish(self, node, gx, grads_in) -> tuple:
