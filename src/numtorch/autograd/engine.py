@@ -67,8 +67,9 @@ def _root_grads(outputs, grad_outputs, create_graph) -> list:
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulates d(tensors)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
-    if (grad_tensors is None and not create_graph and inputs is None and tensors.__class__ is _tensor.Tensor
-            and tensors.grad_fn is not None and tensors._data.__class__ is _ndarray and tensors._data.size == 1):
+    if (grad_tensors is None and not create_graph and inputs is None
+            and tensors.__class__ is _tensor.Tensor and tensors.grad_fn is not None
+            and tensors._data.__class__ is _ndarray and tensors._data.size == 1):
         return _loss_backward(tensors, bool(retain_graph))  # the common case: loss.backward()
     outputs = (tensors,) if isinstance(tensors, _tensor.Tensor) else _as_tuple(tensors)
     grads = _root_grads(outputs, _as_tuple(grad_tensors) or (None,) * len(outputs), create_graph)

@@ -267,6 +267,9 @@ def backward_on_tensors(fn, ctx, grad_arrays) -> tuple:
     return tuple([g._data if isinstance(g, Tensor) else g for g in gx])
 
 
+_ALL_NEEDED = tuple((True,) * n for n in range(9))  # needs_input_grad when every input needs it
+
+
 def _recorded(cls, args, arrays, edges, kwargs):
     """A recorded call: a ``Node`` as forward's ctx, the outputs wrapped with that node as their
     ``grad_fn``, and forward's saved arrays resolved into saved tensors."""
@@ -274,7 +277,8 @@ def _recorded(cls, args, arrays, edges, kwargs):
     ctx.fn = cls
     ctx.next = edges
     ctx.saved = ()
-    ctx.needs_input_grad = tuple(map(bool, edges))  # (an edge is a 2-tuple, so True; None is False)
+    n = len(edges)  # (an edge is a 2-tuple, so True; None is False)
+    ctx.needs_input_grad = _ALL_NEEDED[n] if n < 9 and None not in edges else tuple(map(bool, edges))
     out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
     if out.__class__ is tuple:
         return _record_outputs(cls, ctx, args, arrays, out)

@@ -652,8 +652,10 @@ class Relu(Function):
     def forward(ctx, x):
         xp = xp_of(x)
         # (on NumPy against an array of zeros: maximum's loop over two arrays is vectorized, the one
-        # with a scalar is not -- 2.4 against 4.6 us at (100, 100), 224 against 393 at (1000, 1000))
-        y = xp.maximum(x, xp.zeros(x.shape, x.dtype) if xp is np else 0)
+        # with a scalar is not -- 2.4 against 4.6 us at (100, 100), 224 against 393 at (1000, 1000));
+        # zeros_like keeps x's memory order: a C-order zeros against a channels-last conv output
+        # took 417 us at (32, 16, 32, 32), the scalar 194, zeros_like 147)
+        y = xp.maximum(x, xp.zeros_like(x) if xp is np else 0)
         ctx.save_for_backward(y)
         return y
 
